@@ -1,0 +1,14 @@
+//! Pure types and rules: job postings, import runs, sources, events and failure codes.
+//! Nothing in here performs I/O; `tests/api/layering.rs` keeps it so.
+
+pub mod codes;
+pub mod events;
+pub mod import_run;
+pub mod job_posting;
+pub mod source;
+pub mod time;
+
+pub use codes::Failure;
+pub use import_run::{BatchResult, ImportRun, RunStatus, Trigger};
+pub use job_posting::{EmploymentType, JobPosting, Salary};
+pub use source::Source;

@@ -1,0 +1,122 @@
+//! A feed source: where to fetch, when, how to read it, and how healthy it has been.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::codes::Failure;
+use super::time;
+
+/// How a source's body is read. `Auto` detects RSS, RDF, Atom and JSON Feed from the content;
+/// plain JSON APIs need a mapping name (`jobicy`, `remotive`, `remoteok`, `arbeitnow`,
+/// `himalayas`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    #[default]
+    Auto,
+    JsonApi(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceHealth {
+    #[serde(default, with = "time::rfc3339_opt")]
+    pub last_run_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "time::rfc3339_opt")]
+    pub last_success_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub consecutive_failures: i64,
+    #[serde(default, with = "time::rfc3339_opt")]
+    pub next_run_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<Failure>,
+    #[serde(default)]
+    pub last_run_id: Option<String>,
+    #[serde(default)]
+    pub last_status: Option<String>,
+}
+
+/// The `sources` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    /// Six-field cron (sec min hour day month weekday), UTC.
+    pub cron: String,
+    pub enabled: bool,
+    #[serde(default)]
+    pub format: SourceFormat,
+    /// Scopes external ids; the URL's host when not set.
+    #[serde(default)]
+    pub publisher: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Overrides `fetch.max_body_bytes` for this source.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    #[serde(default)]
+    pub health: SourceHealth,
+}
+
+impl Source {
+    /// The publisher that scopes this source's external ids.
+    pub fn publisher(&self) -> String {
+        if let Some(p) = self.publisher.as_deref().filter(|p| !p.is_empty()) {
+            return p.to_owned();
+        }
+        url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.trim_start_matches("www.").to_owned()))
+            .unwrap_or_else(|| self.url.clone())
+    }
+}
+
+/// A URL-safe id from a display name: lower case, runs of other characters become `-`.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_keeps_alphanumerics_and_collapses_the_rest() {
+        assert_eq!(slug("Jobicy: Data Science!"), "jobicy-data-science");
+        assert_eq!(slug("  a__b  "), "a-b");
+    }
+
+    #[test]
+    fn publisher_defaults_to_the_host_without_www() {
+        let s = Source {
+            id: "x".into(),
+            name: "x".into(),
+            url: "https://www.higheredjobs.com/rss/articleFeed.cfm".into(),
+            cron: "0 0 * * * *".into(),
+            enabled: true,
+            format: SourceFormat::Auto,
+            publisher: None,
+            user_agent: None,
+            max_body_bytes: None,
+            etag: None,
+            last_modified: None,
+            health: SourceHealth::default(),
+        };
+        assert_eq!(s.publisher(), "higheredjobs.com");
+    }
+}

@@ -1,0 +1,1 @@
+//! Streaming HTTP fetch with explicit limits and the SSRF policy.

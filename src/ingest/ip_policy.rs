@@ -1,0 +1,1 @@
+//! Which addresses the fetcher may connect to.
