@@ -1,2 +1,7 @@
+//! Job Importer: imports job listings from RSS, Atom and JSON feeds into MongoDB through a
+//! Redis queue, and shows every import live.
+
+pub mod config;
 pub mod domain;
 pub mod ingest;
+pub mod store;

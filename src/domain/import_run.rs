@@ -71,6 +71,16 @@ pub struct BatchResult {
     pub unchanged_jobs: i64,
     pub duplicate_jobs: i64,
     pub failed_jobs: i64,
+    /// Item failures of this batch counted by code (a list: codes contain dots, which MongoDB
+    /// reads as paths in field names).
+    #[serde(default)]
+    pub failure_counts: Vec<CodeCount>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: i64,
 }
 
 impl BatchResult {
@@ -105,6 +115,9 @@ pub struct ImportRun {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, with = "time::rfc3339_opt")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Last change; the sweeper reads it to find runs whose work is gone.
+    #[serde(default, with = "time::rfc3339_opt")]
+    pub updated_at: Option<DateTime<Utc>>,
     pub total_fetched: i64,
     pub total_imported: i64,
     pub new_jobs: i64,
@@ -118,8 +131,10 @@ pub struct ImportRun {
     pub reopened_jobs: i64,
     /// Item failures, the first `MAX_STORED_FAILURES` of them.
     pub failures: Vec<Failure>,
-    /// Every item failure counted by code, including those not stored.
-    pub failures_by_code: BTreeMap<String, i64>,
+    /// Every item failure counted by code, including those not stored; summed from the
+    /// batches when the run ends.
+    #[serde(default)]
+    pub failures_by_code: Vec<CodeCount>,
     /// The run-level reason when the run failed or ended partial.
     pub error: Option<Failure>,
     /// Known once the feed has been read to its end.
@@ -155,6 +170,7 @@ impl ImportRun {
             import_date_time: now,
             started_at: None,
             finished_at: None,
+            updated_at: Some(now),
             total_fetched: 0,
             total_imported: 0,
             new_jobs: 0,
@@ -165,7 +181,7 @@ impl ImportRun {
             closed_jobs: 0,
             reopened_jobs: 0,
             failures: Vec::new(),
-            failures_by_code: BTreeMap::new(),
+            failures_by_code: Vec::new(),
             error: None,
             batches_total: None,
             batches_done: 0,
@@ -181,6 +197,17 @@ impl ImportRun {
     /// (a run-level error is set) after yielding items, `completed` otherwise.
     pub fn final_status(has_feed_error: bool) -> RunStatus {
         if has_feed_error { RunStatus::Partial } else { RunStatus::Completed }
+    }
+
+    /// Sums the batches' failure counts by code.
+    pub fn sum_failure_counts(&self) -> Vec<CodeCount> {
+        let mut by: BTreeMap<&str, i64> = BTreeMap::new();
+        for b in self.batches.values() {
+            for c in &b.failure_counts {
+                *by.entry(c.code.as_str()).or_default() += c.count;
+            }
+        }
+        by.into_iter().map(|(code, count)| CodeCount { code: code.to_owned(), count }).collect()
     }
 
     /// `totalFetched = new + updated + unchanged + duplicate + failed`.

@@ -9,6 +9,6 @@ pub mod source;
 pub mod time;
 
 pub use codes::Failure;
-pub use import_run::{BatchResult, ImportRun, RunStatus, Trigger};
+pub use import_run::{BatchResult, CodeCount, ImportRun, RunStatus, Trigger};
 pub use job_posting::{EmploymentType, JobPosting, Salary};
 pub use source::Source;

@@ -1,0 +1,407 @@
+//! Settings: compiled defaults < `config.toml` < environment < command line, validated once at
+//! start. A bad value stops the daemon with a message that names its key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::source::{SourceFormat, slug};
+use crate::ingest::ParseLimits;
+use crate::ingest::fetch::FetchLimits;
+
+/// Environment variables `JOB_IMPORTER__<SECTION>__<KEY>` override keys (`__` between parts).
+pub const ENV_PREFIX: &str = "JOB_IMPORTER";
+
+/// A value that never prints: tokens and URIs with passwords.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address the HTTP server (API, WebSocket, dashboard) listens on.
+    pub bind: String,
+    /// Folder of the built dashboard (`client/dist`); not served when missing.
+    pub static_dir: PathBuf,
+    /// Origins allowed to open the WebSocket, besides the daemon's own. Empty: same origin only.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted JSON request body.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            static_dir: PathBuf::from("client/dist"),
+            allowed_origins: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            workers: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Bearer token for mutations, the WebSocket and (when `protect_reads`) reads. When empty,
+    /// `serve` generates one at start and prints it with the dashboard URL.
+    pub admin_token: Secret,
+    pub protect_reads: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self { admin_token: Secret::default(), protect_reads: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MongoSettings {
+    pub uri: Secret,
+    pub database: String,
+    pub server_selection_timeout_ms: u64,
+}
+
+impl Default for MongoSettings {
+    fn default() -> Self {
+        Self {
+            uri: Secret::new("mongodb://127.0.0.1:27017/"),
+            database: "job_importer".into(),
+            server_selection_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Secret,
+    /// Every key, queue and channel starts with this, so daemons of one deployment share them
+    /// and tests stay apart.
+    pub prefix: String,
+    /// redis-rs defaults to 500 ms, which turns one slow reply into a dead worker pool.
+    pub response_timeout_ms: u64,
+    pub connection_timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("redis://127.0.0.1:6379"),
+            prefix: "importer".into(),
+            response_timeout_ms: 5_000,
+            connection_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Items per queued batch.
+    pub batch_size: usize,
+    /// Batches persisted at once by one process.
+    pub worker_concurrency: usize,
+    /// Feeds fetched at once by one process.
+    pub fetch_concurrency: usize,
+    /// Fetch attempts for transient failures (timeouts, 5xx, 429) before the run fails.
+    pub max_fetch_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Seconds between queue heartbeats; a worker silent for three is presumed dead and its
+    /// batches are delivered again.
+    pub heartbeat_secs: u64,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            worker_concurrency: 4,
+            fetch_concurrency: 2,
+            max_fetch_attempts: 3,
+            retry_base_ms: 2_000,
+            heartbeat_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Cron used by sources that name none: hourly, at minute 0 (jobicy asks for no more).
+    pub default_cron: String,
+    /// Run each enabled source once at start when its last scheduled tick was missed.
+    pub run_missed_on_start: bool,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self { default_cron: "0 0 * * * *".into(), run_missed_on_start: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Serve bundled sample feeds from this daemon (on loopback) and import them. Local only.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub cron: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub format: SourceFormat,
+    #[serde(default)]
+    pub publisher: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SourceSettings {
+    pub fn id(&self) -> String {
+        self.id.clone().unwrap_or_else(|| slug(&self.name))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub mongodb: MongoSettings,
+    pub redis: RedisSettings,
+    pub fetch: FetchLimits,
+    pub parse: ParseLimits,
+    pub pipeline: PipelineSettings,
+    pub scheduler: SchedulerSettings,
+    pub demo: DemoSettings,
+    pub sources: Vec<SourceSettings>,
+}
+
+/// A setting that could not be loaded or is out of range; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+impl Settings {
+    /// Loads `path` (if it exists), then the environment, then `overrides` (`key`, `value`
+    /// pairs from the command line), and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut b = config::Config::builder();
+        if let Some(p) = path {
+            b = b.add_source(config::File::from(p).required(true));
+        }
+        // The service scripts print these two; honour them as the common spellings.
+        if let Ok(uri) = std::env::var("MONGODB_URI") {
+            b = b.set_override("mongodb.uri", uri)?;
+        }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            b = b.set_override("redis.url", url)?;
+        }
+        b = b.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("http.allowed_origins")
+                .try_parsing(true),
+        );
+        for (k, v) in overrides {
+            b = b.set_override(*k, v.clone())?;
+        }
+        let settings: Settings = b.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("http.bind", format!("not an address:port ({e})")))?;
+        let uri = self.mongodb.uri.expose();
+        if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+            return Err(invalid("mongodb.uri", "must start with mongodb:// or mongodb+srv://"));
+        }
+        if self.mongodb.database.is_empty()
+            || self.mongodb.database.contains(['/', '\\', '.', ' ', '"', '$'])
+        {
+            return Err(invalid("mongodb.database", "must be a plain MongoDB database name"));
+        }
+        let url = self.redis.url.expose();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(invalid("redis.url", "must start with redis:// or rediss://"));
+        }
+        if self.redis.prefix.is_empty()
+            || !self.redis.prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-:".contains(c))
+        {
+            return Err(invalid("redis.prefix", "letters, digits, '_', '-' and ':' only"));
+        }
+        positive("redis.response_timeout_ms", self.redis.response_timeout_ms)?;
+        in_range("pipeline.batch_size", self.pipeline.batch_size, 1, 10_000)?;
+        in_range("pipeline.worker_concurrency", self.pipeline.worker_concurrency, 1, 256)?;
+        in_range("pipeline.fetch_concurrency", self.pipeline.fetch_concurrency, 1, 64)?;
+        in_range("pipeline.max_fetch_attempts", self.pipeline.max_fetch_attempts as usize, 1, 20)?;
+        positive("pipeline.heartbeat_secs", self.pipeline.heartbeat_secs)?;
+        positive("fetch.connect_timeout_ms", self.fetch.connect_timeout_ms)?;
+        positive("fetch.total_timeout_ms", self.fetch.total_timeout_ms)?;
+        positive("fetch.max_body_bytes", self.fetch.max_body_bytes)?;
+        in_range("fetch.max_redirects", self.fetch.max_redirects, 0, 20)?;
+        in_range("parse.max_items", self.parse.max_items, 1, 10_000_000)?;
+        in_range("parse.max_depth", self.parse.max_depth, 4, 1_000)?;
+        validate_cron(&self.scheduler.default_cron)
+            .map_err(|m| invalid("scheduler.default_cron", m))?;
+        let mut ids = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let key = |field: &str| format!("sources[{i}].{field}");
+            if s.name.trim().is_empty() {
+                return Err(invalid(key("name"), "must not be empty"));
+            }
+            validate_source_url(&s.url).map_err(|m| invalid(key("url"), m))?;
+            if let Some(c) = &s.cron {
+                validate_cron(c).map_err(|m| invalid(key("cron"), m))?;
+            }
+            let id = s.id();
+            if id.is_empty() {
+                return Err(invalid(key("name"), "needs at least one letter or digit"));
+            }
+            if !ids.insert(id.clone()) {
+                return Err(invalid(key("name"), format!("source id `{id}` is used twice")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn positive(key: &str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 { Err(invalid(key, "must be greater than 0")) } else { Ok(()) }
+}
+
+fn in_range(key: &str, v: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+    if v < min || v > max {
+        Err(invalid(key, format!("must be between {min} and {max}, got {v}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Six fields (sec min hour day month weekday), as tokio-cron-scheduler reads them.
+pub fn validate_cron(expr: &str) -> Result<(), String> {
+    if expr.split_whitespace().count() != 6 {
+        return Err(format!(
+            "`{expr}` must have six fields: second minute hour day month weekday (e.g. `0 0 * * * *`)"
+        ));
+    }
+    expr.parse::<croner::Cron>()
+        .map(|_| ())
+        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
+}
+
+/// An absolute http(s) URL without credentials, at most 2 KiB.
+pub fn validate_source_url(raw: &str) -> Result<url::Url, String> {
+    if raw.len() > 2048 {
+        return Err("is longer than 2048 characters".into());
+    }
+    let u = url::Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("scheme `{}` is not allowed; use http or https", u.scheme()));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not carry a user name or password".into());
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    Ok(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        assert!(Settings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_bad_cron_names_its_key() {
+        let mut s = Settings::default();
+        s.sources.push(SourceSettings {
+            name: "x".into(),
+            url: "https://example.com/feed".into(),
+            id: None,
+            cron: Some("every hour".into()),
+            enabled: true,
+            format: SourceFormat::Auto,
+            publisher: None,
+            user_agent: None,
+            max_body_bytes: None,
+        });
+        let err = s.validate().map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("sources[0].cron"), "{err}");
+    }
+
+    #[test]
+    fn source_urls_must_be_plain_http() {
+        assert!(validate_source_url("https://jobicy.com/?feed=job_feed").is_ok());
+        assert!(validate_source_url("file:///etc/passwd").is_err());
+        assert!(validate_source_url("http://user:pw@example.com/").is_err());
+        assert!(validate_source_url("not a url").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

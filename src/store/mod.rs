@@ -1,0 +1,65 @@
+//! Adapters for MongoDB (the record of jobs, runs and sources) and Redis (queues, leases and
+//! the cross-daemon event channel).
+
+pub mod mongo;
+pub mod queue;
+pub mod redis;
+
+pub use mongo::Store;
+
+/// A storage failure, classified once: transient ones are retried, the rest end the work.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("MongoDB: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("Redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("queue: {0}")]
+    Queue(String),
+    #[error("stored document is not readable: {0}")]
+    Decode(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Mongo(e) => {
+                use mongodb::error::ErrorKind;
+                matches!(
+                    *e.kind,
+                    ErrorKind::Io(_)
+                        | ErrorKind::ServerSelection { .. }
+                        | ErrorKind::ConnectionPoolCleared { .. }
+                ) || e.contains_label("RetryableWriteError")
+            }
+            StoreError::Redis(e) => {
+                e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+            }
+            StoreError::Queue(_) => true,
+            StoreError::Decode(_) | StoreError::NotFound(_) | StoreError::Conflict(_) => false,
+        }
+    }
+
+    /// The failure code shown on an import log.
+    pub fn code(&self) -> &'static str {
+        use crate::domain::codes;
+        match self {
+            StoreError::Mongo(_) if self.is_transient() => codes::DB_UNAVAILABLE,
+            StoreError::Mongo(_) | StoreError::Decode(_) => codes::DB_WRITE_ERROR,
+            StoreError::Redis(_) | StoreError::Queue(_) => codes::QUEUE_UNAVAILABLE,
+            StoreError::NotFound(_) | StoreError::Conflict(_) => codes::INTERNAL,
+        }
+    }
+}
+
+pub fn decode<T: serde::de::DeserializeOwned>(doc: mongodb::bson::Document) -> Result<T, StoreError> {
+    mongodb::bson::from_document(doc).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+pub fn encode<T: serde::Serialize>(v: &T) -> Result<mongodb::bson::Document, StoreError> {
+    mongodb::bson::to_document(v).map_err(|e| StoreError::Decode(e.to_string()))
+}

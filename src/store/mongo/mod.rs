@@ -1,0 +1,73 @@
+//! MongoDB collections `jobs`, `import_logs` and `sources`, written only through portable
+//! commands (`insert_many`, multi-statement `update`, `findAndModify`) so the same code runs
+//! on MongoDB 6+, Atlas and FerretDB.
+
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+
+use super::StoreError;
+
+pub mod jobs;
+pub mod runs;
+pub mod sources;
+
+pub const JOBS: &str = "jobs";
+pub const IMPORT_LOGS: &str = "import_logs";
+pub const SOURCES: &str = "sources";
+
+/// The MongoDB side of the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub async fn connect(uri: &str, database: &str, selection_timeout: Duration) -> Result<Self, StoreError> {
+        let mut opts = ClientOptions::parse(uri).await?;
+        opts.server_selection_timeout = Some(selection_timeout);
+        opts.connect_timeout = Some(selection_timeout.min(Duration::from_secs(10)));
+        opts.app_name = Some("job-importer".into());
+        opts.max_pool_size = Some(32);
+        let client = Client::with_options(opts)?;
+        Ok(Self { db: client.database(database) })
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub(crate) fn coll(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.run_command(doc! {"ping": 1}).await?;
+        Ok(())
+    }
+
+    /// Creates the indexes every query relies on; idempotent.
+    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        let unique = IndexOptions::builder().unique(true).build();
+        self.coll(JOBS)
+            .create_indexes([
+                IndexModel::builder()
+                    .keys(doc! {"publisher": 1, "externalId": 1})
+                    .options(unique)
+                    .build(),
+                IndexModel::builder().keys(doc! {"sources": 1, "lastSeenAt": -1}).build(),
+                IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
+            ])
+            .await?;
+        self.coll(IMPORT_LOGS)
+            .create_indexes([
+                IndexModel::builder().keys(doc! {"importDateTime": -1}).build(),
+                IndexModel::builder().keys(doc! {"sourceId": 1, "importDateTime": -1}).build(),
+                IndexModel::builder().keys(doc! {"status": 1}).build(),
+            ])
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! The `sources` collection: what to import, seeded from `config.toml` and editable through the
+//! API, with each source's conditional-GET validators and health.
+
+use chrono::Utc;
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::ErrorKind;
+
+use super::{SOURCES, Store};
+use crate::domain::source::{Source, SourceHealth};
+use crate::domain::time::format as ts;
+use crate::domain::{ImportRun, RunStatus};
+use crate::store::{StoreError, decode, encode};
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => w.code == 11000,
+        _ => false,
+    }
+}
+
+impl Store {
+    /// Writes a source from the config file: the fields the file names win, health is kept.
+    pub async fn upsert_source(&self, s: &Source) -> Result<(), StoreError> {
+        let mut set = encode(s)?;
+        set.remove("_id");
+        set.remove("health");
+        set.remove("etag");
+        set.remove("lastModified");
+        self.coll(SOURCES)
+            .update_one(
+                doc! {"_id": &s.id},
+                doc! {"$set": set, "$setOnInsert": {"health": encode(&SourceHealth::default())?}},
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_source(&self, s: &Source) -> Result<(), StoreError> {
+        match self.coll(SOURCES).insert_one(encode(s)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => {
+                Err(StoreError::Conflict(format!("a source with id `{}` exists", s.id)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_sources(&self) -> Result<Vec<Source>, StoreError> {
+        let docs: Vec<Document> =
+            self.coll(SOURCES).find(doc! {}).sort(doc! {"name": 1}).await?.try_collect().await?;
+        docs.into_iter().map(decode).collect()
+    }
+
+    pub async fn get_source(&self, id: &str) -> Result<Option<Source>, StoreError> {
+        self.coll(SOURCES).find_one(doc! {"_id": id}).await?.map(decode).transpose()
+    }
+
+    pub async fn find_source_by_url(&self, url: &str) -> Result<Option<Source>, StoreError> {
+        self.coll(SOURCES).find_one(doc! {"url": url}).await?.map(decode).transpose()
+    }
+
+    /// Replaces the editable fields of a source; `None` when it does not exist.
+    pub async fn update_source(&self, s: &Source) -> Result<Option<Source>, StoreError> {
+        let mut set = encode(s)?;
+        set.remove("_id");
+        set.remove("health");
+        let d = self
+            .coll(SOURCES)
+            .find_one_and_update(doc! {"_id": &s.id}, doc! {"$set": set})
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?;
+        d.map(decode).transpose()
+    }
+
+    pub async fn delete_source(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.coll(SOURCES).delete_one(doc! {"_id": id}).await?.deleted_count > 0)
+    }
+
+    pub async fn set_validators(&self, id: &str, etag: Option<&str>, last_modified: Option<&str>) -> Result<(), StoreError> {
+        let opt = |v: Option<&str>| v.map(|s| Bson::String(s.to_owned())).unwrap_or(Bson::Null);
+        self.coll(SOURCES)
+            .update_one(doc! {"_id": id}, doc! {"$set": {"etag": opt(etag), "lastModified": opt(last_modified)}})
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_next_run(&self, id: &str, next: Option<chrono::DateTime<Utc>>) -> Result<(), StoreError> {
+        let v = next.map(|t| Bson::String(ts(&t))).unwrap_or(Bson::Null);
+        self.coll(SOURCES).update_one(doc! {"_id": id}, doc! {"$set": {"health.nextRunAt": v}}).await?;
+        Ok(())
+    }
+
+    /// Folds a finished run into its source's health.
+    pub async fn record_source_outcome(&self, run: &ImportRun) -> Result<(), StoreError> {
+        let now = ts(&Utc::now());
+        let ok = matches!(run.status, RunStatus::Completed | RunStatus::NotModified | RunStatus::Partial);
+        let mut set = doc! {
+            "health.lastRunAt": now.as_str(),
+            "health.lastRunId": run.id.as_str(),
+            "health.lastStatus": run.status.as_str(),
+        };
+        let update = if ok {
+            set.insert("health.lastSuccessAt", now.as_str());
+            set.insert("health.consecutiveFailures", 0_i64);
+            set.insert("health.lastError", run.error.as_ref().map(encode).transpose()?);
+            doc! {"$set": set}
+        } else {
+            set.insert("health.lastError", run.error.as_ref().map(encode).transpose()?);
+            doc! {"$set": set, "$inc": {"health.consecutiveFailures": 1_i64}}
+        };
+        self.coll(SOURCES).update_one(doc! {"_id": &run.source_id}, update).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Redis: one connection manager shared by the queues, leases that let exactly one daemon do a
+//! thing (fire a tick, run a source), and the channel that carries run changes to every daemon.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Client};
+
+use super::StoreError;
+use crate::config::RedisSettings;
+
+/// Keys and channels under the configured prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_owned() }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    /// The lease that lets one daemon fire a source's cron tick.
+    pub fn tick_lease(&self, source_id: &str, slot: i64) -> String {
+        format!("{}:lease:tick:{source_id}:{slot}", self.prefix)
+    }
+    /// Held while a source has a run queued or running.
+    pub fn running_lease(&self, source_id: &str) -> String {
+        format!("{}:lease:running:{source_id}", self.prefix)
+    }
+    /// Every change of a run is published here as the whole run document.
+    pub fn history_channel(&self) -> String {
+        format!("{}:history", self.prefix)
+    }
+    pub fn fetch_queue(&self) -> String {
+        format!("{}:fetch", self.prefix)
+    }
+    pub fn items_queue(&self) -> String {
+        format!("{}:items", self.prefix)
+    }
+}
+
+#[derive(Clone)]
+pub struct Redis {
+    pub client: Client,
+    pub conn: ConnectionManager,
+    pub keys: Keys,
+}
+
+impl Redis {
+    pub async fn connect(s: &RedisSettings) -> Result<Self, StoreError> {
+        let client = Client::open(s.url.expose())?;
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_millis(s.response_timeout_ms)))
+            .set_connection_timeout(Some(Duration::from_millis(s.connection_timeout_ms)))
+            .set_number_of_retries(4);
+        let conn = client.get_connection_manager_with_config(cfg).await?;
+        Ok(Self { client, conn, keys: Keys::new(&s.prefix) })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// `SET key value NX PX ttl`: true when this caller now holds the lease.
+    pub async fn try_lease(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let r: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut c)
+            .await?;
+        Ok(r.is_some())
+    }
+
+    pub async fn lease_holder(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.get(key).await?)
+    }
+
+    /// Deletes the lease only if `value` still holds it, so nobody frees another's lease.
+    pub async fn release_lease(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        let _: i64 = script.key(key).arg(value).invoke_async(&mut c).await?;
+        Ok(())
+    }
+
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = c.publish(channel, payload).await?;
+        Ok(())
+    }
+}
