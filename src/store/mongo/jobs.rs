@@ -176,10 +176,10 @@ impl Store {
                 .database()
                 .run_command(doc! {"update": JOBS, "updates": statements, "ordered": false})
                 .await?;
-            if let Ok(errors) = reply.get_array("writeErrors") {
-                if !errors.is_empty() {
-                    return Err(StoreError::Decode(format!("update of jobs failed: {errors:?}")));
-                }
+            if let Ok(errors) = reply.get_array("writeErrors")
+                && !errors.is_empty()
+            {
+                return Err(StoreError::Decode(format!("update of jobs failed: {errors:?}")));
             }
         }
         result.updated_jobs += updates.len() as i64;

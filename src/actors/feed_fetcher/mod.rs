@@ -1,0 +1,79 @@
+//! `FeedFetcher`: consumes the fetch queue. The actor owns an apalis worker and is supervised:
+//! when the worker ends unexpectedly the actor stops and its supervisor starts a fresh one.
+
+mod fetch_run;
+mod retry;
+mod stream;
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use fetch_run::fetch_run;
+
+use super::pipeline::Pipeline;
+use crate::store::queue::FetchFeedTask;
+
+async fn handle(task: FetchFeedTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
+    let run_id = task.run_id.clone();
+    let span = tracing::info_span!("fetch", run_id = %run_id, source = %task.source_id, attempt = task.attempt);
+    match fetch_run(&p, task).instrument(span).await {
+        Ok(()) => Ok(()),
+        // MongoDB or Redis away: let the queue deliver the task again.
+        Err(e) if e.is_transient() => {
+            tracing::warn!(%run_id, error = %e, "fetch interrupted; it will be delivered again");
+            Err(Box::new(e))
+        }
+        Err(e) => {
+            tracing::error!(%run_id, error = %e, "fetch failed");
+            Err(Box::new(AbortError::new(e)))
+        }
+    }
+}
+
+pub struct FeedFetcher {
+    pipeline: Arc<Pipeline>,
+    shutdown: CancellationToken,
+    generation: u32,
+}
+
+impl FeedFetcher {
+    pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
+        Self { pipeline, shutdown, generation: 0 }
+    }
+}
+
+impl Actor for FeedFetcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.generation += 1;
+        let name = format!("fetcher-{}-{}", self.pipeline.instance, self.generation);
+        let p = &self.pipeline;
+        let worker = WorkerBuilder::new(name.clone())
+            .backend(p.queues.fetch.clone())
+            .concurrency(p.settings.pipeline.fetch_concurrency)
+            .data(p.clone())
+            .build(handle);
+        let stop = self.shutdown.clone();
+        let run = async move { worker.run_until(async move { stop.cancelled().await; Ok::<(), std::io::Error>(()) }).await };
+        tracing::info!(worker = %name, "fetch worker started");
+        ctx.spawn(actix::fut::wrap_future::<_, Self>(tokio::spawn(run)).map(move |res, act, ctx| {
+            if act.shutdown.is_cancelled() {
+                tracing::info!(worker = %name, "fetch worker stopped");
+                return;
+            }
+            tracing::error!(worker = %name, result = ?res.map(|r| r.map_err(|e| e.to_string())), "fetch worker ended; restarting");
+            ctx.stop();
+        }));
+    }
+}
+
+impl Supervised for FeedFetcher {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        tracing::warn!(instance = %self.pipeline.instance, "restarting the fetch worker");
+    }
+}

@@ -1,0 +1,103 @@
+//! `ImportWorker`: consumes the items queue and persists each batch exactly once in effect:
+//! jobs through `Store::persist_batch`, the batch's result under its number on the run, then
+//! the run is ended if that was its last batch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use tokio_util::sync::CancellationToken;
+
+use super::pipeline::Pipeline;
+use crate::store::StoreError;
+use crate::store::mongo::jobs::BatchContext;
+use crate::store::queue::ImportBatchTask;
+
+pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), StoreError> {
+    let Some(run) = p.store.get_run(&task.run_id).await? else {
+        tracing::warn!(run_id = %task.run_id, "batch of an unknown run dropped");
+        return Ok(());
+    };
+    if run.status.is_final() {
+        return Ok(());
+    }
+    if !run.batches.contains_key(&task.batch_no.to_string()) {
+        let started = Instant::now();
+        let ctx = BatchContext { run_id: &task.run_id, source_id: &task.source_id, publisher: &task.publisher };
+        let (result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
+        let persist_ms = started.elapsed().as_millis() as i64;
+        let recorded = p
+            .store
+            .record_batch(&task.run_id, task.batch_no, &result, &failures, persist_ms, run.failures.len())
+            .await?;
+        p.changed(recorded).await;
+    }
+    // Also on a redelivery: the earlier delivery may have died between recording and ending.
+    let completed = p.store.try_complete(&task.run_id).await?;
+    p.changed(completed).await;
+    Ok(())
+}
+
+async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
+    let (run_id, batch_no) = (task.run_id.clone(), task.batch_no);
+    match import_batch(&p, task).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() => {
+            tracing::warn!(%run_id, batch_no, error = %e, "batch interrupted; it will be delivered again");
+            Err(Box::new(e))
+        }
+        Err(e) => {
+            tracing::error!(%run_id, batch_no, error = %e, "batch failed");
+            let f = crate::domain::Failure::new(e.code(), format!("batch {batch_no} could not be stored: {e}"));
+            if let Ok(ended) = p.store.end_run(&run_id, crate::domain::RunStatus::Failed, Some(&f)).await {
+                p.changed(ended).await;
+            }
+            Err(Box::new(AbortError::new(e)))
+        }
+    }
+}
+
+pub struct ImportWorker {
+    pipeline: Arc<Pipeline>,
+    shutdown: CancellationToken,
+    generation: u32,
+}
+
+impl ImportWorker {
+    pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
+        Self { pipeline, shutdown, generation: 0 }
+    }
+}
+
+impl Actor for ImportWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.generation += 1;
+        let name = format!("worker-{}-{}", self.pipeline.instance, self.generation);
+        let p = &self.pipeline;
+        let worker = WorkerBuilder::new(name.clone())
+            .backend(p.queues.items.clone())
+            .concurrency(p.settings.pipeline.worker_concurrency)
+            .data(p.clone())
+            .build(handle);
+        let stop = self.shutdown.clone();
+        let run = async move { worker.run_until(async move { stop.cancelled().await; Ok::<(), std::io::Error>(()) }).await };
+        tracing::info!(worker = %name, "import worker started");
+        ctx.spawn(actix::fut::wrap_future::<_, Self>(tokio::spawn(run)).map(move |res, act, ctx| {
+            if act.shutdown.is_cancelled() {
+                tracing::info!(worker = %name, "import worker stopped");
+                return;
+            }
+            tracing::error!(worker = %name, result = ?res.map(|r| r.map_err(|e| e.to_string())), "import worker ended; restarting");
+            ctx.stop();
+        }));
+    }
+}
+
+impl Supervised for ImportWorker {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        tracing::warn!(instance = %self.pipeline.instance, "restarting the import worker");
+    }
+}

@@ -1,0 +1,47 @@
+//! Every actor message, in one catalogue. Commands are imperative, facts past tense.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+/// A serialized server event (`{"event": ..., "data": ...}`) for one WebSocket client.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct SendEvent(pub Arc<str>);
+
+/// A WebSocket session joins the broker's fan-out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub id: u64,
+    pub session: Recipient<SendEvent>,
+}
+
+/// A WebSocket session leaves.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub id: u64,
+}
+
+/// A run changed (on this daemon or another): the whole serialized event, as published.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ImportRunUpdated(pub Arc<str>);
+
+/// Counters the broker keeps, for `/metrics` and tests.
+#[derive(Message)]
+#[rtype(result = "BrokerStats")]
+pub struct GetBrokerStats;
+
+#[derive(Debug, Clone, Copy, Default, MessageResponse)]
+pub struct BrokerStats {
+    pub sessions: usize,
+    pub dropped: u64,
+    pub delivered: u64,
+}
+
+/// Re-read the sources and rebuild the cron jobs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReloadSources;

@@ -1,0 +1,109 @@
+//! What every role shares: the stores, the queues, the fetch client, and the rules for starting
+//! and ending a run (the running lease, publishing every change).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::Settings;
+use crate::domain::codes;
+use crate::domain::events::ServerEvent;
+use crate::domain::source::Source;
+use crate::domain::{Failure, ImportRun, RunStatus, Trigger};
+use crate::ingest::fetch::HttpFetcher;
+use crate::store::queue::{FetchFeedTask, Queues};
+use crate::store::redis::Redis;
+use crate::store::{Store, StoreError};
+
+/// How long a source stays marked as running when its daemon dies without ending the run.
+const RUNNING_LEASE: Duration = Duration::from_secs(30 * 60);
+
+pub struct Pipeline {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub redis: Redis,
+    pub queues: Queues,
+    pub fetcher: HttpFetcher,
+    /// Names this process in worker names and on runs (`fetchedBy`).
+    pub instance: String,
+}
+
+/// What a trigger did.
+pub enum Started {
+    Run(Box<ImportRun>),
+    /// The source already has a run queued or running (its id, when known).
+    AlreadyRunning(Option<String>),
+}
+
+impl Pipeline {
+    /// Starts a run of `source`: takes the source's running lease, writes the run document
+    /// (queued) before anything is queued, then queues the fetch.
+    pub async fn start_run(&self, source: &Source, trigger: Trigger) -> Result<Started, StoreError> {
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let lease = self.redis.keys.running_lease(&source.id);
+        if !self.redis.try_lease(&lease, &run_id, RUNNING_LEASE).await? {
+            let holder = self.redis.lease_holder(&lease).await?;
+            return Ok(Started::AlreadyRunning(holder));
+        }
+        let run = ImportRun::new_queued(run_id.clone(), &source.id, &source.name, &source.url, trigger, Utc::now());
+        if let Err(e) = self.store.insert_run(&run).await {
+            self.redis.release_lease(&lease, &run_id).await.ok();
+            return Err(e);
+        }
+        self.publish(&run).await;
+        let task = FetchFeedTask { run_id: run_id.clone(), source_id: source.id.clone(), attempt: 1 };
+        if let Err(e) = self.queues.push_fetch(task, &format!("run:{run_id}:1"), None).await {
+            let f = Failure::new(codes::QUEUE_UNAVAILABLE, format!("could not queue the fetch: {e}"));
+            if let Ok(Some(ended)) = self.store.end_run(&run_id, RunStatus::Failed, Some(&f)).await {
+                self.on_final(&ended).await;
+            }
+            return Err(e);
+        }
+        Ok(Started::Run(Box::new(run)))
+    }
+
+    /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every
+    /// update carries the run's version, and clients catch up from MongoDB.
+    pub async fn publish(&self, run: &ImportRun) {
+        let mut slim = run.clone();
+        slim.batches.clear();
+        let event = ServerEvent::ImportHistoryUpdate(Box::new(slim));
+        match serde_json::to_string(&event) {
+            Ok(json) => {
+                if let Err(e) = self.redis.publish(&self.redis.keys.history_channel(), &json).await {
+                    tracing::warn!(run_id = %run.id, error = %e, "could not publish a run update");
+                }
+            }
+            Err(e) => tracing::error!(run_id = %run.id, error = %e, "could not serialize a run"),
+        }
+    }
+
+    /// Everything that follows a run's end: publish, free the source, fold into its health.
+    pub async fn on_final(&self, run: &ImportRun) {
+        self.publish(run).await;
+        let lease = self.redis.keys.running_lease(&run.source_id);
+        if let Err(e) = self.redis.release_lease(&lease, &run.id).await {
+            tracing::warn!(run_id = %run.id, error = %e, "could not release the running lease");
+        }
+        if let Err(e) = self.store.record_source_outcome(run).await {
+            tracing::warn!(run_id = %run.id, error = %e, "could not update source health");
+        }
+        tracing::info!(
+            run_id = %run.id, source = %run.source_id, status = run.status.as_str(),
+            fetched = run.total_fetched, new = run.new_jobs, updated = run.updated_jobs,
+            unchanged = run.unchanged_jobs, failed = run.failed_jobs, "run ended"
+        );
+    }
+
+    /// Publishes a change and, when it ended the run, does the rest.
+    pub async fn changed(&self, run: Option<ImportRun>) {
+        if let Some(run) = run {
+            if run.status.is_final() {
+                self.on_final(&run).await;
+            } else {
+                self.publish(&run).await;
+            }
+        }
+    }
+}
