@@ -136,6 +136,14 @@ pub struct PipelineSettings {
     /// Seconds between queue heartbeats; a worker silent for three is presumed dead and its
     /// batches are delivered again.
     pub heartbeat_secs: u64,
+    /// How often an idle worker looks for new work in the queue.
+    pub poll_interval_ms: u64,
+}
+
+impl PipelineSettings {
+    pub fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.poll_interval_ms)
+    }
 }
 
 impl Default for PipelineSettings {
@@ -147,6 +155,7 @@ impl Default for PipelineSettings {
             max_fetch_attempts: 3,
             retry_base_ms: 2_000,
             heartbeat_secs: 10,
+            poll_interval_ms: 200,
         }
     }
 }
@@ -292,6 +301,7 @@ impl Settings {
         in_range("pipeline.fetch_concurrency", self.pipeline.fetch_concurrency, 1, 64)?;
         in_range("pipeline.max_fetch_attempts", self.pipeline.max_fetch_attempts as usize, 1, 20)?;
         positive("pipeline.heartbeat_secs", self.pipeline.heartbeat_secs)?;
+        positive("pipeline.poll_interval_ms", self.pipeline.poll_interval_ms)?;
         positive("fetch.connect_timeout_ms", self.fetch.connect_timeout_ms)?;
         positive("fetch.total_timeout_ms", self.fetch.total_timeout_ms)?;
         positive("fetch.max_body_bytes", self.fetch.max_body_bytes)?;

@@ -3,6 +3,9 @@
 
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod ingest;
 pub mod actors;
+pub mod app;
+pub mod cli;
 pub mod store;

@@ -1,1 +1,161 @@
-fn main(){}
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use job_importer::app::{self, Roles};
+use job_importer::config::Settings;
+use job_importer::domain::RunStatus;
+
+/// Imports job listings from RSS, Atom and JSON feeds into MongoDB, through a Redis queue.
+#[derive(Parser)]
+#[command(name = "job-importer", version)]
+struct Cli {
+    /// Settings file (TOML). Defaults to ./config.toml when it exists.
+    #[arg(long, global = true, env = "JOB_IMPORTER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: scheduler, fetcher, worker and HTTP server (or the roles named).
+    Serve {
+        /// Comma-separated subset of scheduler,fetcher,worker,http.
+        #[arg(long, default_value = "all")]
+        roles: Roles,
+        /// Overrides http.bind.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Import one feed URL now and print the run's import log.
+    Import {
+        url: String,
+        /// Print the final import_logs document as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("JOB_IMPORTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,apalis=warn,apalis_core=warn,tokio_cron_scheduler=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn load(path: Option<PathBuf>, overrides: &[(&str, String)]) -> Result<Settings, String> {
+    let path = path.or_else(|| Some(PathBuf::from("config.toml")).filter(|p| p.is_file()));
+    Settings::load(path.as_deref(), overrides).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { roles, bind } => {
+            let overrides: Vec<(&str, String)> = bind.into_iter().map(|b| ("http.bind", b)).collect();
+            let settings = match load(cli.config, &overrides) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("job-importer: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            serve(settings, roles)
+        }
+        Command::Import { url, json, timeout } => {
+            let settings = match load(cli.config, &[]) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("job-importer: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            import(settings, &url, json, Duration::from_secs(timeout))
+        }
+    }
+}
+
+fn serve(settings: Settings, roles: Roles) -> ExitCode {
+    let sys = match app::system() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("job-importer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = sys.block_on(async move {
+        let daemon = app::start(settings, roles).await?;
+        if let Some(addr) = daemon.addr {
+            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+            println!("Dashboard: http://{host}:{}/#token={}", addr.port(), daemon.admin_token);
+        }
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing in-flight work");
+        daemon.stop().await;
+        Ok::<(), anyhow::Error>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("job-importer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            tokio::signal::ctrl_c().await.ok();
+        }
+    }
+}
+
+fn import(settings: Settings, url: &str, json: bool, timeout: Duration) -> ExitCode {
+    let sys = match app::system() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("job-importer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match sys.block_on(job_importer::cli::import(settings, url, timeout)) {
+        Ok(run) => {
+            if json {
+                match serde_json::to_string_pretty(&run) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("job-importer: {e}"),
+                }
+            } else {
+                println!(
+                    "{} {}: fetched {}, new {}, updated {}, unchanged {}, failed {}{}",
+                    run.status.as_str(),
+                    run.file_name,
+                    run.total_fetched,
+                    run.new_jobs,
+                    run.updated_jobs,
+                    run.unchanged_jobs,
+                    run.failed_jobs,
+                    run.error.as_ref().map(|e| format!(" ({}: {})", e.code, e.message)).unwrap_or_default()
+                );
+            }
+            if run.status == RunStatus::Failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        Err(e) => {
+            eprintln!("job-importer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use tokio_util::sync::CancellationToken;
 
 use super::pipeline::Pipeline;
@@ -78,7 +78,7 @@ impl Actor for ImportWorker {
         let name = format!("worker-{}-{}", self.pipeline.instance, self.generation);
         let p = &self.pipeline;
         let worker = WorkerBuilder::new(name.clone())
-            .backend(p.queues.items.clone())
+            .backend(p.queues.items.clone().poll_with_interval(p.settings.pipeline.poll_interval()))
             .concurrency(p.settings.pipeline.worker_concurrency)
             .data(p.clone())
             .build(handle);

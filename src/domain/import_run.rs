@@ -129,7 +129,8 @@ pub struct ImportRun {
     pub closed_jobs: i64,
     #[serde(default)]
     pub reopened_jobs: i64,
-    /// Item failures, the first `MAX_STORED_FAILURES` of them.
+    /// Item failures, the first `MAX_STORED_FAILURES` of them (left out of list pages).
+    #[serde(default)]
     pub failures: Vec<Failure>,
     /// Every item failure counted by code, including those not stored; summed from the
     /// batches when the run ends.

@@ -8,7 +8,7 @@ mod stream;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -54,7 +54,7 @@ impl Actor for FeedFetcher {
         let name = format!("fetcher-{}-{}", self.pipeline.instance, self.generation);
         let p = &self.pipeline;
         let worker = WorkerBuilder::new(name.clone())
-            .backend(p.queues.fetch.clone())
+            .backend(p.queues.fetch.clone().poll_with_interval(p.settings.pipeline.poll_interval()))
             .concurrency(p.settings.pipeline.fetch_concurrency)
             .data(p.clone())
             .build(handle);

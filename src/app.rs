@@ -1,0 +1,291 @@
+//! The composition root: the only place that builds clients, actors and the HTTP server and
+//! wires them together, for whichever roles this process plays.
+
+use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use actix::{Actor, Supervisor};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::feed_fetcher::FeedFetcher;
+use crate::actors::history_broker::HistoryBroker;
+use crate::actors::import_worker::ImportWorker;
+use crate::actors::pipeline::Pipeline;
+use crate::actors::scheduler::SchedulerActor;
+use crate::config::{Secret, Settings, SourceSettings};
+use crate::domain::source::{Source, SourceFormat, SourceHealth};
+use crate::http::AppState;
+use crate::ingest::fetch::HttpFetcher;
+use crate::store::Store;
+use crate::store::queue::Queues;
+use crate::store::redis::Redis;
+
+/// Which parts of the daemon this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub scheduler: bool,
+    pub fetcher: bool,
+    pub worker: bool,
+    pub http: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles { scheduler: true, fetcher: true, worker: true, http: true };
+}
+
+impl FromStr for Roles {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut r = Roles { scheduler: false, fetcher: false, worker: false, http: false };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "scheduler" => r.scheduler = true,
+                "fetcher" => r.fetcher = true,
+                "worker" => r.worker = true,
+                "http" => r.http = true,
+                "all" => r = Roles::ALL,
+                other => return Err(format!("unknown role `{other}` (scheduler, fetcher, worker, http)")),
+            }
+        }
+        if r == (Roles { scheduler: false, fetcher: false, worker: false, http: false }) {
+            return Err("name at least one role".into());
+        }
+        Ok(r)
+    }
+}
+
+/// A running daemon inside the current actix System.
+pub struct Daemon {
+    pub addr: Option<SocketAddr>,
+    pub admin_token: String,
+    pub pipeline: Arc<Pipeline>,
+    shutdown: CancellationToken,
+    server: Option<actix_web::dev::ServerHandle>,
+}
+
+impl Daemon {
+    /// Stops taking work, lets in-flight batches finish (apalis releases what was fetched but
+    /// not started), and stops the HTTP server.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        if let Some(s) = &self.server {
+            s.stop(true).await;
+        }
+        // Give the queue workers their moment to finish and deregister.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+fn instance_name() -> String {
+    let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "host".into());
+    let tag: u16 = rand::random();
+    format!("{host}-{}-{tag:04x}", std::process::id())
+}
+
+pub fn source_from_settings(s: &SourceSettings, default_cron: &str) -> Source {
+    Source {
+        id: s.id(),
+        name: s.name.clone(),
+        url: s.url.clone(),
+        cron: s.cron.clone().unwrap_or_else(|| default_cron.to_owned()),
+        enabled: s.enabled,
+        format: s.format.clone(),
+        publisher: s.publisher.clone(),
+        user_agent: s.user_agent.clone(),
+        max_body_bytes: s.max_body_bytes,
+        etag: None,
+        last_modified: None,
+        health: SourceHealth::default(),
+    }
+}
+
+/// Connects to MongoDB and Redis and builds what every role shares.
+pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
+    let m = &settings.mongodb;
+    let store = Store::connect(m.uri.expose(), &m.database, Duration::from_millis(m.server_selection_timeout_ms))
+        .await
+        .context("MongoDB connection settings")?;
+    store.ensure_indexes().await.context("MongoDB is not reachable (mongodb.uri)")?;
+    let redis = Redis::connect(&settings.redis).await.context("Redis is not reachable (redis.url)")?;
+    let queues = Queues::new(&redis, &settings.pipeline);
+    let fetcher = HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
+    Ok(Arc::new(Pipeline { settings, store, redis, queues, fetcher, instance: instance_name() }))
+}
+
+/// Starts the daemon's roles in the current actix System.
+pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
+    let mut settings = settings;
+    let admin_token = if settings.auth.admin_token.is_empty() {
+        let t = uuid::Uuid::new_v4().simple().to_string();
+        settings.auth.admin_token = Secret::new(t.clone());
+        t
+    } else {
+        settings.auth.admin_token.expose().to_owned()
+    };
+    // Bind first: the demo sources point at this daemon's own port.
+    let listener = if roles.http {
+        Some(TcpListener::bind(&settings.http.bind).with_context(|| format!("http.bind {}", settings.http.bind))?)
+    } else {
+        None
+    };
+    let addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let settings = Arc::new(settings);
+    let pipeline = connect(settings.clone()).await?;
+
+    for s in &settings.sources {
+        pipeline.store.upsert_source(&source_from_settings(s, &settings.scheduler.default_cron)).await?;
+    }
+    if let (true, Some(addr)) = (settings.demo.enabled, addr) {
+        for (name, _, _) in crate::http::routes::demo::FEEDS {
+            let id = format!("demo-{}", name.trim_end_matches(".xml"));
+            let demo = Source {
+                id: id.clone(),
+                name: format!("Demo: {}", name.trim_end_matches(".xml")),
+                url: format!("http://127.0.0.1:{}/demo/feeds/{name}", addr.port()),
+                cron: "0 */10 * * * *".into(),
+                enabled: true,
+                format: SourceFormat::Auto,
+                publisher: Some(id),
+                user_agent: None,
+                max_body_bytes: None,
+                etag: None,
+                last_modified: None,
+                health: SourceHealth::default(),
+            };
+            pipeline.store.upsert_source(&demo).await?;
+        }
+    }
+
+    let shutdown = CancellationToken::new();
+    let broker = HistoryBroker::new(pipeline.redis.clone()).start();
+    if roles.fetcher {
+        let (p, s) = (pipeline.clone(), shutdown.clone());
+        Supervisor::start(move |_| FeedFetcher::new(p, s));
+    }
+    if roles.worker {
+        let (p, s) = (pipeline.clone(), shutdown.clone());
+        Supervisor::start(move |_| ImportWorker::new(p, s));
+    }
+    let scheduler = roles.scheduler.then(|| SchedulerActor::new(pipeline.clone(), shutdown.clone()).start());
+
+    let mut server_handle = None;
+    if let Some(listener) = listener {
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            admin_token: Secret::new(admin_token.clone()),
+            store: pipeline.store.clone(),
+            pipeline: pipeline.clone(),
+            broker,
+            scheduler,
+            next_session: AtomicU64::new(1),
+        });
+        let cfg_settings = settings.clone();
+        let workers = if settings.http.workers == 0 { num_cpus() } else { settings.http.workers };
+        let server = HttpServer::new(move || {
+            let s = cfg_settings.clone();
+            App::new()
+                .app_data(state.clone())
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(move |c| crate::http::configure(c, &s))
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        server_handle = Some(server.handle());
+        actix_web::rt::spawn(server);
+    }
+    Ok(Daemon { addr, admin_token, pipeline, shutdown, server: server_handle })
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Builds the actix System on a multi-threaded tokio runtime: actors live on the main thread's
+/// LocalSet, queue workers and blocking parses on the pool.
+pub fn system() -> std::io::Result<actix::SystemRunner> {
+    Ok(actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("job-importer")
+            .build()
+            .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
+    }))
+}
+
+/// A daemon on its own thread and System, for tests and embedding; dropped handles stop it.
+pub struct SpawnedDaemon {
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SpawnedDaemon {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            tx.send(()).ok();
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+impl Drop for SpawnedDaemon {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn spawn(settings: Settings, roles: Roles) -> anyhow::Result<SpawnedDaemon> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new().name("daemon".into()).spawn(move || {
+        let sys = match system() {
+            Ok(s) => s,
+            Err(e) => {
+                ready_tx.send(Err(anyhow::anyhow!(e))).ok();
+                return;
+            }
+        };
+        sys.block_on(async move {
+            match start(settings, roles).await {
+                Ok(d) => {
+                    ready_tx.send(Ok((d.addr, d.admin_token.clone()))).ok();
+                    stop_rx.await.ok();
+                    d.stop().await;
+                }
+                Err(e) => {
+                    ready_tx.send(Err(e)).ok();
+                }
+            }
+        });
+    })?;
+    let (addr, admin_token) = ready_rx.recv().context("the daemon thread died")??;
+    Ok(SpawnedDaemon {
+        addr: addr.context("spawned daemons need the http role")?,
+        admin_token,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}

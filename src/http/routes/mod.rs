@@ -1,0 +1,5 @@
+pub mod demo;
+pub mod health;
+pub mod import_logs;
+pub mod sources;
+pub mod ws;

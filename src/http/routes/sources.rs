@@ -1,0 +1,169 @@
+//! `/api/sources`: list, create, edit, delete, and `POST /api/sources/{id}/import` (a manual
+//! run; says so when one is already in progress).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::actors::messages::ReloadSources;
+use crate::actors::pipeline::Started;
+use crate::config::{validate_cron, validate_source_url};
+use crate::domain::Trigger;
+use crate::domain::source::{Source, SourceFormat, SourceHealth, slug};
+use crate::http::AppState;
+use crate::http::auth::{Admin, CanRead};
+use crate::http::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceInput {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub user_agent: Option<String>,
+    pub publisher: Option<String>,
+    pub format: Option<SourceFormat>,
+}
+
+#[derive(Serialize)]
+struct SourceView {
+    #[serde(flatten)]
+    source: Source,
+    running: bool,
+}
+
+fn check_text(key: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(&format!("validation.{key}"), format!("`{key}` must be 1 to {max} printable characters")));
+    }
+    Ok(())
+}
+
+/// Applies the given fields to `s`, validating each.
+fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), ApiError> {
+    if let Some(name) = input.name {
+        check_text("name", &name, 100)?;
+        s.name = name.trim().to_owned();
+    }
+    if let Some(url) = input.url {
+        let u = validate_source_url(&url).map_err(|m| ApiError::bad_request("validation.url", format!("url {m}")))?;
+        if !state.settings.fetch.allow_private_networks {
+            crate::ingest::ip_policy::check_url(&u, false)
+                .map_err(|e| ApiError::bad_request("validation.url", e.message))?;
+        }
+        s.url = u.to_string();
+    }
+    if let Some(cron) = input.cron {
+        validate_cron(&cron).map_err(|m| ApiError::bad_request("validation.cron", m))?;
+        s.cron = cron;
+    }
+    if let Some(e) = input.enabled {
+        s.enabled = e;
+    }
+    if let Some(ua) = input.user_agent {
+        s.user_agent = if ua.is_empty() { None } else { check_text("userAgent", &ua, 300).map(|_| Some(ua))? };
+    }
+    if let Some(p) = input.publisher {
+        s.publisher = if p.is_empty() { None } else { check_text("publisher", &p, 200).map(|_| Some(p))? };
+    }
+    if let Some(f) = input.format {
+        s.format = f;
+    }
+    Ok(())
+}
+
+fn reload(state: &AppState) {
+    if let Some(s) = &state.scheduler {
+        s.do_send(ReloadSources);
+    }
+}
+
+#[get("/api/sources")]
+pub async fn list(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let sources = state.store.list_sources().await?;
+    let mut items = Vec::with_capacity(sources.len());
+    for source in sources {
+        let lease = state.pipeline.redis.keys.running_lease(&source.id);
+        let running = state.pipeline.redis.lease_holder(&lease).await?.is_some();
+        items.push(SourceView { source, running });
+    }
+    Ok(HttpResponse::Ok().json(json!({"items": items})))
+}
+
+#[post("/api/sources")]
+pub async fn create(_: Admin, state: web::Data<AppState>, body: web::Json<SourceInput>) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    if input.name.is_none() {
+        return Err(ApiError::bad_request("validation.name", "`name` is required"));
+    }
+    if input.url.is_none() {
+        return Err(ApiError::bad_request("validation.url", "`url` is required"));
+    }
+    let mut s = Source {
+        id: String::new(),
+        name: String::new(),
+        url: String::new(),
+        cron: state.settings.scheduler.default_cron.clone(),
+        enabled: true,
+        format: SourceFormat::Auto,
+        publisher: None,
+        user_agent: None,
+        max_body_bytes: None,
+        etag: None,
+        last_modified: None,
+        health: SourceHealth::default(),
+    };
+    apply(&state, &mut s, input)?;
+    s.id = slug(&s.name);
+    if s.id.is_empty() {
+        return Err(ApiError::bad_request("validation.name", "`name` needs at least one letter or digit"));
+    }
+    state.store.insert_source(&s).await?;
+    reload(&state);
+    Ok(HttpResponse::Created().json(SourceView { source: s, running: false }))
+}
+
+#[patch("/api/sources/{id}")]
+pub async fn update(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<SourceInput>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(mut s) = state.store.get_source(&id).await? else {
+        return Err(ApiError::not_found(format!("no source `{id}`")));
+    };
+    apply(&state, &mut s, body.into_inner())?;
+    let updated = state.store.update_source(&s).await?.ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
+    reload(&state);
+    Ok(HttpResponse::Ok().json(SourceView { source: updated, running: false }))
+}
+
+#[delete("/api/sources/{id}")]
+pub async fn remove(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    if !state.store.delete_source(&id).await? {
+        return Err(ApiError::not_found(format!("no source `{id}`")));
+    }
+    reload(&state);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[post("/api/sources/{id}/import")]
+pub async fn import(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let Some(source) = state.store.get_source(&id).await? else {
+        return Err(ApiError::not_found(format!("no source `{id}`")));
+    };
+    match state.pipeline.start_run(&source, Trigger::Manual).await? {
+        Started::Run(run) => Ok(HttpResponse::Accepted().json(json!({"run": run}))),
+        Started::AlreadyRunning(run_id) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            crate::domain::codes::RUN_ALREADY_RUNNING,
+            match run_id {
+                Some(r) => format!("source `{id}` is already importing (run {r})"),
+                None => format!("source `{id}` is already importing"),
+            },
+        )),
+    }
+}

@@ -1,0 +1,62 @@
+//! `GET /ws?token=...`: upgrades to a WebSocket served by a `WsSession` actor. Browsers cannot
+//! set headers on a WebSocket, so the admin token travels in the query; the Origin is checked.
+
+use std::sync::atomic::Ordering;
+
+use actix::{Actor, AsyncContext};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+
+use crate::actors::ws_session::WsSession;
+use crate::http::AppState;
+use crate::http::auth::token_matches;
+use crate::http::error::ApiError;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+}
+
+/// Same-origin requests (the dashboard) and the configured origins may connect; clients
+/// without an Origin header (CLIs, tests) are not browsers and are let through.
+fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    origin == own || allowed.iter().any(|a| a == origin)
+}
+
+#[get("/ws")]
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    q: web::Query<WsQuery>,
+) -> Result<HttpResponse, actix_web::Error> {
+    match q.token.as_deref() {
+        None => return Err(ApiError::unauthorized("auth.missing_token", "pass the admin token as `?token=`").into()),
+        Some(t) if !token_matches(state.admin_token.expose(), t) => {
+            return Err(ApiError::unauthorized("auth.invalid_token", "the token is not valid").into());
+        }
+        Some(_) => {}
+    }
+    if !origin_allowed(&req, &state.settings.http.allowed_origins) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "auth.origin",
+            "this origin may not open the WebSocket",
+        )
+        .into());
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream.max_frame_size(64 * 1024);
+    let id = state.next_session.fetch_add(1, Ordering::Relaxed);
+    let (broker, store) = (state.broker.clone(), state.store.clone());
+    WsSession::create(move |ctx| {
+        ctx.add_stream(stream);
+        WsSession::new(id, session, broker, store)
+    });
+    Ok(response)
+}
