@@ -43,17 +43,18 @@ pub fn classify_reqwest_error(e: &reqwest::Error) -> FetchError {
     if e.is_connect() {
         return FetchError::transient(codes::FETCH_CONNECT, format!("could not connect: {detail}"));
     }
-    // `Response::chunk` reports every body failure as a decode error; a transport failure
-    // underneath (the server closed or reset mid-body) is a cut, not a bad encoding.
-    let transport_cut = chain().any(|c| {
-        c.downcast_ref::<reqwest::Error>()
-            .is_some_and(reqwest::Error::is_body)
-    });
-    if e.is_body() || transport_cut {
+    // reqwest reports every body failure as Decode wrapping Body, decoder errors included, so
+    // the io error underneath tells a cut connection from a corrupt compressed stream.
+    if e.is_body() || e.is_decode() {
+        let corrupt = chain().any(|c| io_kind(c) == Some(io::ErrorKind::InvalidData));
+        let cut = chain().any(|c| io_kind(c).is_some_and(is_cut));
+        if corrupt && !cut {
+            return FetchError::permanent(
+                codes::FETCH_DECODE,
+                format!("could not decode: {detail}"),
+            );
+        }
         return FetchError::transient(codes::FETCH_TRUNCATED, format!("body cut short: {detail}"));
-    }
-    if e.is_decode() {
-        return FetchError::permanent(codes::FETCH_DECODE, format!("could not decode: {detail}"));
     }
     if e.is_builder() {
         return FetchError::permanent(codes::FETCH_INVALID_URL, detail);
@@ -120,6 +121,14 @@ fn next_cause<'a>(c: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError +
         Some(inner) => Some(inner),
         None => c.source(),
     }
+}
+
+fn is_cut(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        kind,
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    )
 }
 
 fn io_kind(e: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {

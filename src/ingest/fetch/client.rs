@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_ENCODING, IF_MODIFIED_SINCE, IF_NONE_MATCH, USER_AGENT};
+use reqwest::header::{
+    CONTENT_ENCODING, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION, USER_AGENT,
+};
 use reqwest::{StatusCode, redirect};
 use tokio::time::Instant;
 use url::Url;
@@ -19,7 +21,7 @@ use crate::ingest::ip_policy::check_url;
 /// Cheap to clone: the connection pool is shared.
 #[derive(Debug, Clone)]
 pub struct HttpFetcher {
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
     limits: Arc<FetchLimits>,
 }
 
@@ -50,6 +52,7 @@ impl HttpFetcher {
 
     /// Sends the request and returns once the headers are in; the body is then streamed
     /// through [`FetchBody::next_chunk`] under the same total deadline.
+    #[tracing::instrument(level = "debug", skip_all, fields(url = %req.url))]
     pub async fn fetch(&self, req: &FetchRequest) -> Result<FetchResponse, FetchError> {
         let deadline = Instant::now() + Duration::from_millis(self.limits.total_timeout_ms);
         let url = Url::parse(req.url.trim()).map_err(|e| {
@@ -59,13 +62,19 @@ impl HttpFetcher {
 
         let mut builder = self.client.get(url);
         if let Some(agent) = &req.user_agent {
-            builder = builder.header(USER_AGENT, agent);
+            builder = builder.header(USER_AGENT, header_value("User-Agent", agent)?);
         }
-        if let Some(etag) = &req.etag {
-            builder = builder.header(IF_NONE_MATCH, etag);
-        }
-        if let Some(since) = &req.last_modified {
-            builder = builder.header(IF_MODIFIED_SINCE, since);
+        // A bad stored validator only costs a full download, so it is dropped, not fatal.
+        let validators = [
+            (IF_NONE_MATCH, &req.etag),
+            (IF_MODIFIED_SINCE, &req.last_modified),
+        ];
+        for (name, value) in validators {
+            match value.as_deref().map(|v| header_value(name.as_str(), v)) {
+                Some(Ok(value)) => builder = builder.header(name, value),
+                Some(Err(err)) => tracing::warn!(%err, "cache validator not sent"),
+                None => {}
+            }
         }
         let response = match tokio::time::timeout_at(deadline, builder.send()).await {
             Err(_) => return Err(deadline_passed(self.limits.total_timeout_ms, "headers")),
@@ -75,6 +84,9 @@ impl HttpFetcher {
 
         if response.status() == StatusCode::NOT_MODIFIED {
             return Ok(FetchResponse::NotModified);
+        }
+        if response.status().is_redirection() {
+            refuse_unfollowed_redirect(&response, self.limits.allow_private_networks)?;
         }
         if let Some(err) = classify_status(response.status(), response.headers()) {
             return Err(err);
@@ -94,6 +106,17 @@ impl HttpFetcher {
             self.limits.total_timeout_ms,
         )))
     }
+}
+
+/// Checked here because reqwest would report a bad header value as a builder error, which
+/// reads like a bad URL.
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, FetchError> {
+    HeaderValue::from_str(value.trim()).map_err(|_| {
+        FetchError::permanent(
+            codes::FETCH_INVALID_URL,
+            format!("the {name} header for this source contains characters HTTP does not allow"),
+        )
+    })
 }
 
 pub(super) fn deadline_passed(total_ms: u64, stage: &str) -> FetchError {
@@ -120,6 +143,25 @@ fn refuse_undecoded_encoding(response: &reqwest::Response) -> Result<(), FetchEr
             "Content-Encoding `{text}` is stacked or unsupported; one layer of gzip, br or deflate is accepted"
         ),
     ))
+}
+
+/// The redirect layer returns a 3xx as is when it cannot turn Location into an http URI
+/// (`file:///etc/passwd` has no authority), so the policy never saw it; name the real reason.
+fn refuse_unfollowed_redirect(
+    response: &reqwest::Response,
+    allow_private: bool,
+) -> Result<(), FetchError> {
+    let target = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok());
+    match target.and_then(|t| response.url().join(t.trim()).ok()) {
+        Some(next) => check_url(&next, allow_private).map_err(|err| FetchError {
+            message: format!("redirect refused: {}", err.message),
+            ..err
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Re-checks every hop as if it were the first URL, counts hops, and refuses https → http.
