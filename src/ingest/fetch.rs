@@ -12,6 +12,12 @@ mod classify;
 mod client;
 mod resolver;
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod test_server;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
 
 pub use body::FetchBody;
 pub use classify::classify_reqwest_error;
