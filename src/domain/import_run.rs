@@ -180,11 +180,7 @@ impl ImportRun {
     /// The status a run ends with once every batch is in: `partial` when the feed broke off
     /// (a run-level error is set) after yielding items, `completed` otherwise.
     pub fn final_status(has_feed_error: bool) -> RunStatus {
-        if has_feed_error {
-            RunStatus::Partial
-        } else {
-            RunStatus::Completed
-        }
+        if has_feed_error { RunStatus::Partial } else { RunStatus::Completed }
     }
 
     /// `totalFetched = new + updated + unchanged + duplicate + failed`.
@@ -204,14 +200,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for s in [
-            "queued",
-            "running",
-            "completed",
-            "partial",
-            "failed",
-            "not_modified",
-        ] {
+        for s in ["queued", "running", "completed", "partial", "failed", "not_modified"] {
             let st = RunStatus::parse(s).map(RunStatus::as_str);
             assert_eq!(st, Some(s));
         }

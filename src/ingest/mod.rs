@@ -89,10 +89,7 @@ pub fn parse<R: BufRead>(
 ) -> ParseSummary {
     let _ = (reader, opts, on_item);
     ParseSummary {
-        error: Some(Failure::new(
-            crate::domain::codes::PARSE_NOT_A_FEED,
-            "parser not built yet",
-        )),
+        error: Some(Failure::new(crate::domain::codes::PARSE_NOT_A_FEED, "parser not built yet")),
         ..Default::default()
     }
 }
