@@ -1,5 +1,6 @@
 //! Description HTML made safe to render (ammonia allow-list), plus its plain-text form.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use ammonia::{Builder, UrlRelative};
@@ -35,7 +36,8 @@ impl Sanitizer {
     pub fn html(&self, raw: &str, max_chars: usize) -> Option<String> {
         let raw = text::strip_control(raw);
         let mut input = raw.into_owned();
-        text::truncate_chars(&mut input, max_chars);
+        truncate_html(&mut input, max_chars);
+        let mut input = limit_nesting(&input, MAX_HTML_DEPTH).into_owned();
         // Cleaning can grow the text (rel attributes, closing tags); shrink the input until the
         // output fits, a few times at most, then fall back to cutting the output's text.
         for _ in 0..4 {
@@ -45,9 +47,82 @@ impl Sanitizer {
                 return (!out.trim().is_empty()).then_some(out);
             }
             let keep = input.chars().count().saturating_mul(max_chars) / len.max(1);
-            text::truncate_chars(&mut input, keep.saturating_sub(16));
+            truncate_html(&mut input, keep.saturating_sub(16));
         }
         None
+    }
+}
+
+/// Cuts HTML to `max_chars` without leaving half a tag at the end.
+fn truncate_html(html: &mut String, max_chars: usize) {
+    let before = html.len();
+    text::truncate_chars(html, max_chars);
+    if html.len() < before
+        && let Some(open) = html.rfind('<')
+        && !html[open..].contains('>')
+    {
+        html.truncate(open);
+    }
+}
+
+/// Tags nested deeper than this are dropped (their text kept) before html5ever sees them: its
+/// tree building slows down sharply with depth, and DOMPurify draws the line at 255 too.
+const MAX_HTML_DEPTH: usize = 255;
+
+/// Elements that never have content, so they do not deepen the nesting.
+const VOID: [&str; 14] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Drops every tag that opens (or closes) beyond `max_depth`, by a cheap scan that needs no
+/// well-formedness: the real parsing is left to ammonia.
+fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
+    let mut depth = 0usize;
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut rest_start = 0;
+    while let Some(rel) = html[rest_start..].find('<') {
+        let start = rest_start + rel;
+        let Some(len) = html[start..].find('>') else {
+            break;
+        };
+        let end = start + len + 1;
+        let tag = &html[start + 1..end - 1];
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let nests = !name.is_empty() && !tag.ends_with('/') && !VOID.contains(&name.as_str());
+        let too_deep = nests
+            && if closing {
+                depth > max_depth
+            } else {
+                depth >= max_depth
+            };
+        if nests {
+            depth = if closing {
+                depth.saturating_sub(1)
+            } else {
+                depth + 1
+            };
+        }
+        if too_deep {
+            let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            buf.push_str(&html[copied..start]);
+            copied = end;
+        }
+        rest_start = end;
+    }
+    match out {
+        Some(mut buf) => {
+            buf.push_str(&html[copied..]);
+            Cow::Owned(buf)
+        }
+        None => Cow::Borrowed(html),
     }
 }
 
@@ -141,6 +216,19 @@ mod tests {
         let raw = "<p>word</p>".repeat(1000);
         let out = Sanitizer::new(None).html(&raw, 500).unwrap_or_default();
         assert!(!out.is_empty() && out.chars().count() <= 500);
+    }
+
+    #[test]
+    fn nesting_beyond_the_cap_is_flattened_but_text_survives() {
+        let html = format!("{}deep{}", "<b>".repeat(300), "</b>".repeat(300));
+        let out = limit_nesting(&html, 255);
+        assert_eq!(out.matches("<b>").count(), 255);
+        assert_eq!(out.matches("</b>").count(), 255);
+        assert!(out.contains("deep"));
+        assert!(matches!(
+            limit_nesting("<p>a<br>b</p>", 1),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

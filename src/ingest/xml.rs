@@ -205,6 +205,8 @@ pub fn parse_xml<R: BufRead>(
                     .or_else(|| text::resolve_entity(name));
                 match resolved {
                     Some(s) => push_text(&mut current, &s),
+                    // A reference to a forbidden character is dropped.
+                    None if name.starts_with('#') => {}
                     // Unknown entities stay literal: losing the item would be worse.
                     None => push_text(&mut current, &format!("&{name};")),
                 }

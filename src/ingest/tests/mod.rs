@@ -7,6 +7,7 @@ use crate::domain::JobPosting;
 use crate::domain::source::SourceFormat;
 
 mod rss;
+mod safety;
 
 /// Options as the pipeline passes them for a feed fetched from `base`.
 pub fn opts(base: &str) -> ParseOptions {
