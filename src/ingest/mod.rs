@@ -12,8 +12,21 @@ use serde::{Deserialize, Serialize};
 use crate::domain::source::SourceFormat;
 use crate::domain::{Failure, JobPosting};
 
+pub mod atom;
+pub mod dates;
 pub mod fetch;
 pub mod ip_policy;
+pub mod item;
+pub mod position;
+pub mod rss;
+pub mod salary;
+pub mod sanitize;
+pub mod text;
+pub mod urls;
+pub mod xml;
+
+#[cfg(test)]
+mod tests;
 
 /// Caps applied while parsing. Defaults are documented in the README's configuration table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,9 +100,5 @@ pub fn parse<R: BufRead>(
     opts: &ParseOptions,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
-    let _ = (reader, opts, on_item);
-    ParseSummary {
-        error: Some(Failure::new(crate::domain::codes::PARSE_NOT_A_FEED, "parser not built yet")),
-        ..Default::default()
-    }
+    xml::parse_xml(reader, opts, on_item)
 }

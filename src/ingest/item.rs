@@ -1,0 +1,194 @@
+//! The format-independent raw item every parser fills in, and its normalization into a
+//! [`JobPosting`] (identity, caps, sanitizing, dates, employment type, remote flag).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::sanitize::{Sanitizer, html_to_text};
+use super::{ItemOutcome, ParseLimits, dates, salary, text, urls};
+use crate::domain::codes::{ITEM_MISSING_TITLE, ITEM_TOO_LARGE};
+use crate::domain::{EmploymentType, Failure, JobPosting, Salary};
+
+/// Unmapped elements kept per item, and the characters kept per value.
+const MAX_EXTRA_ENTRIES: usize = 32;
+const MAX_EXTRA_CHARS: usize = 1024;
+
+/// Field values as found in the source, not yet normalized. Text fields may still hold markup
+/// and HTML entities.
+#[derive(Debug, Default, Clone)]
+pub struct RawItem {
+    pub title: Option<String>,
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub date: Option<String>,
+    /// Already a timestamp (JSON epochs); wins over `date`.
+    pub date_value: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    /// Full content (`content:encoded`, Atom `content`); preferred over `summary`.
+    pub content: Option<String>,
+    pub company: Option<String>,
+    /// `dc:creator` / Atom author: the company when nothing better is given.
+    pub author: Option<String>,
+    pub locations: Vec<String>,
+    pub job_types: Vec<String>,
+    pub categories: Vec<String>,
+    pub salary_text: Option<String>,
+    pub salary: Option<Salary>,
+    pub logo: Option<String>,
+    pub remote: Option<bool>,
+    pub extra: BTreeMap<String, String>,
+    /// Set by the parser when the item's raw bytes exceeded `max_item_bytes`.
+    pub too_large: bool,
+}
+
+impl RawItem {
+    /// Keeps an unmapped value under `name`, within the per-item caps. MongoDB cannot store
+    /// keys with `$` or `.`, so those become `_`.
+    pub fn add_extra(&mut self, name: &str, value: &str) {
+        if self.extra.len() >= MAX_EXTRA_ENTRIES {
+            return;
+        }
+        let Some(value) = text::plain(value, MAX_EXTRA_CHARS) else {
+            return;
+        };
+        let key: String = name
+            .chars()
+            .map(|c| if c == '$' || c == '.' { '_' } else { c })
+            .collect();
+        self.extra.entry(key).or_insert(value);
+    }
+}
+
+/// What normalization needs besides the raw item.
+pub struct Normalizer<'a> {
+    pub limits: &'a ParseLimits,
+    pub base: Option<&'a Url>,
+    pub sanitizer: Sanitizer,
+}
+
+impl<'a> Normalizer<'a> {
+    pub fn new(limits: &'a ParseLimits, base: Option<&'a Url>) -> Self {
+        Self {
+            limits,
+            base,
+            sanitizer: Sanitizer::new(base),
+        }
+    }
+
+    pub fn normalize(&self, raw: RawItem) -> ItemOutcome {
+        let lim = self.limits;
+        let url = raw
+            .link
+            .as_deref()
+            .and_then(|l| urls::absolute_http(l, self.base, lim.max_url_chars))
+            .or_else(|| {
+                let guid = raw.guid.as_deref()?;
+                urls::absolute_http(guid, None, lim.max_url_chars)
+            });
+        let title = raw
+            .title
+            .as_deref()
+            .and_then(|t| text::plain(t, lim.max_title_chars));
+        let company = raw
+            .company
+            .as_deref()
+            .or(raw.author.as_deref())
+            .and_then(|c| text::plain(c, lim.max_title_chars));
+        let stated_id = raw
+            .guid
+            .as_deref()
+            .and_then(|g| text::plain(g, lim.max_url_chars))
+            .or_else(|| url.clone())
+            .or_else(|| {
+                raw.link
+                    .as_deref()
+                    .and_then(|l| text::plain(l, lim.max_url_chars))
+            });
+        if raw.too_large {
+            let msg = format!("the item is larger than {} bytes", lim.max_item_bytes);
+            return Err(Failure::for_item(ITEM_TOO_LARGE, msg, stated_id));
+        }
+        let Some(title) = title else {
+            return Err(Failure::for_item(
+                ITEM_MISSING_TITLE,
+                "the item has no title",
+                stated_id,
+            ));
+        };
+        let external_id = stated_id.unwrap_or_else(|| {
+            identity_hash(
+                &title,
+                company.as_deref(),
+                raw.date.as_deref().unwrap_or(""),
+            )
+        });
+        let description_html = raw
+            .content
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .or(raw.summary.as_deref())
+            .and_then(|d| self.sanitizer.html(d, lim.max_description_chars));
+        let description_text = description_html
+            .as_deref()
+            .and_then(|h| html_to_text(h, lim.max_description_chars));
+        let locations = plain_list(&raw.locations, lim.max_title_chars);
+        let job_types = plain_list(&raw.job_types, lim.max_title_chars);
+        let says_remote = |s: &String| {
+            let l = s.to_lowercase();
+            l.contains("remote") || l.contains("anywhere")
+        };
+        let remote = raw
+            .remote
+            .or_else(|| (locations.iter().chain(&job_types).any(says_remote)).then_some(true));
+        Ok(JobPosting {
+            external_id,
+            title,
+            company,
+            employment_type: job_types
+                .iter()
+                .find_map(|t| EmploymentType::parse_loose(t)),
+            remote,
+            locations,
+            categories: plain_list(&raw.categories, lim.max_title_chars),
+            description_html,
+            description_text,
+            url,
+            date_posted: raw
+                .date_value
+                .or_else(|| raw.date.as_deref().and_then(dates::parse_date)),
+            salary: raw
+                .salary
+                .or_else(|| raw.salary_text.as_deref().and_then(salary::parse_salary)),
+            logo_url: raw
+                .logo
+                .as_deref()
+                .and_then(|l| urls::absolute_http(l, self.base, lim.max_url_chars)),
+            extra: raw.extra,
+        })
+    }
+}
+
+/// Normalized, de-duplicated values in source order.
+fn plain_list(values: &[String], max_chars: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().filter_map(|v| text::plain(v, max_chars)) {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Identity of an item with neither guid nor link: stable across runs as long as the title,
+/// company and stated date do not change.
+pub fn identity_hash(title: &str, company: Option<&str>, date: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [title, company.unwrap_or(""), date.trim()] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    hex::encode(h.finalize())
+}

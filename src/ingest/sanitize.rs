@@ -1,0 +1,242 @@
+//! Description HTML made safe to render (ammonia allow-list), plus its plain-text form.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use ammonia::{Builder, UrlRelative};
+use url::Url;
+
+use super::text;
+
+/// A configured sanitizer. Building the allow-list costs more than a small description, so one
+/// is built per parse and reused for every item.
+pub struct Sanitizer {
+    builder: Builder<'static>,
+}
+
+impl Sanitizer {
+    /// Relative links and images resolve against `base`; without a base they are removed.
+    pub fn new(base: Option<&Url>) -> Self {
+        let mut builder = Builder::default();
+        // ammonia's defaults already drop script/style/iframe (content too), event handlers
+        // and style attributes; narrow the URL schemes to the ones a job ad needs.
+        builder
+            .url_schemes(HashSet::from(["http", "https", "mailto"]))
+            .link_rel(Some("nofollow noopener"))
+            .strip_comments(true)
+            .url_relative(match base {
+                Some(b) => UrlRelative::RewriteWithBase(b.clone()),
+                None => UrlRelative::Deny,
+            });
+        Self { builder }
+    }
+
+    /// Sanitizes `raw` HTML capped at `max_chars` (input and output). Returns `None` when
+    /// nothing visible is left.
+    pub fn html(&self, raw: &str, max_chars: usize) -> Option<String> {
+        let raw = text::strip_control(raw);
+        let mut input = raw.into_owned();
+        truncate_html(&mut input, max_chars);
+        let mut input = limit_nesting(&input, MAX_HTML_DEPTH).into_owned();
+        // Cleaning can grow the text (rel attributes, closing tags); shrink the input until the
+        // output fits, a few times at most, then fall back to cutting the output's text.
+        for _ in 0..4 {
+            let out = self.builder.clean(&input).to_string();
+            let len = out.chars().count();
+            if len <= max_chars {
+                return (!out.trim().is_empty()).then_some(out);
+            }
+            let keep = input.chars().count().saturating_mul(max_chars) / len.max(1);
+            truncate_html(&mut input, keep.saturating_sub(16));
+        }
+        None
+    }
+}
+
+/// Cuts HTML to `max_chars` without leaving half a tag at the end.
+fn truncate_html(html: &mut String, max_chars: usize) {
+    let before = html.len();
+    text::truncate_chars(html, max_chars);
+    if html.len() < before
+        && let Some(open) = html.rfind('<')
+        && !html[open..].contains('>')
+    {
+        html.truncate(open);
+    }
+}
+
+/// Tags nested deeper than this are dropped (their text kept) before html5ever sees them: its
+/// tree building slows down sharply with depth, and DOMPurify draws the line at 255 too.
+const MAX_HTML_DEPTH: usize = 255;
+
+/// Elements that never have content, so they do not deepen the nesting.
+const VOID: [&str; 14] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Drops every tag that opens (or closes) beyond `max_depth`, by a cheap scan that needs no
+/// well-formedness: the real parsing is left to ammonia.
+fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
+    let mut depth = 0usize;
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut rest_start = 0;
+    while let Some(rel) = html[rest_start..].find('<') {
+        let start = rest_start + rel;
+        let Some(len) = html[start..].find('>') else {
+            break;
+        };
+        let end = start + len + 1;
+        let tag = &html[start + 1..end - 1];
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let nests = !name.is_empty() && !tag.ends_with('/') && !VOID.contains(&name.as_str());
+        let too_deep = nests
+            && if closing {
+                depth > max_depth
+            } else {
+                depth >= max_depth
+            };
+        if nests {
+            depth = if closing {
+                depth.saturating_sub(1)
+            } else {
+                depth + 1
+            };
+        }
+        if too_deep {
+            let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            buf.push_str(&html[copied..start]);
+            copied = end;
+        }
+        rest_start = end;
+    }
+    match out {
+        Some(mut buf) => {
+            buf.push_str(&html[copied..]);
+            Cow::Owned(buf)
+        }
+        None => Cow::Borrowed(html),
+    }
+}
+
+/// The readable text of sanitized HTML: block boundaries become line breaks, entities decoded,
+/// whitespace collapsed within lines.
+pub fn html_to_text(html: &str, max_chars: usize) -> Option<String> {
+    let mut with_breaks = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(pos) = rest.find('<') {
+        with_breaks.push_str(&rest[..pos]);
+        let tag_end = rest[pos..].find('>').map_or(rest.len(), |e| pos + e + 1);
+        let tag = rest[pos..tag_end].to_ascii_lowercase();
+        let name: String = tag
+            .trim_start_matches(['<', '/'])
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let block = matches!(
+            name.as_str(),
+            "p" | "div"
+                | "br"
+                | "li"
+                | "ul"
+                | "ol"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "tr"
+                | "table"
+                | "blockquote"
+                | "pre"
+                | "hr"
+                | "section"
+                | "article"
+        );
+        with_breaks.push(if block { '\n' } else { ' ' });
+        rest = &rest[tag_end..];
+    }
+    with_breaks.push_str(rest);
+    let decoded = text::decode_entities(&with_breaks);
+    let lines: Vec<String> = decoded
+        .lines()
+        .map(text::collapse_whitespace)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut out = lines.join("\n");
+    text::truncate_chars(&mut out, max_chars);
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(raw: &str) -> String {
+        let base = Url::parse("https://ex.com/feed").unwrap();
+        Sanitizer::new(Some(&base))
+            .html(raw, 10_000)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn scripts_styles_iframes_and_handlers_are_removed() {
+        let out = clean(
+            "<p onclick=\"x()\" style=\"color:red\">Hi</p><script>alert(1)</script>\
+             <style>p{}</style><iframe src=\"https://evil\"></iframe>",
+        );
+        assert_eq!(out, "<p>Hi</p>");
+    }
+
+    #[test]
+    fn dangerous_urls_are_dropped_and_links_get_rel_nofollow() {
+        let out =
+            clean("<a href=\"javascript:alert(1)\">x</a><img src=\"data:image/png;base64,AA\">");
+        assert!(
+            !out.contains("javascript") && !out.contains("data:"),
+            "{out}"
+        );
+        let out = clean("<a href=\"/apply\">Apply</a>");
+        assert_eq!(
+            out,
+            "<a href=\"https://ex.com/apply\" rel=\"nofollow noopener\">Apply</a>"
+        );
+    }
+
+    #[test]
+    fn output_respects_the_character_cap() {
+        let raw = "<p>word</p>".repeat(1000);
+        let out = Sanitizer::new(None).html(&raw, 500).unwrap_or_default();
+        assert!(!out.is_empty() && out.chars().count() <= 500);
+    }
+
+    #[test]
+    fn nesting_beyond_the_cap_is_flattened_but_text_survives() {
+        let html = format!("{}deep{}", "<b>".repeat(300), "</b>".repeat(300));
+        let out = limit_nesting(&html, 255);
+        assert_eq!(out.matches("<b>").count(), 255);
+        assert_eq!(out.matches("</b>").count(), 255);
+        assert!(out.contains("deep"));
+        assert!(matches!(
+            limit_nesting("<p>a<br>b</p>", 1),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn text_form_keeps_block_breaks_and_decodes_entities() {
+        let text = html_to_text(
+            "<p>Tom &amp; Jerry</p><ul><li>one</li><li>two</li></ul>",
+            100,
+        );
+        assert_eq!(text.as_deref(), Some("Tom & Jerry\none\ntwo"));
+    }
+}

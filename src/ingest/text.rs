@@ -1,0 +1,142 @@
+//! Plain-text normalization shared by every format: entity decoding, tag stripping, control
+//! character removal, whitespace collapsing and length caps.
+
+use std::borrow::Cow;
+
+/// Resolves an XML entity reference (the name between `&` and `;`). Unknown names return
+/// `None`; callers keep them literally, because a sloppy feed must not lose the whole item.
+pub fn resolve_entity(name: &str) -> Option<Cow<'static, str>> {
+    if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse().ok()?,
+        };
+        return char::from_u32(code)
+            .filter(|c| is_allowed_char(*c))
+            .map(|c| c.to_string().into());
+    }
+    quick_xml::escape::resolve_html5_entity(name).map(Cow::Borrowed)
+}
+
+/// XML 1.0 `Char` minus the C0/C1 controls that only cause trouble downstream (MongoDB, JSON,
+/// terminals). Tab and newlines are kept.
+pub fn is_allowed_char(c: char) -> bool {
+    match c {
+        '\t' | '\n' | '\r' => true,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => false,
+        '\u{fffe}' | '\u{ffff}' => false,
+        // Bidi overrides let a title display reversed text (catalog D54).
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => false,
+        _ => true,
+    }
+}
+
+/// Removes characters that are not allowed in stored text.
+pub fn strip_control(s: &str) -> Cow<'_, str> {
+    if s.chars().all(is_allowed_char) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.chars().filter(|c| is_allowed_char(*c)).collect())
+    }
+}
+
+/// Cuts `s` to at most `max` characters, on a character boundary.
+pub fn truncate_chars(s: &mut String, max: usize) {
+    if let Some((idx, _)) = s.char_indices().nth(max) {
+        s.truncate(idx);
+    }
+}
+
+/// Decodes HTML entities once (`&amp;amp;` becomes `&amp;`). Feeds put HTML-escaped text
+/// inside CDATA, which the XML layer returns raw.
+pub fn decode_entities(s: &str) -> Cow<'_, str> {
+    html_escape::decode_html_entities(s)
+}
+
+/// Removes markup: anything from `<` followed by a letter, `/`, `!` or `?` up to the next `>`.
+/// A lone `<` (as in "salary < 50k") is kept.
+pub fn strip_tags(s: &str) -> Cow<'_, str> {
+    if !s.contains('<') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('<') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let opens_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || "/!?".contains(c));
+        match after.find('>') {
+            Some(end) if opens_tag => {
+                // A tag boundary separates words ("a<br>b" reads "a b").
+                out.push(' ');
+                rest = &after[end + 1..];
+            }
+            _ if opens_tag => {
+                rest = "";
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Collapses runs of whitespace into one space and trims the ends.
+pub fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The pipeline for titles and short fields: strip tags, decode entities once, strip again
+/// (decoded `&lt;b&gt;` is markup too), drop control characters, collapse whitespace, cap.
+/// Returns `None` when nothing is left.
+pub fn plain(raw: &str, max_chars: usize) -> Option<String> {
+    let stripped = strip_tags(raw);
+    let decoded = decode_entities(&stripped);
+    let stripped = strip_tags(&decoded);
+    let mut out = collapse_whitespace(&strip_control(&stripped));
+    truncate_chars(&mut out, max_chars);
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_decodes_strips_and_collapses() {
+        // As the XML layer hands it over: `&amp;amp;` in the source is `&amp;` here.
+        let raw = "Senior <b>Dev</b> &amp;\n\t Lead";
+        assert_eq!(plain(raw, 100).as_deref(), Some("Senior Dev & Lead"));
+        assert_eq!(
+            plain("Senior &lt;b&gt;Dev&lt;/b&gt;", 100).as_deref(),
+            Some("Senior Dev")
+        );
+    }
+
+    #[test]
+    fn plain_keeps_a_lone_less_than_sign() {
+        assert_eq!(plain("pay < 50k", 100).as_deref(), Some("pay < 50k"));
+    }
+
+    #[test]
+    fn plain_drops_control_and_bidi_characters_and_caps_length() {
+        assert_eq!(plain("a\u{0}b\u{202e}c", 100).as_deref(), Some("abc"));
+        assert_eq!(plain("héllo wörld", 4).as_deref(), Some("héll"));
+        assert_eq!(plain("  <br/> ", 10), None);
+    }
+
+    #[test]
+    fn entities_resolve_numeric_and_html5_names_but_not_unknown_ones() {
+        assert_eq!(resolve_entity("#8211").as_deref(), Some("\u{2013}"));
+        assert_eq!(resolve_entity("#x41").as_deref(), Some("A"));
+        assert_eq!(resolve_entity("nbsp").as_deref(), Some("\u{a0}"));
+        assert_eq!(resolve_entity("#0"), None);
+        assert_eq!(resolve_entity("xxe"), None);
+    }
+}
