@@ -35,13 +35,23 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const ALL: Roles = Roles { scheduler: true, fetcher: true, worker: true, http: true };
+    pub const ALL: Roles = Roles {
+        scheduler: true,
+        fetcher: true,
+        worker: true,
+        http: true,
+    };
 }
 
 impl FromStr for Roles {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut r = Roles { scheduler: false, fetcher: false, worker: false, http: false };
+        let mut r = Roles {
+            scheduler: false,
+            fetcher: false,
+            worker: false,
+            http: false,
+        };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "scheduler" => r.scheduler = true,
@@ -49,10 +59,19 @@ impl FromStr for Roles {
                 "worker" => r.worker = true,
                 "http" => r.http = true,
                 "all" => r = Roles::ALL,
-                other => return Err(format!("unknown role `{other}` (scheduler, fetcher, worker, http)")),
+                other => {
+                    return Err(format!(
+                        "unknown role `{other}` (scheduler, fetcher, worker, http)"
+                    ));
+                }
             }
         }
-        if r == (Roles { scheduler: false, fetcher: false, worker: false, http: false }) {
+        if r == (Roles {
+            scheduler: false,
+            fetcher: false,
+            worker: false,
+            http: false,
+        }) {
             return Err("name at least one role".into());
         }
         Ok(r)
@@ -86,7 +105,10 @@ impl Daemon {
 }
 
 fn instance_name() -> String {
-    let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "host".into());
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
     let tag: u16 = rand::random();
     format!("{host}-{}-{tag:04x}", std::process::id())
 }
@@ -111,14 +133,31 @@ pub fn source_from_settings(s: &SourceSettings, default_cron: &str) -> Source {
 /// Connects to MongoDB and Redis and builds what every role shares.
 pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let m = &settings.mongodb;
-    let store = Store::connect(m.uri.expose(), &m.database, Duration::from_millis(m.server_selection_timeout_ms))
+    let store = Store::connect(
+        m.uri.expose(),
+        &m.database,
+        Duration::from_millis(m.server_selection_timeout_ms),
+    )
+    .await
+    .context("MongoDB connection settings")?;
+    store
+        .ensure_indexes()
         .await
-        .context("MongoDB connection settings")?;
-    store.ensure_indexes().await.context("MongoDB is not reachable (mongodb.uri)")?;
-    let redis = Redis::connect(&settings.redis).await.context("Redis is not reachable (redis.url)")?;
+        .context("MongoDB is not reachable (mongodb.uri)")?;
+    let redis = Redis::connect(&settings.redis)
+        .await
+        .context("Redis is not reachable (redis.url)")?;
     let queues = Queues::new(&redis, &settings.pipeline);
-    let fetcher = HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
-    Ok(Arc::new(Pipeline { settings, store, redis, queues, fetcher, instance: instance_name() }))
+    let fetcher =
+        HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
+    Ok(Arc::new(Pipeline {
+        settings,
+        store,
+        redis,
+        queues,
+        fetcher,
+        instance: instance_name(),
+    }))
 }
 
 /// Starts the daemon's roles in the current actix System.
@@ -133,7 +172,10 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     };
     // Bind first: the demo sources point at this daemon's own port.
     let listener = if roles.http {
-        Some(TcpListener::bind(&settings.http.bind).with_context(|| format!("http.bind {}", settings.http.bind))?)
+        Some(
+            TcpListener::bind(&settings.http.bind)
+                .with_context(|| format!("http.bind {}", settings.http.bind))?,
+        )
     } else {
         None
     };
@@ -142,7 +184,10 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     let pipeline = connect(settings.clone()).await?;
 
     for s in &settings.sources {
-        pipeline.store.upsert_source(&source_from_settings(s, &settings.scheduler.default_cron)).await?;
+        pipeline
+            .store
+            .upsert_source(&source_from_settings(s, &settings.scheduler.default_cron))
+            .await?;
     }
     if let (true, Some(addr)) = (settings.demo.enabled, addr) {
         for (name, _, _) in crate::http::routes::demo::FEEDS {
@@ -175,7 +220,9 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         let (p, s) = (pipeline.clone(), shutdown.clone());
         Supervisor::start(move |_| ImportWorker::new(p, s));
     }
-    let scheduler = roles.scheduler.then(|| SchedulerActor::new(pipeline.clone(), shutdown.clone()).start());
+    let scheduler = roles
+        .scheduler
+        .then(|| SchedulerActor::new(pipeline.clone(), shutdown.clone()).start());
 
     let mut server_handle = None;
     if let Some(listener) = listener {
@@ -189,7 +236,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             next_session: AtomicU64::new(1),
         });
         let cfg_settings = settings.clone();
-        let workers = if settings.http.workers == 0 { num_cpus() } else { settings.http.workers };
+        let workers = if settings.http.workers == 0 {
+            num_cpus()
+        } else {
+            settings.http.workers
+        };
         let server = HttpServer::new(move || {
             let s = cfg_settings.clone();
             App::new()
@@ -205,11 +256,19 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         server_handle = Some(server.handle());
         actix_web::rt::spawn(server);
     }
-    Ok(Daemon { addr, admin_token, pipeline, shutdown, server: server_handle })
+    Ok(Daemon {
+        addr,
+        admin_token,
+        pipeline,
+        shutdown,
+        server: server_handle,
+    })
 }
 
 fn num_cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// Builds the actix System on a multi-threaded tokio runtime: actors live on the main thread's
@@ -260,27 +319,29 @@ impl Drop for SpawnedDaemon {
 pub fn spawn(settings: Settings, roles: Roles) -> anyhow::Result<SpawnedDaemon> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::Builder::new().name("daemon".into()).spawn(move || {
-        let sys = match system() {
-            Ok(s) => s,
-            Err(e) => {
-                ready_tx.send(Err(anyhow::anyhow!(e))).ok();
-                return;
-            }
-        };
-        sys.block_on(async move {
-            match start(settings, roles).await {
-                Ok(d) => {
-                    ready_tx.send(Ok((d.addr, d.admin_token.clone()))).ok();
-                    stop_rx.await.ok();
-                    d.stop().await;
-                }
+    let thread = std::thread::Builder::new()
+        .name("daemon".into())
+        .spawn(move || {
+            let sys = match system() {
+                Ok(s) => s,
                 Err(e) => {
-                    ready_tx.send(Err(e)).ok();
+                    ready_tx.send(Err(anyhow::anyhow!(e))).ok();
+                    return;
                 }
-            }
-        });
-    })?;
+            };
+            sys.block_on(async move {
+                match start(settings, roles).await {
+                    Ok(d) => {
+                        ready_tx.send(Ok((d.addr, d.admin_token.clone()))).ok();
+                        stop_rx.await.ok();
+                        d.stop().await;
+                    }
+                    Err(e) => {
+                        ready_tx.send(Err(e)).ok();
+                    }
+                }
+            });
+        })?;
     let (addr, admin_token) = ready_rx.recv().context("the daemon thread died")??;
     Ok(SpawnedDaemon {
         addr: addr.context("spawned daemons need the http role")?,

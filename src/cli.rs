@@ -55,7 +55,11 @@ pub async fn import(settings: Settings, url: &str, timeout: Duration) -> anyhow:
         Started::Run(run) => run,
         Started::AlreadyRunning(r) => {
             shutdown.cancel();
-            anyhow::bail!("source `{}` is already importing (run {})", source.id, r.unwrap_or_default());
+            anyhow::bail!(
+                "source `{}` is already importing (run {})",
+                source.id,
+                r.unwrap_or_default()
+            );
         }
     };
     let deadline = Instant::now() + timeout;
@@ -63,7 +67,10 @@ pub async fn import(settings: Settings, url: &str, timeout: Duration) -> anyhow:
         match pipeline.store.get_run(&run.id).await? {
             Some(r) if r.status.is_final() => break Ok(r),
             _ if Instant::now() > deadline => {
-                break Err(anyhow::anyhow!("run {} did not end within {timeout:?}", run.id));
+                break Err(anyhow::anyhow!(
+                    "run {} did not end within {timeout:?}",
+                    run.id
+                ));
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }

@@ -33,7 +33,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
     }
 }
 
@@ -75,7 +79,10 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self { admin_token: Secret::default(), protect_reads: true }
+        Self {
+            admin_token: Secret::default(),
+            protect_reads: true,
+        }
     }
 }
 
@@ -171,7 +178,10 @@ pub struct SchedulerSettings {
 
 impl Default for SchedulerSettings {
     fn default() -> Self {
-        Self { default_cron: "0 0 * * * *".into(), run_missed_on_start: true }
+        Self {
+            default_cron: "0 0 * * * *".into(),
+            run_missed_on_start: true,
+        }
     }
 }
 
@@ -238,7 +248,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 impl Settings {
@@ -279,27 +292,61 @@ impl Settings {
             .map_err(|e| invalid("http.bind", format!("not an address:port ({e})")))?;
         let uri = self.mongodb.uri.expose();
         if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
-            return Err(invalid("mongodb.uri", "must start with mongodb:// or mongodb+srv://"));
+            return Err(invalid(
+                "mongodb.uri",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
         }
         if self.mongodb.database.is_empty()
-            || self.mongodb.database.contains(['/', '\\', '.', ' ', '"', '$'])
+            || self
+                .mongodb
+                .database
+                .contains(['/', '\\', '.', ' ', '"', '$'])
         {
-            return Err(invalid("mongodb.database", "must be a plain MongoDB database name"));
+            return Err(invalid(
+                "mongodb.database",
+                "must be a plain MongoDB database name",
+            ));
         }
         let url = self.redis.url.expose();
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(invalid("redis.url", "must start with redis:// or rediss://"));
+            return Err(invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if self.redis.prefix.is_empty()
-            || !self.redis.prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-:".contains(c))
+            || !self
+                .redis
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-:".contains(c))
         {
-            return Err(invalid("redis.prefix", "letters, digits, '_', '-' and ':' only"));
+            return Err(invalid(
+                "redis.prefix",
+                "letters, digits, '_', '-' and ':' only",
+            ));
         }
         positive("redis.response_timeout_ms", self.redis.response_timeout_ms)?;
         in_range("pipeline.batch_size", self.pipeline.batch_size, 1, 10_000)?;
-        in_range("pipeline.worker_concurrency", self.pipeline.worker_concurrency, 1, 256)?;
-        in_range("pipeline.fetch_concurrency", self.pipeline.fetch_concurrency, 1, 64)?;
-        in_range("pipeline.max_fetch_attempts", self.pipeline.max_fetch_attempts as usize, 1, 20)?;
+        in_range(
+            "pipeline.worker_concurrency",
+            self.pipeline.worker_concurrency,
+            1,
+            256,
+        )?;
+        in_range(
+            "pipeline.fetch_concurrency",
+            self.pipeline.fetch_concurrency,
+            1,
+            64,
+        )?;
+        in_range(
+            "pipeline.max_fetch_attempts",
+            self.pipeline.max_fetch_attempts as usize,
+            1,
+            20,
+        )?;
         positive("pipeline.heartbeat_secs", self.pipeline.heartbeat_secs)?;
         positive("pipeline.poll_interval_ms", self.pipeline.poll_interval_ms)?;
         positive("fetch.connect_timeout_ms", self.fetch.connect_timeout_ms)?;
@@ -325,7 +372,10 @@ impl Settings {
                 return Err(invalid(key("name"), "needs at least one letter or digit"));
             }
             if !ids.insert(id.clone()) {
-                return Err(invalid(key("name"), format!("source id `{id}` is used twice")));
+                return Err(invalid(
+                    key("name"),
+                    format!("source id `{id}` is used twice"),
+                ));
             }
         }
         Ok(())
@@ -333,12 +383,19 @@ impl Settings {
 }
 
 fn positive(key: &str, v: u64) -> Result<(), ConfigError> {
-    if v == 0 { Err(invalid(key, "must be greater than 0")) } else { Ok(()) }
+    if v == 0 {
+        Err(invalid(key, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
 }
 
 fn in_range(key: &str, v: usize, min: usize, max: usize) -> Result<(), ConfigError> {
     if v < min || v > max {
-        Err(invalid(key, format!("must be between {min} and {max}, got {v}")))
+        Err(invalid(
+            key,
+            format!("must be between {min} and {max}, got {v}"),
+        ))
     } else {
         Ok(())
     }
@@ -363,7 +420,10 @@ pub fn validate_source_url(raw: &str) -> Result<url::Url, String> {
     }
     let u = url::Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
-        return Err(format!("scheme `{}` is not allowed; use http or https", u.scheme()));
+        return Err(format!(
+            "scheme `{}` is not allowed; use http or https",
+            u.scheme()
+        ));
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err("must not carry a user name or password".into());

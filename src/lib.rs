@@ -1,11 +1,11 @@
 //! Job Importer: imports job listings from RSS, Atom and JSON feeds into MongoDB through a
 //! Redis queue, and shows every import live.
 
+pub mod actors;
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ingest;
-pub mod actors;
-pub mod app;
-pub mod cli;
 pub mod store;

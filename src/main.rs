@@ -42,9 +42,16 @@ enum Command {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("JOB_IMPORTER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,apalis=warn,apalis_core=warn,tokio_cron_scheduler=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("JOB_IMPORTER_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,apalis=warn,apalis_core=warn,tokio_cron_scheduler=warn",
+            )
+        });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn load(path: Option<PathBuf>, overrides: &[(&str, String)]) -> Result<Settings, String> {
@@ -57,7 +64,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { roles, bind } => {
-            let overrides: Vec<(&str, String)> = bind.into_iter().map(|b| ("http.bind", b)).collect();
+            let overrides: Vec<(&str, String)> =
+                bind.into_iter().map(|b| ("http.bind", b)).collect();
             let settings = match load(cli.config, &overrides) {
                 Ok(s) => s,
                 Err(e) => {
@@ -91,8 +99,16 @@ fn serve(settings: Settings, roles: Roles) -> ExitCode {
     let result = sys.block_on(async move {
         let daemon = app::start(settings, roles).await?;
         if let Some(addr) = daemon.addr {
-            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-            println!("Dashboard: http://{host}:{}/#token={}", addr.port(), daemon.admin_token);
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            println!(
+                "Dashboard: http://{host}:{}/#token={}",
+                addr.port(),
+                daemon.admin_token
+            );
         }
         wait_for_signal().await;
         tracing::info!("stopping: finishing in-flight work");
@@ -148,10 +164,17 @@ fn import(settings: Settings, url: &str, json: bool, timeout: Duration) -> ExitC
                     run.updated_jobs,
                     run.unchanged_jobs,
                     run.failed_jobs,
-                    run.error.as_ref().map(|e| format!(" ({}: {})", e.code, e.message)).unwrap_or_default()
+                    run.error
+                        .as_ref()
+                        .map(|e| format!(" ({}: {})", e.code, e.message))
+                        .unwrap_or_default()
                 );
             }
-            if run.status == RunStatus::Failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if run.status == RunStatus::Failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("job-importer: {e:#}");

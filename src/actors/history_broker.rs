@@ -9,7 +9,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
-use super::messages::{BrokerStats, Connect, Disconnect, GetBrokerStats, ImportRunUpdated, SendEvent};
+use super::messages::{
+    BrokerStats, Connect, Disconnect, GetBrokerStats, ImportRunUpdated, SendEvent,
+};
 use crate::store::redis::Redis;
 
 pub struct HistoryBroker {
@@ -21,7 +23,11 @@ pub struct HistoryBroker {
 impl HistoryBroker {
     /// A broker fed from the deployment's Redis channel.
     pub fn new(redis: Redis) -> Self {
-        Self { sessions: HashMap::new(), redis: Some(redis), stats: BrokerStats::default() }
+        Self {
+            sessions: HashMap::new(),
+            redis: Some(redis),
+            stats: BrokerStats::default(),
+        }
     }
 
     fn fan_out(&mut self, payload: Arc<str>) {

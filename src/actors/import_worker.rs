@@ -24,12 +24,23 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
     }
     if !run.batches.contains_key(&task.batch_no.to_string()) {
         let started = Instant::now();
-        let ctx = BatchContext { run_id: &task.run_id, source_id: &task.source_id, publisher: &task.publisher };
+        let ctx = BatchContext {
+            run_id: &task.run_id,
+            source_id: &task.source_id,
+            publisher: &task.publisher,
+        };
         let (result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
         let persist_ms = started.elapsed().as_millis() as i64;
         let recorded = p
             .store
-            .record_batch(&task.run_id, task.batch_no, &result, &failures, persist_ms, run.failures.len())
+            .record_batch(
+                &task.run_id,
+                task.batch_no,
+                &result,
+                &failures,
+                persist_ms,
+                run.failures.len(),
+            )
             .await?;
         p.changed(recorded).await;
     }
@@ -49,8 +60,15 @@ async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), Box
         }
         Err(e) => {
             tracing::error!(%run_id, batch_no, error = %e, "batch failed");
-            let f = crate::domain::Failure::new(e.code(), format!("batch {batch_no} could not be stored: {e}"));
-            if let Ok(ended) = p.store.end_run(&run_id, crate::domain::RunStatus::Failed, Some(&f)).await {
+            let f = crate::domain::Failure::new(
+                e.code(),
+                format!("batch {batch_no} could not be stored: {e}"),
+            );
+            if let Ok(ended) = p
+                .store
+                .end_run(&run_id, crate::domain::RunStatus::Failed, Some(&f))
+                .await
+            {
                 p.changed(ended).await;
             }
             Err(Box::new(AbortError::new(e)))
@@ -66,7 +84,11 @@ pub struct ImportWorker {
 
 impl ImportWorker {
     pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
-        Self { pipeline, shutdown, generation: 0 }
+        Self {
+            pipeline,
+            shutdown,
+            generation: 0,
+        }
     }
 }
 
@@ -78,12 +100,24 @@ impl Actor for ImportWorker {
         let name = format!("worker-{}-{}", self.pipeline.instance, self.generation);
         let p = &self.pipeline;
         let worker = WorkerBuilder::new(name.clone())
-            .backend(p.queues.items.clone().poll_with_interval(p.settings.pipeline.poll_interval()))
+            .backend(
+                p.queues
+                    .items
+                    .clone()
+                    .poll_with_interval(p.settings.pipeline.poll_interval()),
+            )
             .concurrency(p.settings.pipeline.worker_concurrency)
             .data(p.clone())
             .build(handle);
         let stop = self.shutdown.clone();
-        let run = async move { worker.run_until(async move { stop.cancelled().await; Ok::<(), std::io::Error>(()) }).await };
+        let run = async move {
+            worker
+                .run_until(async move {
+                    stop.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                })
+                .await
+        };
         tracing::info!(worker = %name, "import worker started");
         ctx.spawn(actix::fut::wrap_future::<_, Self>(tokio::spawn(run)).map(move |res, act, ctx| {
             if act.shutdown.is_cancelled() {

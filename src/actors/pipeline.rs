@@ -39,23 +39,49 @@ pub enum Started {
 impl Pipeline {
     /// Starts a run of `source`: takes the source's running lease, writes the run document
     /// (queued) before anything is queued, then queues the fetch.
-    pub async fn start_run(&self, source: &Source, trigger: Trigger) -> Result<Started, StoreError> {
+    pub async fn start_run(
+        &self,
+        source: &Source,
+        trigger: Trigger,
+    ) -> Result<Started, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         let lease = self.redis.keys.running_lease(&source.id);
         if !self.redis.try_lease(&lease, &run_id, RUNNING_LEASE).await? {
             let holder = self.redis.lease_holder(&lease).await?;
             return Ok(Started::AlreadyRunning(holder));
         }
-        let run = ImportRun::new_queued(run_id.clone(), &source.id, &source.name, &source.url, trigger, Utc::now());
+        let run = ImportRun::new_queued(
+            run_id.clone(),
+            &source.id,
+            &source.name,
+            &source.url,
+            trigger,
+            Utc::now(),
+        );
         if let Err(e) = self.store.insert_run(&run).await {
             self.redis.release_lease(&lease, &run_id).await.ok();
             return Err(e);
         }
         self.publish(&run).await;
-        let task = FetchFeedTask { run_id: run_id.clone(), source_id: source.id.clone(), attempt: 1 };
-        if let Err(e) = self.queues.push_fetch(task, &format!("run:{run_id}:1"), None).await {
-            let f = Failure::new(codes::QUEUE_UNAVAILABLE, format!("could not queue the fetch: {e}"));
-            if let Ok(Some(ended)) = self.store.end_run(&run_id, RunStatus::Failed, Some(&f)).await {
+        let task = FetchFeedTask {
+            run_id: run_id.clone(),
+            source_id: source.id.clone(),
+            attempt: 1,
+        };
+        if let Err(e) = self
+            .queues
+            .push_fetch(task, &format!("run:{run_id}:1"), None)
+            .await
+        {
+            let f = Failure::new(
+                codes::QUEUE_UNAVAILABLE,
+                format!("could not queue the fetch: {e}"),
+            );
+            if let Ok(Some(ended)) = self
+                .store
+                .end_run(&run_id, RunStatus::Failed, Some(&f))
+                .await
+            {
                 self.on_final(&ended).await;
             }
             return Err(e);
@@ -71,7 +97,11 @@ impl Pipeline {
         let event = ServerEvent::ImportHistoryUpdate(Box::new(slim));
         match serde_json::to_string(&event) {
             Ok(json) => {
-                if let Err(e) = self.redis.publish(&self.redis.keys.history_channel(), &json).await {
+                if let Err(e) = self
+                    .redis
+                    .publish(&self.redis.keys.history_channel(), &json)
+                    .await
+                {
                     tracing::warn!(run_id = %run.id, error = %e, "could not publish a run update");
                 }
             }

@@ -39,16 +39,24 @@ pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
     let key = p.redis.keys.tick_lease(&source.id, slot.timestamp());
     match p.redis.try_lease(&key, &p.instance, TICK_LEASE).await {
         Ok(true) => match p.start_run(source, Trigger::Schedule).await {
-            Ok(Started::Run(run)) => tracing::info!(source = %source.id, run_id = %run.id, "scheduled run started"),
+            Ok(Started::Run(run)) => {
+                tracing::info!(source = %source.id, run_id = %run.id, "scheduled run started")
+            }
             Ok(Started::AlreadyRunning(r)) => {
                 tracing::info!(source = %source.id, running = ?r, "tick skipped: a run is in progress")
             }
-            Err(e) => tracing::warn!(source = %source.id, error = %e, "scheduled run could not start"),
+            Err(e) => {
+                tracing::warn!(source = %source.id, error = %e, "scheduled run could not start")
+            }
         },
         Ok(false) => tracing::debug!(source = %source.id, "tick taken by another daemon"),
         Err(e) => tracing::warn!(source = %source.id, error = %e, "tick lease unavailable"),
     }
-    if let Err(e) = p.store.set_next_run(&source.id, next_fire(&source.cron, Utc::now())).await {
+    if let Err(e) = p
+        .store
+        .set_next_run(&source.id, next_fire(&source.cron, Utc::now()))
+        .await
+    {
         tracing::warn!(source = %source.id, error = %e, "could not record the next run");
     }
 }
@@ -79,8 +87,11 @@ impl Scheduler {
             Ok(s) => s,
             Err(e) => return tracing::warn!(error = %e, "could not read sources"),
         };
-        let wanted: HashMap<&str, &Source> =
-            sources.iter().filter(|s| s.enabled).map(|s| (s.id.as_str(), s)).collect();
+        let wanted: HashMap<&str, &Source> = sources
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| (s.id.as_str(), s))
+            .collect();
         let stale: Vec<String> = self
             .jobs
             .iter()
@@ -122,7 +133,9 @@ impl Scheduler {
     async fn run_missed(&self, sources: &[Source]) {
         let now = Utc::now();
         for s in sources.iter().filter(|s| s.enabled) {
-            let Some(slot) = slot_of(&s.cron, now) else { continue };
+            let Some(slot) = slot_of(&s.cron, now) else {
+                continue;
+            };
             let missed = s.health.last_run_at.is_none_or(|last| last < slot);
             if missed {
                 fire(&self.p, s, slot).await;
@@ -139,7 +152,12 @@ async fn run(p: Arc<Pipeline>, mut reload_rx: mpsc::Receiver<()>, shutdown: Canc
     if let Err(e) = sched.start().await {
         return tracing::error!(error = %e, "the cron scheduler could not start");
     }
-    let mut s = Scheduler { p, sched, jobs: HashMap::new(), first_load: true };
+    let mut s = Scheduler {
+        p,
+        sched,
+        jobs: HashMap::new(),
+        first_load: true,
+    };
     let mut every = tokio::time::interval(RELOAD_EVERY);
     loop {
         tokio::select! {
@@ -159,7 +177,11 @@ pub struct SchedulerActor {
 
 impl SchedulerActor {
     pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
-        Self { pipeline, shutdown, reload: None }
+        Self {
+            pipeline,
+            shutdown,
+            reload: None,
+        }
     }
 }
 

@@ -40,7 +40,12 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    pub fn new(id: u64, session: actix_ws::Session, broker: Addr<HistoryBroker>, store: Store) -> Self {
+    pub fn new(
+        id: u64,
+        session: actix_ws::Session,
+        broker: Addr<HistoryBroker>,
+        store: Store,
+    ) -> Self {
         Self {
             id,
             broker,
@@ -56,7 +61,10 @@ impl WsSession {
     fn push(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
         let Some(tx) = &self.outbox else { return };
         if tx.try_send(out).is_err() {
-            tracing::warn!(session = self.id, "WebSocket outbox full or closed; closing");
+            tracing::warn!(
+                session = self.id,
+                "WebSocket outbox full or closed; closing"
+            );
             ctx.stop();
         }
     }
@@ -69,7 +77,10 @@ impl WsSession {
     }
 
     fn reply_error(&mut self, code: &str, message: String, ctx: &mut Context<Self>) {
-        let e = ServerEvent::Error(EventError { code: code.into(), message });
+        let e = ServerEvent::Error(EventError {
+            code: code.into(),
+            message,
+        });
         self.send_event(&e, ctx);
     }
 }
@@ -99,7 +110,10 @@ impl Actor for WsSession {
         if let Some(session) = self.session.take() {
             actix_web::rt::spawn(write_loop(session, rx));
         }
-        self.broker.do_send(Connect { id: self.id, session: ctx.address().recipient() });
+        self.broker.do_send(Connect {
+            id: self.id,
+            session: ctx.address().recipient(),
+        });
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
                 tracing::info!(session = act.id, "WebSocket client timed out");
@@ -109,7 +123,11 @@ impl Actor for WsSession {
             }
         });
         let store = self.store.clone();
-        let load = async move { store.page_runs(1, INITIAL_PAGE, &RunFilter::default()).await };
+        let load = async move {
+            store
+                .page_runs(1, INITIAL_PAGE, &RunFilter::default())
+                .await
+        };
         ctx.spawn(load.into_actor(self).map(|res, act, ctx| match res {
             Ok(logs) => {
                 act.send_event(&ServerEvent::InitialData(InitialData { logs }), ctx);
@@ -120,7 +138,11 @@ impl Actor for WsSession {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not load the initial page");
-                act.reply_error("db.unavailable", format!("could not load import history: {e}"), ctx);
+                act.reply_error(
+                    "db.unavailable",
+                    format!("could not load import history: {e}"),
+                    ctx,
+                );
                 ctx.stop();
             }
         }));
@@ -155,7 +177,8 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
                     let event = v.get("event").and_then(|e| e.as_str()).unwrap_or("");
                     match event {
                         "ping" => {
-                            let pong = serde_json::json!({"event": "pong", "data": null}).to_string();
+                            let pong =
+                                serde_json::json!({"event": "pong", "data": null}).to_string();
                             self.push(Outgoing::Text(pong.into()), ctx);
                         }
                         _ => self.reply_error(
@@ -165,11 +188,17 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
                         ),
                     }
                 }
-                Err(e) => self.reply_error("ws.malformed", format!("messages are JSON objects: {e}"), ctx),
+                Err(e) => self.reply_error(
+                    "ws.malformed",
+                    format!("messages are JSON objects: {e}"),
+                    ctx,
+                ),
             },
-            Ok(Message::Binary(_)) => {
-                self.reply_error("ws.malformed", "binary messages are not accepted".into(), ctx)
-            }
+            Ok(Message::Binary(_)) => self.reply_error(
+                "ws.malformed",
+                "binary messages are not accepted".into(),
+                ctx,
+            ),
             Ok(Message::Ping(b)) => self.push(Outgoing::Pong(b), ctx),
             Ok(Message::Close(_)) => ctx.stop(),
             Ok(_) => {}

@@ -16,11 +16,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), external_id: None }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            external_id: None,
+        }
     }
 
     pub fn for_item(code: &str, message: impl Into<String>, external_id: Option<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), external_id }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            external_id,
+        }
     }
 }
 

@@ -197,7 +197,11 @@ impl ImportRun {
     /// The status a run ends with once every batch is in: `partial` when the feed broke off
     /// (a run-level error is set) after yielding items, `completed` otherwise.
     pub fn final_status(has_feed_error: bool) -> RunStatus {
-        if has_feed_error { RunStatus::Partial } else { RunStatus::Completed }
+        if has_feed_error {
+            RunStatus::Partial
+        } else {
+            RunStatus::Completed
+        }
     }
 
     /// Sums the batches' failure counts by code.
@@ -208,7 +212,12 @@ impl ImportRun {
                 *by.entry(c.code.as_str()).or_default() += c.count;
             }
         }
-        by.into_iter().map(|(code, count)| CodeCount { code: code.to_owned(), count }).collect()
+        by.into_iter()
+            .map(|(code, count)| CodeCount {
+                code: code.to_owned(),
+                count,
+            })
+            .collect()
     }
 
     /// `totalFetched = new + updated + unchanged + duplicate + failed`.
@@ -228,7 +237,14 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for s in ["queued", "running", "completed", "partial", "failed", "not_modified"] {
+        for s in [
+            "queued",
+            "running",
+            "completed",
+            "partial",
+            "failed",
+            "not_modified",
+        ] {
             let st = RunStatus::parse(s).map(RunStatus::as_str);
             assert_eq!(st, Some(s));
         }

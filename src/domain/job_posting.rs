@@ -22,8 +22,11 @@ pub enum EmploymentType {
 impl EmploymentType {
     /// Maps the many spellings feeds use ("Full-Time", "full_time", "Contract", "Internship"...).
     pub fn parse_loose(raw: &str) -> Option<Self> {
-        let key: String =
-            raw.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+        let key: String = raw
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
         let t = match key.as_str() {
             "" => return None,
             "fulltime" | "full" | "permanent" | "fte" => Self::FullTime,
@@ -110,7 +113,11 @@ impl JobPosting {
             Some(false) => "0",
             None => "",
         });
-        field(self.employment_type.map(EmploymentType::as_str).unwrap_or(""));
+        field(
+            self.employment_type
+                .map(EmploymentType::as_str)
+                .unwrap_or(""),
+        );
         field(&self.categories.join("\u{1f}"));
         field(self.description_html.as_deref().unwrap_or(""));
         field(self.url.as_deref().unwrap_or(""));
@@ -136,9 +143,16 @@ impl JobPosting {
     /// The key that links the same posting across publishers (`duplicateOf`).
     pub fn dedupe_key(&self) -> String {
         let norm = |s: &str| {
-            s.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
+            s.split_whitespace()
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+                .join(" ")
         };
-        format!("{}|{}", norm(&self.title), norm(self.company.as_deref().unwrap_or("")))
+        format!(
+            "{}|{}",
+            norm(&self.title),
+            norm(self.company.as_deref().unwrap_or(""))
+        )
     }
 }
 
@@ -148,18 +162,40 @@ mod tests {
 
     #[test]
     fn employment_type_accepts_common_spellings() {
-        assert_eq!(EmploymentType::parse_loose("Full-Time"), Some(EmploymentType::FullTime));
-        assert_eq!(EmploymentType::parse_loose("full_time"), Some(EmploymentType::FullTime));
-        assert_eq!(EmploymentType::parse_loose("Part Time"), Some(EmploymentType::PartTime));
-        assert_eq!(EmploymentType::parse_loose("Contract"), Some(EmploymentType::Contractor));
-        assert_eq!(EmploymentType::parse_loose("Internship"), Some(EmploymentType::Intern));
-        assert_eq!(EmploymentType::parse_loose("Gig"), Some(EmploymentType::Other));
+        assert_eq!(
+            EmploymentType::parse_loose("Full-Time"),
+            Some(EmploymentType::FullTime)
+        );
+        assert_eq!(
+            EmploymentType::parse_loose("full_time"),
+            Some(EmploymentType::FullTime)
+        );
+        assert_eq!(
+            EmploymentType::parse_loose("Part Time"),
+            Some(EmploymentType::PartTime)
+        );
+        assert_eq!(
+            EmploymentType::parse_loose("Contract"),
+            Some(EmploymentType::Contractor)
+        );
+        assert_eq!(
+            EmploymentType::parse_loose("Internship"),
+            Some(EmploymentType::Intern)
+        );
+        assert_eq!(
+            EmploymentType::parse_loose("Gig"),
+            Some(EmploymentType::Other)
+        );
         assert_eq!(EmploymentType::parse_loose("  "), None);
     }
 
     #[test]
     fn content_hash_changes_with_content_and_not_otherwise() {
-        let a = JobPosting { external_id: "1".into(), title: "Dev".into(), ..Default::default() };
+        let a = JobPosting {
+            external_id: "1".into(),
+            title: "Dev".into(),
+            ..Default::default()
+        };
         let mut b = a.clone();
         assert_eq!(a.content_hash(), b.content_hash());
         b.title = "Dev2".into();

@@ -73,7 +73,10 @@ impl Source {
         }
         url::Url::parse(&self.url)
             .ok()
-            .and_then(|u| u.host_str().map(|h| h.trim_start_matches("www.").to_owned()))
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h.trim_start_matches("www.").to_owned())
+            })
             .unwrap_or_else(|| self.url.clone())
     }
 }

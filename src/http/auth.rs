@@ -15,20 +15,35 @@ pub fn token_matches(expected: &str, given: &str) -> bool {
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+    req.headers()
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 fn check(req: &HttpRequest, needed: bool) -> Result<(), ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Err(ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "no state"));
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no state",
+        ));
     };
     if !needed {
         return Ok(());
     }
     match bearer(req) {
-        None => Err(ApiError::unauthorized("auth.missing_token", "send `Authorization: Bearer <admin token>`")),
+        None => Err(ApiError::unauthorized(
+            "auth.missing_token",
+            "send `Authorization: Bearer <admin token>`",
+        )),
         Some(t) if token_matches(state.admin_token.expose(), t) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("auth.invalid_token", "the token is not valid")),
+        Some(_) => Err(ApiError::unauthorized(
+            "auth.invalid_token",
+            "the token is not valid",
+        )),
     }
 }
 
@@ -41,7 +56,9 @@ impl FromRequest for CanRead {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let protect = req.app_data::<web::Data<AppState>>().is_none_or(|s| s.settings.auth.protect_reads);
+        let protect = req
+            .app_data::<web::Data<AppState>>()
+            .is_none_or(|s| s.settings.auth.protect_reads);
         ready(check(req, protect).map(|_| CanRead))
     }
 }

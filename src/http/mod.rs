@@ -72,7 +72,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
 }
 
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, error::ApiError> {
-    Err(error::ApiError::not_found(format!("no route {} {}", req.method(), req.path())))
+    Err(error::ApiError::not_found(format!(
+        "no route {} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 fn spa_index(req: &HttpRequest, index: &Path) -> HttpResponse {

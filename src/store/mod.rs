@@ -37,7 +37,10 @@ impl StoreError {
                 ) || e.contains_label("RetryableWriteError")
             }
             StoreError::Redis(e) => {
-                e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
             }
             StoreError::Queue(_) => true,
             StoreError::Decode(_) | StoreError::NotFound(_) | StoreError::Conflict(_) => false,
@@ -56,7 +59,9 @@ impl StoreError {
     }
 }
 
-pub fn decode<T: serde::de::DeserializeOwned>(doc: mongodb::bson::Document) -> Result<T, StoreError> {
+pub fn decode<T: serde::de::DeserializeOwned>(
+    doc: mongodb::bson::Document,
+) -> Result<T, StoreError> {
     mongodb::bson::from_document(doc).map_err(|e| StoreError::Decode(e.to_string()))
 }
 

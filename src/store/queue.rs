@@ -66,26 +66,41 @@ pub struct Queues {
 
 impl Queues {
     pub fn new(redis: &Redis, p: &PipelineSettings) -> Self {
-        let fetch = RedisStorage::new(redis.conn.clone())
-            .with_config(config(redis.keys.fetch_queue(), p, p.fetch_concurrency));
-        let items = RedisStorage::new(redis.conn.clone())
-            .with_config(config(redis.keys.items_queue(), p, p.worker_concurrency));
+        let fetch = RedisStorage::new(redis.conn.clone()).with_config(config(
+            redis.keys.fetch_queue(),
+            p,
+            p.fetch_concurrency,
+        ));
+        let items = RedisStorage::new(redis.conn.clone()).with_config(config(
+            redis.keys.items_queue(),
+            p,
+            p.worker_concurrency,
+        ));
         Self { fetch, items }
     }
 
     /// Queues a fetch; the key makes a second push of the same key a no-op.
-    pub async fn push_fetch(&self, task: FetchFeedTask, key: &str, delay: Option<Duration>) -> Result<(), StoreError> {
+    pub async fn push_fetch(
+        &self,
+        task: FetchFeedTask,
+        key: &str,
+        delay: Option<Duration>,
+    ) -> Result<(), StoreError> {
         let mut b = TaskBuilder::new(task).idempotency_key(key);
         if let Some(d) = delay {
             b = b.run_after(d);
         }
         let mut s = self.fetch.clone();
-        s.push_task(b.build()).await.map_err(|e| StoreError::Queue(e.to_string()))
+        s.push_task(b.build())
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))
     }
 
     pub async fn push_batch(&self, task: ImportBatchTask, key: &str) -> Result<(), StoreError> {
         let b = TaskBuilder::new(task).idempotency_key(key);
         let mut s = self.items.clone();
-        s.push_task(b.build()).await.map_err(|e| StoreError::Queue(e.to_string()))
+        s.push_task(b.build())
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))
     }
 }

@@ -17,7 +17,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.to_owned() }
+        Self {
+            prefix: prefix.to_owned(),
+        }
     }
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -57,7 +59,11 @@ impl Redis {
             .set_connection_timeout(Some(Duration::from_millis(s.connection_timeout_ms)))
             .set_number_of_retries(4);
         let conn = client.get_connection_manager_with_config(cfg).await?;
-        Ok(Self { client, conn, keys: Keys::new(&s.prefix) })
+        Ok(Self {
+            client,
+            conn,
+            keys: Keys::new(&s.prefix),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -67,7 +73,12 @@ impl Redis {
     }
 
     /// `SET key value NX PX ttl`: true when this caller now holds the lease.
-    pub async fn try_lease(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn try_lease(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
         let r: Option<String> = redis::cmd("SET")
             .arg(key)

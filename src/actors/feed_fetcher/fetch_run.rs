@@ -27,8 +27,14 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
     };
     p.publish(&run).await;
     let Some(source) = p.store.get_source(&task.source_id).await? else {
-        let f = Failure::new(codes::INTERNAL, format!("source `{}` no longer exists", task.source_id));
-        let ended = p.store.end_run(&task.run_id, RunStatus::Failed, Some(&f)).await?;
+        let f = Failure::new(
+            codes::INTERNAL,
+            format!("source `{}` no longer exists", task.source_id),
+        );
+        let ended = p
+            .store
+            .end_run(&task.run_id, RunStatus::Failed, Some(&f))
+            .await?;
         p.changed(ended).await;
         return Ok(());
     };
@@ -43,7 +49,10 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
     match p.fetcher.fetch(&req).await {
         Err(e) => fetch_failed(p, &task, e).await,
         Ok(FetchResponse::NotModified) => {
-            let ended = p.store.end_run(&task.run_id, RunStatus::NotModified, None).await?;
+            let ended = p
+                .store
+                .end_run(&task.run_id, RunStatus::NotModified, None)
+                .await?;
             p.changed(ended).await;
             Ok(())
         }
@@ -60,16 +69,25 @@ async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Resu
         let next = task.attempt + 1;
         let base = Duration::from_millis(p.settings.pipeline.retry_base_ms);
         let delay = backoff(base, next, e.retry_after);
-        let noted = p.store.note_retry(&task.run_id, &failure, task.attempt).await?;
+        let noted = p
+            .store
+            .note_retry(&task.run_id, &failure, task.attempt)
+            .await?;
         p.changed(noted).await;
-        let retry = FetchFeedTask { attempt: next, ..task.clone() };
+        let retry = FetchFeedTask {
+            attempt: next,
+            ..task.clone()
+        };
         let key = format!("run:{}:{next}", task.run_id);
         tracing::info!(run_id = %task.run_id, code = e.code, ?delay, attempt = next, "fetch will be retried");
         if p.queues.push_fetch(retry, &key, Some(delay)).await.is_ok() {
             return Ok(());
         }
     }
-    let ended = p.store.end_run(&task.run_id, RunStatus::Failed, Some(&failure)).await?;
+    let ended = p
+        .store
+        .end_run(&task.run_id, RunStatus::Failed, Some(&failure))
+        .await?;
     p.changed(ended).await;
     Ok(())
 }
@@ -88,7 +106,8 @@ async fn read_and_queue(
         format: source.format.clone(),
     };
     let (chunk_tx, chunk_rx) = mpsc::channel(CHUNK_QUEUE);
-    let (item_tx, mut item_rx) = mpsc::channel::<ItemOutcome>(p.settings.pipeline.batch_size.max(64));
+    let (item_tx, mut item_rx) =
+        mpsc::channel::<ItemOutcome>(p.settings.pipeline.batch_size.max(64));
     let parser = tokio::task::spawn_blocking(move || {
         let reader = std::io::BufReader::with_capacity(64 * 1024, ChannelReader::new(chunk_rx));
         let mut send = |item| {
@@ -139,7 +158,13 @@ async fn read_and_queue(
     let fetch_ms = started.elapsed().as_millis() as i64;
     let (summary, parse_time) = parser.await.unwrap_or_else(|e| {
         let f = Failure::new(codes::INTERNAL, format!("the parser stopped: {e}"));
-        (ParseSummary { error: Some(f), ..Default::default() }, Duration::ZERO)
+        (
+            ParseSummary {
+                error: Some(f),
+                ..Default::default()
+            },
+            Duration::ZERO,
+        )
     });
     let batches = match batches {
         Ok(n) => n,
@@ -147,7 +172,10 @@ async fn read_and_queue(
             // The queue is gone: batches already queued still finish, but the run cannot be
             // completed exactly, so it fails with the reason.
             let f = Failure::new(e.code(), format!("could not queue items: {e}"));
-            let ended = p.store.end_run(&task.run_id, RunStatus::Failed, Some(&f)).await?;
+            let ended = p
+                .store
+                .end_run(&task.run_id, RunStatus::Failed, Some(&f))
+                .await?;
             p.changed(ended).await;
             return Ok(());
         }
@@ -158,15 +186,27 @@ async fn read_and_queue(
         None => summary.error.clone(),
     };
     if summary.items == 0 && error.is_some() {
-        let ended = p.store.end_run(&task.run_id, RunStatus::Failed, error.as_ref()).await?;
+        let ended = p
+            .store
+            .end_run(&task.run_id, RunStatus::Failed, error.as_ref())
+            .await?;
         p.changed(ended).await;
         return Ok(());
     }
     if error.is_none() {
-        p.store.set_validators(&source.id, body.etag.as_deref(), body.last_modified.as_deref()).await?;
+        p.store
+            .set_validators(
+                &source.id,
+                body.etag.as_deref(),
+                body.last_modified.as_deref(),
+            )
+            .await?;
     }
     let parse_ms = parse_time.as_millis() as i64;
-    let after = p.store.finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms).await?;
+    let after = p
+        .store
+        .finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms)
+        .await?;
     p.changed(after).await;
     let completed = p.store.try_complete(&task.run_id).await?;
     p.changed(completed).await;
@@ -202,7 +242,9 @@ impl<'a> Batcher<'a> {
                 if self.seen.insert(posting.external_id.clone()) {
                     BatchEntry::Job(Box::new(posting))
                 } else {
-                    BatchEntry::Duplicate { external_id: posting.external_id }
+                    BatchEntry::Duplicate {
+                        external_id: posting.external_id,
+                    }
                 }
             }
             Err(f) => BatchEntry::Failed(f),

@@ -42,7 +42,11 @@ pub struct FeedFetcher {
 
 impl FeedFetcher {
     pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
-        Self { pipeline, shutdown, generation: 0 }
+        Self {
+            pipeline,
+            shutdown,
+            generation: 0,
+        }
     }
 }
 
@@ -54,12 +58,24 @@ impl Actor for FeedFetcher {
         let name = format!("fetcher-{}-{}", self.pipeline.instance, self.generation);
         let p = &self.pipeline;
         let worker = WorkerBuilder::new(name.clone())
-            .backend(p.queues.fetch.clone().poll_with_interval(p.settings.pipeline.poll_interval()))
+            .backend(
+                p.queues
+                    .fetch
+                    .clone()
+                    .poll_with_interval(p.settings.pipeline.poll_interval()),
+            )
             .concurrency(p.settings.pipeline.fetch_concurrency)
             .data(p.clone())
             .build(handle);
         let stop = self.shutdown.clone();
-        let run = async move { worker.run_until(async move { stop.cancelled().await; Ok::<(), std::io::Error>(()) }).await };
+        let run = async move {
+            worker
+                .run_until(async move {
+                    stop.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                })
+                .await
+        };
         tracing::info!(worker = %name, "fetch worker started");
         ctx.spawn(actix::fut::wrap_future::<_, Self>(tokio::spawn(run)).map(move |res, act, ctx| {
             if act.shutdown.is_cancelled() {

@@ -4,8 +4,16 @@
 use actix_web::{HttpResponse, get, web};
 
 pub const FEEDS: &[(&str, &str, &str)] = &[
-    ("jobicy.xml", "application/rss+xml", include_str!("../../../assets/demo/jobicy.xml")),
-    ("weworkremotely.xml", "application/rss+xml", include_str!("../../../assets/demo/weworkremotely.xml")),
+    (
+        "jobicy.xml",
+        "application/rss+xml",
+        include_str!("../../../assets/demo/jobicy.xml"),
+    ),
+    (
+        "weworkremotely.xml",
+        "application/rss+xml",
+        include_str!("../../../assets/demo/weworkremotely.xml"),
+    ),
 ];
 
 #[get("/demo/feeds/{name}")]

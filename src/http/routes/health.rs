@@ -13,7 +13,13 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mongo = state.store.ping().await.err().map(|e| e.to_string());
-    let redis = state.pipeline.redis.ping().await.err().map(|e| e.to_string());
+    let redis = state
+        .pipeline
+        .redis
+        .ping()
+        .await
+        .err()
+        .map(|e| e.to_string());
     let body = json!({
         "mongodb": mongo.as_deref().unwrap_or("ok"),
         "redis": redis.as_deref().unwrap_or("ok"),

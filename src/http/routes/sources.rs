@@ -36,7 +36,10 @@ struct SourceView {
 
 fn check_text(key: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(&format!("validation.{key}"), format!("`{key}` must be 1 to {max} printable characters")));
+        return Err(ApiError::bad_request(
+            &format!("validation.{key}"),
+            format!("`{key}` must be 1 to {max} printable characters"),
+        ));
     }
     Ok(())
 }
@@ -48,7 +51,8 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
         s.name = name.trim().to_owned();
     }
     if let Some(url) = input.url {
-        let u = validate_source_url(&url).map_err(|m| ApiError::bad_request("validation.url", format!("url {m}")))?;
+        let u = validate_source_url(&url)
+            .map_err(|m| ApiError::bad_request("validation.url", format!("url {m}")))?;
         if !state.settings.fetch.allow_private_networks {
             crate::ingest::ip_policy::check_url(&u, false)
                 .map_err(|e| ApiError::bad_request("validation.url", e.message))?;
@@ -63,10 +67,18 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
         s.enabled = e;
     }
     if let Some(ua) = input.user_agent {
-        s.user_agent = if ua.is_empty() { None } else { check_text("userAgent", &ua, 300).map(|_| Some(ua))? };
+        s.user_agent = if ua.is_empty() {
+            None
+        } else {
+            check_text("userAgent", &ua, 300).map(|_| Some(ua))?
+        };
     }
     if let Some(p) = input.publisher {
-        s.publisher = if p.is_empty() { None } else { check_text("publisher", &p, 200).map(|_| Some(p))? };
+        s.publisher = if p.is_empty() {
+            None
+        } else {
+            check_text("publisher", &p, 200).map(|_| Some(p))?
+        };
     }
     if let Some(f) = input.format {
         s.format = f;
@@ -93,10 +105,17 @@ pub async fn list(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse
 }
 
 #[post("/api/sources")]
-pub async fn create(_: Admin, state: web::Data<AppState>, body: web::Json<SourceInput>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<SourceInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     if input.name.is_none() {
-        return Err(ApiError::bad_request("validation.name", "`name` is required"));
+        return Err(ApiError::bad_request(
+            "validation.name",
+            "`name` is required",
+        ));
     }
     if input.url.is_none() {
         return Err(ApiError::bad_request("validation.url", "`url` is required"));
@@ -118,11 +137,17 @@ pub async fn create(_: Admin, state: web::Data<AppState>, body: web::Json<Source
     apply(&state, &mut s, input)?;
     s.id = slug(&s.name);
     if s.id.is_empty() {
-        return Err(ApiError::bad_request("validation.name", "`name` needs at least one letter or digit"));
+        return Err(ApiError::bad_request(
+            "validation.name",
+            "`name` needs at least one letter or digit",
+        ));
     }
     state.store.insert_source(&s).await?;
     reload(&state);
-    Ok(HttpResponse::Created().json(SourceView { source: s, running: false }))
+    Ok(HttpResponse::Created().json(SourceView {
+        source: s,
+        running: false,
+    }))
 }
 
 #[patch("/api/sources/{id}")]
@@ -136,13 +161,24 @@ pub async fn update(
         return Err(ApiError::not_found(format!("no source `{id}`")));
     };
     apply(&state, &mut s, body.into_inner())?;
-    let updated = state.store.update_source(&s).await?.ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
+    let updated = state
+        .store
+        .update_source(&s)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
     reload(&state);
-    Ok(HttpResponse::Ok().json(SourceView { source: updated, running: false }))
+    Ok(HttpResponse::Ok().json(SourceView {
+        source: updated,
+        running: false,
+    }))
 }
 
 #[delete("/api/sources/{id}")]
-pub async fn remove(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     if !state.store.delete_source(&id).await? {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     }
@@ -151,7 +187,11 @@ pub async fn remove(_: Admin, state: web::Data<AppState>, id: web::Path<String>)
 }
 
 #[post("/api/sources/{id}/import")]
-pub async fn import(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn import(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let Some(source) = state.store.get_source(&id).await? else {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     };

@@ -36,9 +36,17 @@ pub async fn connect(
     q: web::Query<WsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
     match q.token.as_deref() {
-        None => return Err(ApiError::unauthorized("auth.missing_token", "pass the admin token as `?token=`").into()),
+        None => {
+            return Err(ApiError::unauthorized(
+                "auth.missing_token",
+                "pass the admin token as `?token=`",
+            )
+            .into());
+        }
         Some(t) if !token_matches(state.admin_token.expose(), t) => {
-            return Err(ApiError::unauthorized("auth.invalid_token", "the token is not valid").into());
+            return Err(
+                ApiError::unauthorized("auth.invalid_token", "the token is not valid").into(),
+            );
         }
         Some(_) => {}
     }

@@ -90,7 +90,10 @@ impl Store {
         ctx: &BatchContext<'_>,
         entries: Vec<BatchEntry>,
     ) -> Result<(BatchResult, Vec<Failure>), StoreError> {
-        let mut result = BatchResult { items: entries.len() as i64, ..Default::default() };
+        let mut result = BatchResult {
+            items: entries.len() as i64,
+            ..Default::default()
+        };
         let mut failures = Vec::new();
         let mut jobs: Vec<(String, String, JobPosting)> = Vec::new();
         for e in entries {
@@ -109,7 +112,11 @@ impl Store {
             }
         }
         let ids: Vec<String> = jobs.iter().map(|(id, _, _)| id.clone()).collect();
-        let existing = if ids.is_empty() { HashMap::new() } else { self.read_existing(&ids).await? };
+        let existing = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.read_existing(&ids).await?
+        };
 
         let now = ts(&Utc::now());
         let mut inserts: Vec<(usize, Document)> = Vec::new();
@@ -179,7 +186,9 @@ impl Store {
             if let Ok(errors) = reply.get_array("writeErrors")
                 && !errors.is_empty()
             {
-                return Err(StoreError::Decode(format!("update of jobs failed: {errors:?}")));
+                return Err(StoreError::Decode(format!(
+                    "update of jobs failed: {errors:?}"
+                )));
             }
         }
         result.updated_jobs += updates.len() as i64;
@@ -208,7 +217,9 @@ impl Store {
                 let ErrorKind::InsertMany(ref failure) = *e.kind else {
                     return Err(e.into());
                 };
-                let Some(write_errors) = &failure.write_errors else { return Err(e.into()) };
+                let Some(write_errors) = &failure.write_errors else {
+                    return Err(e.into());
+                };
                 if write_errors.iter().any(|w| w.code != 11000) {
                     return Err(e.into());
                 }
@@ -247,7 +258,12 @@ fn count_codes(failures: &[Failure]) -> Vec<CodeCount> {
     for f in failures {
         *by.entry(f.code.as_str()).or_default() += 1;
     }
-    by.into_iter().map(|(code, count)| CodeCount { code: code.into(), count }).collect()
+    by.into_iter()
+        .map(|(code, count)| CodeCount {
+            code: code.into(),
+            count,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -273,7 +289,10 @@ mod tests {
             created_by_run: Some("r1".into()),
             updated_by_run: Some("r2".into()),
         };
-        assert!(matches!(plan(Some(&updated), "h", "r2"), Plan::AlreadyUpdated));
+        assert!(matches!(
+            plan(Some(&updated), "h", "r2"),
+            Plan::AlreadyUpdated
+        ));
         assert!(matches!(plan(Some(&updated), "h", "r3"), Plan::Unchanged));
         assert!(matches!(plan(Some(&updated), "other", "r3"), Plan::Update));
         assert!(matches!(plan(None, "h", "r3"), Plan::New));

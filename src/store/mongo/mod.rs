@@ -25,14 +25,20 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn connect(uri: &str, database: &str, selection_timeout: Duration) -> Result<Self, StoreError> {
+    pub async fn connect(
+        uri: &str,
+        database: &str,
+        selection_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let mut opts = ClientOptions::parse(uri).await?;
         opts.server_selection_timeout = Some(selection_timeout);
         opts.connect_timeout = Some(selection_timeout.min(Duration::from_secs(10)));
         opts.app_name = Some("job-importer".into());
         opts.max_pool_size = Some(32);
         let client = Client::with_options(opts)?;
-        Ok(Self { db: client.database(database) })
+        Ok(Self {
+            db: client.database(database),
+        })
     }
 
     pub fn database(&self) -> &Database {
@@ -57,14 +63,20 @@ impl Store {
                     .keys(doc! {"publisher": 1, "externalId": 1})
                     .options(unique)
                     .build(),
-                IndexModel::builder().keys(doc! {"sources": 1, "lastSeenAt": -1}).build(),
+                IndexModel::builder()
+                    .keys(doc! {"sources": 1, "lastSeenAt": -1})
+                    .build(),
                 IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
             ])
             .await?;
         self.coll(IMPORT_LOGS)
             .create_indexes([
-                IndexModel::builder().keys(doc! {"importDateTime": -1}).build(),
-                IndexModel::builder().keys(doc! {"sourceId": 1, "importDateTime": -1}).build(),
+                IndexModel::builder()
+                    .keys(doc! {"importDateTime": -1})
+                    .build(),
+                IndexModel::builder()
+                    .keys(doc! {"sourceId": 1, "importDateTime": -1})
+                    .build(),
                 IndexModel::builder().keys(doc! {"status": 1}).build(),
             ])
             .await?;

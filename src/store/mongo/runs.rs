@@ -64,7 +64,12 @@ impl Store {
         }
     }
 
-    pub async fn page_runs(&self, page: u64, limit: u64, filter: &RunFilter) -> Result<HistoryPage, StoreError> {
+    pub async fn page_runs(
+        &self,
+        page: u64,
+        limit: u64,
+        filter: &RunFilter,
+    ) -> Result<HistoryPage, StoreError> {
         let coll = self.coll(IMPORT_LOGS);
         let f = filter.to_doc();
         let total = coll.count_documents(f.clone()).await?;
@@ -76,8 +81,16 @@ impl Store {
             .projection(list_projection())
             .await?;
         let docs: Vec<Document> = cursor.try_collect().await?;
-        let items = docs.into_iter().map(decode).collect::<Result<Vec<ImportRun>, _>>()?;
-        Ok(HistoryPage { items, total, page, limit })
+        let items = docs
+            .into_iter()
+            .map(decode)
+            .collect::<Result<Vec<ImportRun>, _>>()?;
+        Ok(HistoryPage {
+            items,
+            total,
+            page,
+            limit,
+        })
     }
 
     /// The run of this source that is queued or running, if any.
@@ -93,7 +106,12 @@ impl Store {
 
     /// Applies `update` to the run when `filter` (beside its id) still holds, bumping its
     /// version; `None` when the condition no longer holds.
-    async fn change_run(&self, id: &str, mut filter: Document, mut update: Document) -> Result<Option<ImportRun>, StoreError> {
+    async fn change_run(
+        &self,
+        id: &str,
+        mut filter: Document,
+        mut update: Document,
+    ) -> Result<Option<ImportRun>, StoreError> {
         filter.insert("_id", id);
         let now = ts(&Utc::now());
         match update.get_document_mut("$set") {
@@ -121,7 +139,11 @@ impl Store {
     }
 
     /// queued → running. A redelivered fetch finds the run already running and takes it over.
-    pub async fn mark_running(&self, id: &str, instance: &str) -> Result<Option<ImportRun>, StoreError> {
+    pub async fn mark_running(
+        &self,
+        id: &str,
+        instance: &str,
+    ) -> Result<Option<ImportRun>, StoreError> {
         self.change_run(
             id,
             doc! {"status": {"$in": ["queued", "running"]}},
@@ -166,7 +188,12 @@ impl Store {
         if !kept.is_empty() {
             update.insert("$push", doc! {"failures": {"$each": kept}});
         }
-        self.change_run(id, doc! {&key: {"$exists": false}, "status": "running"}, update).await
+        self.change_run(
+            id,
+            doc! {&key: {"$exists": false}, "status": "running"},
+            update,
+        )
+        .await
     }
 
     /// The fetcher has read the whole feed: the batch count is known now.
@@ -198,8 +225,12 @@ impl Store {
     /// Ends the run when every batch is in. Safe to call from the fetcher and from every
     /// worker: only the call that sees the last batch changes anything.
     pub async fn try_complete(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
-        let Some(run) = self.get_run(id).await? else { return Ok(None) };
-        let Some(total) = run.batches_total else { return Ok(None) };
+        let Some(run) = self.get_run(id).await? else {
+            return Ok(None);
+        };
+        let Some(total) = run.batches_total else {
+            return Ok(None);
+        };
         if run.status != RunStatus::Running || run.batches_done < total {
             return Ok(None);
         }
@@ -218,7 +249,12 @@ impl Store {
     }
 
     /// Ends a run that is not final yet with `status` (failed, not_modified) and a reason.
-    pub async fn end_run(&self, id: &str, status: RunStatus, error: Option<&Failure>) -> Result<Option<ImportRun>, StoreError> {
+    pub async fn end_run(
+        &self,
+        id: &str,
+        status: RunStatus,
+        error: Option<&Failure>,
+    ) -> Result<Option<ImportRun>, StoreError> {
         let err = match error {
             Some(f) => Bson::Document(encode(f)?),
             None => Bson::Null,
@@ -233,7 +269,12 @@ impl Store {
     }
 
     /// Records a fetch attempt that will be retried, keeping the run queued.
-    pub async fn note_retry(&self, id: &str, error: &Failure, attempt: u32) -> Result<Option<ImportRun>, StoreError> {
+    pub async fn note_retry(
+        &self,
+        id: &str,
+        error: &Failure,
+        attempt: u32,
+    ) -> Result<Option<ImportRun>, StoreError> {
         self.change_run(
             id,
             doc! {"status": {"$in": ["queued", "running"]}},

@@ -40,25 +40,39 @@ impl Store {
     pub async fn insert_source(&self, s: &Source) -> Result<(), StoreError> {
         match self.coll(SOURCES).insert_one(encode(s)?).await {
             Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => {
-                Err(StoreError::Conflict(format!("a source with id `{}` exists", s.id)))
-            }
+            Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(format!(
+                "a source with id `{}` exists",
+                s.id
+            ))),
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn list_sources(&self) -> Result<Vec<Source>, StoreError> {
-        let docs: Vec<Document> =
-            self.coll(SOURCES).find(doc! {}).sort(doc! {"name": 1}).await?.try_collect().await?;
+        let docs: Vec<Document> = self
+            .coll(SOURCES)
+            .find(doc! {})
+            .sort(doc! {"name": 1})
+            .await?
+            .try_collect()
+            .await?;
         docs.into_iter().map(decode).collect()
     }
 
     pub async fn get_source(&self, id: &str) -> Result<Option<Source>, StoreError> {
-        self.coll(SOURCES).find_one(doc! {"_id": id}).await?.map(decode).transpose()
+        self.coll(SOURCES)
+            .find_one(doc! {"_id": id})
+            .await?
+            .map(decode)
+            .transpose()
     }
 
     pub async fn find_source_by_url(&self, url: &str) -> Result<Option<Source>, StoreError> {
-        self.coll(SOURCES).find_one(doc! {"url": url}).await?.map(decode).transpose()
+        self.coll(SOURCES)
+            .find_one(doc! {"url": url})
+            .await?
+            .map(decode)
+            .transpose()
     }
 
     /// Replaces the editable fields of a source; `None` when it does not exist.
@@ -75,27 +89,49 @@ impl Store {
     }
 
     pub async fn delete_source(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.coll(SOURCES).delete_one(doc! {"_id": id}).await?.deleted_count > 0)
+        Ok(self
+            .coll(SOURCES)
+            .delete_one(doc! {"_id": id})
+            .await?
+            .deleted_count
+            > 0)
     }
 
-    pub async fn set_validators(&self, id: &str, etag: Option<&str>, last_modified: Option<&str>) -> Result<(), StoreError> {
+    pub async fn set_validators(
+        &self,
+        id: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<(), StoreError> {
         let opt = |v: Option<&str>| v.map(|s| Bson::String(s.to_owned())).unwrap_or(Bson::Null);
         self.coll(SOURCES)
-            .update_one(doc! {"_id": id}, doc! {"$set": {"etag": opt(etag), "lastModified": opt(last_modified)}})
+            .update_one(
+                doc! {"_id": id},
+                doc! {"$set": {"etag": opt(etag), "lastModified": opt(last_modified)}},
+            )
             .await?;
         Ok(())
     }
 
-    pub async fn set_next_run(&self, id: &str, next: Option<chrono::DateTime<Utc>>) -> Result<(), StoreError> {
+    pub async fn set_next_run(
+        &self,
+        id: &str,
+        next: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let v = next.map(|t| Bson::String(ts(&t))).unwrap_or(Bson::Null);
-        self.coll(SOURCES).update_one(doc! {"_id": id}, doc! {"$set": {"health.nextRunAt": v}}).await?;
+        self.coll(SOURCES)
+            .update_one(doc! {"_id": id}, doc! {"$set": {"health.nextRunAt": v}})
+            .await?;
         Ok(())
     }
 
     /// Folds a finished run into its source's health.
     pub async fn record_source_outcome(&self, run: &ImportRun) -> Result<(), StoreError> {
         let now = ts(&Utc::now());
-        let ok = matches!(run.status, RunStatus::Completed | RunStatus::NotModified | RunStatus::Partial);
+        let ok = matches!(
+            run.status,
+            RunStatus::Completed | RunStatus::NotModified | RunStatus::Partial
+        );
         let mut set = doc! {
             "health.lastRunAt": now.as_str(),
             "health.lastRunId": run.id.as_str(),
@@ -104,13 +140,21 @@ impl Store {
         let update = if ok {
             set.insert("health.lastSuccessAt", now.as_str());
             set.insert("health.consecutiveFailures", 0_i64);
-            set.insert("health.lastError", run.error.as_ref().map(encode).transpose()?);
+            set.insert(
+                "health.lastError",
+                run.error.as_ref().map(encode).transpose()?,
+            );
             doc! {"$set": set}
         } else {
-            set.insert("health.lastError", run.error.as_ref().map(encode).transpose()?);
+            set.insert(
+                "health.lastError",
+                run.error.as_ref().map(encode).transpose()?,
+            );
             doc! {"$set": set, "$inc": {"health.consecutiveFailures": 1_i64}}
         };
-        self.coll(SOURCES).update_one(doc! {"_id": &run.source_id}, update).await?;
+        self.coll(SOURCES)
+            .update_one(doc! {"_id": &run.source_id}, update)
+            .await?;
         Ok(())
     }
 }
