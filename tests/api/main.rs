@@ -1,1 +1,8 @@
-fn main() {}
+//! One integration binary (one link step) with a module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cli;
+mod contract;
+mod helpers;
+mod pipeline;

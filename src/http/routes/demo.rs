@@ -10,9 +10,9 @@ pub const FEEDS: &[(&str, &str, &str)] = &[
         include_str!("../../../assets/demo/jobicy.xml"),
     ),
     (
-        "weworkremotely.xml",
-        "application/rss+xml",
-        include_str!("../../../assets/demo/weworkremotely.xml"),
+        "board.xml",
+        "application/atom+xml",
+        include_str!("../../../assets/demo/board.xml"),
     ),
 ];
 

@@ -1,0 +1,57 @@
+# Job Importer: the two commands of the README are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/job-importer/target
+CARGO ?= cargo
+
+.PHONY: help run serve services services-stop install build build-release client test test-rust test-client test-browser lint fmt bench clean
+
+help:
+	@echo "make run    - install what is missing, start Redis and FerretDB, build, and run the daemon with its dashboard"
+	@echo "make test   - every check and test: fmt, clippy, Rust unit and integration tests, client lint/typecheck/tests, browser tests"
+	@echo "make bench  - benchmarks (results go to BENCHMARKS.md by hand)"
+
+install:
+	@scripts/install.sh
+
+services: install
+	@scripts/services.sh start
+
+services-stop:
+	@scripts/services.sh stop
+
+client: install
+	@cd client && npm run build --silent
+
+build-release:
+	$(CARGO) build --release --locked
+
+run: install client build-release
+	@eval "$$(scripts/services.sh start)" && exec "$(CARGO_TARGET_DIR)/release/job-importer" serve
+
+test:
+	@scripts/install.sh --browser
+	@scripts/test.sh
+
+test-rust: install
+	@scripts/test.sh rust
+
+test-client: install
+	@scripts/test.sh client
+
+test-browser: install
+	@scripts/test.sh browser
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+	cd client && npm run lint && npm run typecheck
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: install
+	@scripts/bench.sh
+
+clean:
+	rm -rf client/dist artifacts

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every check and test against real services: Redis and FerretDB instances of its own on
+# free loopback ports (data under a temporary folder), the Rust suites, the client's lint,
+# typecheck and unit tests, and the browser tests against a real daemon.
+#
+#   scripts/test.sh [all|rust|client|browser]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$REPO_ROOT"
+what=${1:-all}
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/job-importer-test.XXXXXX")
+cleanup() {
+  [ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null || true
+  scripts/services.sh stop --data "$scratch/services" >/dev/null 2>&1 || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+start_services() {
+  [ -n "${services_started:-}" ] && return
+  eval "$(env -u MONGODB_URI -u REDIS_URL scripts/services.sh start --data "$scratch/services" \
+    --redis-port "$(free_port)" --mongo-port "$(free_port)")"
+  export TEST_MONGODB_URI="$MONGODB_URI" TEST_REDIS_URL="$REDIS_URL"
+  unset MONGODB_URI REDIS_URL
+  services_started=1
+}
+
+rust() {
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  log "cargo clippy -D warnings"
+  cargo clippy --all-targets --locked -- -D warnings
+  start_services
+  log "cargo test"
+  cargo test --locked --all-targets 2>&1 | tee "$scratch/cargo-test.log"
+  log "summary: $(grep -E '^test result:' "$scratch/cargo-test.log" | awk '{p+=$4; f+=$6} END {print p" passed, "f" failed"}')"
+}
+
+client() {
+  cd client
+  log "client: lint"
+  npm run --silent lint
+  log "client: typecheck"
+  npm run --silent typecheck
+  log "client: unit tests"
+  npm test --silent
+  cd ..
+}
+
+browser() {
+  start_services
+  log "browser: building the client and the daemon"
+  (cd client && npm run --silent build)
+  cargo build --locked --bin job-importer
+  local port token
+  port=$(free_port)
+  token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  mkdir -p artifacts
+  JOB_IMPORTER__HTTP__BIND="127.0.0.1:$port" \
+  JOB_IMPORTER__AUTH__ADMIN_TOKEN="$token" \
+  JOB_IMPORTER__MONGODB__URI="$TEST_MONGODB_URI" \
+  JOB_IMPORTER__MONGODB__DATABASE="e2e_$(date +%s)_$$" \
+  JOB_IMPORTER__REDIS__URL="$TEST_REDIS_URL" \
+  JOB_IMPORTER__REDIS__PREFIX="e2e-$$" \
+    "$CARGO_TARGET_DIR/debug/job-importer" serve --config tests/e2e.toml >artifacts/e2e-daemon.log 2>&1 &
+  daemon_pid=$!
+  wait_port "$port" 60 || { cat artifacts/e2e-daemon.log; die "the daemon did not start"; }
+  log "browser: running the journeys against http://127.0.0.1:$port"
+  (cd client && E2E_BASE_URL="http://127.0.0.1:$port" E2E_TOKEN="$token" \
+    E2E_FIXTURES_DIR="$REPO_ROOT/tests/fixtures/feeds" E2E_ARTIFACTS_DIR="$REPO_ROOT/artifacts" \
+    npm run --silent test:e2e)
+}
+
+case "$what" in
+  all) rust; client; browser ;;
+  rust) rust ;;
+  client) client ;;
+  browser) browser ;;
+  *) die "unknown suite $what" ;;
+esac
