@@ -38,10 +38,10 @@ mod tests {
 
     #[test]
     fn first_non_whitespace_byte_decides_the_family() {
-        assert_eq!(sniff(&mut &b"  \n<rss/>"[..]).unwrap(), Family::Xml);
-        assert_eq!(sniff(&mut &b"\t{\"a\":1}"[..]).unwrap(), Family::Json);
-        assert_eq!(sniff(&mut &b"[1]"[..]).unwrap(), Family::Json);
-        assert_eq!(sniff(&mut &b"hello"[..]).unwrap(), Family::Other);
-        assert_eq!(sniff(&mut &b"  \r\n "[..]).unwrap(), Family::Empty);
+        assert_eq!(sniff(&mut &b"  \n<rss/>"[..]).ok(), Some(Family::Xml));
+        assert_eq!(sniff(&mut &b"\t{\"a\":1}"[..]).ok(), Some(Family::Json));
+        assert_eq!(sniff(&mut &b"[1]"[..]).ok(), Some(Family::Json));
+        assert_eq!(sniff(&mut &b"hello"[..]).ok(), Some(Family::Other));
+        assert_eq!(sniff(&mut &b"  \r\n "[..]).ok(), Some(Family::Empty));
     }
 }
