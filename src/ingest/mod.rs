@@ -13,10 +13,15 @@ use crate::domain::source::SourceFormat;
 use crate::domain::{Failure, JobPosting};
 
 pub mod atom;
+pub mod charset;
 pub mod dates;
+pub mod detect;
 pub mod fetch;
 pub mod ip_policy;
 pub mod item;
+pub mod json;
+pub mod json_api;
+pub mod json_feed;
 pub mod position;
 pub mod rss;
 pub mod salary;
@@ -91,6 +96,8 @@ pub struct ParseSummary {
     /// Items skipped because of `max_items`.
     pub skipped: usize,
     pub error: Option<Failure>,
+    /// The character encoding the body was read in (`None` if it was pure ASCII).
+    pub encoding: Option<&'static str>,
 }
 
 /// Reads a feed and calls `on_item` for each item in document order. Returning
@@ -100,5 +107,24 @@ pub fn parse<R: BufRead>(
     opts: &ParseOptions,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
-    xml::parse_xml(reader, opts, on_item)
+    use crate::domain::codes::{PARSE_MALFORMED, PARSE_NOT_A_FEED};
+    let failed = |code: &str, msg: String| ParseSummary {
+        error: Some(Failure::new(code, msg)),
+        ..Default::default()
+    };
+    let mut input = match charset::CharsetReader::new(reader, opts.header_charset.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return failed(PARSE_MALFORMED, format!("reading the body: {e}")),
+    };
+    let mut summary = match detect::sniff(&mut input) {
+        Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, on_item),
+        Ok(detect::Family::Json) => json::parse_json(&mut input, opts, on_item),
+        Ok(detect::Family::Empty) => failed(PARSE_NOT_A_FEED, "the body is empty".into()),
+        Ok(detect::Family::Other) => {
+            failed(PARSE_NOT_A_FEED, "the body is neither XML nor JSON".into())
+        }
+        Err(e) => failed(PARSE_MALFORMED, format!("reading the body: {e}")),
+    };
+    summary.encoding = input.encoding().map(encoding_rs::Encoding::name);
+    summary
 }

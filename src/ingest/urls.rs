@@ -28,7 +28,7 @@ mod tests {
     use super::*;
 
     fn base() -> Url {
-        Url::parse("https://ex.com/feeds/jobs.rss").unwrap()
+        Url::parse("https://ex.com/feeds/jobs.rss").unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

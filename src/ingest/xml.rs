@@ -85,152 +85,203 @@ pub fn parse_xml<R: BufRead>(
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
     let lim = &opts.limits;
-    let normalizer = Normalizer::new(lim, opts.base_url.as_ref());
     let mut reader = Reader::from_reader(LineCounter::new(input));
     // A bare `&` in text is the most common feed error; keep it as text instead of failing.
     reader.config_mut().allow_dangling_amp = true;
-    let mut summary = ParseSummary::default();
-    let mut dialect: Option<Dialect> = None;
-    let mut depth = 0usize;
-    let mut current: Option<Current> = None;
+    let mut w = Walker {
+        opts,
+        normalizer: Normalizer::new(lim, opts.base_url.as_ref()),
+        summary: ParseSummary::default(),
+        dialect: None,
+        depth: 0,
+        current: None,
+    };
     let mut buf = Vec::new();
-    let fail = |code: &str, msg: String| Some(Failure::new(code, msg));
     loop {
         buf.clear();
         let event = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
             Err(e) => {
                 let (line, col) = reader.get_ref().line_col(reader.error_position());
-                summary.error = fail(PARSE_MALFORMED, format!("line {line}, column {col}: {e}"));
+                w.fail(PARSE_MALFORMED, format!("line {line}, column {col}: {e}"));
                 break;
             }
         };
         let pos = reader.buffer_position();
-        if let Some(cur) = current.as_mut()
+        if let Some(cur) = w.current.as_mut()
             && !cur.skip
             && pos.saturating_sub(cur.start) > lim.max_item_bytes as u64
         {
             cur.raw.too_large = true;
         }
-        match event {
+        let flow = match event {
             Event::DocType(d) => {
                 // quick-xml never expands entities, but a DTD that declares them is an attack
                 // or a feed we cannot read faithfully; refuse it (catalog C29-C31).
                 if d.xml10_content().contains("<!ENTITY") {
-                    summary.error = fail(PARSE_FORBIDDEN_DTD, "the DTD declares entities".into());
+                    w.fail(PARSE_FORBIDDEN_DTD, "the DTD declares entities".into());
                     break;
                 }
+                ControlFlow::Continue(())
             }
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                depth += 1;
-                if depth > lim.max_depth {
-                    let msg = format!("elements nest deeper than {}", lim.max_depth);
-                    summary.error = fail(PARSE_TOO_DEEP, msg);
-                    break;
-                }
-                let name = e.name().as_ref().to_owned();
-                let Some(d) = dialect.as_ref() else {
-                    match dialect_for_root(&name) {
-                        Some(d) => {
-                            summary.format = Some(d.format);
-                            dialect = Some(d);
-                        }
-                        None => {
-                            let msg = format!("the root element <{name}> is not a feed");
-                            summary.error = fail(PARSE_NOT_A_FEED, msg);
-                            break;
-                        }
-                    }
-                    if empty {
-                        depth -= 1;
-                    }
-                    continue;
-                };
-                if let Some(cur) = current.as_mut() {
-                    if !cur.skip && depth <= cur.depth + 2 {
-                        cur.open.push(Open {
-                            name,
-                            attrs: attributes(e),
-                            text: String::new(),
-                        });
-                    }
-                } else if local(&name) == d.item {
-                    let skip = summary.items >= lim.max_items;
-                    current = Some(Current {
-                        depth,
-                        start: pos,
-                        raw: RawItem::default(),
-                        open: Vec::new(),
-                        skip,
-                    });
-                }
-                if empty {
-                    let flow = close_element(
-                        &mut current,
-                        depth,
-                        dialect.as_ref(),
-                        &normalizer,
-                        &mut summary,
-                        opts,
-                        on_item,
-                    );
-                    depth -= 1;
-                    if flow.is_break() {
-                        break;
-                    }
-                }
-            }
-            Event::End(_) => {
-                let flow = close_element(
-                    &mut current,
-                    depth,
-                    dialect.as_ref(),
-                    &normalizer,
-                    &mut summary,
-                    opts,
-                    on_item,
-                );
-                depth = depth.saturating_sub(1);
-                if flow.is_break() {
-                    break;
-                }
-            }
-            Event::Text(t) => push_text(&mut current, &t.xml10_content()),
-            Event::CData(c) => push_text(&mut current, &c.xml10_content()),
+            Event::Start(ref e) => w.open(e, pos),
+            Event::Empty(ref e) => match w.open(e, pos) {
+                ControlFlow::Continue(()) => w.close(on_item),
+                stop => stop,
+            },
+            Event::End(_) => w.close(on_item),
+            Event::Text(t) => w.push_text(&t.xml10_content()),
+            Event::CData(c) => w.push_text(&c.xml10_content()),
             Event::GeneralRef(r) => {
                 let name: &str = &r;
                 let resolved = quick_xml::escape::resolve_xml_entity(name)
                     .map(Into::into)
                     .or_else(|| text::resolve_entity(name));
                 match resolved {
-                    Some(s) => push_text(&mut current, &s),
+                    Some(s) => w.push_text(&s),
                     // A reference to a forbidden character is dropped.
-                    None if name.starts_with('#') => {}
+                    None if name.starts_with('#') => ControlFlow::Continue(()),
                     // Unknown entities stay literal: losing the item would be worse.
-                    None => push_text(&mut current, &format!("&{name};")),
+                    None => w.push_text(&format!("&{name};")),
                 }
             }
             Event::Eof => {
-                if dialect.is_none() {
-                    summary.error =
-                        fail(PARSE_NOT_A_FEED, "the document has no root element".into());
-                } else if depth > 0 {
+                if w.dialect.is_none() {
+                    w.fail(PARSE_NOT_A_FEED, "the document has no root element".into());
+                } else if w.depth > 0 {
                     let (line, col) = reader.get_ref().line_col(pos);
-                    let msg =
-                        format!("line {line}, column {col}: the document ended inside an element");
-                    summary.error = fail(PARSE_MALFORMED, msg);
+                    let msg = format!("line {line}, column {col}: the document ended early");
+                    w.fail(PARSE_MALFORMED, msg);
                 }
                 break;
             }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => ControlFlow::Continue(()),
+        };
+        if flow.is_break() {
+            break;
         }
     }
-    summary
+    w.summary
 }
 
-fn dialect_for_root(name: &str) -> Option<Dialect> {
-    dialect(name)
+/// The parse state between events.
+struct Walker<'a> {
+    opts: &'a ParseOptions,
+    normalizer: Normalizer<'a>,
+    summary: ParseSummary,
+    dialect: Option<Dialect>,
+    depth: usize,
+    current: Option<Current>,
+}
+
+impl Walker<'_> {
+    /// Records the first error; later ones are consequences.
+    fn fail(&mut self, code: &str, msg: String) {
+        self.summary
+            .error
+            .get_or_insert_with(|| Failure::new(code, msg));
+    }
+
+    /// A start tag: checks depth, recognises the root, starts items and fields.
+    fn open(&mut self, e: &BytesStart<'_>, pos: u64) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > self.opts.limits.max_depth {
+            let msg = format!("elements nest deeper than {}", self.opts.limits.max_depth);
+            self.fail(PARSE_TOO_DEEP, msg);
+            return ControlFlow::Break(());
+        }
+        let name = e.name().as_ref().to_owned();
+        let Some(d) = self.dialect.as_ref() else {
+            self.dialect = dialect(&name);
+            self.summary.format = self.dialect.as_ref().map(|d| d.format);
+            if self.dialect.is_none() {
+                self.fail(
+                    PARSE_NOT_A_FEED,
+                    format!("the root element <{name}> is not a feed"),
+                );
+                return ControlFlow::Break(());
+            }
+            return ControlFlow::Continue(());
+        };
+        if let Some(cur) = self.current.as_mut() {
+            if !cur.skip && self.depth <= cur.depth + 2 {
+                let attrs = attributes(e);
+                cur.open.push(Open {
+                    name,
+                    attrs,
+                    text: String::new(),
+                });
+            }
+        } else if local(&name) == d.item {
+            self.current = Some(Current {
+                depth: self.depth,
+                start: pos,
+                raw: RawItem::default(),
+                open: Vec::new(),
+                skip: self.summary.items >= self.opts.limits.max_items,
+            });
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn push_text(&mut self, s: &str) -> ControlFlow<()> {
+        if let Some(cur) = self.current.as_mut().filter(|c| !c.skip)
+            && let Some(top) = cur.open.last_mut()
+            // Past the byte cap only identity fields grow, so the failure can name the item.
+            && (!cur.raw.too_large || matches!(local(&top.name), "guid" | "link" | "id"))
+        {
+            top.text.push_str(s);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// An end tag: finishes a field, or the item (handing it to `on_item`).
+    fn close(
+        &mut self,
+        on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let depth = self.depth;
+        self.depth = depth.saturating_sub(1);
+        let (Some(cur), Some(d)) = (self.current.as_mut(), self.dialect.as_ref()) else {
+            return ControlFlow::Continue(());
+        };
+        if depth > cur.depth {
+            if !cur.skip
+                && depth <= cur.depth + 2
+                && let Some(open) = cur.open.pop()
+            {
+                let parent = cur.open.last().map(|p| p.name.as_str());
+                let (name, attrs, text) = (&open.name, &open.attrs, &open.text);
+                (d.map)(
+                    &mut cur.raw,
+                    &Field {
+                        name,
+                        parent,
+                        attrs,
+                        text,
+                    },
+                );
+                if let Some(p) = cur.open.last_mut() {
+                    p.text.push_str(&open.text);
+                }
+            }
+            return ControlFlow::Continue(());
+        }
+        let Some(done) = self.current.take() else {
+            return ControlFlow::Continue(());
+        };
+        if done.skip {
+            self.summary.skipped += 1;
+            let msg = format!(
+                "the feed has more than {} items",
+                self.opts.limits.max_items
+            );
+            self.fail(PARSE_TOO_MANY_ITEMS, msg);
+            return ControlFlow::Continue(());
+        }
+        self.summary.items += 1;
+        on_item(self.normalizer.normalize(done.raw))
+    }
 }
 
 /// Attribute values with entities decoded. A malformed attribute is skipped, not fatal.
@@ -238,71 +289,10 @@ fn attributes(e: &BytesStart<'_>) -> Vec<(String, String)> {
     e.html_attributes()
         .flatten()
         .map(|a| {
-            let key = a.key.as_ref().to_owned();
-            (key, text::decode_entities(&a.value).into_owned())
+            (
+                a.key.as_ref().to_owned(),
+                text::decode_entities(&a.value).into_owned(),
+            )
         })
         .collect()
-}
-
-fn push_text(current: &mut Option<Current>, s: &str) {
-    let Some(cur) = current.as_mut() else { return };
-    if cur.skip {
-        return;
-    }
-    let Some(top) = cur.open.last_mut() else {
-        return;
-    };
-    // Past the byte cap only identity fields keep growing, so the failure can name the item.
-    if cur.raw.too_large && !matches!(local(&top.name), "guid" | "link" | "id") {
-        return;
-    }
-    top.text.push_str(s);
-}
-
-/// Handles the end of the element at `depth`: a field inside an item, or the item itself.
-fn close_element(
-    current: &mut Option<Current>,
-    depth: usize,
-    dialect: Option<&Dialect>,
-    normalizer: &Normalizer<'_>,
-    summary: &mut ParseSummary,
-    opts: &ParseOptions,
-    on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
-) -> ControlFlow<()> {
-    let (Some(cur), Some(d)) = (current.as_mut(), dialect) else {
-        return ControlFlow::Continue(());
-    };
-    if depth > cur.depth {
-        if cur.skip || depth > cur.depth + 2 {
-            return ControlFlow::Continue(());
-        }
-        let Some(open) = cur.open.pop() else {
-            return ControlFlow::Continue(());
-        };
-        let parent = cur.open.last().map(|p| p.name.clone());
-        let field = Field {
-            name: &open.name,
-            parent: parent.as_deref(),
-            attrs: &open.attrs,
-            text: &open.text,
-        };
-        (d.map)(&mut cur.raw, &field);
-        if let Some(p) = cur.open.last_mut() {
-            p.text.push_str(&open.text);
-        }
-        return ControlFlow::Continue(());
-    }
-    let Some(done) = current.take() else {
-        return ControlFlow::Continue(());
-    };
-    if done.skip {
-        summary.skipped += 1;
-        if summary.error.is_none() {
-            let msg = format!("the feed has more than {} items", opts.limits.max_items);
-            summary.error = Some(Failure::new(PARSE_TOO_MANY_ITEMS, msg));
-        }
-        return ControlFlow::Continue(());
-    }
-    summary.items += 1;
-    on_item(normalizer.normalize(done.raw))
 }

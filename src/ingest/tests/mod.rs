@@ -6,6 +6,8 @@ use super::{ItemOutcome, ParseOptions, ParseSummary, parse};
 use crate::domain::JobPosting;
 use crate::domain::source::SourceFormat;
 
+mod charset;
+mod formats;
 mod rss;
 mod safety;
 

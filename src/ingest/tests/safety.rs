@@ -85,7 +85,7 @@ fn truncated_feed_keeps_complete_items_and_records_the_parse_error() {
         jobs.iter().map(|j| j.title.as_str()).collect::<Vec<_>>(),
         ["One", "Two"]
     );
-    let err = summary.error.expect("error");
+    let err = summary.error.unwrap_or_else(|| panic!("no error"));
     assert_eq!(err.code, PARSE_MALFORMED);
     assert!(err.message.contains("line 4"), "{}", err.message);
 }
@@ -98,7 +98,7 @@ fn mismatched_tags_keep_earlier_items_and_name_line_and_column() {
     );
     let (items, summary) = run(feed.as_bytes(), &opts("https://ex.com/"));
     assert_eq!(postings(items).len(), 1);
-    let err = summary.error.expect("error");
+    let err = summary.error.unwrap_or_else(|| panic!("no error"));
     assert_eq!(err.code, PARSE_MALFORMED);
     assert!(
         err.message.starts_with("line 3, column "),
@@ -156,7 +156,9 @@ fn an_item_over_the_byte_cap_fails_alone() {
     let (items, summary) = run(feed.as_bytes(), &o);
     assert_eq!(summary.error, None);
     assert_eq!(items.len(), 3);
-    let failure = items[1].as_ref().expect_err("too large");
+    let Err(failure) = &items[1] else {
+        panic!("the huge item succeeded")
+    };
     assert_eq!(failure.code, ITEM_TOO_LARGE);
     assert_eq!(failure.external_id.as_deref(), Some("big"));
     assert!(items[0].is_ok() && items[2].is_ok());
@@ -198,4 +200,61 @@ fn the_callback_can_stop_the_parse_without_an_error() {
     });
     assert_eq!((seen, summary.items), (2, 2));
     assert_eq!(summary.error, None);
+}
+
+/// A feed produced on demand, so the test proves the parser streams: the whole body never
+/// exists in memory at once.
+struct GeneratedFeed {
+    next: usize,
+    total: usize,
+    pending: Vec<u8>,
+    done: bool,
+}
+
+impl std::io::Read for GeneratedFeed {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() && !self.done {
+            self.pending = match self.next {
+                0 => b"<rss version=\"2.0\"><channel>".to_vec(),
+                n if n <= self.total => item(&format!("Job {n}")).into_bytes(),
+                _ => {
+                    self.done = true;
+                    b"</channel></rss>".to_vec()
+                }
+            };
+            self.next += 1;
+        }
+        let n = out.len().min(self.pending.len());
+        out[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_million_tiny_items_stream_through_the_item_cap_in_bounded_time() {
+    let feed = GeneratedFeed {
+        next: 0,
+        total: 1_000_000,
+        pending: Vec::new(),
+        done: false,
+    };
+    let mut o = opts("https://ex.com/");
+    o.limits.max_items = 5_000;
+    let started = std::time::Instant::now();
+    let mut kept = 0;
+    let summary = crate::ingest::parse(std::io::BufReader::new(feed), &o, &mut |item| {
+        kept += usize::from(item.is_ok());
+        std::ops::ControlFlow::Continue(())
+    });
+    assert_eq!(
+        (kept, summary.items, summary.skipped),
+        (5_000, 5_000, 995_000)
+    );
+    assert_eq!(code(&summary), Some(PARSE_TOO_MANY_ITEMS));
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -1,0 +1,178 @@
+//! A streaming `BufRead` adapter that turns any supported charset into UTF-8, chunk by chunk.
+//! Precedence: BOM, then valid UTF-8, then the HTTP header charset, then the XML declaration.
+
+use std::io::{BufRead, Read, Result};
+
+use encoding_rs::{Decoder, Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+
+/// Bytes looked at for a BOM and an XML declaration.
+const SNIFF_BYTES: usize = 1024;
+
+pub struct CharsetReader<R> {
+    inner: R,
+    /// Raw bytes read but not yet decoded (the sniffed head, or a split character).
+    pending: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+    /// `None` while only ASCII has been seen and the encoding is not certain yet.
+    decoder: Option<Decoder>,
+    /// The declared (header or XML) encoding, used if the bytes turn out not to be UTF-8.
+    declared: Option<&'static Encoding>,
+    eof: bool,
+    finished: bool,
+}
+
+impl<R: BufRead> CharsetReader<R> {
+    /// Sniffs the head of `inner`. `header_charset` is the HTTP Content-Type charset, if any.
+    pub fn new(mut inner: R, header_charset: Option<&str>) -> Result<Self> {
+        let mut pending = Vec::with_capacity(SNIFF_BYTES);
+        (&mut inner)
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut pending)?;
+        let (certain, bom_len) = match Encoding::for_bom(&pending) {
+            Some((enc, len)) => (Some(enc), len),
+            None => (utf16_without_bom(&pending), 0),
+        };
+        pending.drain(..bom_len);
+        let declared = header_charset
+            .and_then(|l| Encoding::for_label(l.trim().trim_matches('"').as_bytes()))
+            .or_else(|| xml_declared_encoding(&pending))
+            .filter(|e| e.is_ascii_compatible() && e.name() != "replacement");
+        Ok(Self {
+            inner,
+            pending,
+            out: Vec::new(),
+            pos: 0,
+            decoder: certain.map(Encoding::new_decoder_without_bom_handling),
+            declared,
+            eof: false,
+            finished: false,
+        })
+    }
+
+    /// The encoding in use; `None` while everything read so far was ASCII.
+    pub fn encoding(&self) -> Option<&'static Encoding> {
+        self.decoder.as_ref().map(Decoder::encoding)
+    }
+
+    fn read_more(&mut self) -> Result<()> {
+        let chunk = self.inner.fill_buf()?;
+        if chunk.is_empty() {
+            self.eof = true;
+        }
+        let n = chunk.len();
+        self.pending.extend_from_slice(chunk);
+        self.inner.consume(n);
+        Ok(())
+    }
+
+    /// Picks the encoding at the first non-ASCII byte: valid UTF-8 wins over any declaration
+    /// (publishers often declare ISO-8859-1 and send UTF-8); otherwise the declared encoding,
+    /// or Windows-1252 (what WHATWG reads ISO-8859-1 as) when UTF-8 was declared or nothing.
+    fn decide(&mut self) -> Result<bool> {
+        loop {
+            let window = &self.pending[..self.pending.len().min(SNIFF_BYTES)];
+            let utf8 = match std::str::from_utf8(window) {
+                Ok(_) => true,
+                Err(e) if e.valid_up_to() > 0 => true,
+                Err(e) if e.error_len().is_some() || self.eof => false,
+                Err(_) => {
+                    self.read_more()?;
+                    continue;
+                }
+            };
+            let enc = match (utf8, self.declared) {
+                (true, _) => UTF_8,
+                (false, Some(d)) if d != UTF_8 => d,
+                (false, _) => WINDOWS_1252,
+            };
+            self.decoder = Some(enc.new_decoder_without_bom_handling());
+            return Ok(true);
+        }
+    }
+
+    /// Produces the next chunk of UTF-8 into `out`.
+    fn produce(&mut self) -> Result<()> {
+        self.out.clear();
+        self.pos = 0;
+        if self.pending.is_empty() && !self.eof {
+            self.read_more()?;
+        }
+        if self.decoder.is_none() {
+            let ascii = self.pending.iter().take_while(|b| b.is_ascii()).count();
+            if ascii > 0 || self.pending.is_empty() {
+                self.out.extend(self.pending.drain(..ascii));
+                if self.eof && self.pending.is_empty() {
+                    self.finished = true;
+                }
+                return Ok(());
+            }
+            self.decide()?;
+        }
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Ok(());
+        };
+        let last = self.eof;
+        let cap = decoder
+            .max_utf8_buffer_length(self.pending.len())
+            .unwrap_or(self.pending.len() * 3 + 16);
+        self.out.resize(cap, 0);
+        let (_, read, written, _) = decoder.decode_to_utf8(&self.pending, &mut self.out, last);
+        self.out.truncate(written);
+        self.pending.drain(..read);
+        self.finished = last && self.pending.is_empty();
+        Ok(())
+    }
+}
+
+impl<R: BufRead> Read for CharsetReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for CharsetReader<R> {
+    fn fill_buf(&mut self) -> Result<&[u8]> {
+        while self.pos >= self.out.len() && !self.finished {
+            self.produce()?;
+        }
+        Ok(&self.out[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.out.len());
+    }
+}
+
+/// `<?` written in UTF-16 without a BOM (XML 1.0 appendix F).
+fn utf16_without_bom(head: &[u8]) -> Option<&'static Encoding> {
+    match head {
+        [0x3C, 0, 0x3F, 0, ..] => Some(UTF_16LE),
+        [0, 0x3C, 0, 0x3F, ..] => Some(UTF_16BE),
+        _ => None,
+    }
+}
+
+/// The `encoding` pseudo-attribute of an XML declaration at the start of `head`.
+fn xml_declared_encoding(head: &[u8]) -> Option<&'static Encoding> {
+    let head = std::str::from_utf8(&head[..head.len().min(200)])
+        .ok()
+        .or_else(|| {
+            let end = head
+                .iter()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(head.len());
+            std::str::from_utf8(&head[..end]).ok()
+        })?;
+    let decl = head.trim_start().strip_prefix("<?xml")?;
+    let decl = &decl[..decl.find("?>")?];
+    let after = &decl[decl.find("encoding")? + "encoding".len()..];
+    let value = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    let label = &value[1..][..value[1..].find(quote)?];
+    Encoding::for_label(label.as_bytes())
+}
