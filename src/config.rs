@@ -260,7 +260,11 @@ impl Settings {
     pub fn load(path: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
         let mut b = config::Config::builder();
         if let Some(p) = path {
-            b = b.add_source(config::File::from(p).required(true));
+            b = b.add_source(
+                config::File::from(p)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
         }
         // The service scripts print these two; honour them as the common spellings.
         if let Ok(uri) = std::env::var("MONGODB_URI") {

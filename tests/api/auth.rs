@@ -7,11 +7,22 @@ use crate::helpers::*;
 #[tokio::test]
 async fn reads_and_mutations_need_the_admin_token() {
     let app = TestApp::spawn().await;
-    let r = app.http.get(app.url("/api/import-logs")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/api/import-logs"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "auth.missing_token");
-    let r = app.http.get(app.url("/api/import-logs")).bearer_auth("wrong").send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/api/import-logs"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = app
         .http
@@ -21,7 +32,14 @@ async fn reads_and_mutations_need_the_admin_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(app.db.collection::<mongodb::bson::Document>("sources").find_one(mongodb::bson::doc! {}).await.unwrap().is_none());
+    assert!(
+        app.db
+            .collection::<mongodb::bson::Document>("sources")
+            .find_one(mongodb::bson::doc! {})
+            .await
+            .unwrap()
+            .is_none()
+    );
     let r = tokio_tungstenite::connect_async(format!("ws://{}/ws", app.daemon.addr)).await;
     assert!(r.is_err(), "the WebSocket refuses a missing token");
     assert_eq!(app.get("/healthz").await.status(), 200);
@@ -43,13 +61,34 @@ async fn query_operators_and_bad_values_are_refused_with_a_code() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], code, "{q}: {body}");
     }
-    let r = app.post_json("/api/sources", &json!({"name": "x", "url": "file:///etc/passwd"})).await;
+    let r = app
+        .post_json(
+            "/api/sources",
+            &json!({"name": "x", "url": "file:///etc/passwd"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "validation.url");
-    let r = app.post_json("/api/sources", &json!({"name": "x", "url": "https://example.com/", "cron": "hourly"})).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "validation.url"
+    );
+    let r = app
+        .post_json(
+            "/api/sources",
+            &json!({"name": "x", "url": "https://example.com/", "cron": "hourly"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "validation.cron");
-    let r = app.post_json("/api/sources", &json!({"name": {"$gt": ""}, "url": "https://example.com/"})).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "validation.cron"
+    );
+    let r = app
+        .post_json(
+            "/api/sources",
+            &json!({"name": {"$gt": ""}, "url": "https://example.com/"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     app.cleanup().await;
 }

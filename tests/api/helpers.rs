@@ -51,7 +51,6 @@ pub fn test_settings() -> Settings {
 
 pub struct TestApp {
     pub daemon: SpawnedDaemon,
-    pub settings: Settings,
     pub http: reqwest::Client,
     pub db: mongodb::Database,
 }
@@ -67,9 +66,15 @@ impl TestApp {
             .await
             .expect("spawn thread")
             .expect("the daemon starts");
-        let client = mongodb::Client::with_uri_str(settings.mongodb.uri.expose()).await.unwrap();
+        let client = mongodb::Client::with_uri_str(settings.mongodb.uri.expose())
+            .await
+            .unwrap();
         let db = client.database(&settings.mongodb.database);
-        Self { daemon, settings, http: reqwest::Client::new(), db }
+        Self {
+            daemon,
+            http: reqwest::Client::new(),
+            db,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -77,24 +82,52 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(TOKEN).send().await.unwrap()
+        self.http
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(TOKEN).json(body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a source for `url` through the API and returns its id.
     pub async fn create_source(&self, name: &str, url: &str) -> String {
-        let r = self.post_json("/api/sources", &serde_json::json!({"name": name, "url": url})).await;
-        assert_eq!(r.status(), 201, "create source: {}", r.text().await.unwrap_or_default());
+        let r = self
+            .post_json(
+                "/api/sources",
+                &serde_json::json!({"name": name, "url": url}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            201,
+            "create source: {}",
+            r.text().await.unwrap_or_default()
+        );
         let v: Value = r.json().await.unwrap();
         v["_id"].as_str().unwrap().to_owned()
     }
 
     pub async fn trigger(&self, source_id: &str) -> String {
-        let r = self.post_json(&format!("/api/sources/{source_id}/import"), &Value::Null).await;
-        assert_eq!(r.status(), 202, "trigger: {}", r.text().await.unwrap_or_default());
+        let r = self
+            .post_json(&format!("/api/sources/{source_id}/import"), &Value::Null)
+            .await;
+        assert_eq!(
+            r.status(),
+            202,
+            "trigger: {}",
+            r.text().await.unwrap_or_default()
+        );
         let v: Value = r.json().await.unwrap();
         v["run"]["_id"].as_str().unwrap().to_owned()
     }
@@ -103,7 +136,12 @@ impl TestApp {
     pub async fn wait_final(&self, run_id: &str) -> Document {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let d = self.db.collection::<Document>("import_logs").find_one(doc! {"_id": run_id}).await.unwrap();
+            let d = self
+                .db
+                .collection::<Document>("import_logs")
+                .find_one(doc! {"_id": run_id})
+                .await
+                .unwrap();
             if let Some(d) = d {
                 let st = d.get_str("status").unwrap_or("");
                 if !["queued", "running"].contains(&st) {
@@ -117,7 +155,12 @@ impl TestApp {
 
     pub async fn jobs(&self) -> Vec<Document> {
         use futures_util::TryStreamExt;
-        let c = self.db.collection::<Document>("jobs").find(doc! {}).await.unwrap();
+        let c = self
+            .db
+            .collection::<Document>("jobs")
+            .find(doc! {})
+            .await
+            .unwrap();
         c.try_collect().await.unwrap()
     }
 
@@ -138,11 +181,14 @@ pub async fn serve_feed(body: Vec<u8>) -> MockServer {
     server
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn connect_ws(app: &TestApp) -> Ws {
     let url = format!("ws://{}/ws?token={TOKEN}", app.daemon.addr);
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connects");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
     ws
 }
 
@@ -150,7 +196,10 @@ pub async fn connect_ws(app: &TestApp) -> Ws {
 pub async fn next_event(ws: &mut Ws, timeout: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
         match msg {
             Message::Text(t) => return serde_json::from_str(&t).ok(),
             Message::Ping(p) => {

@@ -12,11 +12,15 @@ async fn importing_a_wp_job_manager_feed_stores_mapped_jobs_and_streams_the_run_
     let app = TestApp::spawn().await;
     let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
     let mut ws = connect_ws(&app).await;
-    let first = next_event(&mut ws, Duration::from_secs(5)).await.expect("initial_data");
+    let first = next_event(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("initial_data");
     assert_eq!(first["event"], "initial_data");
     assert_eq!(first["data"]["logs"]["total"], 0);
 
-    let source = app.create_source("Jobicy fixture", &format!("{}/feed.xml", feed.uri())).await;
+    let source = app
+        .create_source("Jobicy fixture", &format!("{}/feed.xml", feed.uri()))
+        .await;
     let run_id = app.trigger(&source).await;
 
     // Updates arrive until the run is completed; versions only grow.
@@ -47,7 +51,10 @@ async fn importing_a_wp_job_manager_feed_stores_mapped_jobs_and_streams_the_run_
 
     // The stored run document.
     let run = app.wait_final(&run_id).await;
-    assert_eq!(run.get_str("fileName").unwrap(), format!("{}/feed.xml", feed.uri()));
+    assert_eq!(
+        run.get_str("fileName").unwrap(),
+        format!("{}/feed.xml", feed.uri())
+    );
     assert_eq!(run.get_i64("totalFetched").unwrap(), 5);
     assert_eq!(run.get_i64("newJobs").unwrap(), 5);
     assert_eq!(run.get_i64("updatedJobs").unwrap(), 0);
@@ -57,13 +64,25 @@ async fn importing_a_wp_job_manager_feed_stores_mapped_jobs_and_streams_the_run_
     // The jobs, with jobicy's job_listing fields mapped.
     let jobs = app.jobs().await;
     assert_eq!(jobs.len(), 5);
-    let cox: &Document = jobs.iter().find(|j| j.get_str("company").ok() == Some("Cox Enterprises")).expect("Cox job");
+    let cox: &Document = jobs
+        .iter()
+        .find(|j| j.get_str("company").ok() == Some("Cox Enterprises"))
+        .expect("Cox job");
     assert_eq!(cox.get_array("locations").unwrap()[0].as_str(), Some("USA"));
     assert_eq!(cox.get_str("employmentType").unwrap(), "FULL_TIME");
-    assert_eq!(cox.get_str("title").unwrap(), "Senior Manager, Change Enablement \u{2013} Cox Automotive Fleet");
+    assert_eq!(
+        cox.get_str("title").unwrap(),
+        "Senior Manager, Change Enablement \u{2013} Cox Automotive Fleet"
+    );
     let html = cox.get_str("descriptionHtml").unwrap();
-    assert!(!html.contains("<script") && !html.contains("onclick"), "sanitized: {html}");
-    assert!(jobs.iter().all(|j| j.get_array("sources").unwrap().len() == 1));
+    assert!(
+        !html.contains("<script") && !html.contains("onclick"),
+        "sanitized: {html}"
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| j.get_array("sources").unwrap().len() == 1)
+    );
 
     app.cleanup().await;
 }
@@ -72,14 +91,21 @@ async fn importing_a_wp_job_manager_feed_stores_mapped_jobs_and_streams_the_run_
 async fn reimporting_an_unchanged_feed_counts_every_job_unchanged_and_rewrites_none() {
     let app = TestApp::spawn().await;
     let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
-    let source = app.create_source("Unchanged", &format!("{}/feed.xml", feed.uri())).await;
+    let source = app
+        .create_source("Unchanged", &format!("{}/feed.xml", feed.uri()))
+        .await;
     let first = app.trigger(&source).await;
     app.wait_final(&first).await;
     let before: Vec<(String, String)> = app
         .jobs()
         .await
         .iter()
-        .map(|j| (j.get_str("_id").unwrap().to_owned(), j.get_str("updatedAt").unwrap().to_owned()))
+        .map(|j| {
+            (
+                j.get_str("_id").unwrap().to_owned(),
+                j.get_str("updatedAt").unwrap().to_owned(),
+            )
+        })
         .collect();
 
     let second = app.trigger(&source).await;
@@ -94,7 +120,12 @@ async fn reimporting_an_unchanged_feed_counts_every_job_unchanged_and_rewrites_n
         .jobs()
         .await
         .iter()
-        .map(|j| (j.get_str("_id").unwrap().to_owned(), j.get_str("updatedAt").unwrap().to_owned()))
+        .map(|j| {
+            (
+                j.get_str("_id").unwrap().to_owned(),
+                j.get_str("updatedAt").unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(before, after, "no job content was rewritten");
     app.cleanup().await;
@@ -108,14 +139,20 @@ async fn a_feed_that_cannot_be_fetched_fails_the_run_with_its_reason() {
         .respond_with(wiremock::ResponseTemplate::new(404))
         .mount(&server)
         .await;
-    let source = app.create_source("Gone", &format!("{}/feed.xml", server.uri())).await;
+    let source = app
+        .create_source("Gone", &format!("{}/feed.xml", server.uri()))
+        .await;
     let run_id = app.trigger(&source).await;
     let run = app.wait_final(&run_id).await;
     assert_eq!(run.get_str("status").unwrap(), "failed");
     let err = run.get_document("error").unwrap();
     assert_eq!(err.get_str("code").unwrap(), "fetch.http_status");
     assert!(err.get_str("message").unwrap().contains("404"), "{err}");
-    assert_eq!(server.received_requests().await.unwrap().len(), 1, "a 404 is not retried");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "a 404 is not retried"
+    );
     app.cleanup().await;
 }
 
@@ -131,9 +168,13 @@ async fn a_second_manual_trigger_while_running_says_so_and_starts_nothing() {
         )
         .mount(&server)
         .await;
-    let source = app.create_source("Slow", &format!("{}/feed.xml", server.uri())).await;
+    let source = app
+        .create_source("Slow", &format!("{}/feed.xml", server.uri()))
+        .await;
     let run_id = app.trigger(&source).await;
-    let again = app.post_json(&format!("/api/sources/{source}/import"), &Value::Null).await;
+    let again = app
+        .post_json(&format!("/api/sources/{source}/import"), &Value::Null)
+        .await;
     assert_eq!(again.status(), 409);
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["error"]["code"], "run.already_running");
