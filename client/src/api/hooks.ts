@@ -36,6 +36,10 @@ export function useSources() {
   return useQuery({
     queryKey: queryKeys.sources.list(),
     queryFn: async () => (await api.listSources()).items,
+    // Sources change outside this tab (CLI, other admins) and the socket does not announce them;
+    // health (next run, last error) also moves with time.
+    staleTime: 0,
+    refetchInterval: 30_000,
   });
 }
 
