@@ -1,4 +1,4 @@
-import { useState, type ReactNode } from 'react';
+import { lazy, Suspense, useState, type ReactNode } from 'react';
 import { QueryClientProvider } from '@tanstack/react-query';
 import { createBrowserRouter, RouterProvider, type RouteObject } from 'react-router';
 import { ApiProvider } from './api/ApiContext';
@@ -11,10 +11,12 @@ import type { SocketLike } from './live/useImportStream';
 import { HistoryPage } from './pages/HistoryPage/HistoryPage';
 import { JobsPage } from './pages/JobsPage/JobsPage';
 import { NotFoundPage } from './pages/NotFoundPage/NotFoundPage';
-import { OverviewPage } from './pages/OverviewPage/OverviewPage';
 import { RunDetailPage } from './pages/RunDetailPage/RunDetailPage';
 import { SourcesPage } from './pages/SourcesPage/SourcesPage';
 import { createQueryClient } from './queryClient';
+
+// Charts are heavy; only the overview pulls them in.
+const OverviewPage = lazy(() => import('./pages/OverviewPage/OverviewPage'));
 
 const routes: RouteObject[] = [
   {
@@ -25,7 +27,14 @@ const routes: RouteObject[] = [
       { path: 'runs/:id', element: <RunDetailPage /> },
       { path: 'sources', element: <SourcesPage /> },
       { path: 'jobs', element: <JobsPage /> },
-      { path: 'overview', element: <OverviewPage /> },
+      {
+        path: 'overview',
+        element: (
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <OverviewPage />
+          </Suspense>
+        ),
+      },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

@@ -57,7 +57,7 @@ export function HistoryPage() {
       {runs.isError ? <ErrorMessage error={runs.error} title="Could not load the import history" onRetry={() => void runs.refetch()} /> : null}
 
       <div className="table-wrap" aria-busy={runs.isFetching}>
-        <table className="table" data-testid="history-table">
+        <table className="table table--cards" data-testid="history-table">
           <caption className="sr-only">Import runs, newest first</caption>
           <thead>
             <tr>

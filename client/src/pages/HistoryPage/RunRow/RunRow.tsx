@@ -10,7 +10,7 @@ export function RunRow({ run, now }: { run: ImportRun; now: number }) {
   const active = ACTIVE.has(run.status);
   return (
     <tr data-testid="run-row" data-run-id={run._id} data-status={run.status} className={active ? 'row--active' : undefined}>
-      <td data-col="fileName" className="cell-source">
+      <td data-col="fileName" data-label="fileName" className="cell-source">
         <Link to={`/runs/${encodeURIComponent(run._id)}`} className="cell-source__name">
           {run.sourceName}
         </Link>
@@ -18,27 +18,27 @@ export function RunRow({ run, now }: { run: ImportRun; now: number }) {
           {run.fileName}
         </a>
       </td>
-      <td data-col="importDateTime">
+      <td data-col="importDateTime" data-label="importDateTime">
         <time dateTime={run.importDateTime} title={run.importDateTime}>
           {formatDateTime(run.importDateTime)}
         </time>
       </td>
-      <td data-col="total" className="num">
+      <td data-col="total" data-label="total" className="num">
         {run.totalFetched}
       </td>
-      <td data-col="new" className="num">
+      <td data-col="new" data-label="new" className="num">
         {run.newJobs}
       </td>
-      <td data-col="updated" className="num">
+      <td data-col="updated" data-label="updated" className="num">
         {run.updatedJobs}
       </td>
-      <td data-col="unchanged" className="num">
+      <td data-col="unchanged" data-label="unchanged" className="num">
         {run.unchangedJobs}
       </td>
-      <td data-col="failed" className={`num${run.failedJobs > 0 ? ' num--bad' : ''}`}>
+      <td data-col="failed" data-label="failed" className={`num${run.failedJobs > 0 ? ' num--bad' : ''}`}>
         {run.failedJobs}
       </td>
-      <td data-col="status">
+      <td data-col="status" data-label="status">
         <StatusBadge status={run.status} />
         {run.status === 'running' ? (
           <ProgressBar itemsDone={run.itemsDone} batchesDone={run.batchesDone} batchesTotal={run.batchesTotal} />
@@ -54,7 +54,7 @@ export function RunRow({ run, now }: { run: ImportRun; now: number }) {
           </Link>
         ) : null}
       </td>
-      <td data-col="duration" className="num">
+      <td data-col="duration" data-label="duration" className="num">
         {formatMs(runDurationMs(run, now))}
       </td>
       <td data-col="actions">
