@@ -41,9 +41,10 @@ const routes: RouteObject[] = [
 ];
 
 function Live({ children, createSocket }: { children: ReactNode; createSocket?: (url: string) => SocketLike }) {
-  const { token, reportUnauthorized } = useAuth();
+  const { token, needsSignIn, reportUnauthorized } = useAuth();
+  // A refused token is not retried on the socket; the sign-in form supplies the next one.
   return (
-    <LiveProvider token={token} onUnauthorized={reportUnauthorized} createSocket={createSocket}>
+    <LiveProvider token={needsSignIn ? null : token} onUnauthorized={reportUnauthorized} createSocket={createSocket}>
       {children}
     </LiveProvider>
   );

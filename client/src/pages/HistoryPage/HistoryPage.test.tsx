@@ -1,4 +1,5 @@
 import { act, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../api/errors';
 import { makePage, makeRun, makeSource } from '../../test/factories';
@@ -78,9 +79,17 @@ describe('HistoryPage', () => {
   });
 
   it('asks for a token when the API answers 401', async () => {
-    const { api } = renderApp('/');
+    const user = userEvent.setup();
+    const { api, sockets } = renderApp('/');
+    act(() => sockets.last.open());
     act(() => api.next('listRuns').reject(new ApiError(401, { code: 'auth.invalid_token', message: 'Bad token' })));
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
-    expect(screen.getByLabelText('Admin token')).toBeInTheDocument();
+    expect(sockets.last.closedByClient).toBe(true);
+    expect(screen.getByTestId('connection-status')).toHaveAttribute('data-state', 'offline');
+
+    await user.type(screen.getByLabelText('Admin token'), 'good-token');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    await waitFor(() => expect(sockets.last.url).toContain('token=good-token'));
+    expect(api.pendingCount('listRuns')).toBeGreaterThan(0);
   });
 });
