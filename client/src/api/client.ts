@@ -1,4 +1,5 @@
 import { ApiError, parseErrorBody } from './errors';
+import { normalizeRun, normalizeRunPage } from './normalize';
 import type {
   ImportRun,
   Job,
@@ -84,14 +85,19 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
 
   const enc = encodeURIComponent;
   return {
-    listRuns: (p) =>
-      request('GET', `/api/import-logs${query({ page: p.page, limit: p.limit, source: p.source, status: p.status })}`),
-    getRun: (id) => request('GET', `/api/import-logs/${enc(id)}`),
+    listRuns: async (p) =>
+      normalizeRunPage(
+        await request<unknown>('GET', `/api/import-logs${query({ page: p.page, limit: p.limit, source: p.source, status: p.status })}`),
+      ),
+    getRun: async (id) => normalizeRun(await request<unknown>('GET', `/api/import-logs/${enc(id)}`)),
     listSources: () => request('GET', '/api/sources'),
     createSource: (input) => request('POST', '/api/sources', input),
     updateSource: (id, input) => request('PATCH', `/api/sources/${enc(id)}`, input),
     deleteSource: (id) => request('DELETE', `/api/sources/${enc(id)}`),
-    importNow: (id) => request('POST', `/api/sources/${enc(id)}/import`),
+    importNow: async (id) => {
+      const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import`);
+      return { run: normalizeRun(body.run) };
+    },
     listJobs: (p) => request('GET', `/api/jobs${query({ q: p.q, page: p.page, limit: p.limit })}`),
     getStats: () => request('GET', '/api/stats'),
   };

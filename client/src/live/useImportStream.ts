@@ -6,6 +6,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { QueryClient } from '@tanstack/react-query';
+import { normalizeRun, normalizeRunPage } from '../api/normalize';
 import { LIVE_FIRST_PAGE, queryKeys, type RunListKey } from '../api/queryKeys';
 import type { CodedMessage, ImportRun, Page, RunListParams, RunStatus, ServerEvent } from '../api/types';
 import { applyRunToPage, newerOf } from './mergeRun';
@@ -71,9 +72,17 @@ function parseEvent(raw: unknown): ServerEvent | null {
   try {
     const msg = JSON.parse(raw) as unknown;
     if (typeof msg !== 'object' || msg === null) return null;
-    const ev = (msg as { event?: unknown }).event;
-    if (ev === 'initial_data' || ev === 'import_history_update' || ev === 'error') return msg as ServerEvent;
-    return null;
+    const { event, data } = msg as { event?: unknown; data?: unknown };
+    switch (event) {
+      case 'initial_data':
+        return { event, data: { logs: normalizeRunPage((data as { logs?: unknown } | undefined)?.logs) } };
+      case 'import_history_update':
+        return { event, data: normalizeRun(data) };
+      case 'error':
+        return { event, data: data as { code: string; message: string } };
+      default:
+        return null;
+    }
   } catch {
     return null;
   }

@@ -1,4 +1,5 @@
-import { NavLink, Outlet } from 'react-router';
+import { NavLink, Outlet, useLocation } from 'react-router';
+import { ErrorBoundary } from '../ErrorBoundary/ErrorBoundary';
 import { useAuth } from '../../auth/AuthContext';
 import { SignInForm } from '../../auth/SignInForm/SignInForm';
 import { ConnectionStatus } from '../ConnectionStatus/ConnectionStatus';
@@ -13,6 +14,7 @@ const NAV = [
 
 export function Layout() {
   const { needsSignIn, token, signOut } = useAuth();
+  const location = useLocation();
   return (
     <div className="app">
       <a href="#main" className="skip-link">
@@ -38,7 +40,13 @@ export function Layout() {
         </div>
       </header>
       <main id="main" className="main" tabIndex={-1}>
-        {needsSignIn ? <SignInForm /> : <Outlet />}
+        {needsSignIn ? (
+          <SignInForm />
+        ) : (
+          <ErrorBoundary resetKey={location.pathname}>
+            <Outlet />
+          </ErrorBoundary>
+        )}
       </main>
     </div>
   );
