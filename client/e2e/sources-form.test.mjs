@@ -1,0 +1,60 @@
+// Journey (c): the Sources form shows the server's message next to a bad URL and a bad cron.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { api, assertNoProblems, deleteSourceQuietly, navigate, openBrowser, signInByFragment, startFixtureServer, uniqueName } from './helpers.mjs';
+
+let feeds;
+let browser;
+const created = [];
+
+before(async () => {
+  feeds = await startFixtureServer();
+  browser = await openBrowser();
+});
+
+after(async () => {
+  for (const id of created) await deleteSourceQuietly(id);
+  await browser?.close();
+  await feeds?.close();
+});
+
+test('the add-source form shows a clear message for a bad URL and for a bad cron', async () => {
+  const { page, problems, allowHttpError } = browser;
+  // The two rejected submits are expected 400s; Chromium logs each as a console error.
+  allowHttpError((url) => new URL(url).pathname === '/api/sources');
+  await signInByFragment(page, '/');
+  await navigate(page, 'Sources');
+
+  const form = page.getByRole('form', { name: 'Add a source' });
+  const name = uniqueName('e2e form');
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Feed URL').fill('not a url');
+  await form.getByRole('button', { name: 'Add source' }).click();
+
+  const urlError = form.getByTestId('field-error-url');
+  await urlError.waitFor();
+  assert.ok((await urlError.innerText()).trim().length > 0, 'a message sits next to the URL field');
+  assert.equal(await form.getByLabel('Feed URL').getAttribute('aria-invalid'), 'true');
+
+  await form.getByLabel('Feed URL').fill(feeds.url('jobicy_wpjm.xml'));
+  await form.getByLabel(/Schedule/).fill('every hour please');
+  assert.match(await form.getByTestId('cron-reading').innerText(), /6 fields|not|invalid|expected/i, 'the cron reading flags it while typing');
+  await form.getByRole('button', { name: 'Add source' }).click();
+
+  const cronError = form.getByTestId('field-error-cron');
+  await cronError.waitFor();
+  assert.ok((await cronError.innerText()).trim().length > 0, 'a message sits next to the cron field');
+  assert.equal(await form.getByTestId('field-error-url').count(), 0, 'the URL message is gone once the URL is valid');
+
+  // A good cron gets a human reading and the source is created.
+  await form.getByLabel(/Schedule/).fill('0 30 * * * *');
+  assert.match(await form.getByTestId('cron-reading').innerText(), /30/);
+  await form.getByRole('button', { name: 'Add source' }).click();
+  const card = page.getByTestId('source-card').filter({ hasText: name });
+  await card.waitFor();
+  created.push(await card.getAttribute('data-source-id'));
+
+  const { items } = await api('GET', '/api/sources');
+  assert.ok(items.some((s) => s.name === name), 'the source exists on the server');
+  assertNoProblems(problems);
+});

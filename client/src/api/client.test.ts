@@ -1,0 +1,48 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ApiError } from './errors';
+import { createHttpApiClient } from './client';
+
+function respond(status: number, body?: unknown) {
+  return vi.fn<typeof fetch>(() =>
+    Promise.resolve(new Response(body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body), { status })),
+  );
+}
+
+describe('createHttpApiClient', () => {
+  it('sends the bearer token and query parameters', async () => {
+    const fetch = respond(200, { items: [], total: 0, page: 2, limit: 20 });
+    const api = createHttpApiClient({ getToken: () => 'abc', fetch });
+    await api.listRuns({ page: 2, limit: 20, status: 'failed' });
+    const [url, init] = fetch.mock.calls[0]!;
+    expect(url).toBe('/api/import-logs?page=2&limit=20&status=failed');
+    expect((init?.headers as Record<string, string>).Authorization).toBe('Bearer abc');
+  });
+
+  it('rejects with the server error code and message', async () => {
+    const api = createHttpApiClient({
+      getToken: () => 't',
+      fetch: respond(400, { error: { code: 'validation.url', message: 'URL must be http(s)' } }),
+    });
+    const err = await api.createSource({ name: 'x', url: 'nope' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 400, code: 'validation.url', message: 'URL must be http(s)', field: 'url' });
+  });
+
+  it('rejects, never resolves, when the error body is not ours', async () => {
+    const api = createHttpApiClient({ getToken: () => 't', fetch: respond(502, '<html>bad gateway</html>') });
+    await expect(api.listSources()).rejects.toMatchObject({ status: 502, code: 'http.502' });
+  });
+
+  it('rejects with a network error when the server cannot be reached', async () => {
+    const api = createHttpApiClient({ getToken: () => null, fetch: vi.fn<typeof fetch>(() => Promise.reject(new TypeError('fail'))) });
+    await expect(api.getRun('x')).rejects.toMatchObject({ status: 0, code: 'network' });
+  });
+
+  it('resolves an empty 204 and escapes ids in paths', async () => {
+    const fetch = respond(204);
+    const api = createHttpApiClient({ getToken: () => 't', fetch });
+    await expect(api.deleteSource('a/b')).resolves.toBeUndefined();
+    expect(fetch.mock.calls[0]![0]).toBe('/api/sources/a%2Fb');
+    expect(fetch.mock.calls[0]![1]?.method).toBe('DELETE');
+  });
+});

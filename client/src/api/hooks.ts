@@ -1,0 +1,105 @@
+/** React Query bindings for the API client: one hook per read, one per write. */
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useLive } from '../live/LiveContext';
+import { reconcilePage } from '../live/mergeRun';
+import { applyLiveRun } from '../live/useImportStream';
+import { useApi } from './ApiContext';
+import { queryKeys } from './queryKeys';
+import type { ImportRun, JobListParams, RunListParams, Source, SourceInput } from './types';
+
+export function useRunsPage(params: RunListParams) {
+  const api = useApi();
+  const { ledger } = useLive();
+  return useQuery({
+    queryKey: queryKeys.runs.list(params),
+    // Runs that changed on the socket while this request was in flight keep their newer version.
+    queryFn: async () => reconcilePage(await api.listRuns(params), ledger.values(), params),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useRun(id: string) {
+  const api = useApi();
+  const { ledger } = useLive();
+  return useQuery({
+    queryKey: queryKeys.runs.detail(id),
+    queryFn: async () => {
+      const run = await api.getRun(id);
+      const live = ledger.get(id);
+      return live && live.version > run.version ? live : run;
+    },
+  });
+}
+
+export function useSources() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.sources.list(),
+    queryFn: async () => (await api.listSources()).items,
+    // Sources change outside this tab (CLI, other admins) and the socket does not announce them;
+    // health (next run, last error) also moves with time.
+    staleTime: 0,
+    refetchInterval: 30_000,
+  });
+}
+
+export function useJobs(params: JobListParams) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.jobs.list(params),
+    queryFn: () => api.listJobs(params),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useStats() {
+  const api = useApi();
+  return useQuery({ queryKey: queryKeys.stats(), queryFn: () => api.getStats() });
+}
+
+export function useCreateSource() {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (input: SourceInput) => api.createSource(input),
+    onSuccess: () => qc.invalidateQueries({ queryKey: queryKeys.sources.all() }),
+  });
+}
+
+export function useUpdateSource() {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, input }: { id: string; input: SourceInput }) => api.updateSource(id, input),
+    onSuccess: (updated: Source) => {
+      qc.setQueryData<Source[]>(queryKeys.sources.list(), (old) => old?.map((s) => (s._id === updated._id ? updated : s)));
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}
+
+export function useDeleteSource() {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => api.deleteSource(id),
+    onSuccess: () => qc.invalidateQueries({ queryKey: queryKeys.sources.all() }),
+  });
+}
+
+export function useImportNow() {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { ledger } = useLive();
+  return useMutation({
+    mutationFn: (id: string) => api.importNow(id),
+    onSuccess: ({ run }: { run: ImportRun }) => {
+      // Show the queued run at once; the socket's updates then carry it forward by version.
+      applyLiveRun(qc, ledger, run);
+      qc.setQueryData<Source[]>(queryKeys.sources.list(), (old) =>
+        old?.map((s) => (s._id === run.sourceId ? { ...s, running: true } : s)),
+      );
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}

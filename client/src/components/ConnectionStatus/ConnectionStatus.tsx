@@ -1,0 +1,42 @@
+import { useLive } from '../../live/LiveContext';
+import type { ConnectionState } from '../../live/useImportStream';
+
+const LABEL: Record<ConnectionState, string> = {
+  connecting: 'connecting',
+  live: 'live',
+  reconnecting: 'reconnecting',
+  offline: 'offline',
+};
+
+const DESCRIPTION: Record<ConnectionState, string> = {
+  connecting: 'Connecting to live updates…',
+  live: 'Live: import runs update as they happen.',
+  reconnecting: 'Connection lost; reconnecting with backoff. The view resyncs when it is back.',
+  offline: 'Offline: live updates are paused. Retrying in the background.',
+};
+
+/** Always-visible indicator of the live-update socket. */
+export function ConnectionStatus() {
+  const { state, attempt, reconnectNow, lastError } = useLive();
+  return (
+    <div className="connection" data-state={state}>
+      <span
+        data-testid="connection-status"
+        data-state={state}
+        role="status"
+        aria-live="polite"
+        title={lastError ? `${DESCRIPTION[state]} Last error: ${lastError.message}` : DESCRIPTION[state]}
+        className={`connection__pill connection__pill--${state}`}
+      >
+        <span className="connection__dot" aria-hidden="true" />
+        {LABEL[state]}
+        {state === 'reconnecting' && attempt > 1 ? <span className="sr-only"> (attempt {attempt})</span> : null}
+      </span>
+      {state === 'offline' || state === 'reconnecting' ? (
+        <button type="button" className="btn btn--small btn--ghost" onClick={reconnectNow}>
+          Retry now
+        </button>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,53 @@
+import { NavLink, Outlet, useLocation } from 'react-router';
+import { ErrorBoundary } from '../ErrorBoundary/ErrorBoundary';
+import { useAuth } from '../../auth/AuthContext';
+import { SignInForm } from '../../auth/SignInForm/SignInForm';
+import { ConnectionStatus } from '../ConnectionStatus/ConnectionStatus';
+import { ThemeToggle } from '../ThemeToggle/ThemeToggle';
+
+const NAV = [
+  { to: '/', label: 'Import history', end: true },
+  { to: '/sources', label: 'Sources', end: false },
+  { to: '/jobs', label: 'Jobs', end: false },
+  { to: '/overview', label: 'Overview', end: false },
+];
+
+export function Layout() {
+  const { needsSignIn, token, signOut } = useAuth();
+  const location = useLocation();
+  return (
+    <div className="app">
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <div className="topbar__brand">Job Importer</div>
+        <nav className="topbar__nav" aria-label="Main">
+          {NAV.map((n) => (
+            <NavLink key={n.to} to={n.to} end={n.end} className="topbar__link">
+              {n.label}
+            </NavLink>
+          ))}
+        </nav>
+        <div className="topbar__tools">
+          <ConnectionStatus />
+          <ThemeToggle />
+          {token ? (
+            <button type="button" className="btn btn--small btn--ghost" onClick={signOut}>
+              Sign out
+            </button>
+          ) : null}
+        </div>
+      </header>
+      <main id="main" className="main" tabIndex={-1}>
+        {needsSignIn ? (
+          <SignInForm />
+        ) : (
+          <ErrorBoundary resetKey={location.pathname}>
+            <Outlet />
+          </ErrorBoundary>
+        )}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,95 @@
+import { useRunsPage, useSources } from '../../api/hooks';
+import { RUN_STATUSES } from '../../api/types';
+import { ErrorMessage } from '../../components/ErrorMessage/ErrorMessage';
+import { Pagination } from '../../components/Pagination/Pagination';
+import { useNow } from '../../lib/useNow';
+import { RunRow } from './RunRow/RunRow';
+import { useHistoryParams } from './useHistoryParams';
+
+export function HistoryPage() {
+  const { params, update } = useHistoryParams();
+  const runs = useRunsPage(params);
+  const sources = useSources();
+  const items = runs.data?.items ?? [];
+  const now = useNow(items.some((r) => r.status === 'running' || r.status === 'queued'));
+
+  return (
+    <section aria-labelledby="history-title">
+      <div className="page-head">
+        <h1 id="history-title">Import history</h1>
+        <form className="filters" aria-label="Filter runs" onSubmit={(e) => e.preventDefault()}>
+          <div className="field field--inline">
+            <label htmlFor="filter-source">Source</label>
+            <select
+              id="filter-source"
+              value={params.source ?? ''}
+              onChange={(e) => update({ source: e.target.value || undefined })}
+            >
+              <option value="">All sources</option>
+              {(sources.data ?? []).map((s) => (
+                <option key={s._id} value={s._id}>
+                  {s.name}
+                </option>
+              ))}
+              {params.source && !sources.data?.some((s) => s._id === params.source) ? (
+                <option value={params.source}>{params.source}</option>
+              ) : null}
+            </select>
+          </div>
+          <div className="field field--inline">
+            <label htmlFor="filter-status">Status</label>
+            <select
+              id="filter-status"
+              value={params.status ?? ''}
+              onChange={(e) => update({ status: e.target.value || undefined })}
+            >
+              <option value="">Any status</option>
+              {RUN_STATUSES.map((s) => (
+                <option key={s} value={s}>
+                  {s.replace('_', ' ')}
+                </option>
+              ))}
+            </select>
+          </div>
+        </form>
+      </div>
+
+      {runs.isError ? <ErrorMessage error={runs.error} title="Could not load the import history" onRetry={() => void runs.refetch()} /> : null}
+
+      <div className="table-wrap" aria-busy={runs.isFetching}>
+        <table className="table table--cards" data-testid="history-table">
+          <caption className="sr-only">Import runs, newest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">fileName</th>
+              <th scope="col">importDateTime</th>
+              <th scope="col" className="num">total</th>
+              <th scope="col" className="num">new</th>
+              <th scope="col" className="num">updated</th>
+              <th scope="col" className="num">unchanged</th>
+              <th scope="col" className="num">failed</th>
+              <th scope="col">status</th>
+              <th scope="col" className="num">duration</th>
+              <th scope="col"><span className="sr-only">Actions</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((run) => (
+              <RunRow key={run._id} run={run} now={now} />
+            ))}
+          </tbody>
+        </table>
+        {runs.isPending ? <p className="muted">Loading import runs…</p> : null}
+        {runs.isSuccess && items.length === 0 ? (
+          <p className="empty">
+            {params.source || params.status ? 'No runs match these filters.' : 'No imports yet. Add a source and press “Import now”.'}
+          </p>
+        ) : null}
+      </div>
+
+      {runs.data ? (
+        <Pagination page={params.page} limit={params.limit} total={runs.data.total} onPage={(page) => update({ page })} label="Import history pages" />
+      ) : null}
+    </section>
+  );
+}

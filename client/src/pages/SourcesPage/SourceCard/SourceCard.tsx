@@ -1,0 +1,151 @@
+import { useState } from 'react';
+import { Link } from 'react-router';
+import { useDeleteSource, useImportNow, useUpdateSource } from '../../../api/hooks';
+import { errorMessage, isApiError } from '../../../api/errors';
+import type { Source } from '../../../api/types';
+import { StatusBadge } from '../../../components/StatusBadge/StatusBadge';
+import { describeCron } from '../../../lib/cron';
+import { formatDateTime } from '../../../lib/format';
+import { SourceForm } from '../SourceForm/SourceForm';
+
+function When({ iso }: { iso: string | null | undefined }) {
+  if (!iso) return <>never</>;
+  return (
+    <time dateTime={iso} title={iso}>
+      {formatDateTime(iso)}
+    </time>
+  );
+}
+
+export function SourceCard({ source }: { source: Source }) {
+  const [editing, setEditing] = useState(false);
+  const [confirmRemove, setConfirmRemove] = useState(false);
+  const importNow = useImportNow();
+  const update = useUpdateSource();
+  const remove = useDeleteSource();
+  const h = source.health;
+  const busy = source.running || importNow.isPending;
+  const headingId = `source-${source._id}-name`;
+
+  const importError = importNow.error
+    ? isApiError(importNow.error) && importNow.error.code === 'run.already_running'
+      ? `An import of ${source.name} is already running. ${importNow.error.message}`
+      : errorMessage(importNow.error)
+    : null;
+
+  return (
+    <li className="card source" data-testid="source-card" data-source-id={source._id} aria-labelledby={headingId}>
+      <div className="source__head">
+        <h2 className="source__name" id={headingId}>
+          {source.name} {source.enabled ? null : <span className="badge">disabled</span>}{' '}
+          {source.running ? <span className="badge badge--running">running</span> : null}
+        </h2>
+        <div className="source__actions">
+          <button
+            type="button"
+            className="btn btn--primary btn--small"
+            onClick={() => importNow.mutate(source._id)}
+            disabled={busy}
+            aria-describedby={busy ? `${headingId}-busy` : undefined}
+          >
+            Import now
+          </button>
+          {busy ? (
+            <span id={`${headingId}-busy`} className="source__reason">
+              An import is running
+            </span>
+          ) : null}
+          <button type="button" className="btn btn--small" onClick={() => setEditing((v) => !v)} aria-expanded={editing}>
+            {editing ? 'Close editor' : 'Edit'}
+          </button>
+          {confirmRemove ? (
+            <>
+              <button type="button" className="btn btn--danger btn--small" onClick={() => remove.mutate(source._id)} disabled={remove.isPending}>
+                Confirm remove
+              </button>
+              <button type="button" className="btn btn--small" onClick={() => setConfirmRemove(false)}>
+                Keep
+              </button>
+            </>
+          ) : (
+            <button type="button" className="btn btn--danger btn--small" onClick={() => setConfirmRemove(true)}>
+              Remove
+            </button>
+          )}
+        </div>
+      </div>
+      <div className="source__url">
+        <a href={source.url} target="_blank" rel="noreferrer noopener">
+          {source.url}
+        </a>
+      </div>
+      {importError ? (
+        <div className="alert alert--error" role="alert">
+          {importError}
+        </div>
+      ) : null}
+      {remove.error ? (
+        <div className="alert alert--error" role="alert">
+          Could not remove: {errorMessage(remove.error)}
+        </div>
+      ) : null}
+      {importNow.isSuccess && !importError ? (
+        <p className="muted" role="status">
+          Import queued. <Link to="/">Follow it in the import history</Link> or{' '}
+          <Link to={`/runs/${encodeURIComponent(importNow.data.run._id)}`}>open the run</Link>.
+        </p>
+      ) : null}
+      <dl className="kv">
+        <dt>Schedule</dt>
+        <dd>
+          <code>{source.cron}</code> · {describeCron(source.cron).text}
+        </dd>
+        <dt>Last run</dt>
+        <dd>
+          {h?.lastStatus ? <StatusBadge status={h.lastStatus} /> : null} <When iso={h?.lastRunAt} />
+          {h?.lastRunId ? (
+            <>
+              {' '}
+              · <Link to={`/runs/${encodeURIComponent(h.lastRunId)}`}>details</Link>
+            </>
+          ) : null}
+        </dd>
+        <dt>Last success</dt>
+        <dd>
+          <When iso={h?.lastSuccessAt} />
+        </dd>
+        <dt>Next run</dt>
+        <dd>{source.enabled ? <When iso={h?.nextRunAt} /> : 'not scheduled (disabled)'}</dd>
+        {h && h.consecutiveFailures > 0 ? (
+          <>
+            <dt>Failures in a row</dt>
+            <dd className="num--bad">{h.consecutiveFailures}</dd>
+          </>
+        ) : null}
+        {h?.lastError ? (
+          <>
+            <dt>Last error</dt>
+            <dd className="num--bad">
+              {h.lastError.message} <code>{h.lastError.code}</code>
+            </dd>
+          </>
+        ) : null}
+        {source.userAgent ? (
+          <>
+            <dt>User-Agent</dt>
+            <dd>{source.userAgent}</dd>
+          </>
+        ) : null}
+      </dl>
+      {editing ? (
+        <SourceForm
+          initial={source}
+          submitLabel="Save changes"
+          onSubmit={(input) => update.mutateAsync({ id: source._id, input })}
+          onCancel={() => setEditing(false)}
+          onDone={() => setEditing(false)}
+        />
+      ) : null}
+    </li>
+  );
+}

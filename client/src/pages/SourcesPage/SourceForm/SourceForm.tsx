@@ -1,0 +1,166 @@
+import { useId, useState, type SyntheticEvent } from 'react';
+import { errorMessage, isApiError } from '../../../api/errors';
+import type { Source, SourceInput } from '../../../api/types';
+import { describeCron } from '../../../lib/cron';
+
+type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled';
+const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled'];
+
+interface Props {
+  /** Editing an existing source when given; adding otherwise. */
+  initial?: Source;
+  submitLabel: string;
+  onSubmit: (input: SourceInput) => Promise<unknown>;
+  onCancel?: () => void;
+  /** Called after a successful submit (the form resets itself when adding). */
+  onDone?: () => void;
+}
+
+function toInput(v: { name: string; url: string; cron: string; enabled: boolean; userAgent: string }, initial?: Source): SourceInput {
+  const input: SourceInput = { name: v.name.trim(), url: v.url.trim(), enabled: v.enabled };
+  const cron = v.cron.trim();
+  if (cron || initial) input.cron = cron || undefined;
+  const ua = v.userAgent.trim();
+  if (ua) input.userAgent = ua;
+  else if (initial?.userAgent) input.userAgent = null;
+  return input;
+}
+
+/** Add/edit form. Validation is the server's: its `validation.<field>` message is shown by the field. */
+export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }: Props) {
+  const uid = useId();
+  const [values, setValues] = useState({
+    name: initial?.name ?? '',
+    url: initial?.url ?? '',
+    cron: initial?.cron ?? '',
+    enabled: initial?.enabled ?? true,
+    userAgent: initial?.userAgent ?? '',
+  });
+  const [fieldErrors, setFieldErrors] = useState<Partial<Record<Field, string>>>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const cronReading = describeCron(values.cron);
+
+  const set = <K extends keyof typeof values>(k: K, v: (typeof values)[K]) => {
+    setValues((prev) => ({ ...prev, [k]: v }));
+    if (k in fieldErrors) setFieldErrors((prev) => ({ ...prev, [k]: undefined }));
+  };
+
+  const submit = async (e: SyntheticEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setFormError(null);
+    setFieldErrors({});
+    try {
+      await onSubmit(toInput(values, initial));
+      if (!initial) setValues({ name: '', url: '', cron: '', enabled: true, userAgent: '' });
+      onDone?.();
+    } catch (err) {
+      const field = isApiError(err) ? err.field : undefined;
+      if (field && FIELDS.includes(field)) setFieldErrors({ [field as Field]: errorMessage(err) });
+      else setFormError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const ids = (f: Field) => ({ input: `${uid}-${f}`, error: `${uid}-${f}-error`, hint: `${uid}-${f}-hint` });
+  const described = (f: Field, hint = false) =>
+    [fieldErrors[f] ? ids(f).error : null, hint ? ids(f).hint : null].filter(Boolean).join(' ') || undefined;
+  const errorFor = (f: Field) =>
+    fieldErrors[f] ? (
+      <p id={ids(f).error} className="field__error" role="alert" data-testid={`field-error-${f}`}>
+        {fieldErrors[f]}
+      </p>
+    ) : null;
+
+  return (
+    <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-label={initial ? `Edit ${initial.name}` : 'Add a source'}>
+      {formError ? (
+        <div className="alert alert--error" role="alert" data-testid="form-error">
+          {formError}
+        </div>
+      ) : null}
+      <div className="form__row">
+        <div className="field">
+          <label htmlFor={ids('name').input}>Name</label>
+          <input
+            id={ids('name').input}
+            name="name"
+            type="text"
+            value={values.name}
+            onChange={(e) => set('name', e.target.value)}
+            aria-invalid={fieldErrors.name ? true : undefined}
+            aria-describedby={described('name')}
+            required
+          />
+          {errorFor('name')}
+        </div>
+        <div className="field">
+          <label htmlFor={ids('url').input}>Feed URL</label>
+          <input
+            id={ids('url').input}
+            name="url"
+            type="text"
+            inputMode="url"
+            placeholder="https://jobicy.com/?feed=job_feed"
+            value={values.url}
+            onChange={(e) => set('url', e.target.value)}
+            aria-invalid={fieldErrors.url ? true : undefined}
+            aria-describedby={described('url')}
+            required
+          />
+          {errorFor('url')}
+        </div>
+      </div>
+      <div className="form__row">
+        <div className="field">
+          <label htmlFor={ids('cron').input}>Schedule (cron, 6 fields, UTC)</label>
+          <input
+            id={ids('cron').input}
+            name="cron"
+            type="text"
+            placeholder="0 0 * * * *  (every hour)"
+            value={values.cron}
+            onChange={(e) => set('cron', e.target.value)}
+            aria-invalid={fieldErrors.cron ? true : undefined}
+            aria-describedby={described('cron', true)}
+            spellCheck={false}
+          />
+          <p id={ids('cron').hint} className={`field__hint${cronReading.ok ? '' : ' field__hint--bad'}`} data-testid="cron-reading">
+            {cronReading.text}
+          </p>
+          {errorFor('cron')}
+        </div>
+        <div className="field">
+          <label htmlFor={ids('userAgent').input}>User-Agent (optional)</label>
+          <input
+            id={ids('userAgent').input}
+            name="userAgent"
+            type="text"
+            placeholder="daemon default"
+            value={values.userAgent}
+            onChange={(e) => set('userAgent', e.target.value)}
+            aria-invalid={fieldErrors.userAgent ? true : undefined}
+            aria-describedby={described('userAgent')}
+          />
+          {errorFor('userAgent')}
+        </div>
+      </div>
+      <div className="form__actions">
+        <div className="field--check">
+          <input id={ids('enabled').input} name="enabled" type="checkbox" checked={values.enabled} onChange={(e) => set('enabled', e.target.checked)} />
+          <label htmlFor={ids('enabled').input}>Enabled (runs on schedule)</label>
+        </div>
+        <button type="submit" className="btn btn--primary" disabled={busy}>
+          {busy ? 'Saving…' : submitLabel}
+        </button>
+        {onCancel ? (
+          <button type="button" className="btn" onClick={onCancel}>
+            Cancel
+          </button>
+        ) : null}
+      </div>
+    </form>
+  );
+}

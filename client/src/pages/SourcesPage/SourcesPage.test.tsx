@@ -1,0 +1,66 @@
+import { act, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../../api/errors';
+import { makeSource } from '../../test/factories';
+import { renderApp } from '../../test/renderApp';
+
+describe('SourcesPage', () => {
+  it('shows the server validation message next to the field it is about', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [] }));
+    const form = await screen.findByRole('form', { name: 'Add a source' });
+
+    await user.type(within(form).getByLabelText('Name'), 'Jobicy');
+    await user.type(within(form).getByLabelText('Feed URL'), 'ftp://nope');
+    await user.type(within(form).getByLabelText(/Schedule/), '0 15 * * * *');
+    expect(within(form).getByTestId('cron-reading')).toHaveTextContent(/15 minutes past the hour.*UTC/i);
+    await user.click(within(form).getByRole('button', { name: 'Add source' }));
+
+    const call = api.next('createSource');
+    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true });
+    expect(within(form).getByRole('button', { name: 'Saving…' })).toBeDisabled();
+    act(() => call.reject(new ApiError(400, { code: 'validation.url', message: 'Only http and https URLs are allowed.' })));
+
+    const urlInput = within(form).getByLabelText('Feed URL');
+    await waitFor(() => expect(urlInput).toHaveAttribute('aria-invalid', 'true'));
+    expect(urlInput).toHaveAccessibleDescription('Only http and https URLs are allowed.');
+    expect(within(form).getByLabelText('Name')).not.toHaveAttribute('aria-invalid');
+  });
+
+  it('disables "Import now" with a reason while the source is running', async () => {
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource({ running: true })] }));
+    const button = await screen.findByRole('button', { name: 'Import now' });
+    expect(button).toBeDisabled();
+    expect(button).toHaveAccessibleDescription('An import is running');
+  });
+
+  it('says so when the server answers that a run is already going', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Import now' }));
+    act(() => api.next('importNow').reject(new ApiError(409, { code: 'run.already_running', message: 'Run 0193 is in progress.' })));
+    expect(await screen.findByRole('alert')).toHaveTextContent('already running');
+  });
+
+  it('queues an import and links to the new run', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Import now' }));
+    expect(api.next('importNow').args).toEqual(['jobicy-all']);
+  });
+
+  it('removes a source only after an in-page confirmation', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Remove' }));
+    expect(api.pendingCount('deleteSource')).toBe(0);
+    await user.click(screen.getByRole('button', { name: 'Confirm remove' }));
+    expect(api.next('deleteSource').args).toEqual(['jobicy-all']);
+  });
+});
