@@ -32,6 +32,11 @@ export function ConnectionStatus() {
         {LABEL[state]}
         {state === 'reconnecting' && attempt > 1 ? <span className="sr-only"> (attempt {attempt})</span> : null}
       </span>
+      {lastError ? (
+        <span className="connection__error" data-testid="connection-error" title={`${lastError.code}: ${lastError.message}`}>
+          {lastError.message}
+        </span>
+      ) : null}
       {state === 'offline' || state === 'reconnecting' ? (
         <button type="button" className="btn btn--small btn--ghost" onClick={reconnectNow}>
           Retry now

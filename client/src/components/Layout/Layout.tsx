@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import { NavLink, Outlet, useLocation } from 'react-router';
 import { ErrorBoundary } from '../ErrorBoundary/ErrorBoundary';
 import { useAuth } from '../../auth/AuthContext';
@@ -15,6 +16,24 @@ const NAV = [
 export function Layout() {
   const { needsSignIn, token, signOut } = useAuth();
   const location = useLocation();
+  const mainRef = useRef<HTMLElement>(null);
+  const firstRender = useRef(true);
+
+  // After a client-side navigation, move focus to the new page so screen readers announce it
+  // and keyboard users start from the content, not the menu they just used.
+  useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
+    mainRef.current?.focus({ preventScroll: true });
+  }, [location.pathname]);
+
+  useEffect(() => {
+    const page = NAV.find((n) => (n.end ? location.pathname === n.to : location.pathname.startsWith(n.to)));
+    const name = location.pathname.startsWith('/runs/') ? 'Import run' : (page?.label ?? 'Not found');
+    document.title = `${name} · Job Importer`;
+  }, [location.pathname]);
   return (
     <div className="app">
       <a href="#main" className="skip-link">
@@ -39,7 +58,7 @@ export function Layout() {
           ) : null}
         </div>
       </header>
-      <main id="main" className="main" tabIndex={-1}>
+      <main id="main" className="main" tabIndex={-1} ref={mainRef}>
         {needsSignIn ? (
           <SignInForm />
         ) : (
