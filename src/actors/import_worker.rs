@@ -30,24 +30,22 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
             publisher: &task.publisher,
         };
         let (result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
+        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, ?result, "batch persisted");
         let persist_ms = started.elapsed().as_millis() as i64;
-        let recorded = p
-            .store
-            .record_batch(
-                &task.run_id,
-                task.batch_no,
-                &result,
-                &failures,
-                persist_ms,
-                run.failures.len(),
-            )
-            .await?;
+        let recording = p.store.record_batch(
+            &task.run_id,
+            task.batch_no,
+            &result,
+            &failures,
+            persist_ms,
+            run.failures.len(),
+        );
+        let recorded = p.with_run_lock(&task.run_id, recording).await?;
+        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, recorded = recorded.is_some(), "batch recorded");
         p.changed(recorded).await;
     }
     // Also on a redelivery: the earlier delivery may have died between recording and ending.
-    let completed = p.store.try_complete(&task.run_id).await?;
-    p.changed(completed).await;
-    Ok(())
+    p.complete_if_done(&task.run_id).await
 }
 
 async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
@@ -64,13 +62,9 @@ async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), Box
                 e.code(),
                 format!("batch {batch_no} could not be stored: {e}"),
             );
-            if let Ok(ended) = p
-                .store
-                .end_run(&run_id, crate::domain::RunStatus::Failed, Some(&f))
+            p.end(&run_id, crate::domain::RunStatus::Failed, Some(&f))
                 .await
-            {
-                p.changed(ended).await;
-            }
+                .ok();
             Err(Box::new(AbortError::new(e)))
         }
     }

@@ -16,6 +16,10 @@ use crate::store::queue::{FetchFeedTask, Queues};
 use crate::store::redis::Redis;
 use crate::store::{Store, StoreError};
 
+/// A run's lock is held for milliseconds; the TTL only matters when its holder dies.
+const RUN_LOCK_TTL: Duration = Duration::from_secs(30);
+const RUN_LOCK_WAIT: Duration = Duration::from_secs(20);
+
 /// How long a source stays marked as running when its daemon dies without ending the run.
 const RUNNING_LEASE: Duration = Duration::from_secs(30 * 60);
 
@@ -87,6 +91,57 @@ impl Pipeline {
             return Err(e);
         }
         Ok(Started::Run(Box::new(run)))
+    }
+
+    /// Runs `work` (a read-then-write of one run's document) while holding that run's lock.
+    ///
+    /// Writers of a run are serialized here rather than by the database: MongoDB applies one
+    /// update atomically, but MongoDB-compatible servers (FerretDB 1.x) may not, and a lost
+    /// `$inc` would make the counts wrong. The futures are lazy, so nothing runs before the
+    /// lock is held.
+    pub async fn with_run_lock<T>(
+        &self,
+        run_id: &str,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let key = self.redis.keys.run_lock(run_id);
+        let Some(token) = self
+            .redis
+            .acquire(&key, RUN_LOCK_TTL, RUN_LOCK_WAIT)
+            .await?
+        else {
+            return Err(StoreError::Queue(format!(
+                "run {run_id} stayed locked for {RUN_LOCK_WAIT:?}"
+            )));
+        };
+        let out = work.await;
+        if let Err(e) = self.redis.release_lease(&key, &token).await {
+            tracing::warn!(%run_id, error = %e, "could not release a run lock; it expires by itself");
+        }
+        out
+    }
+
+    /// Ends a run (failed, not_modified) under its lock and does what follows.
+    pub async fn end(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&Failure>,
+    ) -> Result<(), StoreError> {
+        let ended = self
+            .with_run_lock(run_id, self.store.end_run(run_id, status, error))
+            .await?;
+        self.changed(ended).await;
+        Ok(())
+    }
+
+    /// Ends the run if every batch is in.
+    pub async fn complete_if_done(&self, run_id: &str) -> Result<(), StoreError> {
+        let done = self
+            .with_run_lock(run_id, self.store.try_complete(run_id))
+            .await?;
+        self.changed(done).await;
+        Ok(())
     }
 
     /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every

@@ -32,6 +32,10 @@ impl Keys {
     pub fn running_lease(&self, source_id: &str) -> String {
         format!("{}:lease:running:{source_id}", self.prefix)
     }
+    /// Serializes the writes to one run's document (see `Pipeline::with_run_lock`).
+    pub fn run_lock(&self, run_id: &str) -> String {
+        format!("{}:lock:run:{run_id}", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)
@@ -89,6 +93,28 @@ impl Redis {
             .query_async(&mut c)
             .await?;
         Ok(r.is_some())
+    }
+
+    /// Waits up to `wait` for the lease, polling; `None` when it stayed taken.
+    pub async fn acquire(
+        &self,
+        key: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if self.try_lease(key, &token, ttl).await? {
+                return Ok(Some(token));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 
     pub async fn lease_holder(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -187,3 +187,36 @@ async fn a_second_manual_trigger_while_running_says_so_and_starts_nothing() {
     app.wait_final(&next).await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn concurrent_batches_of_one_run_add_up_exactly() {
+    let mut s = test_settings();
+    s.pipeline.batch_size = 1;
+    s.pipeline.worker_concurrency = 8;
+    let app = TestApp::spawn_with(s).await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let source = app
+        .create_source("Small batches", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    for round in 0..3 {
+        let run_id = app.trigger(&source).await;
+        let run = app.wait_final(&run_id).await;
+        assert_eq!(run.get_str("status").unwrap(), "completed", "round {round}");
+        assert_eq!(run.get_i64("batchesTotal").unwrap(), 5);
+        assert_eq!(run.get_i64("batchesDone").unwrap(), 5);
+        assert_eq!(run.get_i64("totalFetched").unwrap(), 5);
+        let expected_new = if round == 0 { 5 } else { 0 };
+        assert_eq!(
+            run.get_i64("newJobs").unwrap(),
+            expected_new,
+            "round {round}"
+        );
+        assert_eq!(
+            run.get_i64("unchangedJobs").unwrap(),
+            5 - expected_new,
+            "round {round}"
+        );
+    }
+    assert_eq!(app.jobs().await.len(), 5);
+    app.cleanup().await;
+}

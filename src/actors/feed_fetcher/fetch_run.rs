@@ -21,7 +21,8 @@ use crate::store::queue::{BatchEntry, FetchFeedTask, ImportBatchTask};
 const CHUNK_QUEUE: usize = 16;
 
 pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreError> {
-    let Some(run) = p.store.mark_running(&task.run_id, &p.instance).await? else {
+    let marking = p.store.mark_running(&task.run_id, &p.instance);
+    let Some(run) = p.with_run_lock(&task.run_id, marking).await? else {
         // Already ended: a late redelivery of a finished fetch.
         return Ok(());
     };
@@ -31,11 +32,7 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
             codes::INTERNAL,
             format!("source `{}` no longer exists", task.source_id),
         );
-        let ended = p
-            .store
-            .end_run(&task.run_id, RunStatus::Failed, Some(&f))
-            .await?;
-        p.changed(ended).await;
+        p.end(&task.run_id, RunStatus::Failed, Some(&f)).await?;
         return Ok(());
     };
     let started = Instant::now();
@@ -49,11 +46,7 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
     match p.fetcher.fetch(&req).await {
         Err(e) => fetch_failed(p, &task, e).await,
         Ok(FetchResponse::NotModified) => {
-            let ended = p
-                .store
-                .end_run(&task.run_id, RunStatus::NotModified, None)
-                .await?;
-            p.changed(ended).await;
+            p.end(&task.run_id, RunStatus::NotModified, None).await?;
             Ok(())
         }
         Ok(FetchResponse::Body(body)) => read_and_queue(p, &task, &source, body, started).await,
@@ -69,10 +62,8 @@ async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Resu
         let next = task.attempt + 1;
         let base = Duration::from_millis(p.settings.pipeline.retry_base_ms);
         let delay = backoff(base, next, e.retry_after);
-        let noted = p
-            .store
-            .note_retry(&task.run_id, &failure, task.attempt)
-            .await?;
+        let noting = p.store.note_retry(&task.run_id, &failure, task.attempt);
+        let noted = p.with_run_lock(&task.run_id, noting).await?;
         p.changed(noted).await;
         let retry = FetchFeedTask {
             attempt: next,
@@ -84,11 +75,8 @@ async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Resu
             return Ok(());
         }
     }
-    let ended = p
-        .store
-        .end_run(&task.run_id, RunStatus::Failed, Some(&failure))
+    p.end(&task.run_id, RunStatus::Failed, Some(&failure))
         .await?;
-    p.changed(ended).await;
     Ok(())
 }
 
@@ -172,11 +160,7 @@ async fn read_and_queue(
             // The queue is gone: batches already queued still finish, but the run cannot be
             // completed exactly, so it fails with the reason.
             let f = Failure::new(e.code(), format!("could not queue items: {e}"));
-            let ended = p
-                .store
-                .end_run(&task.run_id, RunStatus::Failed, Some(&f))
-                .await?;
-            p.changed(ended).await;
+            p.end(&task.run_id, RunStatus::Failed, Some(&f)).await?;
             return Ok(());
         }
     };
@@ -186,11 +170,8 @@ async fn read_and_queue(
         None => summary.error.clone(),
     };
     if summary.items == 0 && error.is_some() {
-        let ended = p
-            .store
-            .end_run(&task.run_id, RunStatus::Failed, error.as_ref())
+        p.end(&task.run_id, RunStatus::Failed, error.as_ref())
             .await?;
-        p.changed(ended).await;
         return Ok(());
     }
     if error.is_none() {
@@ -203,14 +184,12 @@ async fn read_and_queue(
             .await?;
     }
     let parse_ms = parse_time.as_millis() as i64;
-    let after = p
+    let finishing = p
         .store
-        .finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms)
-        .await?;
+        .finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms);
+    let after = p.with_run_lock(&task.run_id, finishing).await?;
     p.changed(after).await;
-    let completed = p.store.try_complete(&task.run_id).await?;
-    p.changed(completed).await;
-    Ok(())
+    p.complete_if_done(&task.run_id).await
 }
 
 /// Groups parsed items into numbered batches and queues each when full. Repeated ids within
