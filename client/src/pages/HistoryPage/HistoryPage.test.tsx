@@ -84,7 +84,7 @@ describe('HistoryPage', () => {
     act(() => sockets.last.open());
     act(() => api.next('listRuns').reject(new ApiError(401, { code: 'auth.invalid_token', message: 'Bad token' })));
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
-    expect(sockets.last.closedByClient).toBe(true);
+    await waitFor(() => expect(sockets.last.closedByClient).toBe(true));
     expect(screen.getByTestId('connection-status')).toHaveAttribute('data-state', 'offline');
 
     await user.type(screen.getByLabelText('Admin token'), 'good-token');
