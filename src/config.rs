@@ -145,6 +145,9 @@ pub struct PipelineSettings {
     pub heartbeat_secs: u64,
     /// How often an idle worker looks for new work in the queue.
     pub poll_interval_ms: u64,
+    /// A job absent from this many consecutive complete runs of every source carrying it is
+    /// closed (0: never close).
+    pub close_after_missed_runs: u32,
 }
 
 impl PipelineSettings {
@@ -163,6 +166,7 @@ impl Default for PipelineSettings {
             retry_base_ms: 2_000,
             heartbeat_secs: 10,
             poll_interval_ms: 200,
+            close_after_missed_runs: 3,
         }
     }
 }
@@ -374,6 +378,13 @@ impl Settings {
             let id = s.id();
             if id.is_empty() {
                 return Err(invalid(key("name"), "needs at least one letter or digit"));
+            }
+            // Source ids name fields of job documents (`seenBy.<id>`), so no dots or `$`.
+            if !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(key("id"), "letters, digits, '-' and '_' only"));
             }
             if !ids.insert(id.clone()) {
                 return Err(invalid(

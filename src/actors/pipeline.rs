@@ -138,7 +138,11 @@ impl Pipeline {
     /// Ends the run if every batch is in.
     pub async fn complete_if_done(&self, run_id: &str) -> Result<(), StoreError> {
         let done = self
-            .with_run_lock(run_id, self.store.try_complete(run_id))
+            .with_run_lock(
+                run_id,
+                self.store
+                    .try_complete(run_id, self.settings.pipeline.close_after_missed_runs),
+            )
             .await?;
         self.changed(done).await;
         Ok(())

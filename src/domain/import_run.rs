@@ -71,6 +71,9 @@ pub struct BatchResult {
     pub unchanged_jobs: i64,
     pub duplicate_jobs: i64,
     pub failed_jobs: i64,
+    /// Jobs that were closed and came back in this batch (also counted as updated or unchanged).
+    #[serde(default)]
+    pub reopened_jobs: i64,
     /// Item failures of this batch counted by code (a list: codes contain dots, which MongoDB
     /// reads as paths in field names).
     #[serde(default)]

@@ -210,3 +210,39 @@ pub async fn next_event(ws: &mut Ws, timeout: Duration) -> Option<Value> {
         }
     }
 }
+
+/// A WP Job Manager-shaped RSS feed with the given (guid, title, description) items.
+pub fn rss_feed(items: &[(String, String, String)]) -> Vec<u8> {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:job_listing="https://example.com"><channel><title>t</title>"#,
+    );
+    for (guid, title, desc) in items {
+        s.push_str(&format!(
+            "<item><title>{title}</title><guid>https://example.com/jobs/{guid}</guid><link>https://example.com/jobs/{guid}</link><description><![CDATA[<p>{desc}</p>]]></description><job_listing:company><![CDATA[Example Co]]></job_listing:company><job_listing:location><![CDATA[Remote]]></job_listing:location><job_listing:job_type><![CDATA[Full-Time]]></job_listing:job_type></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s.into_bytes()
+}
+
+pub fn items(range: std::ops::Range<usize>, edition: &str) -> Vec<(String, String, String)> {
+    range
+        .map(|i| {
+            (
+                format!("job-{i}"),
+                format!("Job {i}"),
+                format!("Description {i} {edition}"),
+            )
+        })
+        .collect()
+}
+
+/// Replaces what the server answers at `/feed.xml`.
+pub async fn set_feed(server: &MockServer, body: Vec<u8>) {
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/rss+xml"))
+        .mount(server)
+        .await;
+}

@@ -220,3 +220,141 @@ async fn concurrent_batches_of_one_run_add_up_exactly() {
     assert_eq!(app.jobs().await.len(), 5);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_feed_that_changes_between_runs_counts_each_change_and_closes_only_after_complete_runs() {
+    let mut s = test_settings();
+    s.pipeline.close_after_missed_runs = 2;
+    s.pipeline.batch_size = 3;
+    let app = TestApp::spawn_with(s).await;
+    let server = serve_feed(rss_feed(&items(0..10, "v1"))).await;
+    let source = app
+        .create_source("Changing", &format!("{}/feed.xml", server.uri()))
+        .await;
+    let run = |id: String| {
+        let app = &app;
+        async move { app.wait_final(&id).await }
+    };
+    let r1 = run(app.trigger(&source).await).await;
+    assert_eq!(r1.get_i64("newJobs").unwrap(), 10);
+
+    // Run 2: jobs 0-1 edited, 2-7 unchanged, 8-9 gone, 10-11 new.
+    let mut next = items(0..2, "v2");
+    next.extend(items(2..8, "v1"));
+    next.extend(items(10..12, "v1"));
+    set_feed(&server, rss_feed(&next)).await;
+    let r2 = run(app.trigger(&source).await).await;
+    assert_eq!(r2.get_str("status").unwrap(), "completed");
+    assert_eq!(r2.get_i64("totalFetched").unwrap(), 10);
+    assert_eq!(r2.get_i64("newJobs").unwrap(), 2);
+    assert_eq!(r2.get_i64("updatedJobs").unwrap(), 2);
+    assert_eq!(r2.get_i64("unchangedJobs").unwrap(), 6);
+    assert_eq!(r2.get_i64("totalImported").unwrap(), 4);
+    assert_eq!(
+        r2.get_i64("closedJobs").unwrap(),
+        0,
+        "one missed run is not enough"
+    );
+
+    // Run 3 breaks off mid-document: partial runs prove nothing about missing jobs.
+    let mut cut = rss_feed(&next);
+    cut.truncate(cut.len() - 400);
+    set_feed(&server, cut).await;
+    let r3 = run(app.trigger(&source).await).await;
+    assert_eq!(r3.get_str("status").unwrap(), "partial");
+    assert_eq!(r3.get_i64("closedJobs").unwrap_or(0), 0);
+
+    // Run 4 is complete again: jobs 8-9 have now missed two complete runs.
+    set_feed(&server, rss_feed(&next)).await;
+    let r4 = run(app.trigger(&source).await).await;
+    assert_eq!(r4.get_i64("closedJobs").unwrap(), 2);
+    assert_eq!(r4.get_i64("unchangedJobs").unwrap(), 10);
+    let closed: Vec<String> = app
+        .jobs()
+        .await
+        .iter()
+        .filter(|j| j.get_str("status").unwrap() == "closed")
+        .map(|j| j.get_str("title").unwrap().to_owned())
+        .collect();
+    assert_eq!(closed.len(), 2);
+    assert!(closed.contains(&"Job 8".to_owned()) && closed.contains(&"Job 9".to_owned()));
+
+    // Run 5: job 8 returns and is reopened.
+    let mut back = next.clone();
+    back.extend(items(8..9, "v1"));
+    set_feed(&server, rss_feed(&back)).await;
+    let r5 = run(app.trigger(&source).await).await;
+    assert_eq!(r5.get_i64("reopenedJobs").unwrap(), 1);
+    assert_eq!(r5.get_i64("unchangedJobs").unwrap(), 11);
+    assert_eq!(r5.get_i64("closedJobs").unwrap(), 0);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_same_posting_from_two_publishers_is_linked_not_merged() {
+    let app = TestApp::spawn().await;
+    let a = serve_feed(rss_feed(&items(0..3, "v1"))).await;
+    let b = serve_feed(rss_feed(&items(0..3, "v1"))).await;
+    let sa = app
+        .create_source("Publisher A", &format!("{}/feed.xml", a.uri()))
+        .await;
+    let sb = app
+        .create_source("Publisher B", &format!("{}/feed.xml", b.uri()))
+        .await;
+    // Different publishers even though both are on 127.0.0.1: scope by the source id.
+    for (sid, p) in [(&sa, "a.example"), (&sb, "b.example")] {
+        let r = app
+            .http
+            .patch(app.url(&format!("/api/sources/{sid}")))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"publisher": p}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    app.wait_final(&app.trigger(&sa).await).await;
+    let rb = app.wait_final(&app.trigger(&sb).await).await;
+    assert_eq!(
+        rb.get_i64("newJobs").unwrap(),
+        3,
+        "new to the database under publisher B"
+    );
+    let jobs = app.jobs().await;
+    assert_eq!(jobs.len(), 6);
+    let linked = jobs
+        .iter()
+        .filter(|j| j.get_str("duplicateOf").is_ok())
+        .count();
+    assert_eq!(linked, 3);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn category_feeds_of_one_publisher_share_jobs_and_list_every_source() {
+    let app = TestApp::spawn().await;
+    let all = serve_feed(rss_feed(&items(0..6, "v1"))).await;
+    let cat = serve_feed(rss_feed(&items(2..4, "v1"))).await;
+    let s_all = app
+        .create_source("All jobs", &format!("{}/feed.xml", all.uri()))
+        .await;
+    let s_cat = app
+        .create_source("A category", &format!("{}/feed.xml", cat.uri()))
+        .await;
+    app.wait_final(&app.trigger(&s_all).await).await;
+    let rc = app.wait_final(&app.trigger(&s_cat).await).await;
+    assert_eq!(
+        rc.get_i64("newJobs").unwrap(),
+        0,
+        "the category's jobs already exist"
+    );
+    assert_eq!(rc.get_i64("unchangedJobs").unwrap(), 2);
+    let jobs = app.jobs().await;
+    assert_eq!(jobs.len(), 6);
+    let both = jobs
+        .iter()
+        .filter(|j| j.get_array("sources").unwrap().len() == 2)
+        .count();
+    assert_eq!(both, 2);
+    app.cleanup().await;
+}

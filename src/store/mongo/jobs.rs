@@ -1,6 +1,7 @@
-//! The `jobs` collection. A batch is persisted with one read (`$in` on its ids) and at most two
-//! writes (`insert_many` for new jobs, one multi-statement `update` for the rest), and jobs
-//! carry the runs that created and last changed them, so a redelivered batch counts the same.
+//! The `jobs` collection. A batch is persisted with one read (its ids, and its dedupe keys for
+//! cross-publisher links, in one `$or`) and at most two writes (`insert_many` for new jobs, one
+//! multi-statement `update` for the rest). Jobs carry the runs that created, changed and
+//! reopened them, so a redelivered batch recognises its own writes and counts the same.
 
 use std::collections::HashMap;
 
@@ -36,8 +37,24 @@ struct Existing {
     content_hash: String,
     created_by_run: Option<String>,
     updated_by_run: Option<String>,
+    reopened_by_run: Option<String>,
+    closed: bool,
 }
 
+impl Existing {
+    fn from_doc(d: &Document) -> Self {
+        let s = |k: &str| d.get_str(k).ok().map(str::to_owned);
+        Self {
+            content_hash: s("contentHash").unwrap_or_default(),
+            created_by_run: s("createdByRun"),
+            updated_by_run: s("updatedByRun"),
+            reopened_by_run: s("reopenedByRun"),
+            closed: d.get_str("status").ok() == Some("closed"),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
 enum Plan {
     New,
     Update,
@@ -62,26 +79,55 @@ fn plan(existing: Option<&Existing>, hash: &str, run_id: &str) -> Plan {
     }
 }
 
+/// A closed job seen again is reopened; counted once per run, also on redelivery.
+fn reopens(existing: Option<&Existing>, run_id: &str) -> bool {
+    existing.is_some_and(|e| e.closed || e.reopened_by_run.as_deref() == Some(run_id))
+}
+
+/// What one batch looked like in the database before it was written.
+struct Snapshot {
+    by_id: HashMap<String, Existing>,
+    /// Dedupe key → id of a job of another publisher with the same title and company.
+    twins: HashMap<String, String>,
+}
+
 impl Store {
-    async fn read_existing(&self, ids: &[String]) -> Result<HashMap<String, Existing>, StoreError> {
-        let cursor = self
+    async fn snapshot(
+        &self,
+        ids: &[String],
+        keys: &[String],
+        publisher: &str,
+    ) -> Result<Snapshot, StoreError> {
+        let filter = doc! {"$or": [
+            {"_id": {"$in": ids}},
+            {"dedupeKey": {"$in": keys}, "publisher": {"$ne": publisher}},
+        ]};
+        let projection = doc! {
+            "contentHash": 1, "createdByRun": 1, "updatedByRun": 1, "reopenedByRun": 1,
+            "status": 1, "dedupeKey": 1, "publisher": 1,
+        };
+        let docs: Vec<Document> = self
             .coll(JOBS)
-            .find(doc! {"_id": {"$in": ids}})
-            .projection(doc! {"contentHash": 1, "createdByRun": 1, "updatedByRun": 1})
+            .find(filter)
+            .projection(projection)
+            .await?
+            .try_collect()
             .await?;
-        let docs: Vec<Document> = cursor.try_collect().await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| {
-                let id = d.get_str("_id").ok()?.to_owned();
-                let e = Existing {
-                    content_hash: d.get_str("contentHash").unwrap_or_default().to_owned(),
-                    created_by_run: d.get_str("createdByRun").ok().map(str::to_owned),
-                    updated_by_run: d.get_str("updatedByRun").ok().map(str::to_owned),
-                };
-                Some((id, e))
-            })
-            .collect())
+        let mut snap = Snapshot {
+            by_id: HashMap::new(),
+            twins: HashMap::new(),
+        };
+        for d in docs {
+            let Ok(id) = d.get_str("_id") else { continue };
+            if d.get_str("publisher").ok() == Some(publisher) {
+                snap.by_id.insert(id.to_owned(), Existing::from_doc(&d));
+            } else if let Ok(key) = d.get_str("dedupeKey") {
+                snap.twins
+                    .entry(key.to_owned())
+                    .or_insert_with(|| id.to_owned());
+            }
+        }
+        Ok(snap)
     }
 
     /// Persists one batch and says what happened to each entry.
@@ -112,22 +158,41 @@ impl Store {
             }
         }
         let ids: Vec<String> = jobs.iter().map(|(id, _, _)| id.clone()).collect();
-        let existing = if ids.is_empty() {
-            HashMap::new()
+        let keys: Vec<String> = jobs.iter().map(|(_, _, p)| p.dedupe_key()).collect();
+        let snap = if ids.is_empty() {
+            Snapshot {
+                by_id: HashMap::new(),
+                twins: HashMap::new(),
+            }
         } else {
-            self.read_existing(&ids).await?
+            self.snapshot(&ids, &keys, ctx.publisher).await?
         };
 
         let now = ts(&Utc::now());
         let mut inserts: Vec<(usize, Document)> = Vec::new();
-        let mut updates: Vec<usize> = Vec::new();
+        let mut updates: Vec<(usize, bool)> = Vec::new();
         let mut unchanged_ids: Vec<String> = Vec::new();
         for (i, (id, hash, posting)) in jobs.iter().enumerate() {
-            match plan(existing.get(id), hash, ctx.run_id) {
-                Plan::New => inserts.push((i, new_job_doc(ctx, id, hash, posting, &now)?)),
+            let existing = snap.by_id.get(id);
+            let reopen = reopens(existing, ctx.run_id);
+            if reopen {
+                result.reopened_jobs += 1;
+            }
+            match plan(existing, hash, ctx.run_id) {
+                Plan::New => {
+                    let twin = snap.twins.get(&posting.dedupe_key()).map(String::as_str);
+                    inserts.push((i, new_job_doc(ctx, id, hash, posting, twin, &now)?));
+                }
                 Plan::AlreadyNew => result.new_jobs += 1,
-                Plan::AlreadyUpdated => result.updated_jobs += 1,
-                Plan::Update => updates.push(i),
+                Plan::AlreadyUpdated => {
+                    result.updated_jobs += 1;
+                    unchanged_ids.push(id.clone());
+                }
+                Plan::Update => updates.push((i, reopen)),
+                Plan::Unchanged if reopen => {
+                    result.unchanged_jobs += 1;
+                    updates.push((i, true));
+                }
                 Plan::Unchanged => {
                     result.unchanged_jobs += 1;
                     unchanged_ids.push(id.clone());
@@ -141,39 +206,60 @@ impl Store {
         let lost_races = self.insert_new(&mut inserts, &mut result).await?;
         if !lost_races.is_empty() {
             let race_ids: Vec<String> = lost_races.iter().map(|&i| jobs[i].0.clone()).collect();
-            let now_existing = self.read_existing(&race_ids).await?;
+            let now_existing = self.snapshot(&race_ids, &[], ctx.publisher).await?;
             for i in lost_races {
                 let (id, hash, _) = &jobs[i];
-                match plan(now_existing.get(id), hash, ctx.run_id) {
+                match plan(now_existing.by_id.get(id), hash, ctx.run_id) {
                     Plan::Unchanged | Plan::AlreadyUpdated => {
                         result.unchanged_jobs += 1;
                         unchanged_ids.push(id.clone());
                     }
-                    _ => updates.push(i),
+                    _ => updates.push((i, false)),
                 }
             }
         }
 
+        let seen_by = format!("seenBy.{}", ctx.source_id);
+        let missed = format!("missed.{}", ctx.source_id);
         let mut statements: Vec<Bson> = Vec::new();
-        for &i in &updates {
+        for &(i, reopen) in &updates {
             let (id, hash, posting) = &jobs[i];
-            let mut set = encode(posting)?;
-            set.insert("contentHash", hash.as_str());
-            set.insert("dedupeKey", posting.dedupe_key());
-            set.insert("updatedByRun", ctx.run_id);
-            set.insert("updatedAt", now.as_str());
+            let existing = snap.by_id.get(id);
+            let content_changed = existing.is_none_or(|e| &e.content_hash != hash);
+            let mut set = if content_changed {
+                let mut set = encode(posting)?;
+                set.insert("contentHash", hash.as_str());
+                set.insert("dedupeKey", posting.dedupe_key());
+                set.insert("updatedByRun", ctx.run_id);
+                set.insert("updatedAt", now.as_str());
+                set
+            } else {
+                Document::new()
+            };
+            if reopen {
+                set.insert("status", "open");
+                set.insert("closedAt", Bson::Null);
+                set.insert("reopenedByRun", ctx.run_id);
+            }
             set.insert("lastSeenAt", now.as_str());
             set.insert("lastSeenRun", ctx.run_id);
-            set.insert("status", "open");
+            set.insert(seen_by.as_str(), ctx.run_id);
+            set.insert(missed.as_str(), 0_i64);
             statements.push(Bson::Document(doc! {
                 "q": {"_id": id.as_str()},
                 "u": {"$set": set, "$addToSet": {"sources": ctx.source_id}},
             }));
+            if content_changed {
+                result.updated_jobs += 1;
+            }
         }
         if !unchanged_ids.is_empty() {
             statements.push(Bson::Document(doc! {
                 "q": {"_id": {"$in": &unchanged_ids}},
-                "u": {"$set": {"lastSeenAt": now.as_str(), "lastSeenRun": ctx.run_id},
+                "u": {"$set": {
+                        "lastSeenAt": now.as_str(), "lastSeenRun": ctx.run_id,
+                        seen_by.as_str(): ctx.run_id, missed.as_str(): 0_i64,
+                      },
                       "$addToSet": {"sources": ctx.source_id}},
                 "multi": true,
             }));
@@ -191,7 +277,6 @@ impl Store {
                 )));
             }
         }
-        result.updated_jobs += updates.len() as i64;
         result.failure_counts = count_codes(&failures);
         Ok((result, failures))
     }
@@ -229,6 +314,73 @@ impl Store {
             }
         }
     }
+
+    /// After a complete run of `source_id`: every open job of the source that the run did not
+    /// see has missed one more run; a job that has now missed `after` consecutive complete runs
+    /// of every source carrying it is closed. Idempotent per run. Returns how many were closed.
+    pub async fn close_missing(
+        &self,
+        source_id: &str,
+        run_id: &str,
+        after: u32,
+    ) -> Result<i64, StoreError> {
+        let seen_by = format!("seenBy.{source_id}");
+        let missed = format!("missed.{source_id}");
+        let counted = format!("missCountedRun.{source_id}");
+        self.coll(JOBS)
+            .update_many(
+                doc! {"sources": source_id, "status": "open",
+                &seen_by: {"$ne": run_id}, &counted: {"$ne": run_id}},
+                doc! {"$inc": {&missed: 1_i64}, "$set": {&counted: run_id}},
+            )
+            .await?;
+        let candidates: Vec<Document> = self
+            .coll(JOBS)
+            .find(doc! {"sources": source_id, "status": "open", &missed: {"$gte": after as i64}})
+            .projection(doc! {"sources": 1, "missed": 1})
+            .await?
+            .try_collect()
+            .await?;
+        let to_close: Vec<Bson> = candidates
+            .iter()
+            .filter(|d| missed_everywhere(d, after))
+            .filter_map(|d| d.get_str("_id").ok().map(|s| Bson::String(s.to_owned())))
+            .collect();
+        if to_close.is_empty() {
+            return Ok(0);
+        }
+        let now = ts(&Utc::now());
+        let r = self
+            .coll(JOBS)
+            .update_many(
+                doc! {"_id": {"$in": to_close}, "status": "open"},
+                doc! {"$set": {"status": "closed", "closedAt": now, "closedByRun": run_id}},
+            )
+            .await?;
+        Ok(r.modified_count as i64)
+    }
+
+    /// Jobs this run closed (for a redelivered completion, which must report the same number).
+    pub async fn count_closed_by(&self, run_id: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .coll(JOBS)
+            .count_documents(doc! {"closedByRun": run_id})
+            .await? as i64)
+    }
+}
+
+fn missed_everywhere(d: &Document, after: u32) -> bool {
+    let Ok(sources) = d.get_array("sources") else {
+        return false;
+    };
+    let missed = d.get_document("missed").ok();
+    sources.iter().filter_map(Bson::as_str).all(|s| {
+        missed
+            .and_then(|m| m.get(s))
+            .and_then(Bson::as_i64)
+            .unwrap_or(0)
+            >= after as i64
+    })
 }
 
 fn new_job_doc(
@@ -236,6 +388,7 @@ fn new_job_doc(
     id: &str,
     hash: &str,
     posting: &JobPosting,
+    twin: Option<&str>,
     now: &str,
 ) -> Result<Document, StoreError> {
     let mut d = encode(posting)?;
@@ -249,7 +402,12 @@ fn new_job_doc(
     d.insert("updatedAt", now);
     d.insert("lastSeenAt", now);
     d.insert("lastSeenRun", ctx.run_id);
+    d.insert("seenBy", doc! {ctx.source_id: ctx.run_id});
+    d.insert("missed", doc! {ctx.source_id: 0_i64});
     d.insert("status", "open");
+    if let Some(t) = twin {
+        d.insert("duplicateOf", t);
+    }
     Ok(d)
 }
 
@@ -270,6 +428,16 @@ fn count_codes(failures: &[Failure]) -> Vec<CodeCount> {
 mod tests {
     use super::*;
 
+    fn existing(created: &str, updated: Option<&str>, hash: &str) -> Existing {
+        Existing {
+            content_hash: hash.into(),
+            created_by_run: Some(created.into()),
+            updated_by_run: updated.map(Into::into),
+            reopened_by_run: None,
+            closed: false,
+        }
+    }
+
     #[test]
     fn job_ids_are_scoped_by_publisher() {
         assert_eq!(job_id("jobicy.com", "1"), job_id("jobicy.com", "1"));
@@ -278,23 +446,33 @@ mod tests {
 
     #[test]
     fn a_redelivered_batch_recognises_its_own_writes() {
-        let mine = Existing {
-            content_hash: "h".into(),
-            created_by_run: Some("r2".into()),
-            updated_by_run: None,
-        };
-        assert!(matches!(plan(Some(&mine), "h", "r2"), Plan::AlreadyNew));
-        let updated = Existing {
-            content_hash: "h".into(),
-            created_by_run: Some("r1".into()),
-            updated_by_run: Some("r2".into()),
-        };
-        assert!(matches!(
-            plan(Some(&updated), "h", "r2"),
-            Plan::AlreadyUpdated
-        ));
-        assert!(matches!(plan(Some(&updated), "h", "r3"), Plan::Unchanged));
-        assert!(matches!(plan(Some(&updated), "other", "r3"), Plan::Update));
-        assert!(matches!(plan(None, "h", "r3"), Plan::New));
+        assert_eq!(
+            plan(Some(&existing("r2", None, "h")), "h", "r2"),
+            Plan::AlreadyNew
+        );
+        let updated = existing("r1", Some("r2"), "h");
+        assert_eq!(plan(Some(&updated), "h", "r2"), Plan::AlreadyUpdated);
+        assert_eq!(plan(Some(&updated), "h", "r3"), Plan::Unchanged);
+        assert_eq!(plan(Some(&updated), "other", "r3"), Plan::Update);
+        assert_eq!(plan(None, "h", "r3"), Plan::New);
+    }
+
+    #[test]
+    fn a_reopening_counts_once_per_run_even_when_redelivered() {
+        let mut e = existing("r1", None, "h");
+        e.closed = true;
+        assert!(reopens(Some(&e), "r5"));
+        e.closed = false;
+        e.reopened_by_run = Some("r5".into());
+        assert!(reopens(Some(&e), "r5"));
+        assert!(!reopens(Some(&e), "r6"));
+    }
+
+    #[test]
+    fn a_job_closes_only_when_every_source_missed_it() {
+        let d = doc! {"sources": ["a", "b"], "missed": {"a": 3_i64, "b": 1_i64}};
+        assert!(!missed_everywhere(&d, 3));
+        let d = doc! {"sources": ["a", "b"], "missed": {"a": 3_i64, "b": 4_i64}};
+        assert!(missed_everywhere(&d, 3));
     }
 }

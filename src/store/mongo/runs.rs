@@ -182,6 +182,7 @@ impl Store {
                 "unchangedJobs": result.unchanged_jobs,
                 "duplicateJobs": result.duplicate_jobs,
                 "failedJobs": result.failed_jobs,
+                "reopenedJobs": result.reopened_jobs,
                 "durations.persistMs": persist_ms,
             },
         };
@@ -224,7 +225,11 @@ impl Store {
 
     /// Ends the run when every batch is in. Safe to call from the fetcher and from every
     /// worker: only the call that sees the last batch changes anything.
-    pub async fn try_complete(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
+    pub async fn try_complete(
+        &self,
+        id: &str,
+        close_after: u32,
+    ) -> Result<Option<ImportRun>, StoreError> {
         let Some(run) = self.get_run(id).await? else {
             return Ok(None);
         };
@@ -235,6 +240,13 @@ impl Store {
             return Ok(None);
         }
         let status = ImportRun::final_status(run.error.is_some());
+        // Only a complete run proves that a job is gone from its source.
+        let closed = if status == RunStatus::Completed && close_after > 0 {
+            self.close_missing(&run.source_id, id, close_after).await?;
+            self.count_closed_by(id).await?
+        } else {
+            0
+        };
         let counts: Vec<Bson> = run
             .sum_failure_counts()
             .iter()
@@ -243,7 +255,12 @@ impl Store {
         self.change_run(
             id,
             doc! {"status": "running", "batchesDone": total, "batchesTotal": total},
-            doc! {"$set": {"status": status.as_str(), "finishedAt": ts(&Utc::now()), "failuresByCode": counts}},
+            doc! {"$set": {
+                "status": status.as_str(),
+                "finishedAt": ts(&Utc::now()),
+                "failuresByCode": counts,
+                "closedJobs": closed,
+            }},
         )
         .await
     }
