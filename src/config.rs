@@ -148,11 +148,24 @@ pub struct PipelineSettings {
     /// A job absent from this many consecutive complete runs of every source carrying it is
     /// closed (0: never close).
     pub close_after_missed_runs: u32,
+    /// Attempts of a batch or fetch step when MongoDB or Redis is unreachable, with
+    /// exponential backoff from `retry_base_ms`, before the run fails with the reason.
+    pub max_store_attempts: u32,
+    /// A queued or running run with no change for this long has lost its work (a crash, Redis
+    /// lost its data); the sweeper resumes it, or fails it after `max_resumes`.
+    pub stale_after_secs: u64,
+    pub max_resumes: u32,
+    /// How often one daemon looks for stale runs.
+    pub sweep_interval_secs: u64,
 }
 
 impl PipelineSettings {
     pub fn poll_interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn retry_base(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retry_base_ms)
     }
 }
 
@@ -167,6 +180,10 @@ impl Default for PipelineSettings {
             heartbeat_secs: 10,
             poll_interval_ms: 200,
             close_after_missed_runs: 3,
+            max_store_attempts: 5,
+            stale_after_secs: 600,
+            max_resumes: 2,
+            sweep_interval_secs: 30,
         }
     }
 }
@@ -357,6 +374,17 @@ impl Settings {
         )?;
         positive("pipeline.heartbeat_secs", self.pipeline.heartbeat_secs)?;
         positive("pipeline.poll_interval_ms", self.pipeline.poll_interval_ms)?;
+        positive("pipeline.stale_after_secs", self.pipeline.stale_after_secs)?;
+        positive(
+            "pipeline.sweep_interval_secs",
+            self.pipeline.sweep_interval_secs,
+        )?;
+        in_range(
+            "pipeline.max_store_attempts",
+            self.pipeline.max_store_attempts as usize,
+            1,
+            20,
+        )?;
         positive("fetch.connect_timeout_ms", self.fetch.connect_timeout_ms)?;
         positive("fetch.total_timeout_ms", self.fetch.total_timeout_ms)?;
         positive("fetch.max_body_bytes", self.fetch.max_body_bytes)?;

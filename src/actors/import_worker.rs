@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use tokio_util::sync::CancellationToken;
 
 use super::pipeline::Pipeline;
+use super::retry::with_retries;
 use crate::store::StoreError;
 use crate::store::mongo::jobs::BatchContext;
 use crate::store::queue::ImportBatchTask;
+use tracing::Instrument;
 
 pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), StoreError> {
     let Some(run) = p.store.get_run(&task.run_id).await? else {
@@ -50,23 +52,12 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
 
 async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
     let (run_id, batch_no) = (task.run_id.clone(), task.batch_no);
-    match import_batch(&p, task).await {
+    let span = tracing::info_span!("batch", run_id = %run_id, batch_no);
+    let policy = &p.settings.pipeline;
+    let step = || import_batch(&p, task.clone()).instrument(span.clone());
+    match with_retries(policy.max_store_attempts, policy.retry_base(), step).await {
         Ok(()) => Ok(()),
-        Err(e) if e.is_transient() => {
-            tracing::warn!(%run_id, batch_no, error = %e, "batch interrupted; it will be delivered again");
-            Err(Box::new(e))
-        }
-        Err(e) => {
-            tracing::error!(%run_id, batch_no, error = %e, "batch failed");
-            let f = crate::domain::Failure::new(
-                e.code(),
-                format!("batch {batch_no} could not be stored: {e}"),
-            );
-            p.end(&run_id, crate::domain::RunStatus::Failed, Some(&f))
-                .await
-                .ok();
-            Err(Box::new(AbortError::new(e)))
-        }
+        Err(e) => Err(p.give_up(&run_id, &format!("batch {batch_no}"), e).await),
     }
 }
 

@@ -6,5 +6,7 @@ pub mod history_broker;
 pub mod import_worker;
 pub mod messages;
 pub mod pipeline;
+pub mod retry;
 pub mod scheduler;
+pub mod sweeper;
 pub mod ws_session;

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use apalis::prelude::{AbortError, BoxDynError};
+
+use super::retry::StepError;
 use crate::config::Settings;
 use crate::domain::codes;
 use crate::domain::events::ServerEvent;
@@ -71,10 +74,11 @@ impl Pipeline {
             run_id: run_id.clone(),
             source_id: source.id.clone(),
             attempt: 1,
+            generation: 0,
         };
         if let Err(e) = self
             .queues
-            .push_fetch(task, &format!("run:{run_id}:1"), None)
+            .push_fetch(task, &format!("run:{run_id}:0:1"), None)
             .await
         {
             let f = Failure::new(
@@ -146,6 +150,25 @@ impl Pipeline {
             .await?;
         self.changed(done).await;
         Ok(())
+    }
+
+    /// A step that will not be tried again: the run fails with the reason (when the stores
+    /// let us say so; otherwise the sweeper ends it later), and the queue is told not to
+    /// deliver the task again.
+    pub async fn give_up(&self, run_id: &str, what: &str, e: StepError) -> BoxDynError {
+        let failure = match &e {
+            StepError::Store(se) => {
+                Failure::new(se.code(), format!("{what} could not be stored: {se}"))
+            }
+            StepError::Panicked(m) => {
+                Failure::new(codes::INTERNAL, format!("{what} stopped on a bug: {m}"))
+            }
+        };
+        tracing::error!(%run_id, code = %failure.code, reason = %failure.message, "giving up");
+        if let Err(end_err) = self.end(run_id, RunStatus::Failed, Some(&failure)).await {
+            tracing::warn!(%run_id, error = %end_err, "could not fail the run; the sweeper will");
+        }
+        Box::new(AbortError::new(std::io::Error::other(failure.message)))
     }
 
     /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every

@@ -192,6 +192,10 @@ impl Actor for SchedulerActor {
         let (tx, rx) = mpsc::channel(8);
         self.reload = Some(tx);
         tokio::spawn(run(self.pipeline.clone(), rx, self.shutdown.clone()));
+        tokio::spawn(super::sweeper::sweep_forever(
+            self.pipeline.clone(),
+            self.shutdown.clone(),
+        ));
     }
 }
 

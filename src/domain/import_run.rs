@@ -153,6 +153,15 @@ pub struct ImportRun {
     pub version: i64,
     /// The `instance` that fetched the feed, for operators of several daemons.
     pub fetched_by: Option<String>,
+    /// Fetch attempts so far (transient failures are tried again).
+    #[serde(default)]
+    pub fetch_attempts: i64,
+    /// When the next fetch attempt is due, while the run waits for it.
+    #[serde(default, with = "time::rfc3339_opt")]
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Times the sweeper queued the run's fetch again after its work was lost.
+    #[serde(default)]
+    pub resumes: i64,
 }
 
 impl ImportRun {
@@ -194,6 +203,9 @@ impl ImportRun {
             durations: Durations::default(),
             version: 1,
             fetched_by: None,
+            fetch_attempts: 0,
+            retry_at: None,
+            resumes: 0,
         }
     }
 

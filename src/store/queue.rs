@@ -22,6 +22,10 @@ pub struct FetchFeedTask {
     pub source_id: String,
     /// 1 for the first try; transient failures queue the next attempt with a delay.
     pub attempt: u32,
+    /// 0 for the first fetch; each resume by the sweeper gets a new generation, so its batches
+    /// get new queue keys while batches already recorded on the run are skipped by number.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// One parsed item as queued: a posting, an item that failed to parse, or a repeat of an id

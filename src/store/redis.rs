@@ -36,6 +36,10 @@ impl Keys {
     pub fn run_lock(&self, run_id: &str) -> String {
         format!("{}:lock:run:{run_id}", self.prefix)
     }
+    /// Held by the daemon that sweeps stale runs this interval.
+    pub fn sweep_lease(&self) -> String {
+        format!("{}:lease:sweep", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)

@@ -61,8 +61,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> Self {
+        Self::spawn_roles(settings, Roles::ALL).await
+    }
+
+    pub async fn spawn_roles(settings: Settings, roles: Roles) -> Self {
         let s = settings.clone();
-        let daemon = tokio::task::spawn_blocking(move || app::spawn(s, Roles::ALL))
+        let daemon = tokio::task::spawn_blocking(move || app::spawn(s, roles))
             .await
             .expect("spawn thread")
             .expect("the daemon starts");

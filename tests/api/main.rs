@@ -6,3 +6,4 @@ mod cli;
 mod contract;
 mod helpers;
 mod pipeline;
+mod recovery;

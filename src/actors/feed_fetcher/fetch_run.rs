@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::retry::backoff;
 use super::stream::ChannelReader;
 use crate::actors::pipeline::Pipeline;
+use crate::actors::retry::backoff;
 use crate::domain::source::Source;
 use crate::domain::{Failure, RunStatus, codes};
 use crate::ingest::fetch::{FetchBody, FetchError, FetchRequest, FetchResponse};
@@ -62,14 +62,17 @@ async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Resu
         let next = task.attempt + 1;
         let base = Duration::from_millis(p.settings.pipeline.retry_base_ms);
         let delay = backoff(base, next, e.retry_after);
-        let noting = p.store.note_retry(&task.run_id, &failure, task.attempt);
+        let retry_at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        let noting = p
+            .store
+            .note_retry(&task.run_id, &failure, task.attempt, retry_at);
         let noted = p.with_run_lock(&task.run_id, noting).await?;
         p.changed(noted).await;
         let retry = FetchFeedTask {
             attempt: next,
             ..task.clone()
         };
-        let key = format!("run:{}:{next}", task.run_id);
+        let key = format!("run:{}:{}:{next}", task.run_id, task.generation);
         tracing::info!(run_id = %task.run_id, code = e.code, ?delay, attempt = next, "fetch will be retried");
         if p.queues.push_fetch(retry, &key, Some(delay)).await.is_ok() {
             return Ok(());
@@ -246,7 +249,10 @@ impl<'a> Batcher<'a> {
             batch_no: self.batch_no,
             entries: std::mem::take(&mut self.entries),
         };
-        let key = format!("{}:{}", self.task.run_id, self.batch_no);
+        let key = format!(
+            "{}:{}:{}",
+            self.task.run_id, self.task.generation, self.batch_no
+        );
         self.p.queues.push_batch(task, &key).await?;
         self.batch_no += 1;
         Ok(())

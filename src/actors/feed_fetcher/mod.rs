@@ -2,35 +2,29 @@
 //! when the worker ends unexpectedly the actor stops and its supervisor starts a fresh one.
 
 mod fetch_run;
-mod retry;
 mod stream;
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use fetch_run::fetch_run;
 
 use super::pipeline::Pipeline;
+use super::retry::with_retries;
 use crate::store::queue::FetchFeedTask;
 
 async fn handle(task: FetchFeedTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
     let run_id = task.run_id.clone();
     let span = tracing::info_span!("fetch", run_id = %run_id, source = %task.source_id, attempt = task.attempt);
-    match fetch_run(&p, task).instrument(span).await {
+    let policy = &p.settings.pipeline;
+    let step = || fetch_run(&p, task.clone()).instrument(span.clone());
+    match with_retries(policy.max_store_attempts, policy.retry_base(), step).await {
         Ok(()) => Ok(()),
-        // MongoDB or Redis away: let the queue deliver the task again.
-        Err(e) if e.is_transient() => {
-            tracing::warn!(%run_id, error = %e, "fetch interrupted; it will be delivered again");
-            Err(Box::new(e))
-        }
-        Err(e) => {
-            tracing::error!(%run_id, error = %e, "fetch failed");
-            Err(Box::new(AbortError::new(e)))
-        }
+        Err(e) => Err(p.give_up(&run_id, "the fetch", e).await),
     }
 }
 

@@ -54,32 +54,36 @@ impl Store {
         Ok(())
     }
 
-    /// Creates the indexes every query relies on; idempotent.
+    /// Creates the indexes every query relies on; idempotent. One index per command:
+    /// FerretDB 1.24 crashes the connection on a multi-index `createIndexes` whose indexes all
+    /// exist already (every restart would hit it).
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
         let unique = IndexOptions::builder().unique(true).build();
-        self.coll(JOBS)
-            .create_indexes([
-                IndexModel::builder()
-                    .keys(doc! {"publisher": 1, "externalId": 1})
-                    .options(unique)
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! {"sources": 1, "lastSeenAt": -1})
-                    .build(),
-                IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
-            ])
-            .await?;
-        self.coll(IMPORT_LOGS)
-            .create_indexes([
-                IndexModel::builder()
-                    .keys(doc! {"importDateTime": -1})
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! {"sourceId": 1, "importDateTime": -1})
-                    .build(),
-                IndexModel::builder().keys(doc! {"status": 1}).build(),
-            ])
-            .await?;
+        let jobs = [
+            IndexModel::builder()
+                .keys(doc! {"publisher": 1, "externalId": 1})
+                .options(unique)
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"sources": 1, "lastSeenAt": -1})
+                .build(),
+            IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
+        ];
+        for index in jobs {
+            self.coll(JOBS).create_index(index).await?;
+        }
+        let logs = [
+            IndexModel::builder()
+                .keys(doc! {"importDateTime": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"sourceId": 1, "importDateTime": -1})
+                .build(),
+            IndexModel::builder().keys(doc! {"status": 1}).build(),
+        ];
+        for index in logs {
+            self.coll(IMPORT_LOGS).create_index(index).await?;
+        }
         Ok(())
     }
 }

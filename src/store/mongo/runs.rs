@@ -291,11 +291,49 @@ impl Store {
         id: &str,
         error: &Failure,
         attempt: u32,
+        retry_at: chrono::DateTime<Utc>,
     ) -> Result<Option<ImportRun>, StoreError> {
         self.change_run(
             id,
             doc! {"status": {"$in": ["queued", "running"]}},
-            doc! {"$set": {"status": "queued", "error": encode(error)?, "fetchAttempts": attempt as i64}},
+            doc! {"$set": {
+                "status": "queued",
+                "error": encode(error)?,
+                "fetchAttempts": attempt as i64,
+                "retryAt": ts(&retry_at),
+            }},
+        )
+        .await
+    }
+
+    /// Queued or running runs with no change since `before` that are not waiting for a
+    /// scheduled retry: their work may be gone.
+    pub async fn stale_runs(&self, before: &str, now: &str) -> Result<Vec<ImportRun>, StoreError> {
+        let docs: Vec<Document> = self
+            .coll(IMPORT_LOGS)
+            .find(doc! {
+                "status": {"$in": ["queued", "running"]},
+                "updatedAt": {"$lt": before},
+                "$or": [{"retryAt": null}, {"retryAt": {"$lt": now}}],
+            })
+            .projection(list_projection())
+            .limit(100)
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter().map(decode).collect()
+    }
+
+    /// Marks a stale run as resumed (its fetch queued again).
+    pub async fn note_resume(
+        &self,
+        id: &str,
+        seen_version: i64,
+    ) -> Result<Option<ImportRun>, StoreError> {
+        self.change_run(
+            id,
+            doc! {"status": {"$in": ["queued", "running"]}, "version": seen_version},
+            doc! {"$set": {"status": "queued"}, "$inc": {"resumes": 1_i64}},
         )
         .await
     }

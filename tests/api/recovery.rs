@@ -1,0 +1,100 @@
+//! Runs whose work disappears are resumed or failed with a reason; none stays running.
+
+use job_importer::app::Roles;
+
+use crate::helpers::*;
+
+const HTTP_ONLY: Roles = Roles {
+    scheduler: false,
+    fetcher: false,
+    worker: false,
+    http: true,
+};
+
+async fn delete_keys(pattern: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_queued_fetch_was_lost_is_resumed_and_completes_exactly() {
+    let mut s = test_settings();
+    s.pipeline.stale_after_secs = 1;
+    s.pipeline.sweep_interval_secs = 1;
+    let front = TestApp::spawn_roles(s.clone(), HTTP_ONLY).await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let source = front
+        .create_source("Lost work", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let run_id = front.trigger(&source).await;
+    // Redis loses the queued fetch (a restart without persistence).
+    delete_keys(&format!("{}:fetch*", s.redis.prefix)).await;
+
+    let back = TestApp::spawn_with(s).await;
+    let run = back.wait_final(&run_id).await;
+    assert_eq!(run.get_str("status").unwrap(), "completed");
+    assert_eq!(run.get_i64("resumes").unwrap(), 1);
+    assert_eq!(run.get_i64("newJobs").unwrap(), 5);
+    assert_eq!(run.get_i64("totalFetched").unwrap(), 5);
+    assert_eq!(back.jobs().await.len(), 5);
+    back.cleanup().await;
+    front.daemon.stop();
+}
+
+#[tokio::test]
+async fn a_run_that_never_progresses_fails_with_queue_lost_after_its_resumes() {
+    let mut s = test_settings();
+    s.pipeline.stale_after_secs = 1;
+    s.pipeline.sweep_interval_secs = 1;
+    s.pipeline.max_resumes = 1;
+    // A scheduler (which sweeps) but no fetcher: the fetch is never done.
+    let roles = Roles {
+        scheduler: true,
+        fetcher: false,
+        worker: false,
+        http: true,
+    };
+    let app = TestApp::spawn_roles(s, roles).await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let source = app
+        .create_source("Nobody fetches", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/sources/{source}")))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let run_id = app.trigger(&source).await;
+    let run = app.wait_final(&run_id).await;
+    assert_eq!(run.get_str("status").unwrap(), "failed");
+    assert_eq!(
+        run.get_document("error").unwrap().get_str("code").unwrap(),
+        "queue.lost"
+    );
+    assert_eq!(run.get_i64("resumes").unwrap(), 1);
+    // The source is free again.
+    let again = app
+        .post_json(
+            &format!("/api/sources/{source}/import"),
+            &serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(again.status(), 202);
+    app.cleanup().await;
+}
