@@ -68,6 +68,11 @@ async fn on_tick(p: Arc<Pipeline>, source_id: String) {
         Ok(_) => return,
         Err(e) => return tracing::warn!(source = %source_id, error = %e, "tick: source unreadable"),
     };
+    if let Some(until) = source.health.backoff_until.filter(|u| *u > now) {
+        let failures = source.health.consecutive_failures;
+        tracing::info!(source = %source_id, %until, failures, "tick skipped: the source is backing off");
+        return;
+    }
     if let Some(slot) = slot_of(&source.cron, now + chrono::Duration::seconds(1)) {
         fire(&p, &source, slot).await;
     }

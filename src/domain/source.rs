@@ -34,6 +34,24 @@ pub struct SourceHealth {
     pub last_run_id: Option<String>,
     #[serde(default)]
     pub last_status: Option<String>,
+    /// After repeated failures, scheduled ticks are skipped until then (manual runs are not).
+    #[serde(default, with = "time::rfc3339_opt")]
+    pub backoff_until: Option<DateTime<Utc>>,
+}
+
+/// Consecutive failures after which a source backs off.
+pub const BACKOFF_AFTER_FAILURES: i64 = 3;
+
+impl SourceHealth {
+    /// How long a source that failed `consecutive` times in a row waits before its next
+    /// scheduled run: nothing below the threshold, then an hour doubling up to a day.
+    pub fn backoff(consecutive: i64) -> Option<chrono::Duration> {
+        if consecutive < BACKOFF_AFTER_FAILURES {
+            return None;
+        }
+        let exp = (consecutive - BACKOFF_AFTER_FAILURES).min(5) as u32;
+        Some(chrono::Duration::hours(1 << exp).min(chrono::Duration::hours(24)))
+    }
 }
 
 /// The `sources` document.
@@ -97,6 +115,14 @@ pub fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_starts_at_the_threshold_and_is_capped_at_a_day() {
+        assert_eq!(SourceHealth::backoff(2), None);
+        assert_eq!(SourceHealth::backoff(3), Some(chrono::Duration::hours(1)));
+        assert_eq!(SourceHealth::backoff(4), Some(chrono::Duration::hours(2)));
+        assert_eq!(SourceHealth::backoff(20), Some(chrono::Duration::hours(24)));
+    }
 
     #[test]
     fn slug_keeps_alphanumerics_and_collapses_the_rest() {

@@ -7,3 +7,4 @@ mod contract;
 mod helpers;
 mod pipeline;
 mod recovery;
+mod scheduling;

@@ -125,35 +125,33 @@ impl Store {
         Ok(())
     }
 
-    /// Folds a finished run into its source's health.
+    /// Folds a finished run into its source's health: a success resets the failure streak
+    /// and any backoff; a failure extends the streak and, past the threshold, backs off.
     pub async fn record_source_outcome(&self, run: &ImportRun) -> Result<(), StoreError> {
-        let now = ts(&Utc::now());
+        let now = Utc::now();
         let ok = matches!(
             run.status,
             RunStatus::Completed | RunStatus::NotModified | RunStatus::Partial
         );
+        let previous = self
+            .get_source(&run.source_id)
+            .await?
+            .map(|s| s.health.consecutive_failures);
+        let streak = if ok { 0 } else { previous.unwrap_or(0) + 1 };
+        let backoff_until = SourceHealth::backoff(streak).map(|d| Bson::String(ts(&(now + d))));
         let mut set = doc! {
-            "health.lastRunAt": now.as_str(),
+            "health.lastRunAt": ts(&now),
             "health.lastRunId": run.id.as_str(),
             "health.lastStatus": run.status.as_str(),
+            "health.lastError": run.error.as_ref().map(encode).transpose()?,
+            "health.consecutiveFailures": streak,
+            "health.backoffUntil": backoff_until.unwrap_or(Bson::Null),
         };
-        let update = if ok {
-            set.insert("health.lastSuccessAt", now.as_str());
-            set.insert("health.consecutiveFailures", 0_i64);
-            set.insert(
-                "health.lastError",
-                run.error.as_ref().map(encode).transpose()?,
-            );
-            doc! {"$set": set}
-        } else {
-            set.insert(
-                "health.lastError",
-                run.error.as_ref().map(encode).transpose()?,
-            );
-            doc! {"$set": set, "$inc": {"health.consecutiveFailures": 1_i64}}
-        };
+        if ok {
+            set.insert("health.lastSuccessAt", ts(&now));
+        }
         self.coll(SOURCES)
-            .update_one(doc! {"_id": &run.source_id}, update)
+            .update_one(doc! {"_id": &run.source_id}, doc! {"$set": set})
             .await?;
         Ok(())
     }
