@@ -31,7 +31,8 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
             source_id: &task.source_id,
             publisher: &task.publisher,
         };
-        let (result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
+        let (mut result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
+        result.stored_by = Some(p.instance.clone());
         tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, ?result, "batch persisted");
         let persist_ms = started.elapsed().as_millis() as i64;
         let recording = p.store.record_batch(

@@ -74,6 +74,9 @@ pub struct BatchResult {
     /// Jobs that were closed and came back in this batch (also counted as updated or unchanged).
     #[serde(default)]
     pub reopened_jobs: i64,
+    /// The process that stored the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_by: Option<String>,
     /// Item failures of this batch counted by code (a list: codes contain dots, which MongoDB
     /// reads as paths in field names).
     #[serde(default)]

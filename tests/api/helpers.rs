@@ -138,7 +138,7 @@ impl TestApp {
 
     /// Polls the run until it is final (the document as stored).
     pub async fn wait_final(&self, run_id: &str) -> Document {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let d = self
                 .db
@@ -249,4 +249,90 @@ pub async fn set_feed(server: &MockServer, body: Vec<u8>) {
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/rss+xml"))
         .mount(server)
         .await;
+}
+
+/// The daemon as a separate process (for crash and signal tests), configured through the
+/// environment like a deployment would be.
+pub struct DaemonProcess {
+    pub child: std::process::Child,
+}
+
+impl DaemonProcess {
+    pub fn start(s: &Settings, roles: &str, extra: &[(&str, String)]) -> Self {
+        let port = if roles.contains("http") {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        } else {
+            0
+        };
+        let cfg = std::env::temp_dir().join(format!("job-importer-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&cfg, "").unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_job-importer"));
+        cmd.args(["serve", "--roles", roles, "--config"])
+            .arg(&cfg)
+            .env_remove("MONGODB_URI")
+            .env_remove("REDIS_URL")
+            .env(
+                "JOB_IMPORTER_LOG",
+                std::env::var("TEST_DAEMON_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .env("JOB_IMPORTER__HTTP__BIND", format!("127.0.0.1:{port}"))
+            .env("JOB_IMPORTER__AUTH__ADMIN_TOKEN", TOKEN)
+            .env("JOB_IMPORTER__MONGODB__URI", s.mongodb.uri.expose())
+            .env("JOB_IMPORTER__MONGODB__DATABASE", &s.mongodb.database)
+            .env("JOB_IMPORTER__REDIS__URL", s.redis.url.expose())
+            .env("JOB_IMPORTER__REDIS__PREFIX", &s.redis.prefix)
+            .env("JOB_IMPORTER__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+            .env("JOB_IMPORTER__PIPELINE__POLL_INTERVAL_MS", "50")
+            .env("JOB_IMPORTER__PIPELINE__HEARTBEAT_SECS", "1")
+            .env(
+                "JOB_IMPORTER__PIPELINE__BATCH_SIZE",
+                s.pipeline.batch_size.to_string(),
+            )
+            .env(
+                "JOB_IMPORTER__PIPELINE__WORKER_CONCURRENCY",
+                s.pipeline.worker_concurrency.to_string(),
+            );
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("the daemon process starts");
+        Self { child }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// The run document while it is being worked on.
+pub async fn run_doc(db: &mongodb::Database, run_id: &str) -> Document {
+    db.collection::<Document>("import_logs")
+        .find_one(doc! {"_id": run_id})
+        .await
+        .unwrap()
+        .unwrap()
 }

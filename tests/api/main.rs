@@ -6,5 +6,6 @@ mod cli;
 mod contract;
 mod helpers;
 mod pipeline;
+mod processes;
 mod recovery;
 mod scheduling;

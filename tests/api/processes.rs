@@ -1,0 +1,149 @@
+//! Real processes: a worker killed mid-import, a worker stopped with SIGTERM, and two worker
+//! processes sharing one queue. Counts must equal those of a clean run.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mongodb::bson::Document;
+
+use crate::helpers::*;
+
+const ITEMS: usize = 5000;
+
+async fn big_feed() -> wiremock::MockServer {
+    serve_feed(rss_feed(&items(0..ITEMS, "v1"))).await
+}
+
+fn settings() -> job_importer::config::Settings {
+    let mut s = test_settings();
+    s.pipeline.batch_size = 100;
+    s.pipeline.worker_concurrency = 2;
+    s
+}
+
+/// Waits until the run has stored at least `batches` batches.
+async fn wait_batches(db: &mongodb::Database, run_id: &str, batches: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = run_doc(db, run_id).await;
+        if d.get_i64("batchesDone").unwrap_or(0) >= batches {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no progress: {d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_clean(run: &Document) {
+    assert_eq!(run.get_str("status").unwrap(), "completed", "{run}");
+    assert_eq!(run.get_i64("totalFetched").unwrap(), ITEMS as i64);
+    assert_eq!(run.get_i64("newJobs").unwrap(), ITEMS as i64);
+    assert_eq!(run.get_i64("totalImported").unwrap(), ITEMS as i64);
+    assert_eq!(run.get_i64("failedJobs").unwrap(), 0);
+    assert_eq!(
+        run.get_i64("batchesDone").unwrap(),
+        run.get_i64("batchesTotal").unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_import_leaves_counts_equal_to_a_clean_run() {
+    let s = settings();
+    let front = TestApp::spawn_roles(
+        s.clone(),
+        job_importer::app::Roles {
+            scheduler: true,
+            fetcher: true,
+            worker: false,
+            http: true,
+        },
+    )
+    .await;
+    let feed = big_feed().await;
+    let source = front
+        .create_source("Crash", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let mut w1 = DaemonProcess::start(&s, "worker", &[]);
+    let run_id = front.trigger(&source).await;
+    wait_batches(&front.db, &run_id, 5).await;
+    w1.signal("KILL");
+    w1.wait_exit(Duration::from_secs(5)).expect("killed");
+    let _w2 = DaemonProcess::start(&s, "worker", &[]);
+    let run = front.wait_final(&run_id).await;
+    assert_clean(&run);
+    let jobs = front
+        .db
+        .collection::<Document>("jobs")
+        .count_documents(mongodb::bson::doc! {})
+        .await
+        .unwrap();
+    assert_eq!(jobs, ITEMS as u64, "no job lost or stored twice");
+    front.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_worker_stopped_with_sigterm_exits_cleanly_and_the_run_still_completes() {
+    let s = settings();
+    let front = TestApp::spawn_roles(
+        s.clone(),
+        job_importer::app::Roles {
+            scheduler: true,
+            fetcher: true,
+            worker: false,
+            http: true,
+        },
+    )
+    .await;
+    let feed = big_feed().await;
+    let source = front
+        .create_source("Term", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let mut w1 = DaemonProcess::start(&s, "worker", &[]);
+    let run_id = front.trigger(&source).await;
+    wait_batches(&front.db, &run_id, 3).await;
+    w1.signal("TERM");
+    let status = w1
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits within the deadline");
+    assert!(status.success(), "exit status {status:?}");
+    let _w2 = DaemonProcess::start(&s, "worker", &[]);
+    let run = front.wait_final(&run_id).await;
+    assert_clean(&run);
+    front.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_worker_processes_share_the_batches_and_the_counts_are_exact() {
+    let s = settings();
+    let front = TestApp::spawn_roles(
+        s.clone(),
+        job_importer::app::Roles {
+            scheduler: true,
+            fetcher: true,
+            worker: false,
+            http: true,
+        },
+    )
+    .await;
+    let feed = big_feed().await;
+    let source = front
+        .create_source("Shared", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let _w1 = DaemonProcess::start(&s, "worker", &[]);
+    let _w2 = DaemonProcess::start(&s, "worker", &[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let run_id = front.trigger(&source).await;
+    let run = front.wait_final(&run_id).await;
+    assert_clean(&run);
+    let batches = run.get_document("batches").unwrap();
+    let workers: HashSet<&str> = batches
+        .values()
+        .filter_map(|b| b.as_document()?.get_str("storedBy").ok())
+        .collect();
+    assert_eq!(
+        workers.len(),
+        2,
+        "both processes stored batches: {workers:?}"
+    );
+    front.cleanup().await;
+}
