@@ -85,6 +85,36 @@ pub struct Daemon {
     pub pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
     server: Option<actix_web::dev::ServerHandle>,
+    /// The supervised queue actors. Held so their supervisors restart them: an actix
+    /// supervisor lets an actor that stops go for good once no address of it is alive.
+    _workers: Workers,
+}
+
+/// Addresses of the supervised queue actors of one process.
+#[derive(Default)]
+pub struct Workers {
+    pub fetcher: Option<actix::Addr<FeedFetcher>>,
+    pub worker: Option<actix::Addr<ImportWorker>>,
+}
+
+impl Workers {
+    /// Starts the roles' queue actors under supervision.
+    pub fn start(
+        p: &Arc<Pipeline>,
+        shutdown: &CancellationToken,
+        fetcher: bool,
+        worker: bool,
+    ) -> Self {
+        let fetcher = fetcher.then(|| {
+            let (p, s) = (p.clone(), shutdown.clone());
+            Supervisor::start(move |_| FeedFetcher::new(p, s))
+        });
+        let worker = worker.then(|| {
+            let (p, s) = (p.clone(), shutdown.clone());
+            Supervisor::start(move |_| ImportWorker::new(p, s))
+        });
+        Self { fetcher, worker }
+    }
 }
 
 impl Daemon {
@@ -212,17 +242,21 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
 
     let shutdown = CancellationToken::new();
     let broker = HistoryBroker::new(pipeline.redis.clone()).start();
-    if roles.fetcher {
-        let (p, s) = (pipeline.clone(), shutdown.clone());
-        Supervisor::start(move |_| FeedFetcher::new(p, s));
-    }
-    if roles.worker {
-        let (p, s) = (pipeline.clone(), shutdown.clone());
-        Supervisor::start(move |_| ImportWorker::new(p, s));
-    }
-    let scheduler = roles
-        .scheduler
-        .then(|| SchedulerActor::new(pipeline.clone(), shutdown.clone()).start());
+    let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
+    let scheduler = match roles.scheduler {
+        true => {
+            let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
+            let addr = actor.start();
+            if tokio::time::timeout(Duration::from_secs(30), ready)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the scheduler's first load took over 30 s; starting anyway");
+            }
+            Some(addr)
+        }
+        false => None,
+    };
 
     let mut server_handle = None;
     if let Some(listener) = listener {
@@ -262,6 +296,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         pipeline,
         shutdown,
         server: server_handle,
+        _workers: workers,
     })
 }
 

@@ -4,11 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Supervisor;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::feed_fetcher::FeedFetcher;
-use crate::actors::import_worker::ImportWorker;
 use crate::actors::pipeline::Started;
 use crate::config::{Settings, validate_source_url};
 use crate::domain::source::{Source, SourceFormat, SourceHealth};
@@ -45,12 +42,7 @@ pub async fn import(settings: Settings, url: &str, timeout: Duration) -> anyhow:
     let pipeline = crate::app::connect(Arc::new(settings)).await?;
     let source = source_for(&pipeline, url).await?;
     let shutdown = CancellationToken::new();
-    {
-        let (p, s) = (pipeline.clone(), shutdown.clone());
-        Supervisor::start(move |_| FeedFetcher::new(p, s));
-        let (p, s) = (pipeline.clone(), shutdown.clone());
-        Supervisor::start(move |_| ImportWorker::new(p, s));
-    }
+    let _workers = crate::app::Workers::start(&pipeline, &shutdown, true, true);
     let run = match pipeline.start_run(&source, Trigger::Cli).await? {
         Started::Run(run) => run,
         Started::AlreadyRunning(r) => {

@@ -139,17 +139,40 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Ends the run if every batch is in.
+    /// Ends the run if every batch is in. For a complete run, jobs of its source that it did
+    /// not see move towards closing first (the count goes on the run).
     pub async fn complete_if_done(&self, run_id: &str) -> Result<(), StoreError> {
         let done = self
-            .with_run_lock(
-                run_id,
-                self.store
-                    .try_complete(run_id, self.settings.pipeline.close_after_missed_runs),
-            )
+            .with_run_lock(run_id, self.complete_locked(run_id))
             .await?;
+        if done.is_some() {
+            self.redis
+                .delete(&self.redis.keys.seen_set(run_id))
+                .await
+                .ok();
+        }
         self.changed(done).await;
         Ok(())
+    }
+
+    async fn complete_locked(&self, run_id: &str) -> Result<Option<ImportRun>, StoreError> {
+        let Some(run) = self.store.ready_to_complete(run_id).await? else {
+            return Ok(None);
+        };
+        let after = self.settings.pipeline.close_after_missed_runs;
+        let closed = if run.error.is_none() && after > 0 {
+            let seen = self
+                .redis
+                .set_members(&self.redis.keys.seen_set(run_id))
+                .await?;
+            self.store
+                .close_missing(&run.source_id, run_id, &seen, after)
+                .await?;
+            self.store.count_closed_by(run_id).await?
+        } else {
+            0
+        };
+        self.store.complete_run(&run, closed).await
     }
 
     /// A step that will not be tried again: the run fails with the reason (when the stores

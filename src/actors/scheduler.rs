@@ -149,7 +149,12 @@ impl Scheduler {
     }
 }
 
-async fn run(p: Arc<Pipeline>, mut reload_rx: mpsc::Receiver<()>, shutdown: CancellationToken) {
+async fn run(
+    p: Arc<Pipeline>,
+    mut reload_rx: mpsc::Receiver<()>,
+    shutdown: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
     let sched = match JobScheduler::new().await {
         Ok(s) => s,
         Err(e) => return tracing::error!(error = %e, "the cron scheduler could not start"),
@@ -163,7 +168,12 @@ async fn run(p: Arc<Pipeline>, mut reload_rx: mpsc::Receiver<()>, shutdown: Canc
         jobs: HashMap::new(),
         first_load: true,
     };
+    // The first load (with its missed ticks) happens before the daemon takes requests, so a
+    // source created through the API right after start is never mistaken for a missed one.
+    s.reload().await;
+    ready.send(()).ok();
     let mut every = tokio::time::interval(RELOAD_EVERY);
+    every.tick().await;
     loop {
         tokio::select! {
             _ = every.tick() => s.reload().await,
@@ -178,15 +188,23 @@ pub struct SchedulerActor {
     pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
     reload: Option<mpsc::Sender<()>>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl SchedulerActor {
-    pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
-        Self {
+    /// The receiver fires once the sources are loaded and missed ticks are started.
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        shutdown: CancellationToken,
+    ) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let actor = Self {
             pipeline,
             shutdown,
             reload: None,
-        }
+            ready: Some(tx),
+        };
+        (actor, rx)
     }
 }
 
@@ -196,7 +214,11 @@ impl Actor for SchedulerActor {
     fn started(&mut self, _ctx: &mut Self::Context) {
         let (tx, rx) = mpsc::channel(8);
         self.reload = Some(tx);
-        tokio::spawn(run(self.pipeline.clone(), rx, self.shutdown.clone()));
+        let ready = self
+            .ready
+            .take()
+            .unwrap_or_else(|| tokio::sync::oneshot::channel().0);
+        tokio::spawn(run(self.pipeline.clone(), rx, self.shutdown.clone(), ready));
         tokio::spawn(super::sweeper::sweep_forever(
             self.pipeline.clone(),
             self.shutdown.clone(),

@@ -36,6 +36,10 @@ impl Keys {
     pub fn run_lock(&self, run_id: &str) -> String {
         format!("{}:lock:run:{run_id}", self.prefix)
     }
+    /// The stored ids of the jobs a run has seen, for closing the ones it did not.
+    pub fn seen_set(&self, run_id: &str) -> String {
+        format!("{}:seen:{run_id}", self.prefix)
+    }
     /// Held by the daemon that sweeps stale runs this interval.
     pub fn sweep_lease(&self) -> String {
         format!("{}:lease:sweep", self.prefix)
@@ -133,6 +137,41 @@ impl Redis {
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
         );
         let _: i64 = script.key(key).arg(value).invoke_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// Adds members to a set that expires after `ttl`.
+    pub async fn add_to_set(
+        &self,
+        key: &str,
+        members: &[String],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let _: () = redis::pipe()
+            .sadd(key, members)
+            .ignore()
+            .expire(key, ttl.as_secs() as i64)
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_members(
+        &self,
+        key: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.smembers(key).await?)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = c.del(key).await?;
         Ok(())
     }
 

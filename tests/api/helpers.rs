@@ -15,6 +15,16 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
+/// `TEST_LOG=info` (or any filter) shows the in-process daemons' logs.
+static TRACING: std::sync::LazyLock<()> = std::sync::LazyLock::new(|| {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .init();
+    }
+});
+
 pub fn mongo_uri() -> String {
     std::env::var("TEST_MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into())
 }
@@ -65,6 +75,7 @@ impl TestApp {
     }
 
     pub async fn spawn_roles(settings: Settings, roles: Roles) -> Self {
+        std::sync::LazyLock::force(&TRACING);
         let s = settings.clone();
         let daemon = tokio::task::spawn_blocking(move || app::spawn(s, roles))
             .await

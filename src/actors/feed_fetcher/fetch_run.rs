@@ -15,7 +15,11 @@ use crate::domain::{Failure, RunStatus, codes};
 use crate::ingest::fetch::{FetchBody, FetchError, FetchRequest, FetchResponse};
 use crate::ingest::{ItemOutcome, ParseOptions, ParseSummary};
 use crate::store::StoreError;
+use crate::store::mongo::jobs::job_id;
 use crate::store::queue::{BatchEntry, FetchFeedTask, ImportBatchTask};
+
+/// Sightings outlive any run by far.
+const SEEN_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
 /// Chunks in flight between the network and the parser.
 const CHUNK_QUEUE: usize = 16;
@@ -249,6 +253,17 @@ impl<'a> Batcher<'a> {
             batch_no: self.batch_no,
             entries: std::mem::take(&mut self.entries),
         };
+        // The ids this run saw, for closing the jobs it did not see once it is complete.
+        let ids: Vec<String> = task
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                BatchEntry::Job(p) => Some(job_id(&self.publisher, &p.external_id)),
+                _ => None,
+            })
+            .collect();
+        let seen = self.p.redis.keys.seen_set(&self.task.run_id);
+        self.p.redis.add_to_set(&seen, &ids, SEEN_TTL).await?;
         let key = format!(
             "{}:{}:{}",
             self.task.run_id, self.task.generation, self.batch_no

@@ -1,9 +1,9 @@
 //! The `jobs` collection. A batch is persisted with one read (its ids, and its dedupe keys for
 //! cross-publisher links, in one `$or`) and at most two writes (`insert_many` for new jobs, one
-//! multi-statement `update` for the rest). Jobs carry the runs that created, changed and
+//! multi-statement `update` for changed ones); unchanged jobs are counted, not written. Jobs carry the runs that created, changed and
 //! reopened them, so a redelivered batch recognises its own writes and counts the same.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use futures_util::TryStreamExt;
@@ -39,6 +39,8 @@ struct Existing {
     updated_by_run: Option<String>,
     reopened_by_run: Option<String>,
     closed: bool,
+    /// The sources already listing this job.
+    sources: Vec<String>,
 }
 
 impl Existing {
@@ -50,6 +52,15 @@ impl Existing {
             updated_by_run: s("updatedByRun"),
             reopened_by_run: s("reopenedByRun"),
             closed: d.get_str("status").ok() == Some("closed"),
+            sources: d
+                .get_array("sources")
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Bson::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -104,7 +115,7 @@ impl Store {
         ]};
         let projection = doc! {
             "contentHash": 1, "createdByRun": 1, "updatedByRun": 1, "reopenedByRun": 1,
-            "status": 1, "dedupeKey": 1, "publisher": 1,
+            "status": 1, "dedupeKey": 1, "publisher": 1, "sources": 1,
         };
         let docs: Vec<Document> = self
             .coll(JOBS)
@@ -171,7 +182,10 @@ impl Store {
         let now = ts(&Utc::now());
         let mut inserts: Vec<(usize, Document)> = Vec::new();
         let mut updates: Vec<(usize, bool)> = Vec::new();
-        let mut unchanged_ids: Vec<String> = Vec::new();
+        // Unchanged jobs are not written; those this source did not list yet get added to it.
+        let mut newly_carried: Vec<String> = Vec::new();
+        let carried =
+            |e: Option<&Existing>| e.is_some_and(|e| e.sources.iter().any(|s| s == ctx.source_id));
         for (i, (id, hash, posting)) in jobs.iter().enumerate() {
             let existing = snap.by_id.get(id);
             let reopen = reopens(existing, ctx.run_id);
@@ -184,10 +198,7 @@ impl Store {
                     inserts.push((i, new_job_doc(ctx, id, hash, posting, twin, &now)?));
                 }
                 Plan::AlreadyNew => result.new_jobs += 1,
-                Plan::AlreadyUpdated => {
-                    result.updated_jobs += 1;
-                    unchanged_ids.push(id.clone());
-                }
+                Plan::AlreadyUpdated => result.updated_jobs += 1,
                 Plan::Update => updates.push((i, reopen)),
                 Plan::Unchanged if reopen => {
                     result.unchanged_jobs += 1;
@@ -195,7 +206,9 @@ impl Store {
                 }
                 Plan::Unchanged => {
                     result.unchanged_jobs += 1;
-                    unchanged_ids.push(id.clone());
+                    if !carried(existing) {
+                        newly_carried.push(id.clone());
+                    }
                 }
             }
         }
@@ -212,14 +225,13 @@ impl Store {
                 match plan(now_existing.by_id.get(id), hash, ctx.run_id) {
                     Plan::Unchanged | Plan::AlreadyUpdated => {
                         result.unchanged_jobs += 1;
-                        unchanged_ids.push(id.clone());
+                        newly_carried.push(id.clone());
                     }
                     _ => updates.push((i, false)),
                 }
             }
         }
 
-        let seen_by = format!("seenBy.{}", ctx.source_id);
         let missed = format!("missed.{}", ctx.source_id);
         let mut statements: Vec<Bson> = Vec::new();
         for &(i, reopen) in &updates {
@@ -242,8 +254,6 @@ impl Store {
                 set.insert("reopenedByRun", ctx.run_id);
             }
             set.insert("lastSeenAt", now.as_str());
-            set.insert("lastSeenRun", ctx.run_id);
-            set.insert(seen_by.as_str(), ctx.run_id);
             set.insert(missed.as_str(), 0_i64);
             statements.push(Bson::Document(doc! {
                 "q": {"_id": id.as_str()},
@@ -253,14 +263,10 @@ impl Store {
                 result.updated_jobs += 1;
             }
         }
-        if !unchanged_ids.is_empty() {
+        if !newly_carried.is_empty() {
             statements.push(Bson::Document(doc! {
-                "q": {"_id": {"$in": &unchanged_ids}},
-                "u": {"$set": {
-                        "lastSeenAt": now.as_str(), "lastSeenRun": ctx.run_id,
-                        seen_by.as_str(): ctx.run_id, missed.as_str(): 0_i64,
-                      },
-                      "$addToSet": {"sources": ctx.source_id}},
+                "q": {"_id": {"$in": &newly_carried}},
+                "u": {"$addToSet": {"sources": ctx.source_id}, "$set": {missed.as_str(): 0_i64}},
                 "multi": true,
             }));
         }
@@ -315,37 +321,74 @@ impl Store {
         }
     }
 
-    /// After a complete run of `source_id`: every open job of the source that the run did not
-    /// see has missed one more run; a job that has now missed `after` consecutive complete runs
-    /// of every source carrying it is closed. Idempotent per run. Returns how many were closed.
+    /// After a complete run of `source_id` that saw the jobs `seen` (stored ids): every open
+    /// job of the source it did not see has missed one more run, the ones it saw start again
+    /// from zero, and a job that has missed `after` consecutive complete runs of every source
+    /// carrying it is closed. Writes only the jobs whose count changes; idempotent per run.
     pub async fn close_missing(
         &self,
         source_id: &str,
         run_id: &str,
+        seen: &HashSet<String>,
         after: u32,
     ) -> Result<i64, StoreError> {
-        let seen_by = format!("seenBy.{source_id}");
-        let missed = format!("missed.{source_id}");
-        let counted = format!("missCountedRun.{source_id}");
-        self.coll(JOBS)
-            .update_many(
-                doc! {"sources": source_id, "status": "open",
-                &seen_by: {"$ne": run_id}, &counted: {"$ne": run_id}},
-                doc! {"$inc": {&missed: 1_i64}, "$set": {&counted: run_id}},
-            )
-            .await?;
-        let candidates: Vec<Document> = self
+        let missed_key = format!("missed.{source_id}");
+        let counted_key = format!("missCountedRun.{source_id}");
+        let open: Vec<Document> = self
             .coll(JOBS)
-            .find(doc! {"sources": source_id, "status": "open", &missed: {"$gte": after as i64}})
-            .projection(doc! {"sources": 1, "missed": 1})
+            .find(doc! {"sources": source_id, "status": "open"})
+            .projection(doc! {"sources": 1, "missed": 1, "missCountedRun": 1})
             .await?
             .try_collect()
             .await?;
-        let to_close: Vec<Bson> = candidates
-            .iter()
-            .filter(|d| missed_everywhere(d, after))
-            .filter_map(|d| d.get_str("_id").ok().map(|s| Bson::String(s.to_owned())))
-            .collect();
+        let mut missing = Vec::new();
+        let mut back = Vec::new();
+        let mut to_close = Vec::new();
+        for d in &open {
+            let Ok(id) = d.get_str("_id") else { continue };
+            let mut missed = missed_counts(d);
+            let here = missed.get(source_id).copied().unwrap_or(0);
+            if seen.contains(id) {
+                if here > 0 {
+                    back.push(id.to_owned());
+                }
+                continue;
+            }
+            let counted = d
+                .get_document("missCountedRun")
+                .ok()
+                .and_then(|c| c.get_str(source_id).ok());
+            if counted != Some(run_id) {
+                missing.push(id.to_owned());
+                missed.insert(source_id.to_owned(), here + 1);
+            }
+            let carriers: Vec<&str> = d
+                .get_array("sources")
+                .map(|a| a.iter().filter_map(Bson::as_str).collect())
+                .unwrap_or_default();
+            if carriers
+                .iter()
+                .all(|s| missed.get(*s).copied().unwrap_or(0) >= after as i64)
+            {
+                to_close.push(id.to_owned());
+            }
+        }
+        if !missing.is_empty() {
+            self.coll(JOBS)
+                .update_many(
+                    doc! {"_id": {"$in": &missing}, &counted_key: {"$ne": run_id}},
+                    doc! {"$inc": {&missed_key: 1_i64}, "$set": {&counted_key: run_id}},
+                )
+                .await?;
+        }
+        if !back.is_empty() {
+            self.coll(JOBS)
+                .update_many(
+                    doc! {"_id": {"$in": &back}},
+                    doc! {"$set": {&missed_key: 0_i64}},
+                )
+                .await?;
+        }
         if to_close.is_empty() {
             return Ok(0);
         }
@@ -353,7 +396,7 @@ impl Store {
         let r = self
             .coll(JOBS)
             .update_many(
-                doc! {"_id": {"$in": to_close}, "status": "open"},
+                doc! {"_id": {"$in": &to_close}, "status": "open"},
                 doc! {"$set": {"status": "closed", "closedAt": now, "closedByRun": run_id}},
             )
             .await?;
@@ -369,18 +412,14 @@ impl Store {
     }
 }
 
-fn missed_everywhere(d: &Document, after: u32) -> bool {
-    let Ok(sources) = d.get_array("sources") else {
-        return false;
-    };
-    let missed = d.get_document("missed").ok();
-    sources.iter().filter_map(Bson::as_str).all(|s| {
-        missed
-            .and_then(|m| m.get(s))
-            .and_then(Bson::as_i64)
-            .unwrap_or(0)
-            >= after as i64
-    })
+fn missed_counts(d: &Document) -> HashMap<String, i64> {
+    d.get_document("missed")
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn new_job_doc(
@@ -401,8 +440,6 @@ fn new_job_doc(
     d.insert("firstSeenAt", now);
     d.insert("updatedAt", now);
     d.insert("lastSeenAt", now);
-    d.insert("lastSeenRun", ctx.run_id);
-    d.insert("seenBy", doc! {ctx.source_id: ctx.run_id});
     d.insert("missed", doc! {ctx.source_id: 0_i64});
     d.insert("status", "open");
     if let Some(t) = twin {
@@ -435,6 +472,7 @@ mod tests {
             updated_by_run: updated.map(Into::into),
             reopened_by_run: None,
             closed: false,
+            sources: vec![],
         }
     }
 
@@ -469,10 +507,11 @@ mod tests {
     }
 
     #[test]
-    fn a_job_closes_only_when_every_source_missed_it() {
-        let d = doc! {"sources": ["a", "b"], "missed": {"a": 3_i64, "b": 1_i64}};
-        assert!(!missed_everywhere(&d, 3));
-        let d = doc! {"sources": ["a", "b"], "missed": {"a": 3_i64, "b": 4_i64}};
-        assert!(missed_everywhere(&d, 3));
+    fn missed_counts_read_every_source() {
+        let d = doc! {"missed": {"a": 3_i64, "b": 1_i64}};
+        let m = missed_counts(&d);
+        assert_eq!(m.get("a"), Some(&3));
+        assert_eq!(m.get("b"), Some(&1));
+        assert!(missed_counts(&doc! {}).is_empty());
     }
 }

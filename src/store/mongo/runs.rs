@@ -223,37 +223,34 @@ impl Store {
         .await
     }
 
-    /// Ends the run when every batch is in. Safe to call from the fetcher and from every
-    /// worker: only the call that sees the last batch changes anything.
-    pub async fn try_complete(
-        &self,
-        id: &str,
-        close_after: u32,
-    ) -> Result<Option<ImportRun>, StoreError> {
+    /// The run, when every batch is in and it is still running: ready to be ended.
+    pub async fn ready_to_complete(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
         let Some(run) = self.get_run(id).await? else {
             return Ok(None);
         };
-        let Some(total) = run.batches_total else {
-            return Ok(None);
-        };
-        if run.status != RunStatus::Running || run.batches_done < total {
-            return Ok(None);
-        }
+        let ready = run.status == RunStatus::Running
+            && run
+                .batches_total
+                .is_some_and(|total| run.batches_done >= total);
+        Ok(ready.then_some(run))
+    }
+
+    /// Ends a run found ready by `ready_to_complete`. Conditional on the batch counts it saw,
+    /// so of several callers only one changes anything.
+    pub async fn complete_run(
+        &self,
+        run: &ImportRun,
+        closed: i64,
+    ) -> Result<Option<ImportRun>, StoreError> {
+        let total = run.batches_total.unwrap_or(run.batches_done);
         let status = ImportRun::final_status(run.error.is_some());
-        // Only a complete run proves that a job is gone from its source.
-        let closed = if status == RunStatus::Completed && close_after > 0 {
-            self.close_missing(&run.source_id, id, close_after).await?;
-            self.count_closed_by(id).await?
-        } else {
-            0
-        };
         let counts: Vec<Bson> = run
             .sum_failure_counts()
             .iter()
             .map(|c| encode(c).map(Bson::Document))
             .collect::<Result<_, _>>()?;
         self.change_run(
-            id,
+            &run.id,
             doc! {"status": "running", "batchesDone": total, "batchesTotal": total},
             doc! {"$set": {
                 "status": status.as_str(),
