@@ -177,6 +177,7 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let redis = Redis::connect(&settings.redis)
         .await
         .context("Redis is not reachable (redis.url)")?;
+    let store = store.with_index(crate::store::job_index::JobIndex::new(redis.clone()));
     let queues = Queues::new(&redis, &settings.pipeline);
     let fetcher =
         HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;

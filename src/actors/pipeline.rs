@@ -53,7 +53,7 @@ impl Pipeline {
     ) -> Result<Started, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         let lease = self.redis.keys.running_lease(&source.id);
-        if !self.redis.try_lease(&lease, &run_id, RUNNING_LEASE).await? {
+        if !self.take_running_lease(&lease, &run_id).await? {
             let holder = self.redis.lease_holder(&lease).await?;
             return Ok(Started::AlreadyRunning(holder));
         }
@@ -192,6 +192,26 @@ impl Pipeline {
             tracing::warn!(%run_id, error = %end_err, "could not fail the run; the sweeper will");
         }
         Box::new(AbortError::new(std::io::Error::other(failure.message)))
+    }
+
+    /// Takes the source's running lease. A lease whose run has already ended (its holder is
+    /// releasing it right now, or died before it could) is freed and taken.
+    async fn take_running_lease(&self, lease: &str, run_id: &str) -> Result<bool, StoreError> {
+        if self.redis.try_lease(lease, run_id, RUNNING_LEASE).await? {
+            return Ok(true);
+        }
+        let Some(holder) = self.redis.lease_holder(lease).await? else {
+            return self.redis.try_lease(lease, run_id, RUNNING_LEASE).await;
+        };
+        let ended = match self.store.get_run(&holder).await? {
+            Some(run) => run.status.is_final(),
+            None => true,
+        };
+        if !ended {
+            return Ok(false);
+        }
+        self.redis.release_lease(lease, &holder).await?;
+        self.redis.try_lease(lease, run_id, RUNNING_LEASE).await
     }
 
     /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every

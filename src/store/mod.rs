@@ -1,6 +1,7 @@
 //! Adapters for MongoDB (the record of jobs, runs and sources) and Redis (queues, leases and
 //! the cross-daemon event channel).
 
+pub mod job_index;
 pub mod mongo;
 pub mod queue;
 pub mod redis;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{JOBS, Store};
 use crate::domain::time::format as ts;
 use crate::domain::{BatchResult, CodeCount, Failure, JobPosting};
+use crate::store::job_index::Entry;
 use crate::store::queue::BatchEntry;
 use crate::store::{StoreError, encode};
 
@@ -33,35 +34,25 @@ pub struct BatchContext<'a> {
     pub publisher: &'a str,
 }
 
-struct Existing {
-    content_hash: String,
-    created_by_run: Option<String>,
-    updated_by_run: Option<String>,
-    reopened_by_run: Option<String>,
-    closed: bool,
-    /// The sources already listing this job.
-    sources: Vec<String>,
-}
+type Existing = Entry;
 
-impl Existing {
-    fn from_doc(d: &Document) -> Self {
-        let s = |k: &str| d.get_str(k).ok().map(str::to_owned);
-        Self {
-            content_hash: s("contentHash").unwrap_or_default(),
-            created_by_run: s("createdByRun"),
-            updated_by_run: s("updatedByRun"),
-            reopened_by_run: s("reopenedByRun"),
-            closed: d.get_str("status").ok() == Some("closed"),
-            sources: d
-                .get_array("sources")
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Bson::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
+fn entry_from_doc(d: &Document) -> Entry {
+    let s = |k: &str| d.get_str(k).ok().map(str::to_owned);
+    Entry {
+        content_hash: s("contentHash").unwrap_or_default(),
+        created_by_run: s("createdByRun"),
+        updated_by_run: s("updatedByRun"),
+        reopened_by_run: s("reopenedByRun"),
+        closed: d.get_str("status").ok() == Some("closed"),
+        sources: d
+            .get_array("sources")
+            .map(|a| {
+                a.iter()
+                    .filter_map(Bson::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -131,7 +122,7 @@ impl Store {
         for d in docs {
             let Ok(id) = d.get_str("_id") else { continue };
             if d.get_str("publisher").ok() == Some(publisher) {
-                snap.by_id.insert(id.to_owned(), Existing::from_doc(&d));
+                snap.by_id.insert(id.to_owned(), entry_from_doc(&d));
             } else if let Ok(key) = d.get_str("dedupeKey") {
                 snap.twins
                     .entry(key.to_owned())
@@ -139,6 +130,34 @@ impl Store {
             }
         }
         Ok(snap)
+    }
+
+    /// What the batch's jobs look like stored: from the job index when there is one (no
+    /// database read), else one `$or` read.
+    async fn before(
+        &self,
+        ids: &[String],
+        keys: &[String],
+        publisher: &str,
+    ) -> Result<Snapshot, StoreError> {
+        if ids.is_empty() {
+            return Ok(Snapshot {
+                by_id: HashMap::new(),
+                twins: HashMap::new(),
+            });
+        }
+        let Some(index) = &self.index else {
+            return self.snapshot(ids, keys, publisher).await;
+        };
+        let by_id = index.get(publisher, ids).await?;
+        let twins = index
+            .twins(keys)
+            .await?
+            .into_iter()
+            .filter(|(_, (p, _))| p != publisher)
+            .map(|(k, (_, id))| (k, id))
+            .collect();
+        Ok(Snapshot { by_id, twins })
     }
 
     /// Persists one batch and says what happened to each entry.
@@ -170,80 +189,51 @@ impl Store {
         }
         let ids: Vec<String> = jobs.iter().map(|(id, _, _)| id.clone()).collect();
         let keys: Vec<String> = jobs.iter().map(|(_, _, p)| p.dedupe_key()).collect();
-        let snap = if ids.is_empty() {
-            Snapshot {
-                by_id: HashMap::new(),
-                twins: HashMap::new(),
-            }
-        } else {
-            self.snapshot(&ids, &keys, ctx.publisher).await?
-        };
-
+        let mut snap = self.before(&ids, &keys, ctx.publisher).await?;
         let now = ts(&Utc::now());
-        let mut inserts: Vec<(usize, Document)> = Vec::new();
-        let mut updates: Vec<(usize, bool)> = Vec::new();
-        // Unchanged jobs are not written; those this source did not list yet get added to it.
-        let mut newly_carried: Vec<String> = Vec::new();
-        let carried =
-            |e: Option<&Existing>| e.is_some_and(|e| e.sources.iter().any(|s| s == ctx.source_id));
+
+        let mut w = Writes::default();
         for (i, (id, hash, posting)) in jobs.iter().enumerate() {
             let existing = snap.by_id.get(id);
-            let reopen = reopens(existing, ctx.run_id);
-            if reopen {
-                result.reopened_jobs += 1;
-            }
-            match plan(existing, hash, ctx.run_id) {
-                Plan::New => {
-                    let twin = snap.twins.get(&posting.dedupe_key()).map(String::as_str);
-                    inserts.push((i, new_job_doc(ctx, id, hash, posting, twin, &now)?));
-                }
-                Plan::AlreadyNew => result.new_jobs += 1,
-                Plan::AlreadyUpdated => result.updated_jobs += 1,
-                Plan::Update => updates.push((i, reopen)),
-                Plan::Unchanged if reopen => {
-                    result.unchanged_jobs += 1;
-                    updates.push((i, true));
-                }
-                Plan::Unchanged => {
-                    result.unchanged_jobs += 1;
-                    if !carried(existing) {
-                        newly_carried.push(id.clone());
-                    }
-                }
+            if matches!(plan(existing, hash, ctx.run_id), Plan::New) {
+                let twin = snap.twins.get(&posting.dedupe_key()).map(String::as_str);
+                w.inserts
+                    .push((i, new_job_doc(ctx, id, hash, posting, twin, &now)?));
+            } else {
+                w.classify(i, existing, hash, ctx, &mut result);
             }
         }
 
-        // A concurrent run of another source of the same publisher may insert the same job
-        // between our read and our insert; the unique id turns that into a duplicate-key error
-        // for that document only, and the job is then treated as one that exists.
-        let lost_races = self.insert_new(&mut inserts, &mut result).await?;
-        if !lost_races.is_empty() {
-            let race_ids: Vec<String> = lost_races.iter().map(|&i| jobs[i].0.clone()).collect();
-            let now_existing = self.snapshot(&race_ids, &[], ctx.publisher).await?;
-            for i in lost_races {
+        // A job the index did not know, or that a concurrent run of another source of the same
+        // publisher inserted first, fails its insert on the unique id: read it, classify it.
+        let inserting: Vec<usize> = w.inserts.iter().map(|(i, _)| *i).collect();
+        let lost = self.insert_new(&mut w.inserts, &mut result).await?;
+        w.created
+            .extend(inserting.into_iter().filter(|i| !lost.contains(i)));
+        if !lost.is_empty() {
+            let lost_ids: Vec<String> = lost.iter().map(|&i| jobs[i].0.clone()).collect();
+            let found = self.snapshot(&lost_ids, &[], ctx.publisher).await?;
+            for i in lost {
                 let (id, hash, _) = &jobs[i];
-                match plan(now_existing.by_id.get(id), hash, ctx.run_id) {
-                    Plan::Unchanged | Plan::AlreadyUpdated => {
-                        result.unchanged_jobs += 1;
-                        newly_carried.push(id.clone());
-                    }
-                    _ => updates.push((i, false)),
+                let existing = found.by_id.get(id);
+                w.classify(i, existing, hash, ctx, &mut result);
+                if let Some(e) = existing {
+                    snap.by_id.insert(id.clone(), e.clone());
                 }
             }
         }
 
         let missed = format!("missed.{}", ctx.source_id);
         let mut statements: Vec<Bson> = Vec::new();
-        for &(i, reopen) in &updates {
+        for &(i, reopen, content_changed) in &w.updates {
             let (id, hash, posting) = &jobs[i];
-            let existing = snap.by_id.get(id);
-            let content_changed = existing.is_none_or(|e| &e.content_hash != hash);
             let mut set = if content_changed {
                 let mut set = encode(posting)?;
                 set.insert("contentHash", hash.as_str());
                 set.insert("dedupeKey", posting.dedupe_key());
                 set.insert("updatedByRun", ctx.run_id);
                 set.insert("updatedAt", now.as_str());
+                set.insert("lastSeenAt", now.as_str());
                 set
             } else {
                 Document::new()
@@ -253,19 +243,20 @@ impl Store {
                 set.insert("closedAt", Bson::Null);
                 set.insert("reopenedByRun", ctx.run_id);
             }
-            set.insert("lastSeenAt", now.as_str());
             set.insert(missed.as_str(), 0_i64);
             statements.push(Bson::Document(doc! {
                 "q": {"_id": id.as_str()},
                 "u": {"$set": set, "$addToSet": {"sources": ctx.source_id}},
             }));
-            if content_changed {
-                result.updated_jobs += 1;
-            }
         }
-        if !newly_carried.is_empty() {
+        if !w.newly_carried.is_empty() {
+            let carried: Vec<&str> = w
+                .newly_carried
+                .iter()
+                .map(|&i| jobs[i].0.as_str())
+                .collect();
             statements.push(Bson::Document(doc! {
-                "q": {"_id": {"$in": &newly_carried}},
+                "q": {"_id": {"$in": carried}},
                 "u": {"$addToSet": {"sources": ctx.source_id}, "$set": {missed.as_str(): 0_i64}},
                 "multi": true,
             }));
@@ -282,6 +273,11 @@ impl Store {
                     "update of jobs failed: {errors:?}"
                 )));
             }
+        }
+        if let Some(index) = &self.index {
+            let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
+            index.put(ctx.publisher, &entries).await?;
+            index.put_twins(ctx.publisher, &twins).await?;
         }
         result.failure_counts = count_codes(&failures);
         Ok((result, failures))
@@ -337,7 +333,7 @@ impl Store {
         let open: Vec<Document> = self
             .coll(JOBS)
             .find(doc! {"sources": source_id, "status": "open"})
-            .projection(doc! {"sources": 1, "missed": 1, "missCountedRun": 1})
+            .projection(doc! {"sources": 1, "missed": 1, "missCountedRun": 1, "publisher": 1})
             .await?
             .try_collect()
             .await?;
@@ -400,6 +396,24 @@ impl Store {
                 doc! {"$set": {"status": "closed", "closedAt": now, "closedByRun": run_id}},
             )
             .await?;
+        if let Some(index) = &self.index {
+            let mut by_publisher: HashMap<&str, Vec<String>> = HashMap::new();
+            for d in &open {
+                if let (Ok(id), Ok(p)) = (d.get_str("_id"), d.get_str("publisher"))
+                    && to_close.iter().any(|c| c == id)
+                {
+                    by_publisher.entry(p).or_default().push(id.to_owned());
+                }
+            }
+            for (publisher, ids) in by_publisher {
+                let mut entries: Vec<(String, Entry)> =
+                    index.get(publisher, &ids).await?.into_iter().collect();
+                for (_, e) in &mut entries {
+                    e.closed = true;
+                }
+                index.put(publisher, &entries).await?;
+            }
+        }
         Ok(r.modified_count as i64)
     }
 
@@ -420,6 +434,107 @@ fn missed_counts(d: &Document) -> HashMap<String, i64> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A dedupe key and the id of the job stored with it.
+type DedupeKeyOf = (String, String);
+
+/// The writes one batch needs, by position in the batch.
+#[derive(Default)]
+struct Writes {
+    inserts: Vec<(usize, Document)>,
+    /// (position, reopen, content changed)
+    updates: Vec<(usize, bool, bool)>,
+    newly_carried: Vec<usize>,
+    /// Positions stored new by this run (now or by its earlier delivery).
+    created: Vec<usize>,
+}
+
+impl Writes {
+    /// Counts and plans a job that exists (or that this run already wrote).
+    fn classify(
+        &mut self,
+        i: usize,
+        existing: Option<&Entry>,
+        hash: &str,
+        ctx: &BatchContext<'_>,
+        result: &mut BatchResult,
+    ) {
+        let reopen = reopens(existing, ctx.run_id);
+        if reopen {
+            result.reopened_jobs += 1;
+        }
+        let carried = existing.is_some_and(|e| e.sources.iter().any(|s| s == ctx.source_id));
+        match plan(existing, hash, ctx.run_id) {
+            Plan::New => self.updates.push((i, reopen, true)),
+            Plan::AlreadyNew => {
+                result.new_jobs += 1;
+                self.created.push(i);
+            }
+            Plan::AlreadyUpdated => result.updated_jobs += 1,
+            Plan::Update => {
+                result.updated_jobs += 1;
+                self.updates.push((i, reopen, true));
+            }
+            Plan::Unchanged => {
+                result.unchanged_jobs += 1;
+                if reopen {
+                    self.updates.push((i, true, false));
+                } else if !carried {
+                    self.newly_carried.push(i);
+                }
+            }
+        }
+    }
+
+    /// The job-index entries after this batch, and the dedupe keys of the new jobs.
+    fn index_entries(
+        &self,
+        jobs: &[(String, String, JobPosting)],
+        snap: &Snapshot,
+        ctx: &BatchContext<'_>,
+    ) -> (Vec<(String, Entry)>, Vec<DedupeKeyOf>) {
+        let mut out = Vec::new();
+        let mut twins = Vec::new();
+        let with_source = |mut e: Entry| {
+            if !e.sources.iter().any(|s| s == ctx.source_id) {
+                e.sources.push(ctx.source_id.to_owned());
+            }
+            e
+        };
+        for &i in &self.created {
+            let (id, hash, posting) = &jobs[i];
+            let e = Entry {
+                content_hash: hash.clone(),
+                created_by_run: Some(ctx.run_id.to_owned()),
+                sources: vec![ctx.source_id.to_owned()],
+                ..Default::default()
+            };
+            out.push((id.clone(), e));
+            twins.push((posting.dedupe_key(), id.clone()));
+        }
+        for &(i, reopen, changed) in &self.updates {
+            let (id, hash, _) = &jobs[i];
+            let mut e = with_source(snap.by_id.get(id).cloned().unwrap_or_default());
+            if changed {
+                e.content_hash = hash.clone();
+                e.updated_by_run = Some(ctx.run_id.to_owned());
+            }
+            if reopen {
+                e.closed = false;
+                e.reopened_by_run = Some(ctx.run_id.to_owned());
+            }
+            out.push((id.clone(), e));
+        }
+        for &i in &self.newly_carried {
+            let id = &jobs[i].0;
+            out.push((
+                id.clone(),
+                with_source(snap.by_id.get(id).cloned().unwrap_or_default()),
+            ));
+        }
+        (out, twins)
+    }
 }
 
 fn new_job_doc(

@@ -22,6 +22,8 @@ pub const SOURCES: &str = "sources";
 #[derive(Clone)]
 pub struct Store {
     db: Database,
+    /// The Redis-side index of stored jobs, when the process has Redis.
+    pub(crate) index: Option<super::job_index::JobIndex>,
 }
 
 impl Store {
@@ -38,7 +40,14 @@ impl Store {
         let client = Client::with_options(opts)?;
         Ok(Self {
             db: client.database(database),
+            index: None,
         })
+    }
+
+    /// Classifies batches through the job index instead of reading MongoDB.
+    pub fn with_index(mut self, index: super::job_index::JobIndex) -> Self {
+        self.index = Some(index);
+        self
     }
 
     pub fn database(&self) -> &Database {

@@ -1,0 +1,183 @@
+//! What the import workers know about stored jobs, kept in Redis beside MongoDB: per job its
+//! content hash, the runs that created, changed and reopened it, its status and its sources;
+//! per dedupe key the first job that carries it. With it, a batch is classified without
+//! reading MongoDB, and an unchanged feed is re-imported without touching the database.
+//!
+//! MongoDB stays the record. An entry missing from the index only costs a read: the insert of
+//! a job that does exist fails on its unique id, and that job is then read and classified.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+
+use super::StoreError;
+use super::redis::Redis;
+
+/// The index's view of one stored job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub content_hash: String,
+    pub created_by_run: Option<String>,
+    pub updated_by_run: Option<String>,
+    pub reopened_by_run: Option<String>,
+    pub closed: bool,
+    pub sources: Vec<String>,
+}
+
+impl Entry {
+    /// `hash|created|updated|reopened|o or c|source,source`; run ids and source ids have no `|`.
+    pub fn encode(&self) -> String {
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        format!(
+            "{}|{}|{}|{}|{}|{}",
+            self.content_hash,
+            o(&self.created_by_run),
+            o(&self.updated_by_run),
+            o(&self.reopened_by_run),
+            if self.closed { "c" } else { "o" },
+            self.sources.join(",")
+        )
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let mut p = raw.split('|');
+        let opt = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_owned);
+        let content_hash = p.next()?.to_owned();
+        let created_by_run = opt(p.next());
+        let updated_by_run = opt(p.next());
+        let reopened_by_run = opt(p.next());
+        let closed = p.next()? == "c";
+        let sources = p
+            .next()?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some(Self {
+            content_hash,
+            created_by_run,
+            updated_by_run,
+            reopened_by_run,
+            closed,
+            sources,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct JobIndex {
+    redis: Redis,
+}
+
+impl JobIndex {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+
+    fn jobs_key(&self, publisher: &str) -> String {
+        format!("{}:jobidx:{publisher}", self.redis.keys.prefix())
+    }
+
+    fn twins_key(&self) -> String {
+        format!("{}:jobidx-dedupe", self.redis.keys.prefix())
+    }
+
+    pub async fn get(
+        &self,
+        publisher: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, Entry>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut c = self.redis.conn.clone();
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.jobs_key(publisher))
+            .arg(ids)
+            .query_async(&mut c)
+            .await?;
+        Ok(ids
+            .iter()
+            .zip(raw)
+            .filter_map(|(id, r)| Some((id.clone(), Entry::decode(&r?)?)))
+            .collect())
+    }
+
+    pub async fn put(
+        &self,
+        publisher: &str,
+        entries: &[(String, Entry)],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.redis.conn.clone();
+        let items: Vec<(&str, String)> = entries
+            .iter()
+            .map(|(id, e)| (id.as_str(), e.encode()))
+            .collect();
+        let _: () = c.hset_multiple(self.jobs_key(publisher), &items).await?;
+        Ok(())
+    }
+
+    /// Dedupe key → `publisher|id` of the first job stored with it.
+    pub async fn twins(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, (String, String)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut c = self.redis.conn.clone();
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.twins_key())
+            .arg(keys)
+            .query_async(&mut c)
+            .await?;
+        Ok(keys
+            .iter()
+            .zip(raw)
+            .filter_map(|(k, r)| {
+                let r = r?;
+                let (p, id) = r.split_once('|')?;
+                Some((k.clone(), (p.to_owned(), id.to_owned())))
+            })
+            .collect())
+    }
+
+    pub async fn put_twins(
+        &self,
+        publisher: &str,
+        keys: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let mut c = self.redis.conn.clone();
+        let mut pipe = redis::pipe();
+        for (key, id) in keys {
+            pipe.hset_nx(self.twins_key(), key, format!("{publisher}|{id}"))
+                .ignore();
+        }
+        if !keys.is_empty() {
+            let _: () = pipe.query_async(&mut c).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        let e = Entry {
+            content_hash: "abc".into(),
+            created_by_run: Some("r1".into()),
+            updated_by_run: None,
+            reopened_by_run: Some("r3".into()),
+            closed: true,
+            sources: vec!["a".into(), "b-c".into()],
+        };
+        assert_eq!(Entry::decode(&e.encode()), Some(e));
+        assert_eq!(Entry::decode("garbage"), None);
+    }
+}
