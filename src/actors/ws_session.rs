@@ -1,6 +1,7 @@
 //! `WsSession`: one actor per WebSocket connection. It sends `initial_data` first, then every
 //! run change, in order, through a bounded outbox; a client that stops reading fills the
-//! outbox and is dropped. Heartbeats find dead peers.
+//! outbox and is dropped. Heartbeats find dead peers. Clients may `sync` (catch up from
+//! MongoDB) and subscribe to one run's progress or to sources.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,10 +11,11 @@ use actix_ws::{Message, ProtocolError};
 use tokio::sync::mpsc;
 
 use super::history_broker::HistoryBroker;
-use super::messages::{Connect, Disconnect, SendEvent};
-use crate::domain::events::{EventError, InitialData, ServerEvent};
+use super::messages::{ChangeSubscription, Connect, Disconnect, SendEvent, SubscriptionChange};
+use crate::domain::events::{ClientEvent, EventError, ServerEvent, SyncRequest};
 use crate::store::Store;
-use crate::store::mongo::runs::RunFilter;
+use crate::store::mongo::live::{SYNC_MAX_RUNS, since_with_margin};
+use crate::telemetry;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -21,6 +23,8 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const OUTBOX: usize = 256;
 /// Rows in `initial_data`: the dashboard's first page.
 pub const INITIAL_PAGE: u64 = 20;
+/// Client messages accepted per second; more are answered with `ws.rate_limited`.
+pub const MAX_MESSAGES_PER_SEC: u32 = 20;
 
 enum Outgoing {
     Text(Arc<str>),
@@ -37,6 +41,41 @@ pub struct WsSession {
     last_seen: Instant,
     initial_sent: bool,
     pending: Vec<Arc<str>>,
+    syncing: bool,
+    window: (Instant, u32),
+}
+
+/// Run and source ids are short printable tokens; anything else is refused before use.
+fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn invalid(message: impl Into<String>) -> EventError {
+    EventError {
+        code: "ws.invalid_data".into(),
+        message: message.into(),
+    }
+}
+
+/// Checks a `sync` request; returns the effective `since` (moved back by the clock margin).
+fn check_sync(req: &SyncRequest) -> Result<Option<String>, EventError> {
+    if req.runs.len() > SYNC_MAX_RUNS {
+        return Err(invalid(format!("at most {SYNC_MAX_RUNS} runs per sync")));
+    }
+    if req.runs.keys().any(|k| !id_ok(k)) {
+        return Err(invalid("`runs` maps run ids to versions"));
+    }
+    if req.since.is_none() && req.runs.is_empty() {
+        return Err(invalid("give `since`, `runs`, or both"));
+    }
+    req.since
+        .as_deref()
+        .map(|s| since_with_margin(s).ok_or_else(|| invalid("`since` must be an RFC 3339 time")))
+        .transpose()
 }
 
 impl WsSession {
@@ -55,6 +94,8 @@ impl WsSession {
             last_seen: Instant::now(),
             initial_sent: false,
             pending: Vec::new(),
+            syncing: false,
+            window: (Instant::now(), 0),
         }
     }
 
@@ -65,6 +106,8 @@ impl WsSession {
                 session = self.id,
                 "WebSocket outbox full or closed; closing"
             );
+            metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
+            self.outbox = None;
             ctx.stop();
         }
     }
@@ -76,12 +119,78 @@ impl WsSession {
         }
     }
 
-    fn reply_error(&mut self, code: &str, message: String, ctx: &mut Context<Self>) {
-        let e = ServerEvent::Error(EventError {
-            code: code.into(),
-            message,
+    fn reply_error(&mut self, e: EventError, ctx: &mut Context<Self>) {
+        self.send_event(&ServerEvent::Error(e), ctx);
+    }
+
+    /// Counts this message against the per-second budget; how far over it this one is.
+    fn over_rate(&mut self) -> u32 {
+        let (start, n) = &mut self.window;
+        if start.elapsed() >= Duration::from_secs(1) {
+            *start = Instant::now();
+            *n = 0;
+        }
+        *n += 1;
+        n.saturating_sub(MAX_MESSAGES_PER_SEC)
+    }
+
+    fn on_client_event(&mut self, ev: ClientEvent, ctx: &mut Context<Self>) {
+        let change = match ev {
+            ClientEvent::Ping => return self.send_event(&ServerEvent::Pong(None), ctx),
+            ClientEvent::Sync(req) => return self.sync(req, ctx),
+            ClientEvent::SubscribeRun(r) => SubscriptionChange::SubscribeRun(r.run_id),
+            ClientEvent::UnsubscribeRun(r) => SubscriptionChange::UnsubscribeRun(r.run_id),
+            ClientEvent::SubscribeSource(s) => SubscriptionChange::SubscribeSource(s.source_id),
+            ClientEvent::UnsubscribeSource(s) => SubscriptionChange::UnsubscribeSource(s.source_id),
+        };
+        let id = match &change {
+            SubscriptionChange::SubscribeRun(i)
+            | SubscriptionChange::UnsubscribeRun(i)
+            | SubscriptionChange::SubscribeSource(i)
+            | SubscriptionChange::UnsubscribeSource(i) => i,
+        };
+        if !id_ok(id) {
+            return self.reply_error(invalid("ids are letters, digits, '-' and '_'"), ctx);
+        }
+        let ask = self.broker.send(ChangeSubscription {
+            id: self.id,
+            change,
         });
-        self.send_event(&e, ctx);
+        ctx.spawn(ask.into_actor(self).map(|res, act, ctx| match res {
+            Ok(Ok(subs)) => act.send_event(&ServerEvent::Subscribed(subs), ctx),
+            Ok(Err(m)) => act.reply_error(invalid(m), ctx),
+            Err(_) => ctx.stop(),
+        }));
+    }
+
+    fn sync(&mut self, req: SyncRequest, ctx: &mut Context<Self>) {
+        let since = match check_sync(&req) {
+            Ok(s) => s,
+            Err(e) => return self.reply_error(e, ctx),
+        };
+        if self.syncing {
+            let busy = EventError {
+                code: "ws.busy".into(),
+                message: "a sync is already in progress".into(),
+            };
+            return self.reply_error(busy, ctx);
+        }
+        self.syncing = true;
+        let store = self.store.clone();
+        let read = async move { store.sync(&req, since.as_deref()).await };
+        ctx.spawn(read.into_actor(self).map(|res, act, ctx| {
+            act.syncing = false;
+            match res {
+                Ok(r) => act.send_event(&ServerEvent::SyncResult(Box::new(r)), ctx),
+                Err(e) => act.reply_error(
+                    EventError {
+                        code: e.code().into(),
+                        message: "could not read import history; try again".into(),
+                    },
+                    ctx,
+                ),
+            }
+        }));
     }
 }
 
@@ -122,15 +231,12 @@ impl Actor for WsSession {
                 act.push(Outgoing::Ping, ctx);
             }
         });
+        // Registered with the broker first, so nothing changed after this read goes unseen.
         let store = self.store.clone();
-        let load = async move {
-            store
-                .page_runs(1, INITIAL_PAGE, &RunFilter::default())
-                .await
-        };
+        let load = async move { store.initial_data(INITIAL_PAGE).await };
         ctx.spawn(load.into_actor(self).map(|res, act, ctx| match res {
-            Ok(logs) => {
-                act.send_event(&ServerEvent::InitialData(InitialData { logs }), ctx);
+            Ok(data) => {
+                act.send_event(&ServerEvent::InitialData(Box::new(data)), ctx);
                 act.initial_sent = true;
                 for p in std::mem::take(&mut act.pending) {
                     act.push(Outgoing::Text(p), ctx);
@@ -138,11 +244,11 @@ impl Actor for WsSession {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not load the initial page");
-                act.reply_error(
-                    "db.unavailable",
-                    format!("could not load import history: {e}"),
-                    ctx,
-                );
+                let err = EventError {
+                    code: e.code().into(),
+                    message: "could not load import history".into(),
+                };
+                act.reply_error(err, ctx);
                 ctx.stop();
             }
         }));
@@ -171,41 +277,40 @@ impl Handler<SendEvent> for WsSession {
 impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
     fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Self::Context) {
         self.last_seen = Instant::now();
-        match msg {
-            Ok(Message::Text(text)) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(v) => {
-                    let event = v.get("event").and_then(|e| e.as_str()).unwrap_or("");
-                    match event {
-                        "ping" => {
-                            let pong =
-                                serde_json::json!({"event": "pong", "data": null}).to_string();
-                            self.push(Outgoing::Text(pong.into()), ctx);
-                        }
-                        _ => self.reply_error(
-                            "ws.unknown_event",
-                            format!("unknown event `{event}`; this server accepts `ping`"),
-                            ctx,
-                        ),
-                    }
-                }
-                Err(e) => self.reply_error(
-                    "ws.malformed",
-                    format!("messages are JSON objects: {e}"),
+        let text = match msg {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Binary(_)) => {
+                return self.reply_error(
+                    EventError {
+                        code: "ws.malformed".into(),
+                        message: "binary messages are not accepted".into(),
+                    },
                     ctx,
-                ),
-            },
-            Ok(Message::Binary(_)) => self.reply_error(
-                "ws.malformed",
-                "binary messages are not accepted".into(),
-                ctx,
-            ),
-            Ok(Message::Ping(b)) => self.push(Outgoing::Pong(b), ctx),
-            Ok(Message::Close(_)) => ctx.stop(),
-            Ok(_) => {}
+                );
+            }
+            Ok(Message::Ping(b)) => return self.push(Outgoing::Pong(b), ctx),
+            Ok(Message::Close(_)) => return ctx.stop(),
+            Ok(_) => return,
             Err(e) => {
                 tracing::info!(session = self.id, error = %e, "WebSocket protocol error");
-                ctx.stop();
+                return ctx.stop();
             }
+        };
+        match self.over_rate() {
+            0 => {}
+            // Said once per second; answering every excess message would feed the flood.
+            1 => {
+                let e = EventError {
+                    code: "ws.rate_limited".into(),
+                    message: format!("at most {MAX_MESSAGES_PER_SEC} messages per second"),
+                };
+                return self.reply_error(e, ctx);
+            }
+            _ => return,
+        }
+        match ClientEvent::parse(&text) {
+            Ok(ev) => self.on_client_event(ev, ctx),
+            Err(e) => self.reply_error(e, ctx),
         }
     }
 
