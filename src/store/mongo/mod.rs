@@ -59,31 +59,37 @@ impl Store {
     }
 
     /// Creates the indexes every query relies on; idempotent.
+    ///
+    /// One index per command: FerretDB 1.24 drops the connection when one `createIndexes`
+    /// names several indexes that all exist already, which stopped a second daemon (or a
+    /// restart) from starting on an existing database.
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
         let unique = IndexOptions::builder().unique(true).build();
-        self.coll(JOBS)
-            .create_indexes([
-                IndexModel::builder()
-                    .keys(doc! {"publisher": 1, "externalId": 1})
-                    .options(unique)
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! {"sources": 1, "lastSeenAt": -1})
-                    .build(),
-                IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
-            ])
-            .await?;
-        self.coll(IMPORT_LOGS)
-            .create_indexes([
-                IndexModel::builder()
-                    .keys(doc! {"importDateTime": -1})
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! {"sourceId": 1, "importDateTime": -1})
-                    .build(),
-                IndexModel::builder().keys(doc! {"status": 1}).build(),
-            ])
-            .await?;
+        let jobs = [
+            IndexModel::builder()
+                .keys(doc! {"publisher": 1, "externalId": 1})
+                .options(unique)
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"sources": 1, "lastSeenAt": -1})
+                .build(),
+            IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
+        ];
+        for m in jobs {
+            self.coll(JOBS).create_index(m).await?;
+        }
+        let logs = [
+            IndexModel::builder()
+                .keys(doc! {"importDateTime": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"sourceId": 1, "importDateTime": -1})
+                .build(),
+            IndexModel::builder().keys(doc! {"status": 1}).build(),
+        ];
+        for m in logs {
+            self.coll(IMPORT_LOGS).create_index(m).await?;
+        }
         Ok(())
     }
 }

@@ -14,8 +14,8 @@ use super::history_broker::HistoryBroker;
 use super::messages::{ChangeSubscription, Connect, Disconnect, SendEvent, SubscriptionChange};
 use crate::domain::events::{ClientEvent, EventError, ServerEvent, SyncRequest};
 use crate::store::Store;
-use crate::store::mongo::live::{SYNC_MAX_RUNS, since_with_margin};
 use crate::telemetry;
+use checks::{check_sync, id_ok, invalid};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -25,6 +25,8 @@ pub const OUTBOX: usize = 256;
 pub const INITIAL_PAGE: u64 = 20;
 /// Client messages accepted per second; more are answered with `ws.rate_limited`.
 pub const MAX_MESSAGES_PER_SEC: u32 = 20;
+
+mod checks;
 
 enum Outgoing {
     Text(Arc<str>),
@@ -43,39 +45,10 @@ pub struct WsSession {
     pending: Vec<Arc<str>>,
     syncing: bool,
     window: (Instant, u32),
-}
-
-/// Run and source ids are short printable tokens; anything else is refused before use.
-fn id_ok(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 100
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn invalid(message: impl Into<String>) -> EventError {
-    EventError {
-        code: "ws.invalid_data".into(),
-        message: message.into(),
-    }
-}
-
-/// Checks a `sync` request; returns the effective `since` (moved back by the clock margin).
-fn check_sync(req: &SyncRequest) -> Result<Option<String>, EventError> {
-    if req.runs.len() > SYNC_MAX_RUNS {
-        return Err(invalid(format!("at most {SYNC_MAX_RUNS} runs per sync")));
-    }
-    if req.runs.keys().any(|k| !id_ok(k)) {
-        return Err(invalid("`runs` maps run ids to versions"));
-    }
-    if req.since.is_none() && req.runs.is_empty() {
-        return Err(invalid("give `since`, `runs`, or both"));
-    }
-    req.since
-        .as_deref()
-        .map(|s| since_with_margin(s).ok_or_else(|| invalid("`since` must be an RFC 3339 time")))
-        .transpose()
+    /// The task writing to the socket; aborted when the peer stopped reading, since a write
+    /// to it would never finish and the connection would stay open.
+    writer: Option<tokio::task::JoinHandle<()>>,
+    abort_writer: bool,
 }
 
 impl WsSession {
@@ -96,6 +69,8 @@ impl WsSession {
             pending: Vec::new(),
             syncing: false,
             window: (Instant::now(), 0),
+            writer: None,
+            abort_writer: false,
         }
     }
 
@@ -108,6 +83,7 @@ impl WsSession {
             );
             metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
             self.outbox = None;
+            self.abort_writer = true;
             ctx.stop();
         }
     }
@@ -217,7 +193,7 @@ impl Actor for WsSession {
         let (tx, rx) = mpsc::channel(OUTBOX);
         self.outbox = Some(tx);
         if let Some(session) = self.session.take() {
-            actix_web::rt::spawn(write_loop(session, rx));
+            self.writer = Some(actix_web::rt::spawn(write_loop(session, rx)));
         }
         self.broker.do_send(Connect {
             id: self.id,
@@ -226,6 +202,7 @@ impl Actor for WsSession {
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
                 tracing::info!(session = act.id, "WebSocket client timed out");
+                act.abort_writer = true;
                 ctx.stop();
             } else {
                 act.push(Outgoing::Ping, ctx);
@@ -257,6 +234,11 @@ impl Actor for WsSession {
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.broker.do_send(Disconnect { id: self.id });
         self.outbox = None;
+        if self.abort_writer
+            && let Some(w) = self.writer.take()
+        {
+            w.abort();
+        }
         Running::Stop
     }
 }
@@ -269,6 +251,7 @@ impl Handler<SendEvent> for WsSession {
         } else if self.pending.len() < OUTBOX {
             self.pending.push(msg.0);
         } else {
+            self.abort_writer = true;
             ctx.stop();
         }
     }
