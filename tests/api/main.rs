@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod cli_admin;
 mod contract;
 mod helpers;
 mod http_api;
