@@ -263,6 +263,11 @@ async fn idle_phase(pid: u32, addr: &str, idle: usize) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too (without `--bench`): stay quick there.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("ws_fanout: skipped; run `cargo bench --bench ws_fanout`");
+        return;
+    }
     let clients: usize = env_or("WS_CLIENTS", "1000").parse().unwrap();
     let idle: usize = env_or("WS_IDLE", "10000").parse().unwrap();
     let tag = uuid::Uuid::new_v4().simple().to_string();
