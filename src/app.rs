@@ -242,7 +242,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     }
 
     let shutdown = CancellationToken::new();
-    let broker = HistoryBroker::new(pipeline.redis.clone()).start();
+    crate::telemetry::init();
+    pipeline.store.ensure_history_indexes().await?;
+    let broker = HistoryBroker::new(pipeline.redis.clone())
+        .with_store(pipeline.store.clone(), pipeline.instance.clone())
+        .start();
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
     let scheduler = match roles.scheduler {
         true => {
@@ -278,8 +282,13 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         };
         let server = HttpServer::new(move || {
             let s = cfg_settings.clone();
+            let cors = !s.http.cors_origins.is_empty();
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::Condition::new(
+                    cors,
+                    crate::http::cors(&s),
+                ))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(move |c| crate::http::configure(c, &s))
         })

@@ -54,6 +54,12 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Origins allowed to call the API from a browser (CORS). Empty: CORS stays off.
+    pub cors_origins: Vec<String>,
+    /// Manual imports (`POST /api/sources/{id}/import`) per minute per client address; 0: no limit.
+    pub rate_limit_trigger_per_minute: u64,
+    /// Sources created per minute per client address; 0: no limit.
+    pub rate_limit_create_source_per_minute: u64,
 }
 
 impl Default for HttpSettings {
@@ -64,6 +70,9 @@ impl Default for HttpSettings {
             allowed_origins: Vec::new(),
             max_body_bytes: 64 * 1024,
             workers: 2,
+            cors_origins: Vec::new(),
+            rate_limit_trigger_per_minute: 10,
+            rate_limit_create_source_per_minute: 20,
         }
     }
 }
@@ -300,6 +309,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("http.allowed_origins")
+                .with_list_parse_key("http.cors_origins")
                 .try_parsing(true),
         );
         for (k, v) in overrides {
@@ -315,6 +325,17 @@ impl Settings {
             .bind
             .parse::<SocketAddr>()
             .map_err(|e| invalid("http.bind", format!("not an address:port ({e})")))?;
+        for o in &self.http.cors_origins {
+            let ok = url::Url::parse(o).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.path() == "/" && !o.ends_with('/')
+            });
+            if !ok {
+                return Err(invalid(
+                    "http.cors_origins",
+                    format!("`{o}` is not an origin like https://admin.example.com"),
+                ));
+            }
+        }
         let uri = self.mongodb.uri.expose();
         if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
             return Err(invalid(

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use job_importer::app::{self, Roles};
+use job_importer::cli::admin::{RunsCommand, SourcesCommand};
+use job_importer::cli::progress::Progress;
 use job_importer::config::Settings;
 use job_importer::domain::RunStatus;
 
@@ -38,6 +40,22 @@ enum Command {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+    },
+    /// Import runs: `runs list`, `runs show <id>`.
+    Runs {
+        #[command(subcommand)]
+        cmd: RunsCommand,
+        /// Print JSON documents as stored.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Sources: `sources list|add|remove|import`.
+    Sources {
+        #[command(subcommand)]
+        cmd: SourcesCommand,
+        /// Print JSON documents as stored.
+        #[arg(long, global = true)]
+        json: bool,
     },
 }
 
@@ -84,6 +102,44 @@ fn main() -> ExitCode {
                 }
             };
             import(settings, &url, json, Duration::from_secs(timeout))
+        }
+        Command::Runs { cmd, json } => {
+            admin(cli.config, |s| job_importer::cli::admin::runs(s, cmd, json))
+        }
+        Command::Sources { cmd, json } => admin(cli.config, |s| {
+            job_importer::cli::admin::sources(s, cmd, json)
+        }),
+    }
+}
+
+/// Runs one admin command on a fresh System and prints its output.
+fn admin<F, Fut>(config: Option<PathBuf>, f: F) -> ExitCode
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let settings = match load(config, &[]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("job-importer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sys = match app::system() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("job-importer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match sys.block_on(f(settings)) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("job-importer: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -147,7 +203,12 @@ fn import(settings: Settings, url: &str, json: bool, timeout: Duration) -> ExitC
             return ExitCode::FAILURE;
         }
     };
-    match sys.block_on(job_importer::cli::import(settings, url, timeout)) {
+    let mut bar = Progress::new();
+    let result = sys.block_on(job_importer::cli::import(settings, url, timeout, |r| {
+        bar.update(r)
+    }));
+    bar.finish();
+    match result {
         Ok(run) => {
             if json {
                 match serde_json::to_string_pretty(&run) {

@@ -2,22 +2,49 @@
 //! Changes arrive from Redis pub/sub, so a browser sees the runs of every daemon. A session
 //! whose mailbox is full is dropped, never waited on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::StreamExt;
+use serde::Deserialize;
 
 use super::messages::{
-    BrokerStats, Connect, Disconnect, GetBrokerStats, ImportRunUpdated, SendEvent,
+    BrokerStats, ChangeSubscription, Connect, Disconnect, GetBrokerStats, ImportRunUpdated,
+    SendEvent, SubscriptionChange,
 };
+use crate::domain::ImportRun;
+use crate::domain::events::{ServerEvent, Subscriptions};
+use crate::store::Store;
 use crate::store::redis::Redis;
+use crate::telemetry;
+
+/// Runs, and sources, one session may follow at once.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
+
+struct Session {
+    recipient: Recipient<SendEvent>,
+    /// Empty: every source.
+    sources: HashSet<String>,
+    runs: HashSet<String>,
+}
 
 pub struct HistoryBroker {
-    sessions: HashMap<u64, Recipient<SendEvent>>,
+    sessions: HashMap<u64, Session>,
     redis: Option<Redis>,
+    store: Option<Store>,
+    /// This process's instance name: it counts the outcome of the runs it fetched.
+    instance: Option<String>,
+    /// Runs whose progress is being read; a change meanwhile marks them for one more read.
+    reading: HashMap<String, bool>,
     stats: BrokerStats,
+}
+
+/// The part of an update the broker routes on.
+#[derive(Deserialize)]
+struct Head {
+    data: ImportRun,
 }
 
 impl HistoryBroker {
@@ -26,15 +53,32 @@ impl HistoryBroker {
         Self {
             sessions: HashMap::new(),
             redis: Some(redis),
+            store: None,
+            instance: None,
+            reading: HashMap::new(),
             stats: BrokerStats::default(),
         }
     }
 
-    fn fan_out(&mut self, payload: Arc<str>) {
+    /// Enables `subscribe_run` (progress is read from MongoDB) and outcome metrics.
+    pub fn with_store(mut self, store: Store, instance: String) -> Self {
+        self.store = Some(store);
+        self.instance = Some(instance);
+        self
+    }
+
+    fn fan_out(&mut self, payload: Arc<str>, source_id: Option<&str>) {
         let mut dead = Vec::new();
+        let mut delivered = 0;
         for (id, s) in &self.sessions {
-            match s.try_send(SendEvent(payload.clone())) {
-                Ok(()) => self.stats.delivered += 1,
+            if let Some(src) = source_id
+                && !s.sources.is_empty()
+                && !s.sources.contains(src)
+            {
+                continue;
+            }
+            match s.recipient.try_send(SendEvent(payload.clone())) {
+                Ok(()) => delivered += 1,
                 Err(e) => {
                     if matches!(e, SendError::Full(_)) {
                         tracing::warn!(session = id, "WebSocket client too slow; dropping it");
@@ -43,10 +87,53 @@ impl HistoryBroker {
                 }
             }
         }
+        self.stats.delivered += delivered;
+        metrics::counter!(telemetry::WS_DELIVERED).increment(delivered);
         for id in dead {
             self.sessions.remove(&id);
             self.stats.dropped += 1;
+            metrics::counter!(telemetry::WS_DROPPED).increment(1);
         }
+        self.session_count_changed();
+    }
+
+    fn session_count_changed(&mut self) {
+        self.stats.sessions = self.sessions.len();
+        metrics::gauge!(telemetry::WS_SESSIONS).set(self.sessions.len() as f64);
+    }
+
+    /// Reads the run's progress once and sends it to its subscribers; coalesces bursts.
+    fn read_progress(&mut self, run_id: String, ctx: &mut Context<Self>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if let Some(dirty) = self.reading.get_mut(&run_id) {
+            *dirty = true;
+            return;
+        }
+        self.reading.insert(run_id.clone(), false);
+        let id = run_id.clone();
+        let read = async move { store.run_progress(&id).await };
+        ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
+            match res {
+                Ok(Some(p)) => {
+                    let event = ServerEvent::RunProgress(Box::new(p));
+                    if let Ok(json) = serde_json::to_string(&event) {
+                        let payload: Arc<str> = json.into();
+                        for s in act.sessions.values() {
+                            if s.runs.contains(&run_id) {
+                                s.recipient.try_send(SendEvent(payload.clone())).ok();
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%run_id, error = %e, "could not read run progress"),
+            }
+            if act.reading.remove(&run_id) == Some(true) {
+                act.read_progress(run_id, ctx);
+            }
+        }));
     }
 }
 
@@ -94,8 +181,13 @@ impl Actor for HistoryBroker {
 impl Handler<Connect> for HistoryBroker {
     type Result = ();
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
-        self.sessions.insert(msg.id, msg.session);
-        self.stats.sessions = self.sessions.len();
+        let s = Session {
+            recipient: msg.session,
+            sources: HashSet::new(),
+            runs: HashSet::new(),
+        };
+        self.sessions.insert(msg.id, s);
+        self.session_count_changed();
     }
 }
 
@@ -103,15 +195,71 @@ impl Handler<Disconnect> for HistoryBroker {
     type Result = ();
     fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
         self.sessions.remove(&msg.id);
-        self.stats.sessions = self.sessions.len();
+        self.session_count_changed();
     }
 }
 
 impl Handler<ImportRunUpdated> for HistoryBroker {
     type Result = ();
-    fn handle(&mut self, msg: ImportRunUpdated, _: &mut Self::Context) {
-        self.fan_out(msg.0);
-        self.stats.sessions = self.sessions.len();
+    fn handle(&mut self, msg: ImportRunUpdated, ctx: &mut Self::Context) {
+        let head = serde_json::from_str::<Head>(&msg.0).ok();
+        let run = head.as_ref().map(|h| &h.data);
+        if let (Some(run), Some(me)) = (run, &self.instance)
+            && run.status.is_final()
+            && run.fetched_by.as_deref() == Some(me.as_str())
+        {
+            telemetry::record_finished_run(run);
+        }
+        self.fan_out(msg.0, run.map(|r| r.source_id.as_str()));
+        if let Some(run) = run
+            && self.sessions.values().any(|s| s.runs.contains(&run.id))
+        {
+            self.read_progress(run.id.clone(), ctx);
+        }
+    }
+}
+
+impl Handler<ChangeSubscription> for HistoryBroker {
+    type Result = Result<Subscriptions, String>;
+    fn handle(&mut self, msg: ChangeSubscription, ctx: &mut Self::Context) -> Self::Result {
+        let Some(s) = self.sessions.get_mut(&msg.id) else {
+            return Err("the session is closed".into());
+        };
+        let full =
+            |set: &HashSet<String>, id: &str| set.len() >= MAX_SUBSCRIPTIONS && !set.contains(id);
+        let mut read = None;
+        match msg.change {
+            SubscriptionChange::SubscribeRun(id) => {
+                if full(&s.runs, &id) {
+                    return Err(format!("at most {MAX_SUBSCRIPTIONS} runs"));
+                }
+                s.runs.insert(id.clone());
+                read = Some(id);
+            }
+            SubscriptionChange::UnsubscribeRun(id) => {
+                s.runs.remove(&id);
+            }
+            SubscriptionChange::SubscribeSource(id) => {
+                if full(&s.sources, &id) {
+                    return Err(format!("at most {MAX_SUBSCRIPTIONS} sources"));
+                }
+                s.sources.insert(id);
+            }
+            SubscriptionChange::UnsubscribeSource(id) => {
+                s.sources.remove(&id);
+            }
+        }
+        let mut subs = Subscriptions {
+            runs: s.runs.iter().cloned().collect(),
+            sources: s.sources.iter().cloned().collect(),
+        };
+        subs.runs.sort();
+        subs.sources.sort();
+        if let Some(id) = read {
+            // The subscriber gets the run's current progress at once, not only at its next change.
+            self.read_progress(id, ctx);
+        }
+        Ok(subs)
     }
 }
 

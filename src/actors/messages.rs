@@ -45,3 +45,21 @@ pub struct BrokerStats {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReloadSources;
+
+/// A change to what one WebSocket session receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    SubscribeRun(String),
+    UnsubscribeRun(String),
+    SubscribeSource(String),
+    UnsubscribeSource(String),
+}
+
+/// A session asks the broker to change its subscriptions; the answer is what it holds now,
+/// or a message when a limit was reached.
+#[derive(Message)]
+#[rtype(result = "Result<crate::domain::events::Subscriptions, String>")]
+pub struct ChangeSubscription {
+    pub id: u64,
+    pub change: SubscriptionChange,
+}

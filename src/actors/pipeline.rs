@@ -203,9 +203,10 @@ impl Pipeline {
         let Some(holder) = self.redis.lease_holder(lease).await? else {
             return self.redis.try_lease(lease, run_id, RUNNING_LEASE).await;
         };
+        // A holder whose run is not stored yet is between taking the lease and writing the run.
         let ended = match self.store.get_run(&holder).await? {
             Some(run) => run.status.is_final(),
-            None => true,
+            None => false,
         };
         if !ended {
             return Ok(false);

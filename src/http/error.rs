@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// Seconds, sent as `Retry-After` (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             code: code.to_owned(),
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -44,8 +47,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(json!({"error": {"code": self.code, "message": self.message}}))
+        let mut r = HttpResponse::build(self.status);
+        if let Some(s) = self.retry_after {
+            r.insert_header(("Retry-After", s.to_string()));
+        }
+        r.json(json!({"error": {"code": self.code, "message": self.message}}))
     }
 }
 

@@ -2,7 +2,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod rate_limit;
 pub mod routes;
+pub mod validate;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +30,50 @@ pub struct AppState {
     pub next_session: AtomicU64,
 }
 
+/// One route of the router. Every route is registered from this table, so the table is the
+/// router's list (the OpenAPI test compares it with the document).
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    register: fn(&mut web::ServiceConfig),
+}
+
+macro_rules! route {
+    ($method:literal, $path:literal, $handler:path) => {
+        Route {
+            method: $method,
+            path: $path,
+            register: |c| {
+                c.service($handler);
+            },
+        }
+    };
+}
+
+/// Order matters where paths overlap: `/changes` before `/{id}`.
+pub const ROUTES: &[Route] = &[
+    route!("GET", "/healthz", routes::health::healthz),
+    route!("GET", "/readyz", routes::health::readyz),
+    route!("GET", "/metrics", routes::metrics::metrics),
+    route!("GET", "/ws", routes::ws::connect),
+    route!("GET", "/api/openapi.json", routes::openapi::document),
+    route!("GET", "/api/import-logs", routes::import_logs::list),
+    route!(
+        "GET",
+        "/api/import-logs/changes",
+        routes::import_logs::changes
+    ),
+    route!("GET", "/api/import-logs/{id}", routes::import_logs::show),
+    route!("GET", "/api/jobs", routes::jobs::list),
+    route!("GET", "/api/jobs/{id}", routes::jobs::show),
+    route!("GET", "/api/stats", routes::stats::stats),
+    route!("GET", "/api/sources", routes::sources::list),
+    route!("POST", "/api/sources", routes::sources::create),
+    route!("PATCH", "/api/sources/{id}", routes::sources::update),
+    route!("DELETE", "/api/sources/{id}", routes::sources::remove),
+    route!("POST", "/api/sources/{id}/import", routes::sources::import),
+];
+
 /// Registers every route. The dashboard is served last, with unknown paths falling back to its
 /// `index.html` so client-side routes survive a reload.
 pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
@@ -37,17 +83,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
                 .limit(settings.http.max_body_bytes)
                 .error_handler(error::json_error),
         )
-        .app_data(web::PathConfig::default().error_handler(error::path_error))
-        .service(routes::health::healthz)
-        .service(routes::health::readyz)
-        .service(routes::import_logs::list)
-        .service(routes::import_logs::show)
-        .service(routes::sources::list)
-        .service(routes::sources::create)
-        .service(routes::sources::update)
-        .service(routes::sources::remove)
-        .service(routes::sources::import)
-        .service(routes::ws::connect);
+        .app_data(web::PathConfig::default().error_handler(error::path_error));
+    for r in ROUTES {
+        (r.register)(cfg);
+    }
+    // The demo feeds are test data served to this daemon itself, not part of the API.
     if settings.demo.enabled {
         cfg.service(routes::demo::feed);
     }
@@ -69,6 +109,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             async move { not_built(&dir) }
         }));
     }
+}
+
+/// CORS for the configured origins; `app.rs` applies it only when some are configured.
+pub fn cors(settings: &Settings) -> actix_cors::Cors {
+    let mut c = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers(["authorization", "content-type", "accept"])
+        .max_age(600);
+    for o in &settings.http.cors_origins {
+        c = c.allowed_origin(o);
+    }
+    c
 }
 
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, error::ApiError> {

@@ -347,3 +347,65 @@ pub async fn run_doc(db: &mongodb::Database, run_id: &str) -> Document {
         .unwrap()
         .unwrap()
 }
+
+/// A GET with the given bearer token (none: no header).
+pub async fn get_with(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut r = app.http.get(app.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap()
+}
+
+/// The status and JSON body of a GET with the admin token.
+pub async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app.get(path).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Writes a run document as the pipeline would (for read-side tests).
+pub async fn seed_run(app: &TestApp, run: &job_importer::domain::ImportRun) {
+    let d = mongodb::bson::to_document(run).unwrap();
+    app.db
+        .collection::<Document>("import_logs")
+        .insert_one(d)
+        .await
+        .unwrap();
+}
+
+/// A queued run of `source` at `minutes_ago`, with its counters set by `f`.
+pub fn run_at(
+    id: &str,
+    source: &str,
+    minutes_ago: i64,
+    f: impl FnOnce(&mut job_importer::domain::ImportRun),
+) -> job_importer::domain::ImportRun {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    let mut r = job_importer::domain::ImportRun::new_queued(
+        id.into(),
+        source,
+        source,
+        "https://example.com/feed",
+        job_importer::domain::Trigger::Schedule,
+        at,
+    );
+    f(&mut r);
+    r
+}
+
+pub async fn send_event(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next event named `name`, skipping others; `None` after `timeout`.
+pub async fn next_named(ws: &mut Ws, name: &str, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let ev = next_event(ws, left).await?;
+        if ev["event"] == name {
+            return Some(ev);
+        }
+    }
+}

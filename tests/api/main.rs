@@ -4,9 +4,15 @@
 mod auth;
 mod chaos;
 mod cli;
+mod cli_admin;
 mod contract;
 mod helpers;
+mod http_api;
+mod jobs_api;
+mod live;
+mod openapi;
 mod pipeline;
 mod processes;
 mod recovery;
+mod safety;
 mod scheduling;

@@ -1,5 +1,9 @@
 pub mod demo;
 pub mod health;
 pub mod import_logs;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
 pub mod sources;
+pub mod stats;
 pub mod ws;

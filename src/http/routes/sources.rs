@@ -2,7 +2,7 @@
 //! run; says so when one is already in progress).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -14,6 +14,7 @@ use crate::domain::source::{Source, SourceFormat, SourceHealth, slug};
 use crate::http::AppState;
 use crate::http::auth::{Admin, CanRead};
 use crate::http::error::ApiError;
+use crate::http::rate_limit::{self, Action};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -107,9 +108,11 @@ pub async fn list(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse
 #[post("/api/sources")]
 pub async fn create(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<SourceInput>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit::check(&state, &req, Action::CreateSource).await?;
     let input = body.into_inner();
     if input.name.is_none() {
         return Err(ApiError::bad_request(
@@ -189,9 +192,11 @@ pub async fn remove(
 #[post("/api/sources/{id}/import")]
 pub async fn import(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit::check(&state, &req, Action::Trigger).await?;
     let Some(source) = state.store.get_source(&id).await? else {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     };

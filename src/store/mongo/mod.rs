@@ -10,9 +10,13 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::StoreError;
 
+pub mod history;
 pub mod jobs;
+pub mod jobs_query;
+pub mod live;
 pub mod runs;
 pub mod sources;
+pub mod stats;
 
 pub const JOBS: &str = "jobs";
 pub const IMPORT_LOGS: &str = "import_logs";

@@ -1,5 +1,9 @@
 //! `job-importer import <URL>`: one import through the same fetch → queue → worker path as the
-//! daemon, with the fetch and items workers run in this process; prints the final run.
+//! daemon, with the fetch and items workers run in this process; prints the final run. The
+//! admin commands (`runs`, `sources`) live in `admin`.
+
+pub mod admin;
+pub mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +41,13 @@ async fn source_for(p: &crate::actors::pipeline::Pipeline, url: &str) -> anyhow:
     Ok(s)
 }
 
-/// Runs the import and returns the run as it ended.
-pub async fn import(settings: Settings, url: &str, timeout: Duration) -> anyhow::Result<ImportRun> {
+/// Runs the import and returns the run as it ended; `on_change` sees every new version.
+pub async fn import(
+    settings: Settings,
+    url: &str,
+    timeout: Duration,
+    mut on_change: impl FnMut(&ImportRun),
+) -> anyhow::Result<ImportRun> {
     let pipeline = crate::app::connect(Arc::new(settings)).await?;
     let source = source_for(&pipeline, url).await?;
     let shutdown = CancellationToken::new();
@@ -55,8 +64,16 @@ pub async fn import(settings: Settings, url: &str, timeout: Duration) -> anyhow:
         }
     };
     let deadline = Instant::now() + timeout;
+    let mut seen = 0;
     let result = loop {
-        match pipeline.store.get_run(&run.id).await? {
+        let current = pipeline.store.get_run(&run.id).await?;
+        if let Some(r) = &current
+            && r.version > seen
+        {
+            seen = r.version;
+            on_change(r);
+        }
+        match current {
             Some(r) if r.status.is_final() => break Ok(r),
             _ if Instant::now() > deadline => {
                 break Err(anyhow::anyhow!(

@@ -1,0 +1,217 @@
+//! `job-importer runs list|show` and `job-importer sources list|add|remove|import`: the same
+//! store and rules as the API, for terminals and scripts (`--json` prints documents as stored).
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::actors::pipeline::Started;
+use crate::config::{Settings, validate_cron, validate_source_url};
+use crate::domain::source::{Source, SourceFormat, SourceHealth, slug};
+use crate::domain::{ImportRun, RunStatus, Trigger};
+use crate::store::mongo::history::{RunQuery, RunSort};
+use crate::store::mongo::runs::RunFilter;
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The latest runs, newest first.
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        /// queued, running, completed, partial, failed or not_modified.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// One run with its failures.
+    Show { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    List,
+    /// Add a source (its id is the slug of its name).
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+        /// Six fields (sec min hour day month weekday); default: scheduler.default_cron.
+        #[arg(long)]
+        cron: Option<String>,
+    },
+    Remove {
+        id: String,
+    },
+    /// Queue a run now; a running daemon's workers carry it out.
+    Import {
+        id: String,
+    },
+}
+
+fn run_line(r: &ImportRun) -> String {
+    format!(
+        "{}  {:<12} {:<24} {}  fetched {} new {} updated {} failed {}",
+        r.id,
+        r.status.as_str(),
+        r.source_id,
+        crate::domain::time::format(&r.import_date_time),
+        r.total_fetched,
+        r.new_jobs,
+        r.updated_jobs,
+        r.failed_jobs
+    )
+}
+
+fn pretty<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(v)?)
+}
+
+/// Runs a `runs` command and returns what to print.
+pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow::Result<String> {
+    let p = crate::app::connect(Arc::new(settings)).await?;
+    match cmd {
+        RunsCommand::List {
+            source,
+            status,
+            limit,
+        } => {
+            let status = match status.as_deref() {
+                Some(s) => Some(
+                    RunStatus::parse(s).ok_or_else(|| anyhow::anyhow!("unknown status `{s}`"))?,
+                ),
+                None => None,
+            };
+            let q = RunQuery {
+                filter: RunFilter {
+                    source_id: source,
+                    status,
+                    from: None,
+                    to: None,
+                },
+                sort: RunSort::Date,
+                page: 1,
+                limit: limit.clamp(1, 1000),
+                cursor: None,
+            };
+            let page = p.store.query_runs(&q).await?;
+            if as_json {
+                return pretty(&page);
+            }
+            let mut out: Vec<String> = page.page.items.iter().map(run_line).collect();
+            out.push(format!(
+                "({} of {} runs)",
+                page.page.items.len(),
+                page.page.total
+            ));
+            Ok(out.join("\n"))
+        }
+        RunsCommand::Show { id } => {
+            let mut run = p
+                .store
+                .get_run(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no import run `{id}`"))?;
+            run.batches.clear();
+            if as_json {
+                return pretty(&run);
+            }
+            let mut out = vec![run_line(&run)];
+            if let Some(e) = &run.error {
+                out.push(format!("error: {}: {}", e.code, e.message));
+            }
+            for c in &run.failures_by_code {
+                out.push(format!("  {:>6}  {}", c.count, c.code));
+            }
+            for f in run.failures.iter().take(20) {
+                let item = f.external_id.as_deref().unwrap_or("-");
+                out.push(format!("  {} {item}: {}", f.code, f.message));
+            }
+            Ok(out.join("\n"))
+        }
+    }
+}
+
+/// Runs a `sources` command and returns what to print.
+pub async fn sources(
+    settings: Settings,
+    cmd: SourcesCommand,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let default_cron = settings.scheduler.default_cron.clone();
+    let allow_private = settings.fetch.allow_private_networks;
+    let p = crate::app::connect(Arc::new(settings)).await?;
+    match cmd {
+        SourcesCommand::List => {
+            let list = p.store.list_sources().await?;
+            if as_json {
+                return pretty(&json!({"items": list}));
+            }
+            Ok(list
+                .iter()
+                .map(|s| {
+                    let state = if s.enabled { "enabled" } else { "disabled" };
+                    let last = s.health.last_status.as_deref().unwrap_or("never run");
+                    format!("{:<24} {state:<8} {:<14} {}  {}", s.id, s.cron, last, s.url)
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        SourcesCommand::Add { name, url, cron } => {
+            let u = validate_source_url(&url).map_err(|m| anyhow::anyhow!("url {m}"))?;
+            if !allow_private {
+                crate::ingest::ip_policy::check_url(&u, false)
+                    .map_err(|e| anyhow::anyhow!("url: {}", e.message))?;
+            }
+            let cron = cron.unwrap_or(default_cron);
+            validate_cron(&cron).map_err(|m| anyhow::anyhow!("cron: {m}"))?;
+            let id = slug(&name);
+            anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
+            let s = Source {
+                id,
+                name: name.trim().to_owned(),
+                url: u.to_string(),
+                cron,
+                enabled: true,
+                format: SourceFormat::Auto,
+                publisher: None,
+                user_agent: None,
+                max_body_bytes: None,
+                etag: None,
+                last_modified: None,
+                health: SourceHealth::default(),
+            };
+            p.store.insert_source(&s).await?;
+            if as_json {
+                pretty(&s)
+            } else {
+                Ok(format!("added {}", s.id))
+            }
+        }
+        SourcesCommand::Remove { id } => {
+            anyhow::ensure!(p.store.delete_source(&id).await?, "no source `{id}`");
+            Ok(if as_json {
+                json!({"removed": id}).to_string()
+            } else {
+                format!("removed {id}")
+            })
+        }
+        SourcesCommand::Import { id } => {
+            let source = p
+                .store
+                .get_source(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            match p.start_run(&source, Trigger::Cli).await? {
+                Started::Run(run) if as_json => pretty(&json!({"run": run})),
+                Started::Run(run) => Ok(format!("queued run {} of {id}", run.id)),
+                Started::AlreadyRunning(r) => anyhow::bail!(
+                    "source `{id}` is already importing (run {})",
+                    r.unwrap_or_default()
+                ),
+            }
+        }
+    }
+}

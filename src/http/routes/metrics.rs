@@ -1,0 +1,87 @@
+//! `GET /metrics`: Prometheus text. Gauges that describe shared state (runs by status, queue
+//! depth, live workers) are read at scrape time; the rest are counted as things happen.
+
+use actix_web::{HttpResponse, get, web};
+use futures_util::TryStreamExt;
+use mongodb::bson::{Document, doc};
+
+use crate::actors::messages::GetBrokerStats;
+use crate::domain::RunStatus;
+use crate::http::AppState;
+use crate::http::auth::CanRead;
+use crate::http::error::ApiError;
+use crate::http::routes::health::live_workers;
+use crate::telemetry;
+
+const STATUSES: [RunStatus; 6] = [
+    RunStatus::Queued,
+    RunStatus::Running,
+    RunStatus::Completed,
+    RunStatus::Partial,
+    RunStatus::Failed,
+    RunStatus::NotModified,
+];
+
+async fn queue_depth(state: &AppState, queue: &str) -> Option<u64> {
+    let mut c = state.pipeline.redis.conn.clone();
+    redis::pipe()
+        .cmd("LLEN")
+        .arg(format!("{queue}:active"))
+        .cmd("ZCARD")
+        .arg(format!("{queue}:scheduled"))
+        .query_async::<(u64, u64)>(&mut c)
+        .await
+        .ok()
+        .map(|(a, s)| a + s)
+}
+
+async fn refresh_gauges(state: &AppState) -> Result<(), ApiError> {
+    let coll = state
+        .store
+        .database()
+        .collection::<Document>(crate::store::mongo::IMPORT_LOGS);
+    // One read of the statuses: FerretDB's `$group` is not trusted for sums (see live.rs).
+    let docs: Vec<Document> = coll
+        .find(doc! {})
+        .projection(doc! {"status": 1})
+        .await
+        .map_err(crate::store::StoreError::from)?
+        .try_collect()
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    for st in STATUSES {
+        let n = docs
+            .iter()
+            .filter(|d| d.get_str("status") == Ok(st.as_str()))
+            .count();
+        ::metrics::gauge!(telemetry::RUNS, "status" => st.as_str()).set(n as f64);
+    }
+    let redis = &state.pipeline.redis;
+    let hb = state.settings.pipeline.heartbeat_secs;
+    for (name, queue) in [
+        ("fetch", redis.keys.fetch_queue()),
+        ("items", redis.keys.items_queue()),
+    ] {
+        if let Some(d) = queue_depth(state, &queue).await {
+            ::metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => name).set(d as f64);
+        }
+        if let Some(w) = live_workers(redis, &queue, hb).await {
+            ::metrics::gauge!(telemetry::QUEUE_WORKERS, "queue" => name).set(w as f64);
+        }
+    }
+    if let Ok(s) = state.broker.send(GetBrokerStats).await {
+        ::metrics::gauge!(telemetry::WS_SESSIONS).set(s.sessions as f64);
+    }
+    Ok(())
+}
+
+#[get("/metrics")]
+pub async fn metrics(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(handle) = telemetry::init() else {
+        return Err(ApiError::not_found("metrics are not enabled"));
+    };
+    refresh_gauges(&state).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render()))
+}

@@ -1,0 +1,85 @@
+//! `job-importer runs ...` and `job-importer sources ...` over the store, with `--json`.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn cli(s: &job_importer::config::Settings, args: &[&str]) -> (bool, String, String) {
+    let cfg = std::env::temp_dir().join(format!("job-importer-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&cfg, "").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-importer"))
+        .args(args)
+        .env("JOB_IMPORTER_CONFIG", &cfg)
+        .env("JOB_IMPORTER__MONGODB__URI", s.mongodb.uri.expose())
+        .env("JOB_IMPORTER__MONGODB__DATABASE", &s.mongodb.database)
+        .env("JOB_IMPORTER__REDIS__URL", s.redis.url.expose())
+        .env("JOB_IMPORTER__REDIS__PREFIX", &s.redis.prefix)
+        .env("JOB_IMPORTER__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+        .env_remove("MONGODB_URI")
+        .env_remove("REDIS_URL")
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_file(&cfg).ok();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn sources_and_runs_are_managed_from_the_command_line() {
+    let s = test_settings();
+    let app = TestApp::spawn_with(s.clone()).await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let url = format!("{}/feed.xml", feed.uri());
+    let (ok, out, err) = cli(
+        &s,
+        &[
+            "sources", "add", "--name", "From CLI", "--url", &url, "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let added: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(added["_id"], "from-cli");
+    let (ok, _, err) = cli(
+        &s,
+        &[
+            "sources",
+            "add",
+            "--name",
+            "Bad",
+            "--url",
+            "file:///etc/passwd",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("url"), "{err}");
+    let (ok, out, _) = cli(&s, &["sources", "list"]).await;
+    assert!(ok && out.contains("from-cli"), "{out}");
+
+    let (ok, out, err) = cli(&s, &["sources", "import", "from-cli", "--json"]).await;
+    assert!(ok, "{err}");
+    let run_id = serde_json::from_str::<Value>(&out).unwrap()["run"]["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_final(&run_id).await;
+    let (ok, out, _) = cli(&s, &["runs", "list", "--json"]).await;
+    assert!(ok);
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["status"], "completed");
+    let (ok, out, _) = cli(&s, &["runs", "show", &run_id]).await;
+    assert!(
+        ok && out.contains("completed") && out.contains("new 5"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(&s, &["runs", "show", "missing"]).await;
+    assert!(!ok && err.contains("no import run"), "{err}");
+    let (ok, out, _) = cli(&s, &["sources", "remove", "from-cli"]).await;
+    assert!(ok && out.contains("removed"), "{out}");
+    app.cleanup().await;
+}
