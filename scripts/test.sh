@@ -11,7 +11,7 @@ what=${1:-all}
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/job-importer-test.XXXXXX")
 cleanup() {
-  [ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null || true
+  [ -f "$scratch/daemon.pid" ] && kill "$(cat "$scratch/daemon.pid")" 2>/dev/null || true
   scripts/services.sh stop --data "$scratch/services" >/dev/null 2>&1 || true
   rm -rf "$scratch"
 }
@@ -57,19 +57,36 @@ browser() {
   port=$(free_port)
   token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
   mkdir -p artifacts
-  JOB_IMPORTER__HTTP__BIND="127.0.0.1:$port" \
-  JOB_IMPORTER__AUTH__ADMIN_TOKEN="$token" \
-  JOB_IMPORTER__MONGODB__URI="$TEST_MONGODB_URI" \
-  JOB_IMPORTER__MONGODB__DATABASE="e2e_$(date +%s)_$$" \
-  JOB_IMPORTER__REDIS__URL="$TEST_REDIS_URL" \
-  JOB_IMPORTER__REDIS__PREFIX="e2e-$$" \
-    "$CARGO_TARGET_DIR/debug/job-importer" serve --config tests/e2e.toml >artifacts/e2e-daemon.log 2>&1 &
-  daemon_pid=$!
-  wait_port "$port" 60 || { cat artifacts/e2e-daemon.log; die "the daemon did not start"; }
+  # The daemon is started by a script of its own so the journeys can restart it
+  # (E2E_RESTART_CMD: stops it, starts it again on the same port and database, returns once
+  # it listens).
+  cat >"$scratch/daemon.sh" <<DAEMON
+#!/usr/bin/env bash
+set -euo pipefail
+if [ -f "$scratch/daemon.pid" ]; then
+  old=\$(cat "$scratch/daemon.pid"); kill "\$old" 2>/dev/null || true
+  for _ in \$(seq 200); do kill -0 "\$old" 2>/dev/null || break; sleep 0.1; done
+fi
+JOB_IMPORTER__HTTP__BIND="127.0.0.1:$port" \\
+JOB_IMPORTER__AUTH__ADMIN_TOKEN="$token" \\
+JOB_IMPORTER__MONGODB__URI="$TEST_MONGODB_URI" \\
+JOB_IMPORTER__MONGODB__DATABASE="e2e_$(date +%s)_$$" \\
+JOB_IMPORTER__REDIS__URL="$TEST_REDIS_URL" \\
+JOB_IMPORTER__REDIS__PREFIX="e2e-$$" \\
+  nohup "$CARGO_TARGET_DIR/debug/job-importer" serve --config "$REPO_ROOT/tests/e2e.toml" >>"$REPO_ROOT/artifacts/e2e-daemon.log" 2>&1 &
+echo \$! >"$scratch/daemon.pid"
+for _ in \$(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && exit 0; sleep 0.1; done
+echo "the daemon did not start" >&2; exit 1
+DAEMON
+  chmod +x "$scratch/daemon.sh"
+  : >artifacts/e2e-daemon.log
+  "$scratch/daemon.sh" || { cat artifacts/e2e-daemon.log; die "the daemon did not start"; }
+  daemon_pid=$(cat "$scratch/daemon.pid")
   log "browser: running the journeys against http://127.0.0.1:$port"
   (cd client && E2E_BASE_URL="http://127.0.0.1:$port" E2E_TOKEN="$token" \
     E2E_FIXTURES_DIR="$REPO_ROOT/tests/fixtures/feeds" E2E_ARTIFACTS_DIR="$REPO_ROOT/artifacts" \
-    npm run --silent test:e2e)
+    E2E_RESTART_CMD="$scratch/daemon.sh" npm run --silent test:e2e)
+  kill "$(cat "$scratch/daemon.pid")" 2>/dev/null || true
 }
 
 case "$what" in
