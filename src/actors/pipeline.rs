@@ -161,12 +161,10 @@ impl Pipeline {
         };
         let after = self.settings.pipeline.close_after_missed_runs;
         let closed = if run.error.is_none() && after > 0 {
-            let seen = self
-                .redis
-                .set_members(&self.redis.keys.seen_set(run_id))
-                .await?;
+            let seen_key = self.redis.keys.seen_set(run_id);
+            let seen = async || self.redis.set_members(&seen_key).await;
             self.store
-                .close_missing(&run.source_id, run_id, &seen, after)
+                .close_missing_indexed(&run.source_id, run_id, &seen_key, seen, after)
                 .await?;
             self.store.count_closed_by(run_id).await?
         } else {

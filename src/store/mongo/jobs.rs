@@ -278,6 +278,7 @@ impl Store {
             let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
             index.put(ctx.publisher, &entries).await?;
             index.put_twins(ctx.publisher, &twins).await?;
+            index.add_to_source(ctx.source_id, &ids).await?;
         }
         result.failure_counts = count_codes(&failures);
         Ok((result, failures))
@@ -328,11 +329,76 @@ impl Store {
         seen: &HashSet<String>,
         after: u32,
     ) -> Result<i64, StoreError> {
+        self.close_among(
+            source_id,
+            run_id,
+            seen,
+            after,
+            doc! {"sources": source_id, "status": "open"},
+        )
+        .await
+    }
+
+    /// `close_missing` through the job index: the sets in Redis say which jobs were missed or
+    /// seen again, so MongoDB is only touched for those (nothing at all for an unchanged feed).
+    pub async fn close_missing_indexed(
+        &self,
+        source_id: &str,
+        run_id: &str,
+        seen_key: &str,
+        seen: impl AsyncFnOnce() -> Result<HashSet<String>, StoreError>,
+        after: u32,
+    ) -> Result<i64, StoreError> {
+        let index = match &self.index {
+            Some(i) if i.knows_source(source_id).await? => i.clone(),
+            _ => {
+                return self
+                    .close_missing(source_id, run_id, &seen().await?, after)
+                    .await;
+            }
+        };
+        let (missing, back) = index.sightings(source_id, seen_key).await?;
+        let missed_key = format!("missed.{source_id}");
+        if !back.is_empty() {
+            self.coll(JOBS)
+                .update_many(
+                    doc! {"_id": {"$in": &back}},
+                    doc! {"$set": {&missed_key: 0_i64}},
+                )
+                .await?;
+        }
+        let closed = if missing.is_empty() {
+            0
+        } else {
+            let none = HashSet::new();
+            self.close_among(
+                source_id,
+                run_id,
+                &none,
+                after,
+                doc! {"_id": {"$in": &missing}, "status": "open"},
+            )
+            .await?
+        };
+        index.mark_missed(source_id, &missing, &back).await?;
+        Ok(closed)
+    }
+
+    /// Counts a missed run for the open jobs matching `filter` that are not in `seen`, resets
+    /// the seen ones, and closes those missed `after` times by every source carrying them.
+    async fn close_among(
+        &self,
+        source_id: &str,
+        run_id: &str,
+        seen: &HashSet<String>,
+        after: u32,
+        filter: Document,
+    ) -> Result<i64, StoreError> {
         let missed_key = format!("missed.{source_id}");
         let counted_key = format!("missCountedRun.{source_id}");
         let open: Vec<Document> = self
             .coll(JOBS)
-            .find(doc! {"sources": source_id, "status": "open"})
+            .find(filter)
             .projection(doc! {"sources": 1, "missed": 1, "missCountedRun": 1, "publisher": 1})
             .await?
             .try_collect()
@@ -408,8 +474,9 @@ impl Store {
             for (publisher, ids) in by_publisher {
                 let mut entries: Vec<(String, Entry)> =
                     index.get(publisher, &ids).await?.into_iter().collect();
-                for (_, e) in &mut entries {
+                for (id, e) in &mut entries {
                     e.closed = true;
+                    index.remove_from_sources(&e.sources, id).await?;
                 }
                 index.put(publisher, &entries).await?;
             }

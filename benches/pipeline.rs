@@ -1,0 +1,284 @@
+//! Import pipeline benchmark: a generated feed of N new items served from a loopback HTTP server
+//! and imported through the daemon (a separate release process, default settings except the
+//! feed-size caps), then imported again unchanged; baseline: `insert_many` of the same normalized
+//! documents through the same driver in batches of 1,000, in the same run.
+//!
+//! `MONGODB_URI`, `REDIS_URL` name the services; `BENCH_ITEMS` (100000) and `BENCH_RUNS` (3).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use job_importer::ingest::{ParseLimits, ParseOptions};
+use mongodb::bson::{Document, doc};
+
+fn feed(n: usize) -> Vec<u8> {
+    let mut s = String::with_capacity(n * 700);
+    s.push_str(r#"<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:job_listing="https://bench.example"><channel><title>bench</title>"#);
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><title>Engineer {i}</title><guid>https://bench.example/jobs/{i}</guid><link>https://bench.example/jobs/{i}</link><pubDate>Mon, 02 Nov 2026 10:00:00 +0000</pubDate><content:encoded><![CDATA[<p>Company {c} is hiring engineer {i}.</p><ul><li>Remote</li><li>Full time</li></ul><p><a href=\"https://bench.example/apply/{i}\">Apply</a></p>]]></content:encoded><job_listing:company><![CDATA[Company {c}]]></job_listing:company><job_listing:location><![CDATA[Anywhere]]></job_listing:location><job_listing:job_type><![CDATA[Full-Time]]></job_listing:job_type></item>",
+            c = i % 997
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s.into_bytes()
+}
+
+/// Serves `body` to every GET, without validators (so a re-import really re-reads the feed).
+fn serve(body: Arc<Vec<u8>>) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(db: &str, prefix: &str) -> Self {
+        let port = free_port();
+        let cfg = std::env::temp_dir().join(format!("job-importer-bench-{prefix}.toml"));
+        std::fs::write(&cfg, "").unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_job-importer"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .env("JOB_IMPORTER_LOG", "warn")
+            .env("JOB_IMPORTER__HTTP__BIND", format!("127.0.0.1:{port}"))
+            .env("JOB_IMPORTER__AUTH__ADMIN_TOKEN", "bench")
+            .env("JOB_IMPORTER__MONGODB__DATABASE", db)
+            .env("JOB_IMPORTER__REDIS__PREFIX", prefix)
+            .env("JOB_IMPORTER__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+            // The only departures from the defaults: a 100k-item feed is over the default caps.
+            .env(
+                "JOB_IMPORTER__FETCH__MAX_BODY_BYTES",
+                (1u64 << 30).to_string(),
+            )
+            .env("JOB_IMPORTER__FETCH__TOTAL_TIMEOUT_MS", "600000")
+            .env("JOB_IMPORTER__PARSE__MAX_ITEMS", "1000000")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the daemon starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn import(
+    http: &reqwest::Client,
+    d: &Daemon,
+    db: &mongodb::Database,
+    source: &str,
+) -> (f64, Document) {
+    let start = Instant::now();
+    let r = http
+        .post(format!(
+            "http://127.0.0.1:{}/api/sources/{source}/import",
+            d.port
+        ))
+        .bearer_auth("bench")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let run_id = r.json::<serde_json::Value>().await.unwrap()["run"]["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    loop {
+        let run = db
+            .collection::<Document>("import_logs")
+            .find_one(doc! {"_id": &run_id})
+            .await
+            .unwrap()
+            .unwrap();
+        let st = run.get_str("status").unwrap_or("").to_owned();
+        if st != "queued" && st != "running" {
+            return (start.elapsed().as_secs_f64(), run);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mongo_uri =
+        std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into());
+    let body = Arc::new(feed(n));
+    eprintln!("feed: {n} items, {:.1} MB", body.len() as f64 / 1e6);
+    let port = serve(body.clone());
+    let client = mongodb::Client::with_uri_str(&mongo_uri).await.unwrap();
+    let http = reqwest::Client::new();
+
+    // The normalized documents, for the baseline.
+    let mut postings = Vec::with_capacity(n);
+    let opts = ParseOptions {
+        limits: ParseLimits {
+            max_items: n + 1,
+            ..Default::default()
+        },
+        base_url: None,
+        header_charset: None,
+        format: Default::default(),
+    };
+    job_importer::ingest::parse(std::io::Cursor::new(body.as_slice()), &opts, &mut |item| {
+        if let Ok(p) = item {
+            postings.push(p);
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    assert_eq!(postings.len(), n);
+
+    let (mut first, mut again, mut base, mut rss, mut writes) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for r in 0..runs {
+        let tag = format!("bench{}{}", std::process::id(), r);
+        // Baseline: insert_many of the same documents, batches of 1,000.
+        let bdb = client.database(&format!("{tag}_base"));
+        let docs: Vec<Document> = postings
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut d = mongodb::bson::to_document(p).unwrap();
+                d.insert("_id", format!("{i:032x}"));
+                d.insert("publisher", "127.0.0.1");
+                d.insert("contentHash", p.content_hash());
+                d.insert("sources", vec!["bench"]);
+                d.insert("status", "open");
+                d
+            })
+            .collect();
+        let t = Instant::now();
+        for chunk in docs.chunks(1000) {
+            bdb.collection::<Document>("jobs")
+                .insert_many(chunk.to_vec())
+                .ordered(false)
+                .await
+                .unwrap();
+        }
+        base.push(t.elapsed().as_secs_f64());
+        bdb.drop().await.ok();
+
+        // Through the daemon.
+        let db = client.database(&tag);
+        let d = Daemon::start(&tag, &tag);
+        let r = http
+            .post(format!("http://127.0.0.1:{}/api/sources", d.port))
+            .bearer_auth("bench")
+            .json(&serde_json::json!({"name": "bench", "url": format!("http://127.0.0.1:{port}/feed.xml"), "enabled": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let (t1, run1) = import(&http, &d, &db, "bench").await;
+        assert_eq!(run1.get_str("status").unwrap(), "completed", "{run1}");
+        assert_eq!(run1.get_i64("newJobs").unwrap(), n as i64);
+        let before_second = job_importer::domain::time::format(&chrono::Utc::now());
+        let (t2, run2) = import(&http, &d, &db, "bench").await;
+        assert_eq!(run2.get_i64("unchangedJobs").unwrap(), n as i64, "{run2}");
+        let written = db
+            .collection::<Document>("jobs")
+            .count_documents(doc! {"updatedAt": {"$gte": &before_second}})
+            .await
+            .unwrap();
+        writes.push(written as f64);
+        rss.push(d.peak_rss_mb());
+        first.push(t1);
+        again.push(t2);
+        drop(d);
+        db.drop().await.ok();
+        eprintln!(
+            "run {r}: baseline {:.2}s, import {t1:.2}s, re-import {t2:.2}s, peak RSS {:.0} MB",
+            base[r], rss[r]
+        );
+    }
+    let (b, f, a) = (median(base), median(first), median(again));
+    println!("| measure | median | items/s |");
+    println!("|---|---|---|");
+    println!(
+        "| baseline insert_many (1,000 per call) | {b:.2} s | {:.0} |",
+        n as f64 / b
+    );
+    println!(
+        "| first import through the daemon | {f:.2} s | {:.0} |",
+        n as f64 / f
+    );
+    println!("| re-import, unchanged | {a:.2} s | {:.0} |", n as f64 / a);
+    println!("| daemon peak RSS | {:.0} MB | |", median(rss));
+    println!(
+        "| jobs written by the re-import | {:.0} | |",
+        median(writes)
+    );
+    println!();
+    println!(
+        "ratio first import / baseline (items/s): {:.2} (goal >= 0.6)",
+        b / f
+    );
+    println!(
+        "ratio re-import speed-up over first import: {:.1}x (goal >= 5x)",
+        f / a
+    );
+}
