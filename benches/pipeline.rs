@@ -4,6 +4,7 @@
 //! documents through the same driver in batches of 1,000, in the same run.
 //!
 //! `MONGODB_URI`, `REDIS_URL` name the services; `BENCH_ITEMS` (100000) and `BENCH_RUNS` (3).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -194,8 +195,8 @@ async fn main() {
 
     let (mut first, mut again, mut base, mut rss, mut writes) =
         (vec![], vec![], vec![], vec![], vec![]);
-    for r in 0..runs {
-        let tag = format!("bench{}{}", std::process::id(), r);
+    for run_no in 0..runs {
+        let tag = format!("bench{}{}", std::process::id(), run_no);
         // Baseline: insert_many of the same documents, batches of 1,000.
         let bdb = client.database(&format!("{tag}_base"));
         let docs: Vec<Document> = postings
@@ -251,8 +252,8 @@ async fn main() {
         drop(d);
         db.drop().await.ok();
         eprintln!(
-            "run {r}: baseline {:.2}s, import {t1:.2}s, re-import {t2:.2}s, peak RSS {:.0} MB",
-            base[r], rss[r]
+            "run {run_no}: baseline {:.2}s, import {t1:.2}s, re-import {t2:.2}s, peak RSS {:.0} MB",
+            base[run_no], rss[run_no]
         );
     }
     let (b, f, a) = (median(base), median(first), median(again));

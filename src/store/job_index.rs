@@ -82,6 +82,87 @@ impl JobIndex {
         format!("{}:jobidx-dedupe", self.redis.keys.prefix())
     }
 
+    /// The jobs a source carries (open ones).
+    pub fn source_key(&self, source_id: &str) -> String {
+        format!("{}:jobidx-src:{source_id}", self.redis.keys.prefix())
+    }
+
+    /// The jobs a source has missed at least once since it last saw them.
+    pub fn missed_key(&self, source_id: &str) -> String {
+        format!("{}:jobidx-missed:{source_id}", self.redis.keys.prefix())
+    }
+
+    pub async fn add_to_source(&self, source_id: &str, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.redis.conn.clone();
+        let _: i64 = c.sadd(self.source_key(source_id), ids).await?;
+        Ok(())
+    }
+
+    /// Whether the index knows this source's jobs at all (it may have been lost with Redis).
+    pub async fn knows_source(&self, source_id: &str) -> Result<bool, StoreError> {
+        let mut c = self.redis.conn.clone();
+        Ok(c.exists(self.source_key(source_id)).await?)
+    }
+
+    /// Jobs of the source that the run did not see, and jobs it saw again after missing them.
+    pub async fn sightings(
+        &self,
+        source_id: &str,
+        seen_key: &str,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let mut c = self.redis.conn.clone();
+        let missing: Vec<String> = c
+            .sdiff(&[self.source_key(source_id), seen_key.to_owned()])
+            .await?;
+        let back: Vec<String> = c
+            .sinter(&[self.missed_key(source_id), seen_key.to_owned()])
+            .await?;
+        Ok((missing, back))
+    }
+
+    pub async fn mark_missed(
+        &self,
+        source_id: &str,
+        missing: &[String],
+        back: &[String],
+    ) -> Result<(), StoreError> {
+        if missing.is_empty() && back.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.redis.conn.clone();
+        let mut pipe = redis::pipe();
+        if !missing.is_empty() {
+            pipe.sadd(self.missed_key(source_id), missing).ignore();
+        }
+        if !back.is_empty() {
+            pipe.srem(self.missed_key(source_id), back).ignore();
+        }
+        let _: () = pipe.query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// A closed job leaves every source's open set.
+    pub async fn remove_from_sources(
+        &self,
+        sources: &[String],
+        id: &str,
+    ) -> Result<(), StoreError> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.redis.conn.clone();
+        let mut pipe = redis::pipe();
+        for s in sources {
+            pipe.srem(self.source_key(s), id).ignore();
+            pipe.srem(self.missed_key(s), id).ignore();
+        }
+        let _: () = pipe.query_async(&mut c).await?;
+        Ok(())
+    }
+
     pub async fn get(
         &self,
         publisher: &str,
