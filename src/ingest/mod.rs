@@ -16,12 +16,14 @@ pub mod atom;
 pub mod charset;
 pub mod dates;
 pub mod detect;
+pub mod feedgen;
 pub mod fetch;
 pub mod ip_policy;
 pub mod item;
 pub mod json;
 pub mod json_api;
 pub mod json_feed;
+pub mod parallel;
 pub mod position;
 pub mod rss;
 pub mod salary;
@@ -122,6 +124,19 @@ pub fn parse<R: BufRead>(
     opts: &ParseOptions,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
+    let normalizer = item::Normalizer::new(&opts.limits, opts.base_url.as_ref());
+    parse_raw(reader, opts, &mut |raw: RawOutcome| {
+        on_item(raw.and_then(|r| normalizer.normalize(r)))
+    })
+}
+
+/// Decodes, detects the format and parses, handing each item to `emit` before normalization.
+/// [`parse`] and [`parallel::parse_parallel`] normalize what comes out.
+pub fn parse_raw<R: BufRead>(
+    reader: R,
+    opts: &ParseOptions,
+    emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
+) -> ParseSummary {
     use crate::domain::codes::{self, PARSE_MALFORMED, PARSE_NOT_A_FEED};
     let failed = |code: &str, msg: String| ParseSummary {
         error: Some(Failure::new(code, msg)),
@@ -131,11 +146,9 @@ pub fn parse<R: BufRead>(
         Ok(r) => r,
         Err(e) => return failed(PARSE_MALFORMED, format!("reading the body: {e}")),
     };
-    let normalizer = item::Normalizer::new(&opts.limits, opts.base_url.as_ref());
-    let mut emit = |raw: RawOutcome| on_item(raw.and_then(|r| normalizer.normalize(r)));
     let mut summary = match detect::sniff(&mut input) {
-        Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, &mut emit),
-        Ok(detect::Family::Json) => json::parse_json(&mut input, opts, &mut emit),
+        Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, emit),
+        Ok(detect::Family::Json) => json::parse_json(&mut input, opts, emit),
         Ok(detect::Family::Empty) => failed(PARSE_NOT_A_FEED, "the body is empty".into()),
         Ok(detect::Family::Other) => {
             failed(PARSE_NOT_A_FEED, "the body is neither XML nor JSON".into())

@@ -54,6 +54,10 @@ pub fn nfc(s: &str) -> Cow<'_, str> {
 
 /// Cuts `s` to at most `max` characters, on a character boundary.
 pub fn truncate_chars(s: &mut String, max: usize) {
+    // No more bytes than the cap means no more characters: skip the walk.
+    if s.len() <= max {
+        return;
+    }
     if let Some((idx, _)) = s.char_indices().nth(max) {
         s.truncate(idx);
     }
