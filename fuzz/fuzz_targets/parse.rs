@@ -11,7 +11,18 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     // The first byte picks a header charset, so the charset paths are explored too.
     let (charset, body) = match data.split_first() {
-        Some((b, rest)) => (["", "utf-8", "iso-8859-1", "utf-16", "koi8-r", "iso-2022-kr", "bogus"][*b as usize % 7], rest),
+        Some((b, rest)) => (
+            [
+                "",
+                "utf-8",
+                "iso-8859-1",
+                "utf-16",
+                "koi8-r",
+                "iso-2022-kr",
+                "bogus",
+            ][*b as usize % 7],
+            rest,
+        ),
         None => ("", data),
     };
     let opts = ParseOptions {
@@ -30,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         seen += 1;
         if let Ok(job) = item {
             assert!(!job.title.trim().is_empty());
-            assert!(job.title.chars().all(|c| !c.is_control() || c == '\t' || c == '\n'));
+            assert!(
+                job.title
+                    .chars()
+                    .all(|c| !c.is_control() || c == '\t' || c == '\n')
+            );
             if let Some(html) = &job.description_html {
                 assert!(!html.to_ascii_lowercase().contains("<script"), "{html}");
             }
