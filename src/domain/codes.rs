@@ -60,7 +60,7 @@ codes! {
     PARSE_MALFORMED = "parse.malformed": "The document broke off or is not well formed; items before the break were kept.";
     PARSE_FORBIDDEN_DTD = "parse.forbidden_dtd": "The document declares entities in a DTD; they are never expanded.";
     PARSE_TOO_MANY_ITEMS = "parse.too_many_items": "The feed has more items than the configured cap; the rest were skipped.";
-    PARSE_ENCODING = "parse.encoding": "The character encoding is unknown or unsupported.";
+    PARSE_ENCODING = "parse.encoding": "The declared charset cannot be decoded safely (ISO-2022-KR, HZ-GB-2312) and the body is not UTF-8; an unknown label falls back to UTF-8 or Windows-1252 instead.";
     PARSE_TOO_DEEP = "parse.too_deep": "The document nests deeper than the configured depth limit.";
     ITEM_MISSING_TITLE = "item.missing_title": "The item has no title.";
     ITEM_MISSING_ID = "item.missing_id": "The item has no guid, link or other identity.";

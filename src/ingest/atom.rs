@@ -48,10 +48,10 @@ pub fn map_field(item: &mut RawItem, f: &Field<'_>) {
 
 /// Atom text constructs: `type="text"` (the default) is plain text and must be escaped before
 /// it is treated as HTML; `html` is escaped HTML (already unescaped by the XML layer); `xhtml`
-/// arrives flattened to its text.
+/// arrives as HTML rebuilt by the driver (see `xml::xhtml`).
 fn as_html(f: &Field<'_>) -> String {
     match f.attr("type") {
-        Some("html") | Some("text/html") => f.text.to_owned(),
+        Some("html") | Some("text/html") | Some("xhtml") => f.text.to_owned(),
         _ => html_escape::encode_text(f.text).into_owned(),
     }
 }

@@ -1,5 +1,10 @@
 //! A streaming `BufRead` adapter that turns any supported charset into UTF-8, chunk by chunk.
 //! Precedence: BOM, then valid UTF-8, then the HTTP header charset, then the XML declaration.
+//!
+//! An unknown label (`utf8mb4`, a typo) is ignored: the bytes decide (UTF-8 when valid, else
+//! Windows-1252, which decodes any byte). A label WHATWG maps to the `replacement` encoding
+//! (ISO-2022-KR, HZ-GB-2312, ...) cannot be decoded safely; non-UTF-8 bytes under it end the
+//! parse with `parse.encoding`.
 
 use std::io::{BufRead, Read, Result};
 
@@ -18,6 +23,10 @@ pub struct CharsetReader<R> {
     decoder: Option<Decoder>,
     /// The declared (header or XML) encoding, used if the bytes turn out not to be UTF-8.
     declared: Option<&'static Encoding>,
+    /// A declared label we refuse to decode, kept for the error message.
+    refused: Option<String>,
+    /// Set once non-UTF-8 bytes met a refused label.
+    refused_hit: bool,
     eof: bool,
     finished: bool,
 }
@@ -34,10 +43,17 @@ impl<R: BufRead> CharsetReader<R> {
             None => (utf16_without_bom(&pending), 0),
         };
         pending.drain(..bom_len);
-        let declared = header_charset
-            .and_then(|l| Encoding::for_label(l.trim().trim_matches('"').as_bytes()))
-            .or_else(|| xml_declared_encoding(&pending))
-            .filter(|e| e.is_ascii_compatible() && e.name() != "replacement");
+        let header = header_charset.map(|l| l.trim().trim_matches('"').to_owned());
+        let declared = header
+            .as_deref()
+            .and_then(|l| Encoding::for_label(l.as_bytes()))
+            .or_else(|| xml_declared_encoding(&pending));
+        let refused = declared.filter(|e| e.name() == "replacement").map(|_| {
+            header
+                .clone()
+                .unwrap_or_else(|| "the XML declaration's".into())
+        });
+        let declared = declared.filter(|e| e.is_ascii_compatible() && e.name() != "replacement");
         Ok(Self {
             inner,
             pending,
@@ -45,9 +61,16 @@ impl<R: BufRead> CharsetReader<R> {
             pos: 0,
             decoder: certain.map(Encoding::new_decoder_without_bom_handling),
             declared,
+            refused,
+            refused_hit: false,
             eof: false,
             finished: false,
         })
+    }
+
+    /// The refused label, once bytes that are not UTF-8 were found under it.
+    pub fn refused_label(&self) -> Option<&str> {
+        self.refused.as_deref().filter(|_| self.refused_hit)
     }
 
     /// The encoding in use; `None` while everything read so far was ASCII.
@@ -81,6 +104,13 @@ impl<R: BufRead> CharsetReader<R> {
                     continue;
                 }
             };
+            if !utf8 && self.refused.is_some() {
+                self.refused_hit = true;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the declared charset cannot be decoded safely",
+                ));
+            }
             let enc = match (utf8, self.declared) {
                 (true, _) => UTF_8,
                 (false, Some(d)) if d != UTF_8 => d,

@@ -1,7 +1,9 @@
 //! The format-independent raw item every parser fills in, and its normalization into a
 //! [`JobPosting`] (identity, caps, sanitizing, dates, employment type, remote flag).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -12,9 +14,9 @@ use super::{ItemOutcome, ParseLimits, dates, salary, text, urls};
 use crate::domain::codes::{ITEM_MISSING_TITLE, ITEM_TOO_LARGE};
 use crate::domain::{EmploymentType, Failure, JobPosting, Salary};
 
-/// Unmapped elements kept per item, and the characters kept per value.
-const MAX_EXTRA_ENTRIES: usize = 32;
-const MAX_EXTRA_CHARS: usize = 1024;
+/// Unmapped elements held per raw item before the configured cap applies; the item byte cap
+/// already bounds their size.
+const RAW_EXTRA_ENTRIES: usize = 256;
 
 /// Field values as found in the source, not yet normalized. Text fields may still hold markup
 /// and HTML entities.
@@ -39,27 +41,47 @@ pub struct RawItem {
     pub salary: Option<Salary>,
     pub logo: Option<String>,
     pub remote: Option<bool>,
-    pub extra: BTreeMap<String, String>,
+    /// Unmapped elements in document order, first value per name.
+    pub extra: Vec<(String, String)>,
+    /// The base for this item's relative links when it differs from the feed's (`xml:base`,
+    /// the channel link).
+    pub base: Option<Url>,
     /// Set by the parser when the item's raw bytes exceeded `max_item_bytes`.
     pub too_large: bool,
 }
 
 impl RawItem {
-    /// Keeps an unmapped value under `name`, within the per-item caps. MongoDB cannot store
-    /// keys with `$` or `.`, so those become `_`.
+    /// Keeps an unmapped value under `name` (the first one wins); normalization applies the
+    /// configured caps.
     pub fn add_extra(&mut self, name: &str, value: &str) {
-        if self.extra.len() >= MAX_EXTRA_ENTRIES {
+        if self.extra.len() >= RAW_EXTRA_ENTRIES
+            || value.trim().is_empty()
+            || self.extra.iter().any(|(k, _)| k == name)
+        {
             return;
         }
-        let Some(value) = text::plain(value, MAX_EXTRA_CHARS) else {
-            return;
+        self.extra.push((name.to_owned(), value.to_owned()));
+    }
+}
+
+/// Plain-text extras within the caps. MongoDB cannot store keys with `$` or `.`, so those
+/// become `_`.
+fn capped_extra(raw: Vec<(String, String)>, lim: &ParseLimits) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        if out.len() >= lim.max_extra_entries {
+            break;
+        }
+        let Some(value) = text::plain(&value, lim.max_extra_chars) else {
+            continue;
         };
-        let key: String = name
+        let key: String = text::nfc(&name)
             .chars()
             .map(|c| if c == '$' || c == '.' { '_' } else { c })
             .collect();
-        self.extra.entry(key).or_insert(value);
+        out.entry(key).or_insert(value);
     }
+    out
 }
 
 /// What normalization needs besides the raw item.
@@ -67,6 +89,13 @@ pub struct Normalizer<'a> {
     pub limits: &'a ParseLimits,
     pub base: Option<&'a Url>,
     pub sanitizer: Sanitizer,
+    /// Dates after this are clamped to it: a posting cannot be from the future (catalog D46).
+    pub now: DateTime<Utc>,
+    /// Off only in the benchmark, to measure parsing and normalization without ammonia.
+    pub sanitize: bool,
+    /// A sanitizer for the last item base that differed from `base` (usually the channel
+    /// link, the same for every item), so it is built once per feed, not once per item.
+    other: RefCell<Option<(Url, Rc<Sanitizer>)>>,
 }
 
 impl<'a> Normalizer<'a> {
@@ -75,15 +104,39 @@ impl<'a> Normalizer<'a> {
             limits,
             base,
             sanitizer: Sanitizer::new(base),
+            now: Utc::now(),
+            sanitize: true,
+            other: RefCell::new(None),
         }
     }
 
-    pub fn normalize(&self, raw: RawItem) -> ItemOutcome {
+    fn sanitizer_for(&self, base: &Url) -> Rc<Sanitizer> {
+        let mut other = self.other.borrow_mut();
+        match other.as_ref() {
+            Some((b, s)) if b == base => Rc::clone(s),
+            _ => {
+                let s = Rc::new(Sanitizer::new(Some(base)));
+                *other = Some((base.clone(), Rc::clone(&s)));
+                s
+            }
+        }
+    }
+
+    pub fn normalize(&self, mut raw: RawItem) -> ItemOutcome {
+        let item_base = raw.base.take();
+        let own_sanitizer;
+        let (base, sanitizer) = match item_base.as_ref() {
+            Some(b) if Some(b) != self.base => {
+                own_sanitizer = self.sanitizer_for(b);
+                (Some(b), &*own_sanitizer)
+            }
+            _ => (self.base, &self.sanitizer),
+        };
         let lim = self.limits;
         let url = raw
             .link
             .as_deref()
-            .and_then(|l| urls::absolute_http(l, self.base, lim.max_url_chars))
+            .and_then(|l| urls::absolute_http(l, base, lim.max_url_chars))
             .or_else(|| {
                 let guid = raw.guid.as_deref()?;
                 urls::absolute_http(guid, None, lim.max_url_chars)
@@ -96,7 +149,7 @@ impl<'a> Normalizer<'a> {
             .company
             .as_deref()
             .or(raw.author.as_deref())
-            .and_then(|c| text::plain(c, lim.max_title_chars));
+            .and_then(|c| text::plain(c, lim.max_field_chars));
         let stated_id = raw
             .guid
             .as_deref()
@@ -106,7 +159,8 @@ impl<'a> Normalizer<'a> {
                 raw.link
                     .as_deref()
                     .and_then(|l| text::plain(l, lim.max_url_chars))
-            });
+            })
+            .map(|id| urls::identity(&id).into_owned());
         if raw.too_large {
             let msg = format!("the item is larger than {} bytes", lim.max_item_bytes);
             return Err(Failure::for_item(ITEM_TOO_LARGE, msg, stated_id));
@@ -130,12 +184,21 @@ impl<'a> Normalizer<'a> {
             .as_deref()
             .filter(|c| !c.trim().is_empty())
             .or(raw.summary.as_deref())
-            .and_then(|d| self.sanitizer.html(d, lim.max_description_chars));
+            .and_then(|d| {
+                let d = text::nfc(d);
+                if self.sanitize {
+                    sanitizer.html(&d, lim.max_description_chars)
+                } else {
+                    let mut raw = d.into_owned();
+                    text::truncate_chars(&mut raw, lim.max_description_chars);
+                    Some(raw)
+                }
+            });
         let description_text = description_html
             .as_deref()
             .and_then(|h| html_to_text(h, lim.max_description_chars));
-        let locations = plain_list(&raw.locations, lim.max_title_chars);
-        let job_types = plain_list(&raw.job_types, lim.max_title_chars);
+        let locations = plain_list(&raw.locations, lim.max_field_chars);
+        let job_types = plain_list(&raw.job_types, lim.max_field_chars);
         let says_remote = |s: &String| {
             let l = s.to_lowercase();
             l.contains("remote") || l.contains("anywhere")
@@ -152,21 +215,22 @@ impl<'a> Normalizer<'a> {
                 .find_map(|t| EmploymentType::parse_loose(t)),
             remote,
             locations,
-            categories: plain_list(&raw.categories, lim.max_title_chars),
+            categories: plain_list(&raw.categories, lim.max_field_chars),
             description_html,
             description_text,
             url,
             date_posted: raw
                 .date_value
-                .or_else(|| raw.date.as_deref().and_then(dates::parse_date)),
+                .or_else(|| raw.date.as_deref().and_then(dates::parse_date))
+                .map(|d| d.min(self.now)),
             salary: raw
                 .salary
                 .or_else(|| raw.salary_text.as_deref().and_then(salary::parse_salary)),
             logo_url: raw
                 .logo
                 .as_deref()
-                .and_then(|l| urls::absolute_http(l, self.base, lim.max_url_chars)),
-            extra: raw.extra,
+                .and_then(|l| urls::absolute_http(l, base, lim.max_url_chars)),
+            extra: capped_extra(raw.extra, lim),
         })
     }
 }

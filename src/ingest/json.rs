@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use serde_json::Value;
 
-use super::item::{Normalizer, RawItem};
-use super::{FeedFormat, ItemOutcome, ParseOptions, ParseSummary, json_api, json_feed};
+use super::item::RawItem;
+use super::{FeedFormat, ParseOptions, ParseSummary, RawOutcome, json_api, json_feed};
 use crate::domain::Failure;
 use crate::domain::codes::{
     ITEM_TOO_LARGE, PARSE_MALFORMED, PARSE_NOT_A_FEED, PARSE_TOO_DEEP, PARSE_TOO_MANY_ITEMS,
@@ -24,7 +24,7 @@ pub type ItemReader = fn(&Value) -> Result<RawItem, Failure>;
 pub fn parse_json<R: Read>(
     input: R,
     opts: &ParseOptions,
-    on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
+    emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
     let mut summary = ParseSummary::default();
     let fail = |code: &str, msg: String| ParseSummary {
@@ -75,7 +75,6 @@ pub fn parse_json<R: Read>(
         )
     };
     summary.format = Some(format);
-    let normalizer = Normalizer::new(&opts.limits, opts.base_url.as_ref());
     for value in items.iter().filter(|v| !json_api::is_notice(v)) {
         if summary.items >= opts.limits.max_items {
             summary.skipped += 1;
@@ -89,9 +88,9 @@ pub fn parse_json<R: Read>(
             );
             Err(Failure::for_item(ITEM_TOO_LARGE, msg, None))
         } else {
-            read(value).and_then(|raw| normalizer.normalize(raw))
+            read(value)
         };
-        if on_item(outcome).is_break() {
+        if emit(outcome).is_break() {
             return summary;
         }
     }

@@ -16,12 +16,14 @@ pub mod atom;
 pub mod charset;
 pub mod dates;
 pub mod detect;
+pub mod feedgen;
 pub mod fetch;
 pub mod ip_policy;
 pub mod item;
 pub mod json;
 pub mod json_api;
 pub mod json_feed;
+pub mod parallel;
 pub mod position;
 pub mod rss;
 pub mod salary;
@@ -41,9 +43,18 @@ pub struct ParseLimits {
     pub max_items: usize,
     /// An item whose raw bytes exceed this is `item.too_large`.
     pub max_item_bytes: usize,
+    /// Title, after tags are stripped and whitespace collapsed; longer titles are cut.
     pub max_title_chars: usize,
+    /// Sanitized description HTML and its plain-text form.
     pub max_description_chars: usize,
+    /// Links and ids; a longer URL is dropped rather than cut (a cut URL points elsewhere).
     pub max_url_chars: usize,
+    /// Each short field: company, every location, job type and category.
+    pub max_field_chars: usize,
+    /// Unmapped elements kept per item in `extra`.
+    pub max_extra_entries: usize,
+    /// Characters kept per `extra` value.
+    pub max_extra_chars: usize,
     /// Element (or JSON) nesting deeper than this ends the parse with `parse.too_deep`.
     pub max_depth: usize,
 }
@@ -56,6 +67,9 @@ impl Default for ParseLimits {
             max_title_chars: 1024,
             max_description_chars: 256 * 1024,
             max_url_chars: 2048,
+            max_field_chars: 1024,
+            max_extra_entries: 32,
+            max_extra_chars: 1024,
             max_depth: 64,
         }
     }
@@ -86,6 +100,9 @@ pub enum FeedFormat {
 /// One parsed item: a normalized posting, or the reason it could not become one.
 pub type ItemOutcome = Result<JobPosting, Failure>;
 
+/// One item as a format parser reads it, before normalization.
+pub type RawOutcome = Result<item::RawItem, Failure>;
+
 /// How a parse ended. `error` set means the document broke off or was refused; items handed to
 /// the callback before that are valid and must be kept.
 #[derive(Debug, Clone, Default)]
@@ -107,7 +124,20 @@ pub fn parse<R: BufRead>(
     opts: &ParseOptions,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
-    use crate::domain::codes::{PARSE_MALFORMED, PARSE_NOT_A_FEED};
+    let normalizer = item::Normalizer::new(&opts.limits, opts.base_url.as_ref());
+    parse_raw(reader, opts, &mut |raw: RawOutcome| {
+        on_item(raw.and_then(|r| normalizer.normalize(r)))
+    })
+}
+
+/// Decodes, detects the format and parses, handing each item to `emit` before normalization.
+/// [`parse`] and [`parallel::parse_parallel`] normalize what comes out.
+pub fn parse_raw<R: BufRead>(
+    reader: R,
+    opts: &ParseOptions,
+    emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
+) -> ParseSummary {
+    use crate::domain::codes::{self, PARSE_MALFORMED, PARSE_NOT_A_FEED};
     let failed = |code: &str, msg: String| ParseSummary {
         error: Some(Failure::new(code, msg)),
         ..Default::default()
@@ -117,8 +147,8 @@ pub fn parse<R: BufRead>(
         Err(e) => return failed(PARSE_MALFORMED, format!("reading the body: {e}")),
     };
     let mut summary = match detect::sniff(&mut input) {
-        Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, on_item),
-        Ok(detect::Family::Json) => json::parse_json(&mut input, opts, on_item),
+        Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, emit),
+        Ok(detect::Family::Json) => json::parse_json(&mut input, opts, emit),
         Ok(detect::Family::Empty) => failed(PARSE_NOT_A_FEED, "the body is empty".into()),
         Ok(detect::Family::Other) => {
             failed(PARSE_NOT_A_FEED, "the body is neither XML nor JSON".into())
@@ -126,5 +156,9 @@ pub fn parse<R: BufRead>(
         Err(e) => failed(PARSE_MALFORMED, format!("reading the body: {e}")),
     };
     summary.encoding = input.encoding().map(encoding_rs::Encoding::name);
+    if let Some(label) = input.refused_label() {
+        let msg = format!("charset `{label}` is not supported; the body is not UTF-8 either");
+        summary.error = Some(Failure::new(codes::PARSE_ENCODING, msg));
+    }
     summary
 }

@@ -1,7 +1,9 @@
 //! Plain-text normalization shared by every format: entity decoding, tag stripping, control
-//! character removal, whitespace collapsing and length caps.
+//! character removal, Unicode NFC, whitespace collapsing and length caps.
 
 use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// Resolves an XML entity reference (the name between `&` and `;`). Unknown names return
 /// `None`; callers keep them literally, because a sloppy feed must not lose the whole item.
@@ -40,8 +42,22 @@ pub fn strip_control(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Unicode NFC, so that `é` typed as one code point and as `e` + combining accent store (and
+/// de-duplicate) the same (catalog D54). Borrows when the text already is NFC, as nearly all is.
+pub fn nfc(s: &str) -> Cow<'_, str> {
+    if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.nfc().collect())
+    }
+}
+
 /// Cuts `s` to at most `max` characters, on a character boundary.
 pub fn truncate_chars(s: &mut String, max: usize) {
+    // No more bytes than the cap means no more characters: skip the walk.
+    if s.len() <= max {
+        return;
+    }
     if let Some((idx, _)) = s.char_indices().nth(max) {
         s.truncate(idx);
     }
@@ -93,13 +109,13 @@ pub fn collapse_whitespace(s: &str) -> String {
 }
 
 /// The pipeline for titles and short fields: strip tags, decode entities once, strip again
-/// (decoded `&lt;b&gt;` is markup too), drop control characters, collapse whitespace, cap.
+/// (decoded `&lt;b&gt;` is markup too), drop control characters, NFC, collapse whitespace, cap.
 /// Returns `None` when nothing is left.
 pub fn plain(raw: &str, max_chars: usize) -> Option<String> {
     let stripped = strip_tags(raw);
     let decoded = decode_entities(&stripped);
     let stripped = strip_tags(&decoded);
-    let mut out = collapse_whitespace(&strip_control(&stripped));
+    let mut out = collapse_whitespace(&nfc(&strip_control(&stripped)));
     truncate_chars(&mut out, max_chars);
     (!out.is_empty()).then_some(out)
 }
@@ -129,6 +145,15 @@ mod tests {
         assert_eq!(plain("a\u{0}b\u{202e}c", 100).as_deref(), Some("abc"));
         assert_eq!(plain("héllo wörld", 4).as_deref(), Some("héll"));
         assert_eq!(plain("  <br/> ", 10), None);
+    }
+
+    #[test]
+    fn plain_text_is_nfc_so_composed_and_decomposed_forms_are_equal() {
+        let composed = plain("Caf\u{e9} Lead", 100);
+        let decomposed = plain("Cafe\u{301} Lead", 100);
+        assert_eq!(composed.as_deref(), Some("Caf\u{e9} Lead"));
+        assert_eq!(composed, decomposed);
+        assert!(matches!(nfc("plain ascii"), Cow::Borrowed(_)));
     }
 
     #[test]

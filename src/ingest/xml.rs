@@ -7,13 +7,16 @@ use std::ops::ControlFlow;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::item::{Normalizer, RawItem};
+use super::item::RawItem;
 use super::position::LineCounter;
-use super::{FeedFormat, ItemOutcome, ParseOptions, ParseSummary, text};
-use crate::domain::Failure;
-use crate::domain::codes::{
-    PARSE_FORBIDDEN_DTD, PARSE_MALFORMED, PARSE_NOT_A_FEED, PARSE_TOO_DEEP, PARSE_TOO_MANY_ITEMS,
-};
+use super::{FeedFormat, ParseOptions, ParseSummary, RawOutcome, text};
+use crate::domain::codes::{PARSE_FORBIDDEN_DTD, PARSE_MALFORMED, PARSE_NOT_A_FEED};
+
+mod scope;
+mod walker;
+mod xhtml;
+
+use walker::Walker;
 
 /// One element inside an item: a direct child, or a grandchild (`parent` set). Deeper
 /// elements are not fields; their text flows into the grandchild that holds them.
@@ -63,39 +66,17 @@ fn dialect(root: &str) -> Option<Dialect> {
     Some(Dialect { format, item, map })
 }
 
-struct Open {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-}
-
-/// Item being read: where it started, its fields so far, and the open elements inside it.
-struct Current {
-    depth: usize,
-    start: u64,
-    raw: RawItem,
-    open: Vec<Open>,
-    skip: bool,
-}
-
-/// Parses an XML feed from UTF-8 input.
+/// Parses an XML feed from UTF-8 input, handing each item, not yet normalized, to `emit`.
 pub fn parse_xml<R: BufRead>(
     input: R,
     opts: &ParseOptions,
-    on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
+    emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
     let lim = &opts.limits;
     let mut reader = Reader::from_reader(LineCounter::new(input));
     // A bare `&` in text is the most common feed error; keep it as text instead of failing.
     reader.config_mut().allow_dangling_amp = true;
-    let mut w = Walker {
-        opts,
-        normalizer: Normalizer::new(lim, opts.base_url.as_ref()),
-        summary: ParseSummary::default(),
-        dialect: None,
-        depth: 0,
-        current: None,
-    };
+    let mut w = Walker::new(opts);
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -126,10 +107,10 @@ pub fn parse_xml<R: BufRead>(
             }
             Event::Start(ref e) => w.open(e, pos),
             Event::Empty(ref e) => match w.open(e, pos) {
-                ControlFlow::Continue(()) => w.close(on_item),
+                ControlFlow::Continue(()) => w.close(emit),
                 stop => stop,
             },
-            Event::End(_) => w.close(on_item),
+            Event::End(_) => w.close(emit),
             Event::Text(t) => w.push_text(&t.xml10_content()),
             Event::CData(c) => w.push_text(&c.xml10_content()),
             Event::GeneralRef(r) => {
@@ -162,126 +143,6 @@ pub fn parse_xml<R: BufRead>(
         }
     }
     w.summary
-}
-
-/// The parse state between events.
-struct Walker<'a> {
-    opts: &'a ParseOptions,
-    normalizer: Normalizer<'a>,
-    summary: ParseSummary,
-    dialect: Option<Dialect>,
-    depth: usize,
-    current: Option<Current>,
-}
-
-impl Walker<'_> {
-    /// Records the first error; later ones are consequences.
-    fn fail(&mut self, code: &str, msg: String) {
-        self.summary
-            .error
-            .get_or_insert_with(|| Failure::new(code, msg));
-    }
-
-    /// A start tag: checks depth, recognises the root, starts items and fields.
-    fn open(&mut self, e: &BytesStart<'_>, pos: u64) -> ControlFlow<()> {
-        self.depth += 1;
-        if self.depth > self.opts.limits.max_depth {
-            let msg = format!("elements nest deeper than {}", self.opts.limits.max_depth);
-            self.fail(PARSE_TOO_DEEP, msg);
-            return ControlFlow::Break(());
-        }
-        let name = e.name().as_ref().to_owned();
-        let Some(d) = self.dialect.as_ref() else {
-            self.dialect = dialect(&name);
-            self.summary.format = self.dialect.as_ref().map(|d| d.format);
-            if self.dialect.is_none() {
-                self.fail(
-                    PARSE_NOT_A_FEED,
-                    format!("the root element <{name}> is not a feed"),
-                );
-                return ControlFlow::Break(());
-            }
-            return ControlFlow::Continue(());
-        };
-        if let Some(cur) = self.current.as_mut() {
-            if !cur.skip && self.depth <= cur.depth + 2 {
-                let attrs = attributes(e);
-                cur.open.push(Open {
-                    name,
-                    attrs,
-                    text: String::new(),
-                });
-            }
-        } else if local(&name) == d.item {
-            self.current = Some(Current {
-                depth: self.depth,
-                start: pos,
-                raw: RawItem::default(),
-                open: Vec::new(),
-                skip: self.summary.items >= self.opts.limits.max_items,
-            });
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn push_text(&mut self, s: &str) -> ControlFlow<()> {
-        if let Some(cur) = self.current.as_mut().filter(|c| !c.skip)
-            && let Some(top) = cur.open.last_mut()
-            // Past the byte cap only identity fields grow, so the failure can name the item.
-            && (!cur.raw.too_large || matches!(local(&top.name), "guid" | "link" | "id"))
-        {
-            top.text.push_str(s);
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// An end tag: finishes a field, or the item (handing it to `on_item`).
-    fn close(
-        &mut self,
-        on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
-        let depth = self.depth;
-        self.depth = depth.saturating_sub(1);
-        let (Some(cur), Some(d)) = (self.current.as_mut(), self.dialect.as_ref()) else {
-            return ControlFlow::Continue(());
-        };
-        if depth > cur.depth {
-            if !cur.skip
-                && depth <= cur.depth + 2
-                && let Some(open) = cur.open.pop()
-            {
-                let parent = cur.open.last().map(|p| p.name.as_str());
-                let (name, attrs, text) = (&open.name, &open.attrs, &open.text);
-                (d.map)(
-                    &mut cur.raw,
-                    &Field {
-                        name,
-                        parent,
-                        attrs,
-                        text,
-                    },
-                );
-                if let Some(p) = cur.open.last_mut() {
-                    p.text.push_str(&open.text);
-                }
-            }
-            return ControlFlow::Continue(());
-        }
-        let Some(done) = self.current.take() else {
-            return ControlFlow::Continue(());
-        };
-        if done.skip {
-            self.summary.skipped += 1;
-            let msg = format!(
-                "the feed has more than {} items",
-                self.opts.limits.max_items
-            );
-            self.fail(PARSE_TOO_MANY_ITEMS, msg);
-            return ControlFlow::Continue(());
-        }
-        self.summary.items += 1;
-        on_item(self.normalizer.normalize(done.raw))
-    }
 }
 
 /// Attribute values with entities decoded. A malformed attribute is skipped, not fatal.

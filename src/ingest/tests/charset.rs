@@ -132,3 +132,36 @@ fn one_byte_reads_split_characters_without_damage() {
         assert_eq!(titles, [Ok(WANT.to_owned())]);
     }
 }
+
+#[test]
+fn an_unknown_label_falls_back_to_the_bytes_utf8_or_windows_1252() {
+    let doc = FEED.replace("ENC", "utf8mb4");
+    assert_eq!(
+        title_of(doc.as_bytes(), None),
+        (WANT.to_owned(), Some("UTF-8"))
+    );
+    let latin = encode_1252(&FEED.replace("ENC", "x-no-such-charset"));
+    assert_eq!(
+        title_of(&latin, None),
+        (WANT.to_owned(), Some("windows-1252"))
+    );
+    assert_eq!(title_of(&latin, Some("bogus")).0, WANT);
+}
+
+#[test]
+fn a_label_that_cannot_be_decoded_safely_is_a_parse_encoding_error() {
+    let latin = encode_1252(&FEED.replace(" encoding=\"ENC\"", ""));
+    let (_, summary) = run(&latin, &opts("https://ex.com/"));
+    assert_eq!(summary.error, None, "no label: Windows-1252");
+    let mut o = opts("https://ex.com/");
+    o.header_charset = Some("iso-2022-kr".into());
+    let (items, summary) = run(&latin, &o);
+    let error = summary.error.unwrap_or_else(|| panic!("no error"));
+    assert_eq!(error.code, crate::domain::codes::PARSE_ENCODING);
+    assert!(error.message.contains("iso-2022-kr"), "{}", error.message);
+    assert!(items.is_empty());
+    // Valid UTF-8 under the same label still reads.
+    let utf8 = FEED.replace(" encoding=\"ENC\"", "");
+    let (_, summary) = run(utf8.as_bytes(), &o);
+    assert_eq!(summary.error, None);
+}

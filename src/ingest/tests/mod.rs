@@ -8,6 +8,7 @@ use crate::domain::source::SourceFormat;
 
 mod charset;
 mod formats;
+mod normalize;
 mod rss;
 mod safety;
 

@@ -144,6 +144,17 @@ fn items_past_the_cap_are_counted_as_skipped() {
 }
 
 #[test]
+fn a_feed_with_exactly_max_items_is_read_whole_without_error() {
+    let body: String = (0..10).map(|i| item(&format!("Job {i}"))).collect();
+    let feed = format!("<rss><channel>{body}</channel></rss>");
+    let mut o: ParseOptions = opts("https://ex.com/");
+    o.limits.max_items = 10;
+    let (items, summary) = run(feed.as_bytes(), &o);
+    assert_eq!((items.len(), summary.skipped), (10, 0));
+    assert_eq!(summary.error, None);
+}
+
+#[test]
 fn an_item_over_the_byte_cap_fails_alone() {
     let huge = "x".repeat(5000);
     let feed = format!(

@@ -197,3 +197,57 @@ async fn a_cut_gzip_body_is_truncated_not_corrupt() {
     let err = failure(&test_limits(), server.url("/")).await;
     assert_failure(&err, codes::FETCH_TRUNCATED, true);
 }
+
+#[tokio::test]
+async fn a_connect_that_never_completes_is_stopped_by_the_connect_timeout() {
+    // A loopback listener with a full accept queue and nobody accepting: the kernel drops
+    // further SYNs, so a connect hangs without a packet leaving the machine.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(200), connect).await {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
+        }
+    }
+    let limits = FetchLimits {
+        connect_timeout_ms: 300,
+        total_timeout_ms: 5_000,
+        ..test_limits()
+    };
+    let started = Instant::now();
+    let err = failure(&limits, format!("http://{addr}/feed")).await;
+    assert_failure(&err, codes::FETCH_TIMEOUT, true);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "took {took:?}: {}",
+        err.message
+    );
+    drop((fillers, listener));
+}
+
+#[tokio::test]
+async fn a_body_exactly_at_the_cap_is_accepted() {
+    let body = vec![b' '; 1000];
+    let server = TestServer::start(move |_| {
+        Reply::Raw(response("200 OK", &[("Content-Type", "text/xml")], &body))
+    })
+    .await;
+    let req = FetchRequest {
+        max_body_bytes: Some(1000),
+        ..get(server.url("/"))
+    };
+    let (bytes, _) = fetch_body(&test_limits(), &req).await.unwrap();
+    assert_eq!(bytes.len(), 1000);
+    let req = FetchRequest {
+        max_body_bytes: Some(999),
+        ..get(server.url("/"))
+    };
+    let err = fetch_body(&test_limits(), &req).await.unwrap_err();
+    assert_failure(&err, codes::FETCH_TOO_LARGE, false);
+}

@@ -190,3 +190,31 @@ async fn a_failed_tls_handshake_is_permanent() {
     let err = failure(&test_limits(), format!("https://{}/", server.addr)).await;
     assert_failure(&err, codes::FETCH_TLS, false);
 }
+
+#[tokio::test]
+async fn exactly_max_redirects_hops_are_followed_and_one_more_is_refused() {
+    // /r/N redirects to /r/N-1; /r/0 is the feed. test_limits allows 3 hops.
+    let server = TestServer::start(|req| {
+        match req
+            .path
+            .strip_prefix("/r/")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(n) if n > 0 => {
+                let to = format!("/r/{}", n - 1);
+                Reply::Raw(response("302 Found", &[("Location", &to)], b""))
+            }
+            _ => ok_feed(req),
+        }
+    })
+    .await;
+    let (bytes, body) = fetch_body(&test_limits(), &get(server.url("/r/3")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (bytes.as_slice(), body.final_url.path()),
+        (&b"<rss/>"[..], "/r/0")
+    );
+    let err = failure(&test_limits(), server.url("/r/4")).await;
+    assert_failure(&err, codes::FETCH_TOO_MANY_REDIRECTS, false);
+}
