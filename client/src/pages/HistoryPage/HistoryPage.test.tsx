@@ -2,7 +2,7 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../api/errors';
-import { makePage, makeRun, makeSource } from '../../test/factories';
+import { makeInitial, makePage, makeRun, makeSource } from '../../test/factories';
 import { renderApp } from '../../test/renderApp';
 
 function rows() {
@@ -54,18 +54,18 @@ describe('HistoryPage', () => {
     expect(socket.url).toContain('token=test-token');
     act(() => {
       socket.open();
-      socket.send({ event: 'initial_data', data: { logs: makePage([makeRun({ _id: 'old', version: 3 })]) } });
+      socket.emit({ event: 'initial_data', data: makeInitial(makePage([makeRun({ _id: 'old', version: 3 })])) });
     });
     expect(screen.getByTestId('connection-status')).toHaveAttribute('data-state', 'live');
 
     const fresh = makeRun({ _id: 'new', status: 'queued', importDateTime: '2026-11-30T07:00:00Z', version: 1, totalFetched: 0 });
-    act(() => socket.send({ event: 'import_history_update', data: fresh }));
+    act(() => socket.emit({ event: 'import_history_update', data: fresh }));
     await waitFor(() => expect(rows()[0]).toHaveAttribute('data-run-id', 'new'));
 
-    act(() => socket.send({ event: 'import_history_update', data: { ...fresh, status: 'completed', totalFetched: 5, version: 3 } }));
+    act(() => socket.emit({ event: 'import_history_update', data: { ...fresh, status: 'completed', totalFetched: 5, version: 3 } }));
     await waitFor(() => expect(rows()[0]).toHaveAttribute('data-status', 'completed'));
     // A late, older version must not roll the row back.
-    act(() => socket.send({ event: 'import_history_update', data: { ...fresh, status: 'running', version: 2 } }));
+    act(() => socket.emit({ event: 'import_history_update', data: { ...fresh, status: 'running', version: 2 } }));
     expect(rows()[0]).toHaveAttribute('data-status', 'completed');
     expect(rows()[0]!.querySelector('[data-col="total"]')).toHaveTextContent('5');
 

@@ -8,6 +8,11 @@ import { renderApp } from '../../test/renderApp';
 const job: Job = {
   _id: 'j1',
   externalId: '145880',
+  publisher: 'jobicy',
+  firstSeenAt: '2026-11-30T05:00:00Z',
+  updatedAt: '2026-11-30T05:00:00Z',
+  lastSeenAt: '2026-11-30T05:00:00Z',
+  logoUrl: null,
   title: 'Senior Copywriter',
   company: 'Acme <b>Inc</b>',
   locations: ['Remote'],
