@@ -38,11 +38,30 @@ describe('HistoryPage', () => {
   it('reads the page and filters from the query string', async () => {
     const { api } = renderApp('/?status=failed&source=jobicy-all&page=3');
     const call = api.next('listRuns');
-    expect(call.args[0]).toEqual({ page: 3, limit: 20, status: 'failed', source: 'jobicy-all' });
+    expect(call.args[0]).toMatchObject({ page: 3, limit: 20, status: 'failed', source: 'jobicy-all' });
     act(() => api.next('listSources').resolve({ items: [makeSource()] }));
     act(() => call.resolve(makePage([], { page: 3, total: 0 })));
     expect(await screen.findByText('No runs match these filters.')).toBeInTheDocument();
     expect(screen.getByLabelText('Status')).toHaveValue('failed');
+  });
+
+  it('filters by a date range in the viewer\'s zone and sorts by failures, all from the URL', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/?from=2026-11-01&to=2026-11-30&sort=failures');
+    const call = api.next('listRuns');
+    expect(call.args[0]).toEqual({
+      page: 1,
+      limit: 20,
+      source: undefined,
+      status: undefined,
+      from: new Date('2026-11-01T00:00:00').toISOString(),
+      to: new Date('2026-11-30T23:59:59.999').toISOString(),
+      sort: 'failures',
+    });
+    expect(screen.getByLabelText('From')).toHaveValue('2026-11-01');
+    expect(screen.getByLabelText('Order')).toHaveValue('failures');
+    await user.click(screen.getByRole('button', { name: 'Clear filters' }));
+    await waitFor(() => expect(api.calls.filter((c) => c.method === 'listRuns').at(-1)?.args[0]).toMatchObject({ from: undefined, sort: undefined }));
   });
 
   it('puts a new run on top and patches rows from the socket without refetching', async () => {
