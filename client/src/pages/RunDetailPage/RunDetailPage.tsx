@@ -130,11 +130,15 @@ export function RunDetailPage() {
           </dd>
           <dt>Fetched by</dt>
           <dd>{run.fetchedBy ?? '—'}</dd>
-          <dt>Fetch attempts</dt>
-          <dd>
-            {run.fetchAttempts || '—'}
-            {run.resumes > 0 ? ` · resumed ${String(run.resumes)}× after lost work` : ''}
-          </dd>
+          {run.fetchAttempts > 1 || run.resumes > 0 ? (
+            <>
+              <dt>Fetch attempts</dt>
+              <dd>
+                {run.fetchAttempts}
+                {run.resumes > 0 ? ` · resumed ${String(run.resumes)}× after lost work` : ''}
+              </dd>
+            </>
+          ) : null}
           <dt>Run id</dt>
           <dd>
             <code>{run._id}</code> (version {run.version})

@@ -68,7 +68,7 @@ const human = (t: string) => t.charAt(0) + t.slice(1).toLowerCase().replace('_',
 export function JobFilters({ raw, set, filtered }: Props) {
   const sources = useSources();
   return (
-    <form role="search" aria-label="Search jobs" onSubmit={(e) => e.preventDefault()} className="filters">
+    <form role="search" aria-label="Search jobs" onSubmit={(e) => e.preventDefault()} className="filters filters--jobs">
       <TextFilter id="jobs-q" label="Search" name="q" type="search" value={raw('q')} set={set} placeholder="title, company, words…" />
       <SelectFilter
         id="jobs-source"

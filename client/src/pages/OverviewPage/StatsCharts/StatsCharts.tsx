@@ -48,7 +48,7 @@ function FailureRateChart({ data }: { data: StatsBucket[] }) {
             <XAxis dataKey="name" tick={axis} stroke="var(--border)" minTickGap={16} />
             <YAxis tick={axis} stroke="var(--border)" domain={[0, 100]} unit="%" width={48} />
             <Tooltip contentStyle={tooltipStyle} formatter={(v) => `${String(v)}%`} />
-            <Line type="monotone" dataKey="rate" name="failed runs" stroke="var(--bad)" strokeWidth={2} connectNulls dot={false} />
+            <Line type="monotone" dataKey="rate" name="failed runs" stroke="var(--bad)" strokeWidth={2} connectNulls dot={{ r: 3 }} />
           </LineChart>
         </ResponsiveContainer>
       </div>
