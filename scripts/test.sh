@@ -67,6 +67,9 @@ if [ -f "$scratch/daemon.pid" ]; then
   old=\$(cat "$scratch/daemon.pid"); kill "\$old" 2>/dev/null || true
   for _ in \$(seq 200); do kill -0 "\$old" 2>/dev/null || break; sleep 0.1; done
 fi
+# The daemon serves client/dist relative to its working directory; the journeys call this
+# script from client/.
+cd "$REPO_ROOT"
 JOB_IMPORTER__HTTP__BIND="127.0.0.1:$port" \\
 JOB_IMPORTER__AUTH__ADMIN_TOKEN="$token" \\
 JOB_IMPORTER__MONGODB__URI="$TEST_MONGODB_URI" \\

@@ -28,14 +28,18 @@ export function uniqueName(prefix) {
   return `${prefix} ${new Date().toISOString().slice(11, 19)} ${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Serves the fixture feeds on 127.0.0.1, port 0. Unknown files answer 404. */
-export async function startFixtureServer() {
+/**
+ * Serves the fixture feeds on 127.0.0.1, port 0, plus `extra` feeds given as strings by name
+ * (`{'evil.xml': '<rss…'}`). Unknown files answer 404.
+ */
+export async function startFixtureServer(extra = {}) {
   const root = resolve(env.fixturesDir);
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     const file = join(root, path);
-    let body = null;
-    try {
+    const name = path.replace(/^\/+/, '');
+    let body = Object.hasOwn(extra, name) ? Buffer.from(extra[name], 'utf8') : null;
+    if (!body) try {
       if (file.startsWith(root) && statSync(file).isFile()) body = readFileSync(file);
     } catch {
       body = null;
@@ -119,6 +123,7 @@ export async function openBrowser({ colorScheme = 'light', viewport = { width: 1
   const page = context.pages()[0] ?? (await context.newPage());
   const problems = [];
   const allowed = [];
+  const allowedText = [];
   page.on('dialog', (d) => {
     problems.push(`dialog (${d.type()}): ${d.message()}`);
     void d.dismiss().catch(() => {});
@@ -128,6 +133,7 @@ export async function openBrowser({ colorScheme = 'light', viewport = { width: 1
     if (msg.type() !== 'error') return;
     const url = msg.location()?.url ?? '';
     if (msg.text().startsWith('Failed to load resource') && allowed.some((pred) => pred(url))) return;
+    if (allowedText.some((re) => re.test(msg.text()))) return;
     problems.push(`console error: ${msg.text()} ${url ? `(${url})` : ''}`.trim());
   });
   return {
@@ -135,6 +141,8 @@ export async function openBrowser({ colorScheme = 'light', viewport = { width: 1
     page,
     problems,
     allowHttpError: (pred) => allowed.push(pred),
+    /** Tolerates console errors matching `re` (e.g. Chromium's line for a refused WebSocket). */
+    allowConsoleError: (re) => allowedText.push(re),
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
@@ -174,3 +182,22 @@ export async function assertSameDocument(page) {
   const mark = await page.evaluate(() => globalThis.__e2eNoReload);
   assert.equal(mark, 'still-here', 'the page was reloaded');
 }
+
+/** Polls the API until the run has settled (any status but queued/running); returns it. */
+export async function waitForRunToSettle(runId, timeoutMs = IMPORT_TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await api('GET', `/api/import-logs/${encodeURIComponent(runId)}`);
+    if (run.status !== 'queued' && run.status !== 'running') return run;
+    if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Starts an import of the source over the API and waits for it to settle. */
+export async function importAndSettle(sourceId) {
+  const { run } = await api('POST', `/api/sources/${encodeURIComponent(sourceId)}/import`);
+  return waitForRunToSettle(run._id);
+}
+
+export const liveStatus = (page) => page.getByTestId('connection-status').and(page.locator('[data-state="live"]'));

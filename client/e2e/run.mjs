@@ -27,8 +27,11 @@ for (const name of ['E2E_TOKEN', 'E2E_FIXTURES_DIR']) {
   }
 }
 
+// E2E_ONLY=reconnect,screenshots runs the files whose names contain one of the words.
+const only = (process.env.E2E_ONLY ?? '').split(',').filter(Boolean);
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.test.mjs'))
+  .filter((f) => only.length === 0 || only.some((w) => f.includes(w)))
   .sort()
   .map((f) => join(here, f));
 // One browser at a time: the machine has 2 cores and the journeys share one daemon.

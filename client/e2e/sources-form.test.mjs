@@ -1,7 +1,8 @@
-// Journey (c): the Sources form shows the server's message next to a bad URL and a bad cron.
+// Journey (c): the Sources form shows the server's message next to a bad URL and a bad cron;
+// a source added through it can then be imported from its card.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, assertNoProblems, deleteSourceQuietly, navigate, openBrowser, signInByFragment, startFixtureServer, uniqueName } from './helpers.mjs';
+import { IMPORT_TIMEOUT_MS, api, assertNoProblems, deleteSourceQuietly, navigate, openBrowser, signInByFragment, startFixtureServer, uniqueName } from './helpers.mjs';
 
 let feeds;
 let browser;
@@ -18,7 +19,7 @@ after(async () => {
   await feeds?.close();
 });
 
-test('the add-source form shows a clear message for a bad URL and for a bad cron', async () => {
+test('the add-source form shows a clear message for a bad URL and for a bad cron, then adds a source that imports', async () => {
   const { page, problems, allowHttpError } = browser;
   // The two rejected submits are expected 400s; Chromium logs each as a console error.
   allowHttpError((url) => new URL(url).pathname === '/api/sources');
@@ -49,6 +50,8 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   // A good cron gets a human reading and the source is created.
   await form.getByLabel(/Schedule/).fill('0 30 * * * *');
   assert.match(await form.getByTestId('cron-reading').innerText(), /30/);
+  // Disabled, so the scheduler leaves it to this test.
+  await form.getByLabel(/Enabled/).uncheck();
   await form.getByRole('button', { name: 'Add source' }).click();
   const card = page.getByTestId('source-card').filter({ hasText: name });
   await card.waitFor();
@@ -56,5 +59,12 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
 
   const { items } = await api('GET', '/api/sources');
   assert.ok(items.some((s) => s.name === name), 'the source exists on the server');
+
+  // Import it from its card and follow the run to its end.
+  await card.getByRole('button', { name: 'Import now' }).click();
+  await card.getByRole('link', { name: 'open the run' }).click();
+  const detail = page.locator('[data-testid="run-detail"][data-status="completed"]');
+  await detail.waitFor({ timeout: IMPORT_TIMEOUT_MS });
+  assert.match(await detail.innerText(), /Fetched\s+5/, 'the run shows its final numbers');
   assertNoProblems(problems);
 });

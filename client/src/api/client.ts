@@ -1,27 +1,45 @@
 import { ApiError, parseErrorBody } from './errors';
-import { normalizeRun, normalizeRunPage } from './normalize';
+import { normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
 import type {
   ImportRun,
   Job,
   JobListParams,
   Page,
+  RunDetail,
+  RunDetailParams,
   RunListParams,
+  RunPage,
   Source,
   SourceInput,
   Stats,
+  StatsParams,
 } from './types';
+
+/**
+ * The query parameters the client sends on each endpoint, by name. `contract.test.ts` checks
+ * every one against `docs/openapi.json`, so a parameter renamed on the daemon fails a test.
+ */
+export const QUERY_PARAMS = {
+  '/api/import-logs': ['page', 'limit', 'source', 'status', 'from', 'to', 'sort'],
+  '/api/import-logs/{id}': ['failuresPage', 'failuresLimit', 'failureCode'],
+  '/api/jobs': ['q', 'page', 'limit', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
+  '/api/stats': ['hours', 'days', 'source'],
+} as const satisfies Record<string, readonly string[]>;
+
+type ParamsOf<P extends keyof typeof QUERY_PARAMS> = Partial<Record<(typeof QUERY_PARAMS)[P][number], string | number | undefined>>;
 
 /** Everything the UI asks the daemon over REST. Tests substitute a fake with the same shape. */
 export interface ApiClient {
-  listRuns: (params: RunListParams) => Promise<Page<ImportRun>>;
-  getRun: (id: string) => Promise<ImportRun>;
+  listRuns: (params: RunListParams) => Promise<RunPage>;
+  getRun: (id: string, params?: RunDetailParams) => Promise<RunDetail>;
   listSources(): Promise<{ items: Source[] }>;
   createSource(input: SourceInput): Promise<Source>;
   updateSource(id: string, input: SourceInput): Promise<Source>;
   deleteSource(id: string): Promise<void>;
   importNow(id: string): Promise<{ run: ImportRun }>;
   listJobs(params: JobListParams): Promise<Page<Job>>;
-  getStats(): Promise<Stats>;
+  getJob(id: string): Promise<Job>;
+  getStats(params?: StatsParams): Promise<Stats>;
 }
 
 export interface HttpApiClientOptions {
@@ -31,9 +49,9 @@ export interface HttpApiClientOptions {
   fetch?: typeof fetch;
 }
 
-function query(params: Record<string, string | number | undefined>): string {
+function query<P extends keyof typeof QUERY_PARAMS>(_path: P, params: ParamsOf<P>): string {
   const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) {
+  for (const [k, v] of Object.entries<string | number | undefined>(params)) {
     if (v !== undefined && v !== '') qs.set(k, String(v));
   }
   const s = qs.toString();
@@ -85,20 +103,39 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
 
   const enc = encodeURIComponent;
   return {
-    listRuns: async (p) =>
-      normalizeRunPage(
-        await request<unknown>('GET', `/api/import-logs${query({ page: p.page, limit: p.limit, source: p.source, status: p.status })}`),
-      ),
-    getRun: async (id) => normalizeRun(await request<unknown>('GET', `/api/import-logs/${enc(id)}`)),
-    listSources: () => request('GET', '/api/sources'),
-    createSource: (input) => request('POST', '/api/sources', input),
-    updateSource: (id, input) => request('PATCH', `/api/sources/${enc(id)}`, input),
+    listRuns: async (p) => {
+      const qs = query('/api/import-logs', {
+        page: p.page,
+        limit: p.limit,
+        source: p.source,
+        status: p.status,
+        from: p.from,
+        to: p.to,
+        sort: p.sort === 'date' ? undefined : p.sort,
+      });
+      return normalizeRunPage(await request<unknown>('GET', `/api/import-logs${qs}`));
+    },
+    getRun: async (id, p) => {
+      const qs = p ? query('/api/import-logs/{id}', { failuresPage: p.failuresPage, failuresLimit: p.failuresLimit, failureCode: p.failureCode }) : '';
+      return normalizeRunDetail(await request<unknown>('GET', `/api/import-logs/${enc(id)}${qs}`));
+    },
+    listSources: async () => {
+      const body = await request<{ items?: unknown[] }>('GET', '/api/sources');
+      return { items: (body.items ?? []).map(normalizeSource) };
+    },
+    createSource: async (input) => normalizeSource(await request('POST', '/api/sources', input)),
+    updateSource: async (id, input) => normalizeSource(await request('PATCH', `/api/sources/${enc(id)}`, input)),
     deleteSource: (id) => request('DELETE', `/api/sources/${enc(id)}`),
     importNow: async (id) => {
       const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import`);
       return { run: normalizeRun(body.run) };
     },
-    listJobs: (p) => request('GET', `/api/jobs${query({ q: p.q, page: p.page, limit: p.limit })}`),
-    getStats: () => request('GET', '/api/stats'),
+    listJobs: (p) => {
+      const { q, page, limit, source, company, location, employmentType, remote, status, from, to } = p;
+      const qs = query('/api/jobs', { q, page, limit, source, company, location, employmentType, remote, status, from, to });
+      return request('GET', `/api/jobs${qs}`);
+    },
+    getJob: (id) => request('GET', `/api/jobs/${enc(id)}`),
+    getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
   };
 }

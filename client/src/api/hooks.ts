@@ -2,10 +2,11 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useLive } from '../live/LiveContext';
 import { reconcilePage } from '../live/mergeRun';
-import { applyLiveRun } from '../live/useImportStream';
+import { applyLiveRun } from '../live/cacheUpdates';
 import { useApi } from './ApiContext';
-import { queryKeys } from './queryKeys';
-import type { ImportRun, JobListParams, RunListParams, Source, SourceInput } from './types';
+import { mergeDetail } from '../live/cacheUpdates';
+import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
+import type { ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StatsParams } from './types';
 
 export function useRunsPage(params: RunListParams) {
   const api = useApi();
@@ -18,16 +19,17 @@ export function useRunsPage(params: RunListParams) {
   });
 }
 
-export function useRun(id: string) {
+export function useRun(id: string, params: RunDetailParams = DEFAULT_FAILURES) {
   const api = useApi();
   const { ledger } = useLive();
   return useQuery({
-    queryKey: queryKeys.runs.detail(id),
+    queryKey: queryKeys.runs.detail(id, params),
     queryFn: async () => {
-      const run = await api.getRun(id);
+      const run = await api.getRun(id, params);
       const live = ledger.get(id);
-      return live && live.version > run.version ? live : run;
+      return live ? mergeDetail(run, live) : run;
     },
+    placeholderData: keepPreviousData,
   });
 }
 
@@ -52,9 +54,24 @@ export function useJobs(params: JobListParams) {
   });
 }
 
-export function useStats() {
+export function useJob(id: string | null) {
   const api = useApi();
-  return useQuery({ queryKey: queryKeys.stats(), queryFn: () => api.getStats() });
+  return useQuery({
+    queryKey: queryKeys.jobs.detail(id ?? ''),
+    queryFn: () => api.getJob(id ?? ''),
+    enabled: id !== null,
+  });
+}
+
+export function useStats(params: StatsParams = {}) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.stats(params),
+    queryFn: () => api.getStats(params),
+    placeholderData: keepPreviousData,
+    // Buckets move with the clock even when no run changes.
+    refetchInterval: 60_000,
+  });
 }
 
 export function useCreateSource() {

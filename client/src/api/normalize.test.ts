@@ -8,7 +8,7 @@ describe('normalizeRun', () => {
       sourceName: 's',
       totalFetched: 0,
       failures: [],
-      failuresByCode: {},
+      failuresByCode: [],
       error: null,
       batchesTotal: null,
       durations: { fetchMs: null, parseMs: null, persistMs: null },
@@ -16,10 +16,15 @@ describe('normalizeRun', () => {
   });
 
   it('keeps a full document as it is', () => {
-    const full = normalizeRun({ _id: 'b', durations: { fetchMs: 5, parseMs: null, persistMs: 7 }, failuresByCode: { x: 2 }, batchesTotal: 3 });
+    const full = normalizeRun({ _id: 'b', durations: { fetchMs: 5, parseMs: null, persistMs: 7 }, failuresByCode: [{ code: 'item.x', count: 2 }], batchesTotal: 3 });
     expect(full.durations).toEqual({ fetchMs: 5, parseMs: null, persistMs: 7 });
-    expect(full.failuresByCode).toEqual({ x: 2 });
+    expect(full.failuresByCode).toEqual([{ code: 'item.x', count: 2 }]);
     expect(full.batchesTotal).toBe(3);
+  });
+
+  it('reads failuresByCode as the array of {code, count} the daemon sends', () => {
+    const run = normalizeRun({ _id: 'd', failuresByCode: [{ code: 'item.missing_title', count: 3 }, { nope: 1 }] });
+    expect(run.failuresByCode).toEqual([{ code: 'item.missing_title', count: 3 }]);
   });
 
   it('reads a page whose items are runs', () => {

@@ -2,7 +2,7 @@
  * Fills defaults for fields an ImportRun may lack (an older daemon, a run still being created),
  * so one missing field never blanks a page. Applied wherever runs enter the app: REST and socket.
  */
-import type { ImportRun, Page } from './types';
+import type { CodeCount, FailureGroup, ImportRun, RunDetail, RunPage, Source, SourceHealth } from './types';
 
 type Loose = Partial<Record<keyof ImportRun, unknown>>;
 
@@ -15,7 +15,6 @@ const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v
 export function normalizeRun(raw: unknown): ImportRun {
   const r = obj(raw) as Loose;
   const durations = obj(r.durations);
-  const counts = obj(r.failuresByCode);
   return {
     ...(r as ImportRun),
     _id: str(r._id),
@@ -35,7 +34,7 @@ export function normalizeRun(raw: unknown): ImportRun {
     closedJobs: num(r.closedJobs),
     reopenedJobs: num(r.reopenedJobs),
     failures: Array.isArray(r.failures) ? (r.failures as ImportRun['failures']) : [],
-    failuresByCode: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, num(v)])),
+    failuresByCode: codeCounts(r.failuresByCode),
     error: r.error && typeof r.error === 'object' ? (r.error as ImportRun['error']) : null,
     batchesTotal: numOrNull(r.batchesTotal),
     batchesDone: num(r.batchesDone),
@@ -47,11 +46,70 @@ export function normalizeRun(raw: unknown): ImportRun {
     },
     version: num(r.version),
     fetchedBy: strOrNull(r.fetchedBy),
+    updatedAt: strOrNull(r.updatedAt),
+    fetchAttempts: num(r.fetchAttempts),
+    retryAt: strOrNull(r.retryAt),
+    resumes: num(r.resumes),
   };
 }
 
-export function normalizeRunPage(raw: unknown): Page<ImportRun> {
+/** `failuresByCode` is `[{code, count}]` on the wire (MongoDB keys cannot contain the dots of codes). */
+function codeCounts(v: unknown): CodeCount[] {
+  if (!Array.isArray(v)) return [];
+  return v
+    .map(obj)
+    .filter((e) => typeof e.code === 'string')
+    .map((e) => ({ code: str(e.code), count: num(e.count) }));
+}
+
+export function normalizeRunDetail(raw: unknown): RunDetail {
+  const r = obj(raw);
+  const run = normalizeRun(raw);
+  const groups: FailureGroup[] = Array.isArray(r.failureGroups)
+    ? r.failureGroups.map(obj).map((g) => ({
+        code: str(g.code),
+        count: num(g.count),
+        stored: num(g.stored),
+        example: g.example && typeof g.example === 'object' ? (g.example as FailureGroup['example']) : null,
+      }))
+    : run.failuresByCode.map((c) => ({ code: c.code, count: c.count, stored: 0, example: null }));
+  return {
+    ...run,
+    failuresTotal: num(r.failuresTotal) || run.failures.length,
+    failuresPage: num(r.failuresPage) || 1,
+    failuresLimit: num(r.failuresLimit) || run.failures.length,
+    failureGroups: groups,
+  };
+}
+
+export function normalizeHealth(raw: unknown): SourceHealth | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const h = raw as Record<string, unknown>;
+  return {
+    lastRunAt: strOrNull(h.lastRunAt),
+    lastSuccessAt: strOrNull(h.lastSuccessAt),
+    consecutiveFailures: num(h.consecutiveFailures),
+    nextRunAt: strOrNull(h.nextRunAt),
+    lastError: h.lastError && typeof h.lastError === 'object' ? (h.lastError as SourceHealth['lastError']) : null,
+    lastRunId: strOrNull(h.lastRunId),
+    lastStatus: strOrNull(h.lastStatus) as SourceHealth['lastStatus'],
+    backoffUntil: strOrNull(h.backoffUntil),
+  };
+}
+
+export function normalizeSource(raw: unknown): Source {
+  const s = obj(raw);
+  return { ...(s as unknown as Source), health: normalizeHealth(s.health), running: s.running === true };
+}
+
+export function normalizeRunPage(raw: unknown): RunPage {
   const p = obj(raw);
   const items = Array.isArray(p.items) ? p.items.map(normalizeRun) : [];
-  return { items, total: num(p.total) || items.length, page: num(p.page) || 1, limit: num(p.limit) || items.length };
+  return {
+    items,
+    total: num(p.total) || items.length,
+    page: num(p.page) || 1,
+    limit: num(p.limit) || items.length,
+    nextCursor: strOrNull(p.nextCursor),
+  };
 }

@@ -1,4 +1,7 @@
-import type { JobListParams, RunListParams } from './types';
+import type { JobListParams, RunDetailParams, RunListParams, StatsParams } from './types';
+
+/** Failures per page on the run detail page. */
+export const DEFAULT_FAILURES: RunDetailParams = { failuresPage: 1, failuresLimit: 50 };
 
 /** The one place query keys are built, so invalidation can target a whole family. */
 export const queryKeys = {
@@ -7,9 +10,25 @@ export const queryKeys = {
     all: () => [...queryKeys.all, 'runs'] as const,
     lists: () => [...queryKeys.runs.all(), 'list'] as const,
     list: (p: RunListParams) =>
-      [...queryKeys.runs.lists(), { page: p.page, limit: p.limit, source: p.source ?? null, status: p.status ?? null }] as const,
+      [
+        ...queryKeys.runs.lists(),
+        {
+          page: p.page,
+          limit: p.limit,
+          source: p.source ?? null,
+          status: p.status ?? null,
+          from: p.from ?? null,
+          to: p.to ?? null,
+          sort: p.sort ?? 'date',
+        },
+      ] as const,
     details: () => [...queryKeys.runs.all(), 'detail'] as const,
-    detail: (id: string) => [...queryKeys.runs.details(), id] as const,
+    /** Every cached view of one run (each failures page and code filter). */
+    detailAll: (id: string) => [...queryKeys.runs.details(), id] as const,
+    detail: (id: string, p: RunDetailParams = DEFAULT_FAILURES) =>
+      [...queryKeys.runs.detailAll(id), { failuresPage: p.failuresPage, failuresLimit: p.failuresLimit, failureCode: p.failureCode ?? null }] as const,
+    /** Item-level progress (`run_progress`) of a run this tab subscribed to. */
+    progress: (id: string) => [...queryKeys.runs.all(), 'progress', id] as const,
   },
   sources: {
     all: () => [...queryKeys.all, 'sources'] as const,
@@ -18,9 +37,14 @@ export const queryKeys = {
   jobs: {
     all: () => [...queryKeys.all, 'jobs'] as const,
     list: (p: JobListParams) => [...queryKeys.jobs.all(), 'list', p] as const,
+    detail: (id: string) => [...queryKeys.jobs.all(), 'detail', id] as const,
   },
-  stats: () => [...queryKeys.all, 'stats'] as const,
+  statsAll: () => [...queryKeys.all, 'stats'] as const,
+  stats: (p: StatsParams = {}) => [...queryKeys.statsAll(), { hours: p.hours ?? null, days: p.days ?? null, source: p.source ?? null }] as const,
+  /** Sums over every run, as the last `initial_data` gave them. */
+  totals: () => [...queryKeys.all, 'totals'] as const,
 };
+
 
 export type RunListKey = ReturnType<typeof queryKeys.runs.list>;
 

@@ -21,6 +21,12 @@ export interface RunFailure extends CodedMessage {
   externalId?: string | null;
 }
 
+/** One entry of `failuresByCode`: an array, since MongoDB field names cannot hold the dots of codes. */
+export interface CodeCount {
+  code: string;
+  count: number;
+}
+
 export interface RunDurations {
   fetchMs: number | null;
   parseMs: number | null;
@@ -48,7 +54,7 @@ export interface ImportRun {
   closedJobs: number;
   reopenedJobs: number;
   failures: RunFailure[];
-  failuresByCode: Record<string, number>;
+  failuresByCode: CodeCount[];
   error: CodedMessage | null;
   batchesTotal: number | null;
   batchesDone: number;
@@ -57,6 +63,36 @@ export interface ImportRun {
   durations: RunDurations;
   version: number;
   fetchedBy: string | null;
+  updatedAt: string | null;
+  /** Fetch attempts so far (transient failures are tried again). */
+  fetchAttempts: number;
+  /** When the next fetch attempt is due, while the run waits for it. */
+  retryAt: string | null;
+  /** Times the sweeper queued the run's fetch again after its work was lost. */
+  resumes: number;
+}
+
+/** `GET /api/import-logs/{id}`: the run, one page of its stored failures, and counts per code. */
+export interface FailureGroup {
+  code: string;
+  /** Every failure with this code, stored or not. */
+  count: number;
+  /** How many of them are stored (listable). */
+  stored: number;
+  example?: RunFailure | null;
+}
+
+export interface RunDetail extends ImportRun {
+  failuresTotal: number;
+  failuresPage: number;
+  failuresLimit: number;
+  failureGroups: FailureGroup[];
+}
+
+export interface RunDetailParams {
+  failuresPage: number;
+  failuresLimit: number;
+  failureCode?: string | undefined;
 }
 
 export interface Page<T> {
@@ -64,6 +100,10 @@ export interface Page<T> {
   total: number;
   page: number;
   limit: number;
+}
+
+export interface RunPage extends Page<ImportRun> {
+  nextCursor?: string | null;
 }
 
 export type SourceFormat = 'auto' | { json_api: string };
@@ -76,6 +116,8 @@ export interface SourceHealth {
   lastError: CodedMessage | null;
   lastRunId: string | null;
   lastStatus: RunStatus | null;
+  /** After 3 failures in a row, scheduled runs are skipped until then (manual runs are not). */
+  backoffUntil: string | null;
 }
 
 export interface Source {
@@ -96,12 +138,14 @@ export interface SourceInput {
   url?: string;
   cron?: string;
   enabled?: boolean;
-  userAgent?: string | null;
+  /** `""` clears a custom User-Agent (`null` would mean "unchanged" to the daemon). */
+  userAgent?: string;
 }
 
 export interface Job {
   _id: string;
   externalId: string;
+  publisher: string;
   title: string;
   company: string | null;
   locations: string[];
@@ -113,30 +157,138 @@ export interface Job {
   datePosted: string | null;
   status: 'open' | 'closed';
   sources: string[];
+  firstSeenAt: string;
+  updatedAt: string;
+  lastSeenAt: string;
+  logoUrl: string | null;
+  /** Only on `GET /api/jobs/{id}`. */
+  descriptionText?: string | null;
 }
 
-/** Shape is not pinned by the contract yet; we only read top-level numbers from it. */
-export type Stats = Record<string, unknown>;
+export interface StatsBucket {
+  bucket: string;
+  runs: number;
+  failedRuns: number;
+  newJobs: number;
+  updatedJobs: number;
+  failedJobs: number;
+}
+
+export interface SourceStats {
+  sourceId: string;
+  sourceName: string;
+  hourly: StatsBucket[];
+  daily: StatsBucket[];
+}
+
+/** `GET /api/stats`. */
+export interface Stats {
+  totalRuns: number;
+  activeRuns: number;
+  totalJobs: number;
+  openJobs: number;
+  sources: number;
+  generatedAt: string;
+  hours: number;
+  days: number;
+  /** Only the most recent runs were counted. */
+  truncated: boolean;
+  hourly: StatsBucket[];
+  daily: StatsBucket[];
+  bySource: SourceStats[];
+}
+
+export interface StatsParams {
+  hours?: number | undefined;
+  days?: number | undefined;
+  source?: string | undefined;
+}
+
+export type RunSort = 'date' | 'failures';
+export const RUN_SORTS: readonly RunSort[] = ['date', 'failures'];
 
 export interface RunListParams {
   page: number;
   limit: number;
   source?: string | undefined;
   status?: RunStatus | undefined;
+  /** RFC 3339 instants, inclusive. */
+  from?: string | undefined;
+  to?: string | undefined;
+  sort?: RunSort | undefined;
 }
+
+export const EMPLOYMENT_TYPES = ['FULL_TIME', 'PART_TIME', 'CONTRACTOR', 'TEMPORARY', 'INTERN', 'VOLUNTEER', 'PER_DIEM', 'OTHER'] as const;
+export type EmploymentType = (typeof EMPLOYMENT_TYPES)[number];
 
 export interface JobListParams {
   q: string;
   page: number;
   limit: number;
+  source?: string | undefined;
+  company?: string | undefined;
+  location?: string | undefined;
+  employmentType?: EmploymentType | undefined;
+  remote?: 'true' | 'false' | undefined;
+  status?: 'open' | 'closed' | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
 }
 
 export interface ErrorBody {
   error: CodedMessage;
 }
 
+/** One source as `initial_data` lists it. */
+export interface SourceStatus {
+  _id: string;
+  name: string;
+  enabled: boolean;
+  running: boolean;
+  health: SourceHealth | null;
+}
+
+export interface Totals {
+  runs: number;
+  activeRuns: number;
+  totalFetched: number;
+  newJobs: number;
+  updatedJobs: number;
+  failedJobs: number;
+}
+
+export interface InitialData {
+  logs: Page<ImportRun>;
+  sources: SourceStatus[];
+  totals: Totals | null;
+  /** Pass as `since` in the next `sync`. */
+  serverTime: string | null;
+}
+
+export interface SyncResult {
+  runs: ImportRun[];
+  serverTime: string;
+  hasMore: boolean;
+}
+
+export interface RunProgress {
+  run: ImportRun;
+  recentFailures: RunFailure[];
+  failuresStored: number;
+}
+
 /** Server → client WebSocket messages. */
 export type ServerEvent =
-  | { event: 'initial_data'; data: { logs: Page<ImportRun> } }
+  | { event: 'initial_data'; data: InitialData }
   | { event: 'import_history_update'; data: ImportRun }
+  | { event: 'sync_result'; data: SyncResult }
+  | { event: 'run_progress'; data: RunProgress }
+  | { event: 'pong' }
   | { event: 'error'; data: CodedMessage };
+
+/** Client → server WebSocket messages. */
+export type ClientEvent =
+  | { event: 'ping' }
+  | { event: 'sync'; data: { since?: string; runs?: Record<string, number> } }
+  | { event: 'subscribe_run' | 'unsubscribe_run'; data: { runId: string } }
+  | { event: 'subscribe_source' | 'unsubscribe_source'; data: { sourceId: string } };

@@ -1,16 +1,19 @@
 /**
- * THE WebSocket hook: owns the `/ws` connection, reconnects with backoff, resyncs on every
- * `initial_data` (which replaces page 1 and invalidates the rest of the cache so the view equals
- * the database) and patches cached runs with each `import_history_update`.
+ * THE WebSocket hook: owns the `/ws` connection, reconnects with backoff and, after a reconnect,
+ * catches up with `sync` (the versions it holds, and every change since the last `serverTime`)
+ * so the view equals the database without a visible reload. Patches cached runs with each
+ * `import_history_update`, and keeps run subscriptions (`run_progress`) across reconnects.
  * Mounted once, by <LiveProvider>.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { QueryClient } from '@tanstack/react-query';
-import { normalizeRun, normalizeRunPage } from '../api/normalize';
-import { LIVE_FIRST_PAGE, queryKeys, type RunListKey } from '../api/queryKeys';
-import type { CodedMessage, ImportRun, Page, RunListParams, RunStatus, ServerEvent } from '../api/types';
-import { applyRunToPage, newerOf } from './mergeRun';
+import { normalizeHealth, normalizeRun, normalizeRunPage } from '../api/normalize';
+import { queryKeys } from '../api/queryKeys';
+import type { ClientEvent, CodedMessage, InitialData, RunFailure, ServerEvent, SourceStatus, Totals } from '../api/types';
+import { applyLiveRun, applySnapshot, heldVersions, refreshAfterReconnect } from './cacheUpdates';
 import type { RunLedger } from './RunLedger';
+
+export { applyLiveRun } from './cacheUpdates';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
@@ -21,6 +24,7 @@ export interface SocketLike {
   onclose: ((ev: CloseEvent) => void) | null;
   onerror: ((ev: Event) => void) | null;
   readonly readyState?: number;
+  send(data: string): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -32,6 +36,9 @@ export interface BackoffPolicy {
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 15_000, offlineAfter: 6 };
+
+/** Browsers do not notice a half-open TCP connection; an unanswered ping does. */
+export const DEFAULT_HEARTBEAT_MS = 25_000;
 
 /** Close codes we treat as "token refused": stop retrying and ask for sign-in. */
 const AUTH_CLOSE_CODES = new Set([1008, 4001, 4401, 4403]);
@@ -46,6 +53,8 @@ export interface ImportStreamOptions {
   onUnauthorized?: () => void;
   /** Jitter source; tests pin it. */
   random?: () => number;
+  /** A ping is sent this often; no answer within the same time counts as a lost connection. */
+  heartbeatMs?: number;
 }
 
 export interface ImportStream {
@@ -54,6 +63,14 @@ export interface ImportStream {
   attempt: number;
   lastError: CodedMessage | null;
   reconnectNow: () => void;
+  /** Item-level progress of one run while the caller is interested; returns the unsubscribe. */
+  subscribeRun: (runId: string) => () => void;
+}
+
+/** Stored failures sent with `run_progress`, cached under `queryKeys.runs.progress(id)`. */
+export interface RunProgressView {
+  recentFailures: RunFailure[];
+  failuresStored: number;
 }
 
 export function defaultSocketUrl(token: string): string {
@@ -67,19 +84,57 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () 
   return Math.round(exp / 2 + (exp / 2) * random());
 }
 
+const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
+
+function parseInitialData(raw: unknown): InitialData {
+  const d = obj(raw);
+  const sources: SourceStatus[] = Array.isArray(d.sources)
+    ? d.sources.map(obj).map((s) => ({
+        _id: String(s._id),
+        name: typeof s.name === 'string' ? s.name : String(s._id),
+        enabled: s.enabled !== false,
+        running: s.running === true,
+        health: normalizeHealth(s.health),
+      }))
+    : [];
+  const totals = d.totals && typeof d.totals === 'object' ? (d.totals as Totals) : null;
+  return { logs: normalizeRunPage(d.logs), sources, totals, serverTime: typeof d.serverTime === 'string' ? d.serverTime : null };
+}
+
 function parseEvent(raw: unknown): ServerEvent | null {
   if (typeof raw !== 'string') return null;
   try {
     const msg = JSON.parse(raw) as unknown;
     if (typeof msg !== 'object' || msg === null) return null;
     const { event, data } = msg as { event?: unknown; data?: unknown };
+    const d = obj(data);
     switch (event) {
       case 'initial_data':
-        return { event, data: { logs: normalizeRunPage((data as { logs?: unknown } | undefined)?.logs) } };
+        return { event, data: parseInitialData(data) };
       case 'import_history_update':
         return { event, data: normalizeRun(data) };
+      case 'sync_result':
+        return {
+          event,
+          data: {
+            runs: Array.isArray(d.runs) ? d.runs.map(normalizeRun) : [],
+            serverTime: typeof d.serverTime === 'string' ? d.serverTime : '',
+            hasMore: d.hasMore === true,
+          },
+        };
+      case 'run_progress':
+        return {
+          event,
+          data: {
+            run: normalizeRun(d.run),
+            recentFailures: Array.isArray(d.recentFailures) ? (d.recentFailures as RunFailure[]) : [],
+            failuresStored: typeof d.failuresStored === 'number' ? d.failuresStored : 0,
+          },
+        };
+      case 'pong':
+        return { event };
       case 'error':
-        return { event, data: data as { code: string; message: string } };
+        return { event, data: { code: String(d.code), message: String(d.message) } };
       default:
         return null;
     }
@@ -88,55 +143,14 @@ function parseEvent(raw: unknown): ServerEvent | null {
   }
 }
 
-function paramsOfKey(key: readonly unknown[]): RunListParams | null {
-  const p = key[3] as { page?: number; limit?: number; source?: string | null; status?: RunStatus | null } | undefined;
-  if (!p || typeof p.page !== 'number' || typeof p.limit !== 'number') return null;
-  return { page: p.page, limit: p.limit, source: p.source ?? undefined, status: p.status ?? undefined };
-}
-
-/** Folds one live run into every cached list page and the run's detail entry. */
-export function applyLiveRun(qc: QueryClient, ledger: RunLedger, incoming: ImportRun): void {
-  const previous = ledger.get(incoming._id);
-  const run = ledger.record(incoming);
-  if (previous && previous.version >= incoming.version) return;
-
-  for (const [key, page] of qc.getQueriesData<Page<ImportRun>>({ queryKey: queryKeys.runs.lists() })) {
-    const params = paramsOfKey(key);
-    if (!page || !params) continue;
-    const next = applyRunToPage(page, run, params);
-    if (next !== page) qc.setQueryData(key, next);
-  }
-  qc.setQueryData<ImportRun>(queryKeys.runs.detail(run._id), (old) => newerOf(old, run));
-
-  // A run that starts or settles changes its source's `running` flag and health.
-  if (!previous || previous.status !== run.status) {
-    void qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
-  }
-}
-
-/** Replaces page 1 with the snapshot and refetches everything else from the database. */
-export function applySnapshot(qc: QueryClient, ledger: RunLedger, logs: Page<ImportRun>, isResync: boolean): void {
-  ledger.clear();
-  const liveKey: RunListKey = queryKeys.runs.list(LIVE_FIRST_PAGE);
-  qc.setQueryData(liveKey, logs);
-  for (const run of logs.items) {
-    ledger.record(run);
-    qc.setQueryData<ImportRun>(queryKeys.runs.detail(run._id), (old) => newerOf(old, run));
-  }
-  if (isResync) {
-    const liveHash = JSON.stringify(liveKey);
-    void qc.invalidateQueries({
-      queryKey: queryKeys.all,
-      predicate: (q) => JSON.stringify(q.queryKey) !== liveHash,
-    });
-  }
-}
-
 export function useImportStream(opts: ImportStreamOptions): ImportStream {
   const [state, setState] = useState<ConnectionState>('connecting');
   const [attempt, setAttempt] = useState(0);
   const [lastError, setLastError] = useState<CodedMessage | null>(null);
   const kick = useRef<() => void>(() => undefined);
+  // Subscribed run ids with a count of interested components; replayed on every connection.
+  const runSubs = useRef(new Map<string, number>());
+  const sendRef = useRef<(ev: ClientEvent) => void>(() => undefined);
 
   // Options other than the token are read through a ref: changing a callback must not reconnect.
   const optsRef = useRef(opts);
@@ -152,12 +166,28 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
     const random = o.random ?? Math.random;
     const create = o.createSocket ?? ((url: string) => new WebSocket(url));
     const urlOf = o.socketUrl ?? defaultSocketUrl;
+    const heartbeatMs = o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
 
     let socket: SocketLike | null = null;
     let timer: ReturnType<typeof setTimeout> | null = null;
+    let heartbeat: ReturnType<typeof setInterval> | null = null;
+    let awaitingPong = false;
     let failures = 0;
     let everSynced = false;
     let disposed = false;
+    // The last `serverTime` received: a `sync` from it misses no change made while away.
+    let serverTime: string | null = null;
+
+    const send = (ev: ClientEvent) => {
+      if (socket && socket.readyState === 1) socket.send(JSON.stringify(ev));
+    };
+    sendRef.current = send;
+
+    const stopHeartbeat = () => {
+      if (heartbeat) clearInterval(heartbeat);
+      heartbeat = null;
+      awaitingPong = false;
+    };
 
     const connect = () => {
       timer = null;
@@ -166,20 +196,59 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
       const ws = create(urlOf(token));
       socket = ws;
       ws.onmessage = (ev) => {
+        awaitingPong = false;
         const msg = parseEvent(ev.data);
         if (!msg) return;
         const { queryClient, ledger } = optsRef.current;
         switch (msg.event) {
-          case 'initial_data':
-            applySnapshot(queryClient, ledger, msg.data.logs, everSynced);
+          case 'initial_data': {
+            const resync = everSynced;
+            const since = serverTime;
+            const versions = resync ? heldVersions(queryClient, ledger) : {};
+            applySnapshot(queryClient, ledger, msg.data, resync);
+            if (msg.data.serverTime) serverTime = msg.data.serverTime;
+            if (resync) {
+              // Whatever changed while we were away, read from MongoDB, applied by version.
+              send({ event: 'sync', data: { ...(since ? { since } : {}), runs: versions } });
+              refreshAfterReconnect(queryClient);
+            }
+            for (const runId of runSubs.current.keys()) send({ event: 'subscribe_run', data: { runId } });
             everSynced = true;
             failures = 0;
             setAttempt(0);
             setLastError(null);
             setState('live');
+            stopHeartbeat();
+            heartbeat = setInterval(() => {
+              if (awaitingPong) {
+                // No answer to the last ping: the connection is dead without having said so.
+                ws.close(4000, 'heartbeat timeout');
+                ws.onclose?.(new CloseEvent('close', { code: 4000 }));
+                return;
+              }
+              awaitingPong = true;
+              send({ event: 'ping' });
+            }, heartbeatMs);
             break;
+          }
           case 'import_history_update':
             applyLiveRun(queryClient, ledger, msg.data);
+            break;
+          case 'sync_result': {
+            for (const run of msg.data.runs) applyLiveRun(queryClient, ledger, run);
+            const last = msg.data.runs.at(-1);
+            if (msg.data.hasMore && last?.updatedAt) send({ event: 'sync', data: { since: last.updatedAt } });
+            else if (msg.data.serverTime) serverTime = msg.data.serverTime;
+            break;
+          }
+          case 'run_progress':
+            applyLiveRun(queryClient, ledger, msg.data.run);
+            queryClient.setQueryData<RunProgressView>(queryKeys.runs.progress(msg.data.run._id), {
+              recentFailures: msg.data.recentFailures,
+              failuresStored: msg.data.failuresStored,
+            });
+            break;
+          case 'pong':
             break;
           case 'error':
             setLastError(msg.data);
@@ -189,6 +258,7 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
       ws.onclose = (ev) => {
         if (disposed || socket !== ws) return;
         socket = null;
+        stopHeartbeat();
         if (AUTH_CLOSE_CODES.has(ev.code)) {
           setState('offline');
           setLastError({ code: 'auth.invalid_token', message: ev.reason || 'The server refused the token.' });
@@ -219,9 +289,11 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
     connect();
     return () => {
       disposed = true;
+      sendRef.current = () => undefined;
       window.removeEventListener('online', onOnline);
       window.removeEventListener('offline', onOffline);
       if (timer) clearTimeout(timer);
+      stopHeartbeat();
       const ws = socket;
       socket = null;
       if (ws) {
@@ -235,6 +307,21 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
   }, [token]);
 
   const reconnectNow = useCallback(() => kick.current(), []);
+  const subscribeRun = useCallback((runId: string) => {
+    const subs = runSubs.current;
+    const n = subs.get(runId) ?? 0;
+    subs.set(runId, n + 1);
+    if (n === 0) sendRef.current({ event: 'subscribe_run', data: { runId } });
+    return () => {
+      const left = (subs.get(runId) ?? 1) - 1;
+      if (left > 0) {
+        subs.set(runId, left);
+        return;
+      }
+      subs.delete(runId);
+      sendRef.current({ event: 'unsubscribe_run', data: { runId } });
+    };
+  }, []);
   // Without a token there is nothing to connect to: the sign-in form is showing.
-  return { state: token ? state : 'offline', attempt, lastError, reconnectNow };
+  return { state: token ? state : 'offline', attempt, lastError, reconnectNow, subscribeRun };
 }

@@ -1,4 +1,4 @@
-import type { ImportRun, Page, Source } from '../api/types';
+import type { ImportRun, InitialData, Page, RunDetail, Source } from '../api/types';
 
 let seq = 0;
 
@@ -26,7 +26,7 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     closedJobs: 0,
     reopenedJobs: 0,
     failures: [],
-    failuresByCode: {},
+    failuresByCode: [],
     error: null,
     batchesTotal: 1,
     batchesDone: 1,
@@ -34,6 +34,10 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     durations: { fetchMs: 120, parseMs: 30, persistMs: 40 },
     version: 1,
     fetchedBy: 'host-1',
+    updatedAt: '2026-11-30T05:00:01.300Z',
+    fetchAttempts: 1,
+    retryAt: null,
+    resumes: 0,
     ...over,
   };
 }
@@ -60,8 +64,27 @@ export function makeSource(over: Partial<Source> = {}): Source {
       lastError: null,
       lastRunId: null,
       lastStatus: null,
+      backoffUntil: null,
     },
     running: false,
+    ...over,
+  };
+}
+
+/** An `initial_data` payload around a first page. */
+export function makeInitial(logs: Page<ImportRun>, over: Partial<InitialData> = {}): InitialData {
+  return { logs, sources: [], totals: null, serverTime: '2026-11-30T05:00:00.000Z', ...over };
+}
+
+/** A run as `GET /api/import-logs/{id}` answers it. */
+export function makeDetail(over: Partial<RunDetail> = {}): RunDetail {
+  const run = makeRun(over);
+  return {
+    failuresTotal: run.failures.length,
+    failuresPage: 1,
+    failuresLimit: 50,
+    failureGroups: run.failuresByCode.map((c) => ({ code: c.code, count: c.count, stored: 0, example: null })),
+    ...run,
     ...over,
   };
 }

@@ -54,6 +54,7 @@ export class FakeApi {
       deleteSource: handler('deleteSource'),
       importNow: handler('importNow'),
       listJobs: handler('listJobs'),
+      getJob: handler('getJob'),
       getStats: handler('getStats'),
     };
   }

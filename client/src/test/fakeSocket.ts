@@ -1,4 +1,4 @@
-import type { ServerEvent } from '../api/types';
+import type { ClientEvent, ServerEvent } from '../api/types';
 import type { SocketLike } from '../live/useImportStream';
 
 /** A WebSocket stand-in the test drives: open it, push server events, drop it. */
@@ -9,6 +9,8 @@ export class FakeSocket implements SocketLike {
   onerror: ((ev: Event) => void) | null = null;
   readyState = 0;
   closedByClient = false;
+  /** What the client sent, parsed. */
+  readonly sent: ClientEvent[] = [];
 
   constructor(readonly url: string) {}
 
@@ -17,8 +19,14 @@ export class FakeSocket implements SocketLike {
     this.onopen?.(new Event('open'));
   }
 
-  send(ev: ServerEvent): void {
+  /** A server event arrives. Opens the socket first if needed, as a real one would be. */
+  emit(ev: ServerEvent): void {
+    if (this.readyState === 0) this.open();
     this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(ev) }));
+  }
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as ClientEvent);
   }
 
   drop(code = 1006): void {

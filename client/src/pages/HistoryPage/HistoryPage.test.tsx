@@ -2,7 +2,7 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../api/errors';
-import { makePage, makeRun, makeSource } from '../../test/factories';
+import { makeInitial, makePage, makeRun, makeSource } from '../../test/factories';
 import { renderApp } from '../../test/renderApp';
 
 function rows() {
@@ -38,11 +38,30 @@ describe('HistoryPage', () => {
   it('reads the page and filters from the query string', async () => {
     const { api } = renderApp('/?status=failed&source=jobicy-all&page=3');
     const call = api.next('listRuns');
-    expect(call.args[0]).toEqual({ page: 3, limit: 20, status: 'failed', source: 'jobicy-all' });
+    expect(call.args[0]).toMatchObject({ page: 3, limit: 20, status: 'failed', source: 'jobicy-all' });
     act(() => api.next('listSources').resolve({ items: [makeSource()] }));
     act(() => call.resolve(makePage([], { page: 3, total: 0 })));
     expect(await screen.findByText('No runs match these filters.')).toBeInTheDocument();
     expect(screen.getByLabelText('Status')).toHaveValue('failed');
+  });
+
+  it('filters by a date range in the viewer\'s zone and sorts by failures, all from the URL', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/?from=2026-11-01&to=2026-11-30&sort=failures');
+    const call = api.next('listRuns');
+    expect(call.args[0]).toEqual({
+      page: 1,
+      limit: 20,
+      source: undefined,
+      status: undefined,
+      from: new Date('2026-11-01T00:00:00').toISOString(),
+      to: new Date('2026-11-30T23:59:59.999').toISOString(),
+      sort: 'failures',
+    });
+    expect(screen.getByLabelText('From')).toHaveValue('2026-11-01');
+    expect(screen.getByLabelText('Order')).toHaveValue('failures');
+    await user.click(screen.getByRole('button', { name: 'Clear filters' }));
+    await waitFor(() => expect(api.calls.filter((c) => c.method === 'listRuns').at(-1)?.args[0]).toMatchObject({ from: undefined, sort: undefined }));
   });
 
   it('puts a new run on top and patches rows from the socket without refetching', async () => {
@@ -54,18 +73,18 @@ describe('HistoryPage', () => {
     expect(socket.url).toContain('token=test-token');
     act(() => {
       socket.open();
-      socket.send({ event: 'initial_data', data: { logs: makePage([makeRun({ _id: 'old', version: 3 })]) } });
+      socket.emit({ event: 'initial_data', data: makeInitial(makePage([makeRun({ _id: 'old', version: 3 })])) });
     });
     expect(screen.getByTestId('connection-status')).toHaveAttribute('data-state', 'live');
 
     const fresh = makeRun({ _id: 'new', status: 'queued', importDateTime: '2026-11-30T07:00:00Z', version: 1, totalFetched: 0 });
-    act(() => socket.send({ event: 'import_history_update', data: fresh }));
+    act(() => socket.emit({ event: 'import_history_update', data: fresh }));
     await waitFor(() => expect(rows()[0]).toHaveAttribute('data-run-id', 'new'));
 
-    act(() => socket.send({ event: 'import_history_update', data: { ...fresh, status: 'completed', totalFetched: 5, version: 3 } }));
+    act(() => socket.emit({ event: 'import_history_update', data: { ...fresh, status: 'completed', totalFetched: 5, version: 3 } }));
     await waitFor(() => expect(rows()[0]).toHaveAttribute('data-status', 'completed'));
     // A late, older version must not roll the row back.
-    act(() => socket.send({ event: 'import_history_update', data: { ...fresh, status: 'running', version: 2 } }));
+    act(() => socket.emit({ event: 'import_history_update', data: { ...fresh, status: 'running', version: 2 } }));
     expect(rows()[0]).toHaveAttribute('data-status', 'completed');
     expect(rows()[0]!.querySelector('[data-col="total"]')).toHaveTextContent('5');
 

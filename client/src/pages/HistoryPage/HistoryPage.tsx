@@ -7,7 +7,7 @@ import { RunRow } from './RunRow/RunRow';
 import { useHistoryParams } from './useHistoryParams';
 
 export function HistoryPage() {
-  const { params, update } = useHistoryParams();
+  const { params, days, filtered, update } = useHistoryParams();
   const runs = useRunsPage(params);
   const sources = useSources();
   const items = runs.data?.items ?? [];
@@ -51,6 +51,30 @@ export function HistoryPage() {
               ))}
             </select>
           </div>
+          <div className="field field--inline">
+            <label htmlFor="filter-from">From</label>
+            <input id="filter-from" type="date" value={days.from ?? ''} max={days.to} onChange={(e) => update({ from: e.target.value || undefined })} />
+          </div>
+          <div className="field field--inline">
+            <label htmlFor="filter-to">To</label>
+            <input id="filter-to" type="date" value={days.to ?? ''} min={days.from} onChange={(e) => update({ to: e.target.value || undefined })} />
+          </div>
+          <div className="field field--inline">
+            <label htmlFor="filter-sort">Order</label>
+            <select id="filter-sort" value={params.sort ?? 'date'} onChange={(e) => update({ sort: e.target.value === 'date' ? undefined : e.target.value })}>
+              <option value="date">Newest first</option>
+              <option value="failures">Most failed items first</option>
+            </select>
+          </div>
+          {filtered || params.sort ? (
+            <button
+              type="button"
+              className="btn btn--small btn--ghost"
+              onClick={() => update({ source: undefined, status: undefined, from: undefined, to: undefined, sort: undefined })}
+            >
+              Clear filters
+            </button>
+          ) : null}
         </form>
       </div>
 
@@ -58,7 +82,7 @@ export function HistoryPage() {
 
       <div className="table-wrap" aria-busy={runs.isFetching}>
         <table className="table table--cards" data-testid="history-table">
-          <caption className="sr-only">Import runs, newest first</caption>
+          <caption className="sr-only">Import runs, {params.sort === 'failures' ? 'most failed items first' : 'newest first'}</caption>
           <thead>
             <tr>
               <th scope="col">fileName</th>
@@ -82,7 +106,7 @@ export function HistoryPage() {
         {runs.isPending ? <p className="muted">Loading import runs…</p> : null}
         {runs.isSuccess && items.length === 0 ? (
           <p className="empty">
-            {params.source || params.status ? 'No runs match these filters.' : 'No imports yet. Add a source and press “Import now”.'}
+            {filtered ? 'No runs match these filters.' : 'No imports yet. Add a source and press “Import now”.'}
           </p>
         ) : null}
       </div>

@@ -1,6 +1,7 @@
 import { useCallback, useMemo } from 'react';
 import { useSearchParams } from 'react-router';
-import { RUN_STATUSES, type RunListParams, type RunStatus } from '../../api/types';
+import { RUN_SORTS, RUN_STATUSES, type RunListParams, type RunSort, type RunStatus } from '../../api/types';
+import { dayEndIso, dayStartIso, isDay } from '../../lib/dates';
 
 export const HISTORY_LIMIT = 20;
 
@@ -13,29 +14,47 @@ function parseStatus(v: string | null): RunStatus | undefined {
   return RUN_STATUSES.find((s) => s === v);
 }
 
-/** Page and filters live in the query string so a view can be bookmarked and shared. */
+function parseSort(v: string | null): RunSort | undefined {
+  const s = RUN_SORTS.find((x) => x === v);
+  return s === 'date' ? undefined : s;
+}
+
+export interface HistoryFilters {
+  source?: string | undefined;
+  status?: string | undefined;
+  /** Calendar days (YYYY-MM-DD) in the viewer's zone, inclusive. */
+  from?: string | undefined;
+  to?: string | undefined;
+  sort?: string | undefined;
+}
+
+/** Page, filters and order live in the query string so a view can be bookmarked and shared. */
 export function useHistoryParams() {
   const [search, setSearch] = useSearchParams();
+  const fromDay = isDay(search.get('from')) ? (search.get('from') ?? undefined) : undefined;
+  const toDay = isDay(search.get('to')) ? (search.get('to') ?? undefined) : undefined;
   const params: RunListParams = useMemo(
     () => ({
       page: parsePage(search.get('page')),
       limit: HISTORY_LIMIT,
       source: search.get('source') || undefined,
       status: parseStatus(search.get('status')),
+      from: fromDay ? dayStartIso(fromDay) : undefined,
+      to: toDay ? dayEndIso(toDay) : undefined,
+      sort: parseSort(search.get('sort')),
     }),
-    [search],
+    [search, fromDay, toDay],
   );
 
   const update = useCallback(
-    (patch: { page?: number; source?: string | undefined; status?: string | undefined }) => {
+    (patch: HistoryFilters & { page?: number }) => {
       setSearch((prev) => {
         const next = new URLSearchParams(prev);
         const set = (k: string, v: string | undefined) => {
           if (v) next.set(k, v);
           else next.delete(k);
         };
-        if ('source' in patch) set('source', patch.source);
-        if ('status' in patch) set('status', patch.status);
+        for (const k of ['source', 'status', 'from', 'to', 'sort'] as const) if (k in patch) set(k, patch[k]);
         // Changing a filter starts again from the first page.
         set('page', patch.page && patch.page > 1 ? String(patch.page) : undefined);
         return next;
@@ -44,5 +63,6 @@ export function useHistoryParams() {
     [setSearch],
   );
 
-  return { params, update };
+  const filtered = Boolean(params.source || params.status || fromDay || toDay);
+  return { params, days: { from: fromDay, to: toDay }, filtered, update };
 }

@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { Link, useParams } from 'react-router';
 import { useRun } from '../../api/hooks';
 import { isApiError } from '../../api/errors';
@@ -6,6 +7,8 @@ import { ProgressBar } from '../../components/ProgressBar/ProgressBar';
 import { StatusBadge } from '../../components/StatusBadge/StatusBadge';
 import { formatDateTime, formatMs, runDurationMs } from '../../lib/format';
 import { useNow } from '../../lib/useNow';
+import { useLive } from '../../live/LiveContext';
+import { RecentFailures } from './RecentFailures/RecentFailures';
 import { FailureGroups } from './FailureGroups/FailureGroups';
 import { StageTimings } from './StageTimings/StageTimings';
 
@@ -22,7 +25,11 @@ export function RunDetailPage() {
   const { id = '' } = useParams();
   const query = useRun(id);
   const run = query.data;
-  const now = useNow(run?.status === 'running' || run?.status === 'queued');
+  const active = run?.status === 'running' || run?.status === 'queued';
+  const now = useNow(active);
+  const { subscribeRun } = useLive();
+  // Item-level progress while the run is going; the subscription follows reconnects.
+  useEffect(() => (active ? subscribeRun(id) : undefined), [active, id, subscribeRun]);
 
   if (query.isPending) return <p className="muted">Loading run…</p>;
   if (query.isError) {
@@ -74,6 +81,11 @@ export function RunDetailPage() {
       {run.status === 'running' ? (
         <ProgressBar itemsDone={run.itemsDone} batchesDone={run.batchesDone} batchesTotal={run.batchesTotal} />
       ) : null}
+      {run.retryAt && active ? (
+        <div className="alert alert--info" role="status">
+          The fetch failed and will be tried again at <Time iso={run.retryAt} /> (attempt {run.fetchAttempts + 1}).
+        </div>
+      ) : null}
 
       <dl className="stats">
         {counts.map(([label, n]) => (
@@ -118,6 +130,15 @@ export function RunDetailPage() {
           </dd>
           <dt>Fetched by</dt>
           <dd>{run.fetchedBy ?? '—'}</dd>
+          {run.fetchAttempts > 1 || run.resumes > 0 ? (
+            <>
+              <dt>Fetch attempts</dt>
+              <dd>
+                {run.fetchAttempts}
+                {run.resumes > 0 ? ` · resumed ${String(run.resumes)}× after lost work` : ''}
+              </dd>
+            </>
+          ) : null}
           <dt>Run id</dt>
           <dd>
             <code>{run._id}</code> (version {run.version})
@@ -130,6 +151,7 @@ export function RunDetailPage() {
 
       <h2>Failures by reason</h2>
       <FailureGroups run={run} />
+      {active ? <RecentFailures runId={run._id} /> : null}
     </section>
   );
 }

@@ -37,6 +37,22 @@ describe('SourcesPage', () => {
     expect(button).toHaveAccessibleDescription('An import is running');
   });
 
+  it('explains a back-off: until when, after how many failures, and why', async () => {
+    const { api } = renderApp('/sources');
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    const health = {
+      ...makeSource().health!,
+      consecutiveFailures: 3,
+      backoffUntil: until,
+      lastError: { code: 'fetch.http_status', message: 'The feed answered 503.' },
+    };
+    act(() => api.next('listSources').resolve({ items: [makeSource({ health })] }));
+    const note = await screen.findByTestId('source-backoff');
+    expect(note).toHaveTextContent('after 3 failures in a row');
+    expect(note).toHaveTextContent('The feed answered 503.');
+    expect(note.querySelector('time')).toHaveAttribute('title', until);
+  });
+
   it('says so when the server answers that a run is already going', async () => {
     const user = userEvent.setup();
     const { api } = renderApp('/sources');

@@ -22,8 +22,22 @@ export function JobDetail({ job }: { job: Job }) {
       <dl className="kv">
         <dt>Posted</dt>
         <dd>{job.datePosted ? <time dateTime={job.datePosted} title={job.datePosted}>{formatDateTime(job.datePosted)}</time> : '—'}</dd>
+        <dt>First seen</dt>
+        <dd>
+          <time dateTime={job.firstSeenAt} title={job.firstSeenAt}>
+            {formatDateTime(job.firstSeenAt)}
+          </time>
+        </dd>
+        <dt>Last seen in a feed</dt>
+        <dd>
+          <time dateTime={job.lastSeenAt} title={job.lastSeenAt}>
+            {formatDateTime(job.lastSeenAt)}
+          </time>
+        </dd>
         <dt>Sources</dt>
         <dd>{job.sources.join(', ') || '—'}</dd>
+        <dt>Publisher</dt>
+        <dd>{job.publisher || '—'}</dd>
         <dt>External id</dt>
         <dd>
           <code>{job.externalId}</code>
@@ -36,7 +50,7 @@ export function JobDetail({ job }: { job: Job }) {
           </a>
         </p>
       ) : null}
-      {job.descriptionHtml ? <SafeHtml html={job.descriptionHtml} className="job-detail__body" /> : <p className="muted">No description.</p>}
+      {job.descriptionHtml ? <SafeHtml html={job.descriptionHtml} className="job-detail__body" testId="job-description" /> : <p className="muted">No description.</p>}
     </article>
   );
 }

@@ -6,6 +6,7 @@ import type { Source } from '../../../api/types';
 import { StatusBadge } from '../../../components/StatusBadge/StatusBadge';
 import { describeCron } from '../../../lib/cron';
 import { formatDateTime } from '../../../lib/format';
+import { useNow } from '../../../lib/useNow';
 import { SourceForm } from '../SourceForm/SourceForm';
 
 function When({ iso }: { iso: string | null | undefined }) {
@@ -24,6 +25,8 @@ export function SourceCard({ source }: { source: Source }) {
   const update = useUpdateSource();
   const remove = useDeleteSource();
   const h = source.health;
+  const now = useNow(Boolean(h?.backoffUntil), 60_000);
+  const backoff = h?.backoffUntil && Date.parse(h.backoffUntil) > now ? h.backoffUntil : null;
   const busy = source.running || importNow.isPending;
   const headingId = `source-${source._id}-name`;
 
@@ -79,6 +82,17 @@ export function SourceCard({ source }: { source: Source }) {
           {source.url}
         </a>
       </div>
+      {backoff ? (
+        <div className="alert alert--warn" role="status" data-testid="source-backoff">
+          Scheduled runs are paused until <When iso={backoff} /> after {h?.consecutiveFailures ?? 0} failures in a row
+          {h?.lastError ? (
+            <>
+              : {h.lastError.message} <code>{h.lastError.code}</code>
+            </>
+          ) : null}
+          . “Import now” still works.
+        </div>
+      ) : null}
       {importError ? (
         <div className="alert alert--error" role="alert">
           {importError}
@@ -115,7 +129,10 @@ export function SourceCard({ source }: { source: Source }) {
           <When iso={h?.lastSuccessAt} />
         </dd>
         <dt>Next run</dt>
-        <dd>{source.enabled ? <When iso={h?.nextRunAt} /> : 'not scheduled (disabled)'}</dd>
+        <dd>
+          {source.enabled ? <When iso={h?.nextRunAt} /> : 'not scheduled (disabled)'}
+          {source.enabled && backoff ? <> · skipped until <When iso={backoff} /></> : null}
+        </dd>
         {h && h.consecutiveFailures > 0 ? (
           <>
             <dt>Failures in a row</dt>

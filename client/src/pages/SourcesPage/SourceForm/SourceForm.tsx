@@ -22,7 +22,7 @@ function toInput(v: { name: string; url: string; cron: string; enabled: boolean;
   if (cron || initial) input.cron = cron || undefined;
   const ua = v.userAgent.trim();
   if (ua) input.userAgent = ua;
-  else if (initial?.userAgent) input.userAgent = null;
+  else if (initial?.userAgent) input.userAgent = '';
   return input;
 }
 

@@ -1,0 +1,209 @@
+/**
+ * What the client reads from (and sends to) the daemon, field by field, written against the
+ * TypeScript types: each map must name every key of its interface (the compiler enforces it), and
+ * `contract.test.ts` checks each entry against `docs/openapi.json`. A field renamed on either side
+ * therefore fails the typecheck or the test.
+ */
+import type {
+  CodeCount,
+  FailureGroup,
+  ImportRun,
+  Job,
+  Page,
+  RunDetail,
+  RunFailure,
+  RunPage,
+  Source,
+  SourceInput,
+  SourceStats,
+  Stats,
+  StatsBucket,
+  SyncResult,
+} from './types';
+
+export type WireType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
+
+export interface FieldSpec {
+  type: WireType;
+  /** The client accepts `null` here. */
+  nullable?: boolean;
+  /** The client accepts the field being absent or null because `normalize.ts` fills a default. */
+  defaulted?: boolean;
+  /** The values the client knows, for string enums; must equal the schema's. */
+  enum?: readonly string[];
+  /** For arrays of objects: the item's fields. */
+  items?: ObjectSpec;
+  /** For objects the schema describes: their fields. */
+  fields?: ObjectSpec;
+  /** The OpenAPI document does not pin this object's fields (the test then only checks the type). */
+  unpinned?: boolean;
+  /**
+   * The daemon sends it (see the Rust type) but the document does not list it yet. Allowed only
+   * with `defaulted`; the test fails once the document gains the field, so the mark goes away.
+   */
+  undocumented?: boolean;
+}
+
+export type ObjectSpec = Readonly<Record<string, FieldSpec>>;
+/** Exactly the keys of T, each described. */
+type SpecOf<T> = { readonly [K in keyof Required<T>]: FieldSpec };
+
+const S = (extra: Partial<FieldSpec> = {}): FieldSpec => ({ type: 'string', ...extra });
+const I = (extra: Partial<FieldSpec> = {}): FieldSpec => ({ type: 'integer', ...extra });
+const nullable = { nullable: true } as const;
+
+export const RUN_STATUS_VALUES = ['queued', 'running', 'completed', 'partial', 'failed', 'not_modified'] as const;
+
+const failure: SpecOf<RunFailure> = { code: S(), message: S(), externalId: S({ nullable: true, defaulted: true }) };
+const codeCount: SpecOf<CodeCount> = { code: S(), count: I() };
+
+export const importRunSpec: SpecOf<ImportRun> = {
+  _id: S(),
+  sourceId: S(),
+  sourceName: S(),
+  fileName: S(),
+  trigger: S({ enum: ['schedule', 'manual', 'cli'] }),
+  status: S({ enum: RUN_STATUS_VALUES }),
+  importDateTime: S(),
+  startedAt: S(nullable),
+  finishedAt: S(nullable),
+  updatedAt: S(nullable),
+  totalFetched: I(),
+  totalImported: I(),
+  newJobs: I(),
+  updatedJobs: I(),
+  unchangedJobs: I(),
+  duplicateJobs: I(),
+  failedJobs: I(),
+  closedJobs: I(),
+  reopenedJobs: I(),
+  failures: { type: 'array', items: failure, defaulted: true },
+  failuresByCode: { type: 'array', items: codeCount },
+  error: { type: 'object', nullable: true, fields: failure },
+  batchesTotal: I(nullable),
+  batchesDone: I(),
+  itemsDone: I(),
+  // Per-batch results are only read on run_progress and not pinned by the schema.
+  batches: { type: 'object', defaulted: true, unpinned: true, undocumented: true },
+  durations: { type: 'object', unpinned: true },
+  version: I(),
+  fetchedBy: S(nullable),
+  fetchAttempts: I({ defaulted: true, undocumented: true }),
+  retryAt: S({ nullable: true, defaulted: true, undocumented: true }),
+  resumes: I({ defaulted: true, undocumented: true }),
+};
+
+const failureGroup: SpecOf<FailureGroup> = {
+  code: S(),
+  count: I(),
+  stored: I(),
+  example: { type: 'object', nullable: true, defaulted: true, fields: failure },
+};
+
+/** RunDetail = ImportRun + these. */
+export const runDetailSpec: SpecOf<Omit<RunDetail, keyof ImportRun>> = {
+  failuresTotal: I(),
+  failuresPage: I(),
+  failuresLimit: I(),
+  failureGroups: { type: 'array', items: failureGroup },
+};
+
+const pageSpec = (items: ObjectSpec): SpecOf<Page<unknown>> => ({
+  items: { type: 'array', items },
+  total: I(),
+  page: I(),
+  limit: I(),
+});
+
+export const runPageSpec: SpecOf<RunPage> = { ...pageSpec(importRunSpec), nextCursor: S(nullable) };
+
+export const syncResultSpec: SpecOf<SyncResult> = {
+  runs: { type: 'array', items: importRunSpec },
+  serverTime: S(),
+  hasMore: { type: 'boolean' },
+};
+
+export const jobSpec: SpecOf<Job> = {
+  _id: S(),
+  externalId: S(),
+  publisher: S(),
+  title: S(),
+  company: S(nullable),
+  locations: { type: 'array' },
+  remote: { type: 'boolean', nullable: true },
+  employmentType: S(nullable),
+  categories: { type: 'array' },
+  descriptionHtml: S(nullable),
+  descriptionText: S({ nullable: true, defaulted: true }),
+  url: S(nullable),
+  datePosted: S(nullable),
+  status: S({ enum: ['open', 'closed'] }),
+  sources: { type: 'array' },
+  firstSeenAt: S(),
+  updatedAt: S(),
+  lastSeenAt: S(),
+  logoUrl: S(nullable),
+};
+
+export const jobPageSpec: SpecOf<Page<Job>> = pageSpec(jobSpec);
+
+const bucket: SpecOf<StatsBucket> = { bucket: S(), runs: I(), failedRuns: I(), newJobs: I(), updatedJobs: I(), failedJobs: I() };
+const sourceStats: SpecOf<SourceStats> = {
+  sourceId: S(),
+  sourceName: S(),
+  hourly: { type: 'array', items: bucket },
+  daily: { type: 'array', items: bucket },
+};
+
+export const statsSpec: SpecOf<Stats> = {
+  totalRuns: I(),
+  activeRuns: I(),
+  totalJobs: I(),
+  openJobs: I(),
+  sources: I(),
+  generatedAt: S(),
+  hours: I(),
+  days: I(),
+  truncated: { type: 'boolean' },
+  hourly: { type: 'array', items: bucket },
+  daily: { type: 'array', items: bucket },
+  bySource: { type: 'array', items: sourceStats },
+};
+
+export const sourceSpec: SpecOf<Source> = {
+  _id: S(),
+  name: S(),
+  url: S(),
+  cron: S(),
+  enabled: { type: 'boolean' },
+  // `"auto"` or `{json_api: ...}`: any JSON; the schema says the same.
+  format: { type: 'object', unpinned: true },
+  publisher: S(nullable),
+  userAgent: S(nullable),
+  // The schema types health as a bare object; normalizeHealth() defaults each field.
+  health: { type: 'object', nullable: true, defaulted: true, unpinned: true },
+  running: { type: 'boolean', defaulted: true },
+};
+
+/** What the forms send; the server refuses unknown keys, so each must exist. */
+export const sourceInputSpec: SpecOf<SourceInput> = {
+  name: S(),
+  url: S(),
+  cron: S(),
+  enabled: { type: 'boolean' },
+  userAgent: S(),
+};
+
+/** Schema name in docs/openapi.json → what the client expects of it. */
+export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
+  ImportRun: importRunSpec,
+  RunPage: runPageSpec,
+  RunDetail: { ...importRunSpec, ...runDetailSpec },
+  SyncResult: syncResultSpec,
+  Failure: failure,
+  Job: jobSpec,
+  JobPage: jobPageSpec,
+  Stats: statsSpec,
+  Source: sourceSpec,
+  SourceInput: sourceInputSpec,
+};
