@@ -72,7 +72,10 @@ impl Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_job-importer"))
             .args(["serve", "--config"])
             .arg(&cfg)
-            .env("JOB_IMPORTER_LOG", "warn")
+            .env(
+                "JOB_IMPORTER_LOG",
+                std::env::var("JOB_IMPORTER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("JOB_IMPORTER__HTTP__BIND", format!("127.0.0.1:{port}"))
             .env("JOB_IMPORTER__AUTH__ADMIN_TOKEN", "bench")
             .env("JOB_IMPORTER__MONGODB__DATABASE", db)

@@ -44,8 +44,16 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
             run.failures.len(),
         );
         let recorded = p.with_run_lock(&task.run_id, recording).await?;
-        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, recorded = recorded.is_some(), "batch recorded");
+        // Only the batch that brings the count to the total can end the run.
+        let last = recorded
+            .as_ref()
+            .is_some_and(|r| r.batches_total.is_some_and(|t| r.batches_done >= t));
+        let recorded_ms = started.elapsed().as_millis() as i64 - persist_ms;
         p.changed(recorded).await;
+        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, persist_ms, recorded_ms, "batch recorded");
+        if !last {
+            return Ok(());
+        }
     }
     // Also on a redelivery: the earlier delivery may have died between recording and ending.
     p.complete_if_done(&task.run_id).await
