@@ -21,6 +21,9 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Messages a client may fall behind by before it is dropped.
 pub const OUTBOX: usize = 256;
+/// The actor's own mailbox only hands messages to the outbox; it is larger so that a burst of
+/// updates while this session's thread is busy does not count as a slow client (the outbox does).
+pub const MAILBOX: usize = 4 * OUTBOX;
 /// Rows in `initial_data`: the dashboard's first page.
 pub const INITIAL_PAGE: u64 = 20;
 /// Client messages accepted per second; more are answered with `ws.rate_limited`.
@@ -189,7 +192,7 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(OUTBOX);
+        ctx.set_mailbox_capacity(MAILBOX);
         let (tx, rx) = mpsc::channel(OUTBOX);
         self.outbox = Some(tx);
         if let Some(session) = self.session.take() {
