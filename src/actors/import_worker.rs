@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::prelude::*;
 use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::pipeline::Pipeline;
+use super::queue_actor::{QueueActor, QueueRole};
 use super::retry::with_retries;
 use crate::store::StoreError;
 use crate::store::mongo::jobs::BatchContext;
@@ -70,30 +71,18 @@ async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), Box
     }
 }
 
-pub struct ImportWorker {
-    pipeline: Arc<Pipeline>,
-    shutdown: CancellationToken,
-    generation: u32,
-}
+/// The items queue's role: batches are persisted `worker_concurrency` at a time per process.
+pub struct ItemsRole;
 
-impl ImportWorker {
-    pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
-        Self {
-            pipeline,
-            shutdown,
-            generation: 0,
-        }
-    }
-}
+impl QueueRole for ItemsRole {
+    const KIND: &'static str = "worker";
 
-impl Actor for ImportWorker {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        self.generation += 1;
-        let name = format!("worker-{}-{}", self.pipeline.instance, self.generation);
-        let p = &self.pipeline;
-        let worker = WorkerBuilder::new(name.clone())
+    fn run(
+        p: &Arc<Pipeline>,
+        name: String,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let worker = WorkerBuilder::new(name)
             .backend(
                 p.queues
                     .items
@@ -103,29 +92,12 @@ impl Actor for ImportWorker {
             .concurrency(p.settings.pipeline.worker_concurrency)
             .data(p.clone())
             .build(handle);
-        let stop = self.shutdown.clone();
-        let run = async move {
-            worker
-                .run_until(async move {
-                    stop.cancelled().await;
-                    Ok::<(), std::io::Error>(())
-                })
-                .await
+        let until = async move {
+            stop.cancelled().await;
+            Ok::<(), std::io::Error>(())
         };
-        tracing::info!(worker = %name, "import worker started");
-        ctx.spawn(actix::fut::wrap_future::<_, Self>(tokio::spawn(run)).map(move |res, act, ctx| {
-            if act.shutdown.is_cancelled() {
-                tracing::info!(worker = %name, "import worker stopped");
-                return;
-            }
-            tracing::error!(worker = %name, result = ?res.map(|r| r.map_err(|e| e.to_string())), "import worker ended; restarting");
-            ctx.stop();
-        }));
+        Box::pin(async move { worker.run_until(until).await.map_err(|e| e.to_string()) })
     }
 }
 
-impl Supervised for ImportWorker {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        tracing::warn!(instance = %self.pipeline.instance, "restarting the import worker");
-    }
-}
+pub type ImportWorker = QueueActor<ItemsRole>;

@@ -6,6 +6,7 @@ pub mod history_broker;
 pub mod import_worker;
 pub mod messages;
 pub mod pipeline;
+pub mod queue_actor;
 pub mod retry;
 pub mod scheduler;
 pub mod sweeper;

@@ -1,19 +1,20 @@
-//! `FeedFetcher`: consumes the fetch queue. The actor owns an apalis worker and is supervised:
-//! when the worker ends unexpectedly the actor stops and its supervisor starts a fresh one.
+//! `FeedFetcher`: consumes the fetch queue (a `QueueActor` in the fetch role) and runs
+//! `fetch_run` for each task.
 
 mod fetch_run;
 mod stream;
 
 use std::sync::Arc;
 
-use actix::prelude::*;
 use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use fetch_run::fetch_run;
 
 use super::pipeline::Pipeline;
+use super::queue_actor::{QueueActor, QueueRole};
 use super::retry::with_retries;
 use crate::store::queue::FetchFeedTask;
 
@@ -28,30 +29,18 @@ async fn handle(task: FetchFeedTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDy
     }
 }
 
-pub struct FeedFetcher {
-    pipeline: Arc<Pipeline>,
-    shutdown: CancellationToken,
-    generation: u32,
-}
+/// The fetch queue's role: feeds are fetched `fetch_concurrency` at a time per process.
+pub struct FetchRole;
 
-impl FeedFetcher {
-    pub fn new(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Self {
-        Self {
-            pipeline,
-            shutdown,
-            generation: 0,
-        }
-    }
-}
+impl QueueRole for FetchRole {
+    const KIND: &'static str = "fetcher";
 
-impl Actor for FeedFetcher {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        self.generation += 1;
-        let name = format!("fetcher-{}-{}", self.pipeline.instance, self.generation);
-        let p = &self.pipeline;
-        let worker = WorkerBuilder::new(name.clone())
+    fn run(
+        p: &Arc<Pipeline>,
+        name: String,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let worker = WorkerBuilder::new(name)
             .backend(
                 p.queues
                     .fetch
@@ -61,29 +50,12 @@ impl Actor for FeedFetcher {
             .concurrency(p.settings.pipeline.fetch_concurrency)
             .data(p.clone())
             .build(handle);
-        let stop = self.shutdown.clone();
-        let run = async move {
-            worker
-                .run_until(async move {
-                    stop.cancelled().await;
-                    Ok::<(), std::io::Error>(())
-                })
-                .await
+        let until = async move {
+            stop.cancelled().await;
+            Ok::<(), std::io::Error>(())
         };
-        tracing::info!(worker = %name, "fetch worker started");
-        ctx.spawn(actix::fut::wrap_future::<_, Self>(tokio::spawn(run)).map(move |res, act, ctx| {
-            if act.shutdown.is_cancelled() {
-                tracing::info!(worker = %name, "fetch worker stopped");
-                return;
-            }
-            tracing::error!(worker = %name, result = ?res.map(|r| r.map_err(|e| e.to_string())), "fetch worker ended; restarting");
-            ctx.stop();
-        }));
+        Box::pin(async move { worker.run_until(until).await.map_err(|e| e.to_string()) })
     }
 }
 
-impl Supervised for FeedFetcher {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        tracing::warn!(instance = %self.pipeline.instance, "restarting the fetch worker");
-    }
-}
+pub type FeedFetcher = QueueActor<FetchRole>;
