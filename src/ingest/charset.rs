@@ -29,6 +29,9 @@ pub struct CharsetReader<R> {
     refused_hit: bool,
     eof: bool,
     finished: bool,
+    /// Bytes of `inner`'s buffer handed out as they are (ASCII, or valid UTF-8 once UTF-8 is
+    /// decided), without copying through the decoder.
+    direct: usize,
 }
 
 impl<R: BufRead> CharsetReader<R> {
@@ -65,6 +68,7 @@ impl<R: BufRead> CharsetReader<R> {
             refused_hit: false,
             eof: false,
             finished: false,
+            direct: 0,
         })
     }
 
@@ -143,16 +147,67 @@ impl<R: BufRead> CharsetReader<R> {
             return Ok(());
         };
         let last = self.eof;
+        // UTF-8 keeps a character split across reads in `pending`, not in the decoder, so the
+        // decoder holds no state between chunks and chunks can bypass it (see `direct_len`).
+        let usable = if decoder.encoding() == UTF_8 && !last {
+            self.pending.len() - incomplete_utf8_tail(&self.pending)
+        } else {
+            self.pending.len()
+        };
+        if usable == 0 && !last {
+            return self.read_more();
+        }
         let cap = decoder
-            .max_utf8_buffer_length(self.pending.len())
-            .unwrap_or(self.pending.len() * 3 + 16);
+            .max_utf8_buffer_length(usable)
+            .unwrap_or(usable * 3 + 16);
         self.out.resize(cap, 0);
-        let (_, read, written, _) = decoder.decode_to_utf8(&self.pending, &mut self.out, last);
+        let (_, read, written, _) =
+            decoder.decode_to_utf8(&self.pending[..usable], &mut self.out, last);
         self.out.truncate(written);
         self.pending.drain(..read);
         self.finished = last && self.pending.is_empty();
         Ok(())
     }
+
+    /// How many bytes at the start of `inner`'s buffer can be handed out unchanged: ASCII
+    /// while the encoding is undecided, valid UTF-8 once it is UTF-8. Zero when nothing is
+    /// pending decode output and the chunk must go through the decoder.
+    fn direct_len(&mut self) -> Result<usize> {
+        if !self.pending.is_empty() || self.pos < self.out.len() || self.finished {
+            return Ok(0);
+        }
+        let chunk = self.inner.fill_buf()?;
+        Ok(match self.decoder.as_ref().map(Decoder::encoding) {
+            None if chunk.is_ascii() => chunk.len(),
+            None => chunk
+                .iter()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(chunk.len()),
+            Some(enc) if enc == UTF_8 => match std::str::from_utf8(chunk) {
+                Ok(_) => chunk.len(),
+                Err(e) => e.valid_up_to(),
+            },
+            Some(_) => 0,
+        })
+    }
+}
+
+/// Length of an incomplete UTF-8 sequence at the end of `bytes` (0 if it ends on a boundary).
+fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let needed = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
 }
 
 impl<R: BufRead> Read for CharsetReader<R> {
@@ -167,6 +222,13 @@ impl<R: BufRead> Read for CharsetReader<R> {
 
 impl<R: BufRead> BufRead for CharsetReader<R> {
     fn fill_buf(&mut self) -> Result<&[u8]> {
+        if self.direct == 0 {
+            self.direct = self.direct_len()?;
+        }
+        if self.direct > 0 {
+            let chunk = self.inner.fill_buf()?;
+            return Ok(&chunk[..self.direct.min(chunk.len())]);
+        }
         while self.pos >= self.out.len() && !self.finished {
             self.produce()?;
         }
@@ -174,6 +236,12 @@ impl<R: BufRead> BufRead for CharsetReader<R> {
     }
 
     fn consume(&mut self, amt: usize) {
+        if self.direct > 0 {
+            let n = amt.min(self.direct);
+            self.inner.consume(n);
+            self.direct -= n;
+            return;
+        }
         self.pos = (self.pos + amt).min(self.out.len());
     }
 }

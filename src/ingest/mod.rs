@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::source::SourceFormat;
 use crate::domain::{Failure, JobPosting};
 
+pub mod allowlist;
 pub mod atom;
 pub mod charset;
 pub mod dates;

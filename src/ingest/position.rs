@@ -62,11 +62,7 @@ impl<R: BufRead> BufRead for LineCounter<R> {
     fn consume(&mut self, amt: usize) {
         // BufRead guarantees the buffer returned by the last fill_buf is still there.
         if let Ok(buf) = self.inner.fill_buf() {
-            for (i, _) in buf[..amt.min(buf.len())]
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-            {
+            for i in memchr::memchr_iter(b'\n', &buf[..amt.min(buf.len())]) {
                 self.newlines += 1;
                 if self.recent.len() == RECENT_NEWLINES {
                     self.recent.pop_front();

@@ -6,12 +6,18 @@ use std::collections::HashSet;
 use ammonia::{Builder, UrlRelative};
 use url::Url;
 
-use super::text;
+use super::{allowlist, text};
+
+/// URL schemes kept in links and images.
+pub const URL_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
+/// The `rel` every link gets.
+pub const LINK_REL: &str = "nofollow noopener";
 
 /// A configured sanitizer. Building the allow-list costs more than a small description, so one
 /// is built per parse and reused for every item.
 pub struct Sanitizer {
     builder: Builder<'static>,
+    base: Option<Url>,
 }
 
 impl Sanitizer {
@@ -21,14 +27,17 @@ impl Sanitizer {
         // ammonia's defaults already drop script/style/iframe (content too), event handlers
         // and style attributes; narrow the URL schemes to the ones a job ad needs.
         builder
-            .url_schemes(HashSet::from(["http", "https", "mailto"]))
-            .link_rel(Some("nofollow noopener"))
+            .url_schemes(HashSet::from(URL_SCHEMES))
+            .link_rel(Some(LINK_REL))
             .strip_comments(true)
             .url_relative(match base {
                 Some(b) => UrlRelative::RewriteWithBase(b.clone()),
                 None => UrlRelative::Deny,
             });
-        Self { builder }
+        Self {
+            builder,
+            base: base.cloned(),
+        }
     }
 
     /// Sanitizes `raw` HTML capped at `max_chars` (input and output). Returns `None` when
@@ -41,7 +50,7 @@ impl Sanitizer {
         // Cleaning can grow the text (rel attributes, closing tags); shrink the input until the
         // output fits, a few times at most, then fall back to cutting the output's text.
         for _ in 0..4 {
-            let out = self.builder.clean(&input).to_string();
+            let out = self.clean(&input);
             let len = out.chars().count();
             if len <= max_chars {
                 return (!out.trim().is_empty()).then_some(out);
@@ -50,6 +59,28 @@ impl Sanitizer {
             truncate_html(&mut input, keep.saturating_sub(16));
         }
         None
+    }
+
+    /// The policy applied to a fragment: the allow-list rewriter when the fragment is in its
+    /// subset, ammonia otherwise. Both give the same output on the subset.
+    pub fn clean(&self, html: &str) -> String {
+        self.clean_fast(html)
+            .unwrap_or_else(|| self.clean_ammonia(html))
+    }
+
+    /// The allow-list rewriter alone; `None` when the fragment is outside its subset.
+    pub fn clean_fast(&self, html: &str) -> Option<String> {
+        let policy = allowlist::Policy {
+            base: self.base.as_ref(),
+            schemes: &URL_SCHEMES,
+            link_rel: LINK_REL,
+        };
+        allowlist::clean(html, &policy)
+    }
+
+    /// Ammonia alone.
+    pub fn clean_ammonia(&self, html: &str) -> String {
+        self.builder.clean(html).to_string()
     }
 }
 
@@ -127,53 +158,50 @@ fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
 }
 
 /// The readable text of sanitized HTML: block boundaries become line breaks, entities decoded,
-/// whitespace collapsed within lines.
+/// whitespace collapsed within lines, empty lines dropped. One pass: the text between tags is
+/// decoded and fed straight into the line and whitespace collapsing.
 pub fn html_to_text(html: &str, max_chars: usize) -> Option<String> {
-    let mut with_breaks = String::with_capacity(html.len());
+    let mut out = text::Collapser::with_capacity(html.len());
     let mut rest = html;
     while let Some(pos) = rest.find('<') {
-        with_breaks.push_str(&rest[..pos]);
+        out.feed(&text::decode_entities(&rest[..pos]));
         let tag_end = rest[pos..].find('>').map_or(rest.len(), |e| pos + e + 1);
-        let tag = rest[pos..tag_end].to_ascii_lowercase();
-        let name: String = tag
-            .trim_start_matches(['<', '/'])
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        let block = matches!(
-            name.as_str(),
-            "p" | "div"
-                | "br"
-                | "li"
-                | "ul"
-                | "ol"
-                | "h1"
-                | "h2"
-                | "h3"
-                | "h4"
-                | "h5"
-                | "h6"
-                | "tr"
-                | "table"
-                | "blockquote"
-                | "pre"
-                | "hr"
-                | "section"
-                | "article"
-        );
-        with_breaks.push(if block { '\n' } else { ' ' });
+        let tag = rest[pos..tag_end].trim_start_matches(['<', '/']);
+        let name_len = tag.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        let name = &tag[..name_len];
+        out.feed(if is_block(name) { "\n" } else { " " });
         rest = &rest[tag_end..];
     }
-    with_breaks.push_str(rest);
-    let decoded = text::decode_entities(&with_breaks);
-    let lines: Vec<String> = decoded
-        .lines()
-        .map(text::collapse_whitespace)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut out = lines.join("\n");
+    out.feed(&text::decode_entities(rest));
+    let mut out = out.finish();
     text::truncate_chars(&mut out, max_chars);
     (!out.is_empty()).then_some(out)
+}
+
+/// Elements whose boundaries read as line breaks in the text form (any letter case).
+fn is_block(name: &str) -> bool {
+    const BLOCK: [&str; 19] = [
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "blockquote",
+        "pre",
+        "hr",
+        "section",
+        "article",
+    ];
+    name.len() <= 10 && BLOCK.iter().any(|b| b.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]

@@ -35,7 +35,9 @@ pub fn is_allowed_char(c: char) -> bool {
 
 /// Removes characters that are not allowed in stored text.
 pub fn strip_control(s: &str) -> Cow<'_, str> {
-    if s.chars().all(is_allowed_char) {
+    // Printable ASCII, tab and line breaks are allowed: only other bytes need the char walk.
+    let clean_ascii = |b: &u8| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r');
+    if s.as_bytes().iter().all(clean_ascii) || s.chars().all(is_allowed_char) {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.chars().filter(|c| is_allowed_char(*c)).collect())
@@ -45,7 +47,9 @@ pub fn strip_control(s: &str) -> Cow<'_, str> {
 /// Unicode NFC, so that `é` typed as one code point and as `e` + combining accent store (and
 /// de-duplicate) the same (catalog D54). Borrows when the text already is NFC, as nearly all is.
 pub fn nfc(s: &str) -> Cow<'_, str> {
-    if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    // Characters below U+0300 (lead bytes below 0xCC) are NFC and never combine with what
+    // precedes them, so text made only of them is NFC.
+    if !s.bytes().any(|b| b >= 0xCC) || is_nfc_quick(s.chars()) == IsNormalized::Yes {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.nfc().collect())
@@ -105,7 +109,80 @@ pub fn strip_tags(s: &str) -> Cow<'_, str> {
 
 /// Collapses runs of whitespace into one space and trims the ends.
 pub fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Builds text line by line as pieces arrive: whitespace runs within a line become one space,
+/// lines are trimmed and empty lines dropped, lines joined by `\n`. Feeding pieces and then
+/// [`Collapser::finish`] equals splitting the concatenation into lines, collapsing each with
+/// [`collapse_whitespace`], dropping empty ones and joining with `\n`.
+pub struct Collapser {
+    out: String,
+    /// A space is owed before the next visible character of this line.
+    space: bool,
+    /// The current line has a visible character.
+    line_started: bool,
+}
+
+impl Collapser {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            out: String::with_capacity(n),
+            space: false,
+            line_started: false,
+        }
+    }
+
+    pub fn feed(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        // `s[run..i]` is visible text already separated from what precedes it, not yet copied.
+        let mut run = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let (ws, len) = if b.is_ascii() {
+                (matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'), 1)
+            } else {
+                let c = s[i..].chars().next().unwrap_or('\0');
+                (c.is_whitespace(), c.len_utf8())
+            };
+            if ws {
+                self.out.push_str(&s[run..i]);
+                if b == b'\n' {
+                    self.line_started = false;
+                    self.space = false;
+                } else if self.line_started {
+                    self.space = true;
+                }
+                run = i + len;
+            } else if !self.line_started || self.space {
+                self.out.push_str(&s[run..i]);
+                if !self.line_started {
+                    if !self.out.is_empty() {
+                        self.out.push('\n');
+                    }
+                } else {
+                    self.out.push(' ');
+                }
+                self.space = false;
+                self.line_started = true;
+                run = i;
+            }
+            i += len;
+        }
+        self.out.push_str(&s[run..]);
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
 }
 
 /// The pipeline for titles and short fields: strip tags, decode entities once, strip again

@@ -11,6 +11,7 @@ mod formats;
 mod normalize;
 mod rss;
 mod safety;
+mod sanitize_diff;
 
 /// Options as the pipeline passes them for a feed fetched from `base`.
 pub fn opts(base: &str) -> ParseOptions {
