@@ -43,20 +43,36 @@ impl Sanitizer {
     /// Sanitizes `raw` HTML capped at `max_chars` (input and output). Returns `None` when
     /// nothing visible is left.
     pub fn html(&self, raw: &str, max_chars: usize) -> Option<String> {
-        let raw = text::strip_control(raw);
-        let mut input = raw.into_owned();
-        truncate_html(&mut input, max_chars);
-        let mut input = limit_nesting(&input, MAX_HTML_DEPTH).into_owned();
+        let mut input = text::strip_control(raw);
+        if input.len() > max_chars {
+            let mut cut = input.into_owned();
+            truncate_html(&mut cut, max_chars);
+            input = Cow::Owned(cut);
+        }
+        let limited = match limit_nesting(&input, MAX_HTML_DEPTH) {
+            Cow::Owned(flat) => Some(flat),
+            Cow::Borrowed(_) => None,
+        };
+        if let Some(flat) = limited {
+            input = Cow::Owned(flat);
+        }
         // Cleaning can grow the text (rel attributes, closing tags); shrink the input until the
         // output fits, a few times at most, then fall back to cutting the output's text.
         for _ in 0..4 {
             let out = self.clean(&input);
-            let len = out.chars().count();
+            // No more bytes than the cap means no more characters.
+            let len = if out.len() <= max_chars {
+                out.len()
+            } else {
+                out.chars().count()
+            };
             if len <= max_chars {
                 return (!out.trim().is_empty()).then_some(out);
             }
             let keep = input.chars().count().saturating_mul(max_chars) / len.max(1);
-            truncate_html(&mut input, keep.saturating_sub(16));
+            let mut cut = input.into_owned();
+            truncate_html(&mut cut, keep.saturating_sub(16));
+            input = Cow::Owned(cut);
         }
         None
     }
@@ -109,6 +125,10 @@ const VOID: [&str; 14] = [
 /// Drops every tag that opens (or closes) beyond `max_depth`, by a cheap scan that needs no
 /// well-formedness: the real parsing is left to ammonia.
 fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
+    // Fewer tags than the cap cannot nest beyond it.
+    if memchr::memchr_iter(b'<', html.as_bytes()).count() <= max_depth {
+        return Cow::Borrowed(html);
+    }
     let mut depth = 0usize;
     let mut out: Option<String> = None;
     let mut copied = 0;
@@ -121,13 +141,11 @@ fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
         let end = start + len + 1;
         let tag = &html[start + 1..end - 1];
         let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let nests = !name.is_empty() && !tag.ends_with('/') && !VOID.contains(&name.as_str());
+        let bare = tag.trim_start_matches('/');
+        let name = &bare[..bare.bytes().take_while(u8::is_ascii_alphanumeric).count()];
+        let nests = !name.is_empty()
+            && !tag.ends_with('/')
+            && !VOID.iter().any(|v| v.eq_ignore_ascii_case(name));
         let too_deep = nests
             && if closing {
                 depth > max_depth
@@ -163,19 +181,35 @@ fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
 pub fn html_to_text(html: &str, max_chars: usize) -> Option<String> {
     let mut out = text::Collapser::with_capacity(html.len());
     let mut rest = html;
-    while let Some(pos) = rest.find('<') {
-        out.feed(&text::decode_entities(&rest[..pos]));
-        let tag_end = rest[pos..].find('>').map_or(rest.len(), |e| pos + e + 1);
+    while let Some(pos) = memchr::memchr(b'<', rest.as_bytes()) {
+        feed_decoded(&mut out, &rest[..pos]);
+        let tag_end =
+            memchr::memchr(b'>', &rest.as_bytes()[pos..]).map_or(rest.len(), |e| pos + e + 1);
         let tag = rest[pos..tag_end].trim_start_matches(['<', '/']);
         let name_len = tag.bytes().take_while(u8::is_ascii_alphanumeric).count();
-        let name = &tag[..name_len];
-        out.feed(if is_block(name) { "\n" } else { " " });
+        out.feed(if is_block(&tag[..name_len]) {
+            "\n"
+        } else {
+            " "
+        });
         rest = &rest[tag_end..];
     }
-    out.feed(&text::decode_entities(rest));
+    feed_decoded(&mut out, rest);
     let mut out = out.finish();
     text::truncate_chars(&mut out, max_chars);
     (!out.is_empty()).then_some(out)
+}
+
+/// Feeds text with its entities decoded; only the part from the first `&` goes through the
+/// decoder.
+fn feed_decoded(out: &mut text::Collapser, s: &str) {
+    match memchr::memchr(b'&', s.as_bytes()) {
+        None => out.feed(s),
+        Some(amp) => {
+            out.feed(&s[..amp]);
+            out.feed(&text::decode_entities(&s[amp..]));
+        }
+    }
 }
 
 /// Elements whose boundaries read as line breaks in the text form (any letter case).

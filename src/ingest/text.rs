@@ -37,7 +37,11 @@ pub fn is_allowed_char(c: char) -> bool {
 pub fn strip_control(s: &str) -> Cow<'_, str> {
     // Printable ASCII, tab and line breaks are allowed: only other bytes need the char walk.
     let clean_ascii = |b: &u8| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r');
-    if s.as_bytes().iter().all(clean_ascii) || s.chars().all(is_allowed_char) {
+    let all_clean = s
+        .as_bytes()
+        .chunks(64)
+        .all(|c| c.iter().fold(true, |ok, b| ok & clean_ascii(b)));
+    if all_clean || s.chars().all(is_allowed_char) {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.chars().filter(|c| is_allowed_char(*c)).collect())
@@ -49,7 +53,11 @@ pub fn strip_control(s: &str) -> Cow<'_, str> {
 pub fn nfc(s: &str) -> Cow<'_, str> {
     // Characters below U+0300 (lead bytes below 0xCC) are NFC and never combine with what
     // precedes them, so text made only of them is NFC.
-    if !s.bytes().any(|b| b >= 0xCC) || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    let low = s
+        .as_bytes()
+        .chunks(64)
+        .all(|c| c.iter().fold(true, |ok, &b| ok & (b < 0xCC)));
+    if low || is_nfc_quick(s.chars()) == IsNormalized::Yes {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.nfc().collect())
@@ -70,6 +78,9 @@ pub fn truncate_chars(s: &mut String, max: usize) {
 /// Decodes HTML entities once (`&amp;amp;` becomes `&amp;`). Feeds put HTML-escaped text
 /// inside CDATA, which the XML layer returns raw.
 pub fn decode_entities(s: &str) -> Cow<'_, str> {
+    if memchr::memchr(b'&', s.as_bytes()).is_none() {
+        return Cow::Borrowed(s);
+    }
     html_escape::decode_html_entities(s)
 }
 
@@ -119,6 +130,25 @@ pub fn collapse_whitespace(s: &str) -> String {
     out
 }
 
+const VISIBLE: u8 = 0;
+const SPACE: u8 = 1;
+const OTHER: u8 = 2;
+
+/// Byte classes for [`Collapser`]: ASCII whitespace as `char::is_whitespace` has it, other
+/// ASCII, and non-ASCII bytes (decoded as characters).
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = match b as u8 {
+            b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => SPACE,
+            _ => VISIBLE,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Builds text line by line as pieces arrive: whitespace runs within a line become one space,
 /// lines are trimmed and empty lines dropped, lines joined by `\n`. Feeding pieces and then
 /// [`Collapser::finish`] equals splitting the concatenation into lines, collapsing each with
@@ -146,12 +176,23 @@ impl Collapser {
         let mut run = 0;
         let mut i = 0;
         while i < bytes.len() {
+            // Inside a word: skip visible ASCII quickly.
+            if self.line_started && !self.space {
+                while i < bytes.len() && CLASS[bytes[i] as usize] == VISIBLE {
+                    i += 1;
+                }
+                if i == bytes.len() {
+                    break;
+                }
+            }
             let b = bytes[i];
-            let (ws, len) = if b.is_ascii() {
-                (matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'), 1)
-            } else {
-                let c = s[i..].chars().next().unwrap_or('\0');
-                (c.is_whitespace(), c.len_utf8())
+            let (ws, len) = match CLASS[b as usize] {
+                VISIBLE => (false, 1),
+                SPACE => (true, 1),
+                _ => {
+                    let c = s[i..].chars().next().unwrap_or('\0');
+                    (c.is_whitespace(), c.len_utf8())
+                }
             };
             if ws {
                 self.out.push_str(&s[run..i]);

@@ -113,7 +113,10 @@ async fn read_and_queue(
             }
         };
         let t = Instant::now();
-        let summary = crate::ingest::parse(reader, &opts, &mut send);
+        // Normalizing (sanitizing above all) is spread over the cores; items still arrive in
+        // document order, one at a time.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let summary = crate::ingest::parallel::parse_parallel(reader, &opts, workers, &mut send);
         (summary, t.elapsed())
     });
 
