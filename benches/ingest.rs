@@ -15,10 +15,6 @@ use job_importer::ingest::{ParseLimits, ParseOptions, feedgen, parallel, parse, 
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-/// The allocator the daemon uses (`src/main.rs`), for every variant alike.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Reads per `read` call: what a streaming reader over the network would see.
 const READ_BUF: usize = 64 * 1024;
 

@@ -9,11 +9,6 @@ use job_importer::cli::progress::Progress;
 use job_importer::config::Settings;
 use job_importer::domain::RunStatus;
 
-/// mimalloc: the parser and normalizer allocate many small strings per item, from several
-/// threads; it is faster than the system allocator at that (see BENCHMARKS.md, Ingestion).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Imports job listings from RSS, Atom and JSON feeds into MongoDB, through a Redis queue.
 #[derive(Parser)]
 #[command(name = "job-importer", version)]
