@@ -233,6 +233,18 @@ impl Pipeline {
         }
     }
 
+    /// Tells every daemon's scheduler to re-read the sources now rather than at its next
+    /// periodic read. Losing the message only delays the change until then.
+    pub async fn sources_changed(&self) {
+        if let Err(e) = self
+            .redis
+            .publish(&self.redis.keys.sources_channel(), "changed")
+            .await
+        {
+            tracing::warn!(error = %e, "could not announce a change of sources");
+        }
+    }
+
     /// Everything that follows a run's end: publish, free the source, fold into its health.
     pub async fn on_final(&self, run: &ImportRun) {
         self.publish(run).await;
