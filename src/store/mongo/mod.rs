@@ -1,6 +1,6 @@
-//! MongoDB collections `jobs`, `import_logs`, `import_batches` and `sources`, written only through portable
-//! commands (`insert_many`, multi-statement `update`, `findAndModify`) so the same code runs
-//! on MongoDB 6+, Atlas and FerretDB.
+//! MongoDB collections `jobs`, `import_logs`, `import_batches` and `sources`, written only
+//! through portable commands (inserts, multi-statement `update`, `delete_many`,
+//! `findAndModify`) so the same code runs on MongoDB 6+, Atlas and FerretDB.
 
 use std::time::Duration;
 
