@@ -141,10 +141,11 @@ impl Pipeline {
             self.store.end_run(run_id, status, error, &records).await
         };
         let ended = self.with_run_lock(run_id, ending).await?;
-        if ended.is_some() {
+        let is_end = ended.is_some();
+        self.changed(ended).await;
+        if is_end {
             self.forget(run_id).await;
         }
-        self.changed(ended).await;
         Ok(())
     }
 
@@ -193,10 +194,12 @@ impl Pipeline {
         let done = self
             .with_run_lock(run_id, self.complete_locked(run_id))
             .await?;
-        if done.is_some() {
+        let is_end = done.is_some();
+        // What follows the end (source health, the lease) first: it is what users see next.
+        self.changed(done).await;
+        if is_end {
             self.forget(run_id).await;
         }
-        self.changed(done).await;
         Ok(())
     }
 
