@@ -1,16 +1,20 @@
 //! WebSocket fan-out benchmark (`cargo bench --bench ws_fanout`): a daemon process on loopback,
-//! N clients during an import (latency from a run's `updatedAt` to each client receiving the
-//! update), then M idle sessions (the daemon's RSS). Bounded: `WS_CLIENTS` (1000) and
-//! `WS_IDLE` (10000) clients, a 120 s deadline per phase. Needs Redis and MongoDB/FerretDB
-//! (`TEST_REDIS_URL`, `TEST_MONGODB_URI`, defaults on 127.0.0.1) and `ulimit -n` above M.
+//! N clients during an import (latency from a run version's commit, the `committedAt` each
+//! update carries, to each client reading the update; also from the run's `updatedAt`, stamped
+//! before the write), then M idle sessions (the daemon's RSS). Every client must read every
+//! version of the run. Bounded: `WS_CLIENTS` (1000) and `WS_IDLE` (10000) clients, a 120 s
+//! deadline per phase. Needs Redis and MongoDB/FerretDB (`TEST_REDIS_URL`, `TEST_MONGODB_URI`,
+//! defaults on 127.0.0.1) and `ulimit -n` above M.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "bench-admin-token-0123456789";
 const PHASE_DEADLINE: Duration = Duration::from_secs(120);
@@ -50,7 +54,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-type OnUpdate = Arc<dyn Fn(&Value, chrono::DateTime<chrono::Utc>) + Send + Sync>;
+/// What one client read: each `import_history_update` frame with the time it was read. The
+/// frames are kept as they came and parsed after the phase, so that parsing JSON on the two
+/// CPUs the daemon also uses does not slow the reading of the frames being timed.
+type Received = Vec<(chrono::DateTime<chrono::Utc>, Utf8Bytes)>;
+
+const UPDATE_PREFIX: &str = r#"{"event":"import_history_update""#;
 
 struct Daemon {
     child: std::process::Child,
@@ -107,33 +116,38 @@ async fn wait_ready(http: &reqwest::Client, base: &str) {
     panic!("the daemon did not become ready");
 }
 
-/// Opens `n` sessions, `parallel` at a time; each task reads until the socket ends, passing
-/// every `import_history_update` to `on_update` with its receive time.
+/// Opens `n` sessions, 200 connecting at a time; each task reads until `stop` and returns the
+/// updates it read.
 async fn connect_many(
     addr: &str,
     n: usize,
-    on_update: OnUpdate,
-) -> Vec<tokio::task::JoinHandle<()>> {
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<Received>> {
     let url = format!("ws://{addr}/ws?token={TOKEN}");
     let sem = Arc::new(tokio::sync::Semaphore::new(200));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(n.max(1));
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
-        let (url, sem, ready, f) = (
-            url.clone(),
-            sem.clone(),
-            ready_tx.clone(),
-            on_update.clone(),
-        );
+        let (url, sem, ready, stop) = (url.clone(), sem.clone(), ready_tx.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
+            let mut got = Received::new();
             // Held only while connecting, so connects come in waves of 200.
             let mut permit = Some(sem.acquire_owned().await.unwrap());
-            let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+            // tungstenite zero-fills its whole read buffer (128 KiB by default) before every
+            // read: with 1,000 clients that memset, not the daemon, would dominate the CPU.
+            let config = WebSocketConfig::default().read_buffer_size(4096);
+            let connecting = tokio_tungstenite::connect_async_with_config(&url, Some(config), true);
+            let Ok((mut ws, _)) = connecting.await else {
                 eprintln!("connect failed");
-                return;
+                return got;
             };
             let mut first = true;
-            while let Some(Ok(msg)) = ws.next().await {
+            loop {
+                let msg = tokio::select! {
+                    m = ws.next() => m,
+                    () = stop.cancelled() => break,
+                };
+                let Some(Ok(msg)) = msg else { break };
                 let Message::Text(t) = msg else { continue };
                 let now = chrono::Utc::now();
                 if first {
@@ -141,12 +155,11 @@ async fn connect_many(
                     permit.take();
                     ready.send(()).await.ok();
                 }
-                if let Ok(v) = serde_json::from_str::<Value>(&t)
-                    && v["event"] == "import_history_update"
-                {
-                    f(&v["data"], now);
+                if t.as_str().starts_with(UPDATE_PREFIX) {
+                    got.push((now, t));
                 }
             }
+            got
         }));
     }
     drop(ready_tx);
@@ -162,26 +175,19 @@ async fn connect_many(
     tasks
 }
 
+fn ms_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0
+}
+
+fn time_field(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 async fn fanout_phase(http: &reqwest::Client, base: &str, addr: &str, clients: usize) -> String {
-    let lat: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
-    let l = lat.clone();
-    let tasks = connect_many(
-        addr,
-        clients,
-        Arc::new(move |run: &Value, at| {
-            if let Some(t) = run["updatedAt"]
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            {
-                let ms = (at - t.with_timezone(&chrono::Utc))
-                    .num_microseconds()
-                    .unwrap_or(0) as f64
-                    / 1000.0;
-                l.lock().unwrap().push(ms);
-            }
-        }),
-    )
-    .await;
+    let stop = CancellationToken::new();
+    let tasks = connect_many(addr, clients, stop.clone()).await;
     let server = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::path("/feed.xml"))
         .respond_with(
@@ -229,30 +235,73 @@ async fn fanout_phase(http: &reqwest::Client, base: &str, addr: &str, clients: u
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    let versions = run["version"].as_i64().unwrap_or(0);
+    // Every client must have read every version of the run, each once (two batches recorded
+    // at the same moment may be published in either order; clients order them by version).
+    let (mut from_commit, mut from_updated_at) = (Vec::new(), Vec::new());
+    let (mut received, mut complete) = (0usize, 0usize);
+    let mut by_version: std::collections::BTreeMap<i64, Vec<f64>> = Default::default();
     for t in tasks {
-        t.abort();
+        let got = t.await.unwrap_or_default();
+        let mut seen = Vec::with_capacity(got.len());
+        for (at, frame) in got {
+            let v: Value = serde_json::from_str(frame.as_str()).expect("an update is JSON");
+            assert_eq!(v["event"], "import_history_update");
+            if v["data"]["_id"] != run_id.as_str() {
+                continue;
+            }
+            received += 1;
+            let version = v["data"]["version"].as_i64().unwrap_or(0);
+            seen.push(version);
+            let committed = time_field(&v["committedAt"]).expect("updates carry committedAt");
+            from_commit.push(ms_between(committed, at));
+            by_version
+                .entry(version)
+                .or_default()
+                .push(ms_between(committed, at));
+            if let Some(u) = time_field(&v["data"]["updatedAt"]) {
+                from_updated_at.push(ms_between(u, at));
+            }
+        }
+        seen.sort_unstable();
+        if seen == (1..=versions).collect::<Vec<_>>() {
+            complete += 1;
+        }
     }
-    let mut v = lat.lock().unwrap().clone();
-    v.sort_by(f64::total_cmp);
-    let updates = run["version"].as_i64().unwrap_or(0);
+    // Where the time goes, on stderr: per version, commit to the first, middle and last client.
+    for (version, mut ms) in by_version {
+        ms.sort_by(f64::total_cmp);
+        eprintln!(
+            "version {version:>2}: first {:>6.1} ms, p50 {:>6.1} ms, last {:>6.1} ms",
+            ms[0],
+            pct(&ms, 0.5),
+            ms[ms.len() - 1]
+        );
+    }
+    from_commit.sort_by(f64::total_cmp);
+    from_updated_at.sort_by(f64::total_cmp);
     format!(
-        "| {clients} clients, one import of 5,000 items (10 batches, {updates} versions, status {}) | {} updates received (expected {}) | p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+        "| {clients} clients, one import of 5,000 items (10 batches, {versions} versions, status {}) | {received} updates received (expected {}); {complete} clients got every version once | from commit: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; from `updatedAt`: p50 {:.1} ms, p99 {:.1} ms |",
         run["status"].as_str().unwrap_or("?"),
-        v.len(),
-        clients as i64 * updates,
-        pct(&v, 0.5),
-        pct(&v, 0.99),
-        v.last().copied().unwrap_or(f64::NAN),
+        clients as i64 * versions,
+        pct(&from_commit, 0.5),
+        pct(&from_commit, 0.99),
+        from_commit.last().copied().unwrap_or(f64::NAN),
+        pct(&from_updated_at, 0.5),
+        pct(&from_updated_at, 0.99),
     )
 }
 
 async fn idle_phase(pid: u32, addr: &str, idle: usize) -> String {
     let before = rss_kib(pid);
-    let tasks = connect_many(addr, idle, Arc::new(|_: &Value, _| {})).await;
+    let stop = CancellationToken::new();
+    let tasks = connect_many(addr, idle, stop.clone()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(pid);
+    stop.cancel();
     for t in tasks {
-        t.abort();
+        t.await.ok();
     }
     format!(
         "| {idle} idle sessions | daemon RSS {:.1} MiB (before connecting: {:.1} MiB) | {:.1} KiB per session |",

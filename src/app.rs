@@ -244,9 +244,16 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     let shutdown = CancellationToken::new();
     crate::telemetry::init();
     pipeline.store.ensure_history_indexes().await?;
-    let broker = HistoryBroker::new(pipeline.redis.clone())
-        .with_store(pipeline.store.clone(), pipeline.instance.clone())
-        .start();
+    // The broker (and its Redis subscription) gets a thread of its own, so a run's change is
+    // fanned out at once rather than behind import work on the shared runtime.
+    let (redis, store, instance) = (
+        pipeline.redis.clone(),
+        pipeline.store.clone(),
+        pipeline.instance.clone(),
+    );
+    let broker = HistoryBroker::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
+        HistoryBroker::new(redis).with_store(store, instance)
+    });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
     let scheduler = match roles.scheduler {
         true => {
@@ -293,6 +300,9 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
                 .configure(move |c| crate::http::configure(c, &s))
         })
         .workers(workers)
+        // Live updates are small writes that must leave at once, not wait for the previous
+        // one's acknowledgement (Nagle's algorithm against the client's delayed ACK).
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)?

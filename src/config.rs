@@ -60,6 +60,9 @@ pub struct HttpSettings {
     pub rate_limit_trigger_per_minute: u64,
     /// Sources created per minute per client address; 0: no limit.
     pub rate_limit_create_source_per_minute: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client for the rate
+    /// limits. Empty: the header is ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -73,6 +76,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             rate_limit_trigger_per_minute: 10,
             rate_limit_create_source_per_minute: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -310,6 +314,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("http.allowed_origins")
                 .with_list_parse_key("http.cors_origins")
+                .with_list_parse_key("http.trusted_proxies")
                 .try_parsing(true),
         );
         for (k, v) in overrides {
@@ -333,6 +338,14 @@ impl Settings {
                 return Err(invalid(
                     "http.cors_origins",
                     format!("`{o}` is not an origin like https://admin.example.com"),
+                ));
+            }
+        }
+        for p in &self.http.trusted_proxies {
+            if p.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(
+                    "http.trusted_proxies",
+                    format!("`{p}` is not an IP address like 10.0.0.5 or ::1"),
                 ));
             }
         }

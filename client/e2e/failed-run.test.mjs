@@ -1,43 +1,26 @@
 // Journey (b): a source whose feed answers 404 fails, and the reason opens from the table.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   IMPORT_TIMEOUT_MS,
   api,
   assertNoProblems,
   assertSameDocument,
-  createSource,
-  deleteSourceQuietly,
+  journey,
   markDocument,
-  openBrowser,
   signInByFragment,
-  startFixtureServer,
   uniqueName,
 } from './helpers.mjs';
 
-let feeds;
-let browser;
-let sourceId;
-
-before(async () => {
-  feeds = await startFixtureServer();
-  browser = await openBrowser();
-});
-
-after(async () => {
-  await deleteSourceQuietly(sourceId);
-  await browser?.close();
-  await feeds?.close();
-});
+const state = journey();
 
 test('a feed that answers 404 fails and its reason can be opened from the history table', async () => {
-  const { page, problems } = browser;
+  const { page, problems } = state.browser;
   await signInByFragment(page, '/');
   await markDocument(page);
 
   const name = uniqueName('e2e missing');
-  const source = await createSource(name, feeds.url('no-such-feed.xml'));
-  sourceId = source._id;
+  const { _id: sourceId } = await state.addSource(name, 'no-such-feed.xml');
   const { run } = await api('POST', `/api/sources/${encodeURIComponent(sourceId)}/import`);
 
   const row = page.locator(`[data-testid="run-row"][data-run-id="${run._id}"]`);

@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -84,6 +85,37 @@ export async function api(method, path, body) {
 
 export async function createSource(name, url, extra = {}) {
   return api('POST', '/api/sources', { name, url, enabled: false, ...extra });
+}
+
+/**
+ * The set-up every journey shares, registered as `before`/`after` hooks of the calling file: a
+ * fixture feed server (with `files` served besides the fixtures), a Chromium page unless
+ * `browser: false`, and the sources created through `addSource`, deleted afterwards. `setUp`
+ * runs once all that is ready, with the state, before the first test.
+ */
+export function journey({ files = {}, browser = true, setUp } = {}) {
+  const state = {
+    feeds: undefined,
+    browser: undefined,
+    sourceIds: [],
+    /** Creates a source reading fixture `file` and remembers it for clean-up. */
+    async addSource(name, file, extra = {}) {
+      const source = await createSource(name, state.feeds.url(file), extra);
+      state.sourceIds.push(source._id);
+      return source;
+    },
+  };
+  before(async () => {
+    state.feeds = await startFixtureServer(files);
+    if (browser) state.browser = await openBrowser();
+    await setUp?.(state);
+  });
+  after(async () => {
+    for (const id of state.sourceIds) await deleteSourceQuietly(id);
+    await state.browser?.close();
+    await state.feeds?.close();
+  });
+  return state;
 }
 
 export async function deleteSourceQuietly(id) {

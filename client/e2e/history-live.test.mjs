@@ -1,43 +1,26 @@
 // Journey (a): a new source's import appears at the top of the history and completes live.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   IMPORT_TIMEOUT_MS,
   assertNoProblems,
   assertSameDocument,
-  createSource,
-  deleteSourceQuietly,
+  journey,
   markDocument,
   navigate,
-  openBrowser,
   signInByFragment,
-  startFixtureServer,
   uniqueName,
 } from './helpers.mjs';
 
-let feeds;
-let browser;
-let sourceId;
-
-before(async () => {
-  feeds = await startFixtureServer();
-  browser = await openBrowser();
-});
-
-after(async () => {
-  await deleteSourceQuietly(sourceId);
-  await browser?.close();
-  await feeds?.close();
-});
+const state = journey();
 
 test('an import started with "Import now" appears and reaches completed with total 5 without a reload', async () => {
-  const { page, problems } = browser;
+  const { page, problems } = state.browser;
   await signInByFragment(page, '/');
   assert.equal(new URL(page.url()).hash, '', 'the token is removed from the address bar');
 
   const name = uniqueName('e2e live');
-  const source = await createSource(name, feeds.url('jobicy_wpjm.xml'));
-  sourceId = source._id;
+  const { _id: sourceId } = await state.addSource(name, 'jobicy_wpjm.xml');
 
   await markDocument(page);
   await navigate(page, 'Sources');

@@ -1,8 +1,15 @@
 // Journey (d): a job description carrying script, event handlers and `javascript:` links is
 // shown without running anything. The feed comes from this test's own server.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { assertNoProblems, createSource, deleteSourceQuietly, env, importAndSettle, openBrowser, signInByFragment, startFixtureServer, uniqueName } from './helpers.mjs';
+import { test } from 'node:test';
+import {
+  assertNoProblems,
+  env,
+  importAndSettle,
+  journey,
+  signInByFragment,
+  uniqueName,
+} from './helpers.mjs';
 
 const marker = `xsscheck${Math.random().toString(36).slice(2, 8)}`;
 // Every trick here would set window.__pwned or open a dialog if it ran.
@@ -37,27 +44,17 @@ const feed = `<?xml version="1.0" encoding="UTF-8"?>
 </channel>
 </rss>`;
 
-let feeds;
-let browser;
-let sourceId;
-
-before(async () => {
-  feeds = await startFixtureServer({ 'hostile.xml': feed });
-  browser = await openBrowser();
-  const source = await createSource(uniqueName('e2e hostile'), feeds.url('hostile.xml'));
-  sourceId = source._id;
-  const run = await importAndSettle(sourceId);
-  assert.equal(run.status, 'completed', `the hostile feed imports (${JSON.stringify(run.error)})`);
-});
-
-after(async () => {
-  await deleteSourceQuietly(sourceId);
-  await browser?.close();
-  await feeds?.close();
+const state = journey({
+  files: { 'hostile.xml': feed },
+  async setUp() {
+    const source = await state.addSource(uniqueName('e2e hostile'), 'hostile.xml');
+    const run = await importAndSettle(source._id);
+    assert.equal(run.status, 'completed', `the hostile feed imports (${JSON.stringify(run.error)})`);
+  },
 });
 
 test('a job description with script, handlers and javascript: links renders without running anything', async () => {
-  const { page, problems } = browser;
+  const { page, problems } = state.browser;
   await signInByFragment(page, `/jobs?q=${marker}`);
   const item = page.getByTestId('job-item').filter({ hasText: marker });
   await item.waitFor();

@@ -2,48 +2,32 @@
 // live on its own, and then shows the database: an import finished while it was cut off is there.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   IMPORT_TIMEOUT_MS,
   assertNoProblems,
   assertSameDocument,
-  createSource,
-  deleteSourceQuietly,
   env,
   importAndSettle,
+  journey,
   liveStatus,
   markDocument,
-  openBrowser,
   signInByFragment,
-  startFixtureServer,
   uniqueName,
 } from './helpers.mjs';
 
 const restartCmd = process.env.E2E_RESTART_CMD;
 
-let feeds;
-let browser;
-let sourceId;
-
-before(async () => {
-  feeds = await startFixtureServer();
-  browser = await openBrowser();
-});
-
-after(async () => {
-  await deleteSourceQuietly(sourceId);
-  await browser?.close();
-  await feeds?.close();
-});
+const state = journey();
 
 test('after a daemon restart the page recovers to live and shows what happened meanwhile', { skip: restartCmd ? false : 'E2E_RESTART_CMD is not set' }, async () => {
-  const { page, context, problems, allowConsoleError } = browser;
+  const { page, context, problems, allowConsoleError } = state.browser;
   // Chromium logs each refused WebSocket attempt while the daemon is down or the page offline.
   allowConsoleError(/WebSocket connection to .* failed/);
   allowConsoleError(/Failed to load resource: net::ERR_(INTERNET_DISCONNECTED|CONNECTION_REFUSED)/);
 
   const name = uniqueName('e2e reconnect');
-  sourceId = (await createSource(name, feeds.url('jobicy_wpjm.xml')))._id;
+  const { _id: sourceId } = await state.addSource(name, 'jobicy_wpjm.xml');
   await signInByFragment(page, '/');
   await markDocument(page);
   const status = page.getByTestId('connection-status');

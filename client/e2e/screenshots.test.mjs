@@ -1,27 +1,30 @@
 // Journey (e): every page, light and dark (and at phone width), saved as PNGs; keyboard skip link
 // and the theme toggle.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { api, assertNoProblems, waitForRunToSettle, createSource, deleteSourceQuietly, openBrowser, screenshotPath, signInByFragment, startFixtureServer, uniqueName } from './helpers.mjs';
+import { test } from 'node:test';
+import {
+  api,
+  assertNoProblems,
+  journey,
+  openBrowser,
+  screenshotPath,
+  signInByFragment,
+  uniqueName,
+  waitForRunToSettle,
+} from './helpers.mjs';
 
-let feeds;
-let sourceId;
 let runId;
 let jobId;
 
-before(async () => {
-  feeds = await startFixtureServer();
-  const source = await createSource(uniqueName('e2e screenshots'), feeds.url('jobicy_wpjm.xml'));
-  sourceId = source._id;
-  const { run } = await api('POST', `/api/sources/${encodeURIComponent(sourceId)}/import`);
-  runId = run._id;
-  await waitForRunToSettle(runId);
-  jobId = (await api('GET', '/api/jobs?limit=1')).items[0]?._id;
-});
-
-after(async () => {
-  await deleteSourceQuietly(sourceId);
-  await feeds?.close();
+journey({
+  browser: false,
+  async setUp(state) {
+    const source = await state.addSource(uniqueName('e2e screenshots'), 'jobicy_wpjm.xml');
+    const { run } = await api('POST', `/api/sources/${encodeURIComponent(source._id)}/import`);
+    runId = run._id;
+    await waitForRunToSettle(runId);
+    jobId = (await api('GET', '/api/jobs?limit=1')).items[0]?._id;
+  },
 });
 
 for (const colorScheme of ['light', 'dark']) {

@@ -1,26 +1,21 @@
 // Journey (c): the Sources form shows the server's message next to a bad URL and a bad cron;
 // a source added through it can then be imported from its card.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { IMPORT_TIMEOUT_MS, api, assertNoProblems, deleteSourceQuietly, navigate, openBrowser, signInByFragment, startFixtureServer, uniqueName } from './helpers.mjs';
+import { test } from 'node:test';
+import {
+  IMPORT_TIMEOUT_MS,
+  api,
+  assertNoProblems,
+  journey,
+  navigate,
+  signInByFragment,
+  uniqueName,
+} from './helpers.mjs';
 
-let feeds;
-let browser;
-const created = [];
-
-before(async () => {
-  feeds = await startFixtureServer();
-  browser = await openBrowser();
-});
-
-after(async () => {
-  for (const id of created) await deleteSourceQuietly(id);
-  await browser?.close();
-  await feeds?.close();
-});
+const state = journey();
 
 test('the add-source form shows a clear message for a bad URL and for a bad cron, then adds a source that imports', async () => {
-  const { page, problems, allowHttpError } = browser;
+  const { page, problems, allowHttpError } = state.browser;
   // The two rejected submits are expected 400s; Chromium logs each as a console error.
   allowHttpError((url) => new URL(url).pathname === '/api/sources');
   await signInByFragment(page, '/');
@@ -37,7 +32,7 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   assert.ok((await urlError.innerText()).trim().length > 0, 'a message sits next to the URL field');
   assert.equal(await form.getByLabel('Feed URL').getAttribute('aria-invalid'), 'true');
 
-  await form.getByLabel('Feed URL').fill(feeds.url('jobicy_wpjm.xml'));
+  await form.getByLabel('Feed URL').fill(state.feeds.url('jobicy_wpjm.xml'));
   await form.getByLabel(/Schedule/).fill('every hour please');
   assert.match(await form.getByTestId('cron-reading').innerText(), /6 fields|not|invalid|expected/i, 'the cron reading flags it while typing');
   await form.getByRole('button', { name: 'Add source' }).click();
@@ -55,7 +50,7 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   await form.getByRole('button', { name: 'Add source' }).click();
   const card = page.getByTestId('source-card').filter({ hasText: name });
   await card.waitFor();
-  created.push(await card.getAttribute('data-source-id'));
+  state.sourceIds.push(await card.getAttribute('data-source-id'));
 
   const { items } = await api('GET', '/api/sources');
   assert.ok(items.some((s) => s.name === name), 'the source exists on the server');

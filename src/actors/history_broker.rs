@@ -1,9 +1,9 @@
 //! `HistoryBroker`: owns the map of WebSocket sessions and fans every run change out to them.
 //! Changes arrive from Redis pub/sub, so a browser sees the runs of every daemon. A session
-//! whose mailbox is full is dropped, never waited on.
+//! whose mailbox is full is dropped, never waited on. Each change is framed once and the same
+//! bytes go to every session.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -14,8 +14,9 @@ use super::messages::{
     BrokerStats, ChangeSubscription, Connect, Disconnect, GetBrokerStats, ImportRunUpdated,
     SendEvent, SubscriptionChange,
 };
-use crate::domain::ImportRun;
+use super::ws_session::socket;
 use crate::domain::events::{ServerEvent, Subscriptions};
+use crate::domain::{ImportRun, RunStatus};
 use crate::store::Store;
 use crate::store::redis::Redis;
 use crate::telemetry;
@@ -41,9 +42,25 @@ pub struct HistoryBroker {
     stats: BrokerStats,
 }
 
-/// The part of an update the broker routes on.
+/// The part of an update the broker routes on; the rest of the document is skipped unread.
 #[derive(Deserialize)]
 struct Head {
+    data: RunHead,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RunHead {
+    #[serde(rename = "_id")]
+    id: String,
+    source_id: String,
+    status: RunStatus,
+    fetched_by: Option<String>,
+}
+
+/// A run's end, read whole for its outcome metrics.
+#[derive(Deserialize)]
+struct Whole {
     data: ImportRun,
 }
 
@@ -67,7 +84,7 @@ impl HistoryBroker {
         self
     }
 
-    fn fan_out(&mut self, payload: Arc<str>, source_id: Option<&str>) {
+    fn fan_out(&mut self, frame: bytes::Bytes, source_id: Option<&str>) {
         let mut dead = Vec::new();
         let mut delivered = 0;
         for (id, s) in &self.sessions {
@@ -77,7 +94,7 @@ impl HistoryBroker {
             {
                 continue;
             }
-            match s.recipient.try_send(SendEvent(payload.clone())) {
+            match s.recipient.try_send(SendEvent(frame.clone())) {
                 Ok(()) => delivered += 1,
                 Err(e) => {
                     if matches!(e, SendError::Full(_)) {
@@ -118,11 +135,11 @@ impl HistoryBroker {
             match res {
                 Ok(Some(p)) => {
                     let event = ServerEvent::RunProgress(Box::new(p));
-                    if let Ok(json) = serde_json::to_string(&event) {
-                        let payload: Arc<str> = json.into();
+                    if let Ok(json) = serde_json::to_vec(&event) {
+                        let frame = socket::text_frame(&json);
                         for s in act.sessions.values() {
                             if s.runs.contains(&run_id) {
-                                s.recipient.try_send(SendEvent(payload.clone())).ok();
+                                s.recipient.try_send(SendEvent(frame.clone())).ok();
                             }
                         }
                     }
@@ -149,10 +166,8 @@ async fn listen(redis: Redis, broker: Addr<HistoryBroker>) {
                 } else {
                     let mut stream = ps.on_message();
                     while let Some(msg) = stream.next().await {
-                        match msg.get_payload::<String>() {
-                            Ok(p) => broker.do_send(ImportRunUpdated(p.into())),
-                            Err(e) => tracing::warn!(error = %e, "unreadable run update"),
-                        }
+                        let payload = bytes::Bytes::copy_from_slice(msg.get_payload_bytes());
+                        broker.do_send(ImportRunUpdated(payload));
                     }
                     tracing::warn!("run update subscription ended; resubscribing");
                 }
@@ -202,15 +217,23 @@ impl Handler<Disconnect> for HistoryBroker {
 impl Handler<ImportRunUpdated> for HistoryBroker {
     type Result = ();
     fn handle(&mut self, msg: ImportRunUpdated, ctx: &mut Self::Context) {
-        let head = serde_json::from_str::<Head>(&msg.0).ok();
+        if std::str::from_utf8(&msg.0).is_err() {
+            tracing::warn!("unreadable run update (not UTF-8)");
+            return;
+        }
+        let head = serde_json::from_slice::<Head>(&msg.0).ok();
         let run = head.as_ref().map(|h| &h.data);
         if let (Some(run), Some(me)) = (run, &self.instance)
             && run.status.is_final()
             && run.fetched_by.as_deref() == Some(me.as_str())
+            && let Ok(whole) = serde_json::from_slice::<Whole>(&msg.0)
         {
-            telemetry::record_finished_run(run);
+            telemetry::record_finished_run(&whole.data);
         }
-        self.fan_out(msg.0, run.map(|r| r.source_id.as_str()));
+        self.fan_out(
+            socket::text_frame(&msg.0),
+            run.map(|r| r.source_id.as_str()),
+        );
         if let Some(run) = run
             && self.sessions.values().any(|s| s.runs.contains(&run.id))
         {

@@ -1,13 +1,12 @@
 //! Every actor message, in one catalogue. Commands are imperative, facts past tense.
 
-use std::sync::Arc;
-
 use actix::prelude::*;
 
-/// A serialized server event (`{"event": ..., "data": ...}`) for one WebSocket client.
+/// A server event (`{"event": ..., "data": ...}`) for one WebSocket client, as a whole
+/// WebSocket frame: encoded once, shared by every client it goes to.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct SendEvent(pub Arc<str>);
+pub struct SendEvent(pub bytes::Bytes);
 
 /// A WebSocket session joins the broker's fan-out.
 #[derive(Message)]
@@ -27,7 +26,7 @@ pub struct Disconnect {
 /// A run changed (on this daemon or another): the whole serialized event, as published.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ImportRunUpdated(pub Arc<str>);
+pub struct ImportRunUpdated(pub bytes::Bytes);
 
 /// Counters the broker keeps, for `/metrics` and tests.
 #[derive(Message)]

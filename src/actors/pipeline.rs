@@ -60,7 +60,7 @@ impl Pipeline {
             let holder = self.redis.lease_holder(&lease).await?;
             return Ok(Started::AlreadyRunning(holder));
         }
-        let run = ImportRun::new_queued(
+        let mut run = ImportRun::new_queued(
             run_id.clone(),
             &source.id,
             &source.name,
@@ -72,6 +72,7 @@ impl Pipeline {
             self.redis.release_lease(&lease, &run_id).await.ok();
             return Err(e);
         }
+        run.committed_at = Some(Utc::now());
         self.publish(&run).await;
         let task = FetchFeedTask {
             run_id: run_id.clone(),
@@ -290,10 +291,7 @@ impl Pipeline {
     /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every
     /// update carries the run's version, and clients catch up from MongoDB.
     pub async fn publish(&self, run: &ImportRun) {
-        let mut slim = run.clone();
-        slim.batches.clear();
-        let event = ServerEvent::ImportHistoryUpdate(Box::new(slim));
-        match serde_json::to_string(&event) {
+        match update_event(run) {
             Ok(json) => {
                 if let Err(e) = self
                     .redis
@@ -304,6 +302,18 @@ impl Pipeline {
                 }
             }
             Err(e) => tracing::error!(run_id = %run.id, error = %e, "could not serialize a run"),
+        }
+    }
+
+    /// Tells every daemon's scheduler to re-read the sources now rather than at its next
+    /// periodic read. Losing the message only delays the change until then.
+    pub async fn sources_changed(&self) {
+        if let Err(e) = self
+            .redis
+            .publish(&self.redis.keys.sources_channel(), "changed")
+            .await
+        {
+            tracing::warn!(error = %e, "could not announce a change of sources");
         }
     }
 
@@ -334,4 +344,28 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// The `import_history_update` event of a run, as published and as every client receives it:
+/// `{"event": "import_history_update", "data": <the run without its batches>, "committedAt":
+/// <when the database acknowledged this version, microseconds>}`. `committedAt` sits beside
+/// the document, not in it, so a client's copy of the run stays equal to the stored one.
+pub fn update_event(run: &ImportRun) -> serde_json::Result<String> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Update<'a> {
+        #[serde(flatten)]
+        event: ServerEvent,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        committed_at: Option<&'a str>,
+    }
+    let mut slim = run.clone();
+    slim.batches.clear();
+    let committed = run
+        .committed_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    serde_json::to_string(&Update {
+        event: ServerEvent::ImportHistoryUpdate(Box::new(slim)),
+        committed_at: committed.as_deref(),
+    })
 }

@@ -1,6 +1,7 @@
 //! `SchedulerActor`: fires each enabled source on its cron (tokio-cron-scheduler). Several
 //! daemons may fire the same tick; a Redis lease per (source, tick) lets exactly one start the
-//! run, and a tick missed while every daemon was down runs once at start.
+//! run, and a tick missed while every daemon was down runs once at start. Sources are re-read
+//! when any daemon or the CLI announces a change on Redis, and every 30 s in any case.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,12 +14,14 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use futures_util::StreamExt;
+
 use super::messages::ReloadSources;
 use super::pipeline::{Pipeline, Started};
 use crate::domain::Trigger;
 use crate::domain::source::Source;
 
-/// How often sources are re-read, so edits made through another daemon take effect.
+/// How often sources are re-read in any case (an announcement may be lost while Redis is away).
 const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// Tick leases outlive any clock skew between daemons by far.
 const TICK_LEASE: Duration = Duration::from_secs(24 * 3600);
@@ -184,6 +187,43 @@ async fn run(
     s.sched.shutdown().await.ok();
 }
 
+/// Turns announcements on the sources channel into reloads, for as long as the daemon runs,
+/// subscribing again after Redis goes away.
+async fn listen_for_changes(
+    p: Arc<Pipeline>,
+    reload: mpsc::Sender<()>,
+    shutdown: CancellationToken,
+) {
+    let channel = p.redis.keys.sources_channel();
+    while !shutdown.is_cancelled() {
+        match p.redis.client.get_async_pubsub().await {
+            Ok(mut ps) => {
+                if let Err(e) = ps.subscribe(&channel).await {
+                    tracing::warn!(error = %e, "could not subscribe to source changes");
+                } else {
+                    let mut stream = ps.on_message();
+                    loop {
+                        tokio::select! {
+                            msg = stream.next() => match msg {
+                                // A reload already asked for covers this one too.
+                                Some(_) => { reload.try_send(()).ok(); }
+                                None => break,
+                            },
+                            _ = shutdown.cancelled() => return,
+                        }
+                    }
+                    tracing::warn!("source change subscription ended; resubscribing");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Redis unavailable for source changes; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
 pub struct SchedulerActor {
     pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
@@ -213,6 +253,11 @@ impl Actor for SchedulerActor {
 
     fn started(&mut self, _ctx: &mut Self::Context) {
         let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(listen_for_changes(
+            self.pipeline.clone(),
+            tx.clone(),
+            self.shutdown.clone(),
+        ));
         self.reload = Some(tx);
         let ready = self
             .ready

@@ -184,6 +184,7 @@ pub async fn sources(
                 health: SourceHealth::default(),
             };
             p.store.insert_source(&s).await?;
+            p.sources_changed().await;
             if as_json {
                 pretty(&s)
             } else {
@@ -192,6 +193,7 @@ pub async fn sources(
         }
         SourcesCommand::Remove { id } => {
             anyhow::ensure!(p.store.delete_source(&id).await?, "no source `{id}`");
+            p.sources_changed().await;
             Ok(if as_json {
                 json!({"removed": id}).to_string()
             } else {

@@ -165,6 +165,11 @@ pub struct ImportRun {
     /// Times the sweeper queued the run's fetch again after its work was lost.
     #[serde(default)]
     pub resumes: i64,
+    /// When the database acknowledged the write that produced this version: set on the
+    /// document a write returns, never stored nor served as part of the document (live
+    /// updates carry it beside it, as `committedAt`).
+    #[serde(skip)]
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 impl ImportRun {
@@ -209,6 +214,7 @@ impl ImportRun {
             fetch_attempts: 0,
             retry_at: None,
             resumes: 0,
+            committed_at: None,
         }
     }
 

@@ -60,6 +60,11 @@ impl Keys {
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)
     }
+    /// A message here tells every daemon's scheduler that the sources changed (an edit made
+    /// through the CLI or another daemon), so it re-reads them at once.
+    pub fn sources_channel(&self) -> String {
+        format!("{}:sources", self.prefix)
+    }
     pub fn fetch_queue(&self) -> String {
         format!("{}:fetch", self.prefix)
     }

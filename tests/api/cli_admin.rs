@@ -1,5 +1,6 @@
 //! `job-importer runs ...` and `job-importer sources ...` over the store, with `--json`.
 
+use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -80,6 +81,50 @@ async fn sources_and_runs_are_managed_from_the_command_line() {
     let (ok, _, err) = cli(&s, &["runs", "show", "missing"]).await;
     assert!(!ok && err.contains("no import run"), "{err}");
     let (ok, out, _) = cli(&s, &["sources", "remove", "from-cli"]).await;
+    assert!(ok && out.contains("removed"), "{out}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_running_daemon_schedules_a_source_added_from_the_command_line_at_once() {
+    let s = test_settings();
+    let app = TestApp::spawn_with(s.clone()).await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let url = format!("{}/feed.xml", feed.uri());
+    // Every two seconds. The daemon re-reads its sources by itself only every 30 s; the CLI's
+    // announcement on Redis is what makes it pick this one up within the wait below.
+    let (ok, _, err) = cli(
+        &s,
+        &[
+            "sources",
+            "add",
+            "--name",
+            "Ticking",
+            "--url",
+            &url,
+            "--cron",
+            "*/2 * * * * *",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let runs = app.db.collection::<Document>("import_logs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    loop {
+        let scheduled = runs
+            .count_documents(doc! {"sourceId": "ticking", "trigger": "schedule"})
+            .await
+            .unwrap();
+        if scheduled > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not schedule the source added from the command line"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (ok, out, _) = cli(&s, &["sources", "remove", "ticking"]).await;
     assert!(ok && out.contains("removed"), "{out}");
     app.cleanup().await;
 }

@@ -102,6 +102,48 @@ async fn manual_triggers_and_source_creation_are_rate_limited_per_address() {
     app.cleanup().await;
 }
 
+/// Creates a source with `X-Forwarded-For: forwarded`; the status.
+async fn create_forwarded(app: &TestApp, name: &str, forwarded: &str) -> u16 {
+    app.http
+        .post(app.url("/api/sources"))
+        .bearer_auth(TOKEN)
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"name": name, "url": format!("https://example.com/{name}")}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    // Not trusted (the default): every forwarded address is the same client, the TCP peer.
+    let mut s = test_settings();
+    s.http.rate_limit_create_source_per_minute = 1;
+    let app = TestApp::spawn_with(s).await;
+    assert_eq!(create_forwarded(&app, "a1", "198.51.100.1").await, 201);
+    assert_eq!(create_forwarded(&app, "a2", "198.51.100.2").await, 429);
+    app.cleanup().await;
+
+    // The test client's address (the TCP peer) is a trusted proxy: each forwarded address
+    // has a budget of its own, and a forged entry left of the proxy's does not help.
+    let mut s = test_settings();
+    s.http.rate_limit_create_source_per_minute = 1;
+    s.http.trusted_proxies = vec!["127.0.0.1".into()];
+    let app = TestApp::spawn_with(s).await;
+    assert_eq!(create_forwarded(&app, "b1", "198.51.100.1").await, 201);
+    assert_eq!(create_forwarded(&app, "b2", "198.51.100.2").await, 201);
+    assert_eq!(create_forwarded(&app, "b3", "198.51.100.1").await, 429);
+    assert_eq!(
+        create_forwarded(&app, "b4", "203.0.113.77, 198.51.100.2").await,
+        429
+    );
+    let sources = app.db.collection::<Document>("sources");
+    assert_eq!(sources.count_documents(doc! {}).await.unwrap(), 2);
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn hostile_bodies_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;

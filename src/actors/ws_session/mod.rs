@@ -2,13 +2,14 @@
 //! run change, in order, through a bounded outbox; a client that stops reading fills the
 //! outbox and is dropped. Heartbeats find dead peers. Clients may `sync` (catch up from
 //! MongoDB) and subscribe to one run's progress or to sources.
+//!
+//! The outbox is the connection's response body (`socket`): the actor hands it whole frames,
+//! and the broker's updates arrive already framed, the same bytes for every client.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_ws::{Message, ProtocolError};
-use tokio::sync::mpsc;
+use actix_http::ws::{Message, ProtocolError};
 
 use super::history_broker::HistoryBroker;
 use super::messages::{ChangeSubscription, Connect, Disconnect, SendEvent, SubscriptionChange};
@@ -16,6 +17,7 @@ use crate::domain::events::{ClientEvent, EventError, ServerEvent, SyncRequest};
 use crate::store::Store;
 use crate::telemetry;
 use checks::{check_sync, id_ok, invalid};
+use socket::{OutboxSender, WireFrame};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -28,72 +30,59 @@ pub const MAILBOX: usize = 4 * OUTBOX;
 pub const INITIAL_PAGE: u64 = 20;
 /// Client messages accepted per second; more are answered with `ws.rate_limited`.
 pub const MAX_MESSAGES_PER_SEC: u32 = 20;
+/// The largest frame a client may send.
+pub const MAX_FRAME: usize = 64 * 1024;
 
 mod checks;
-
-enum Outgoing {
-    Text(Arc<str>),
-    Ping,
-    Pong(bytes::Bytes),
-}
+pub mod socket;
 
 pub struct WsSession {
     id: u64,
     broker: Addr<HistoryBroker>,
     store: Store,
-    outbox: Option<mpsc::Sender<Outgoing>>,
-    session: Option<actix_ws::Session>,
+    /// The bounded outbox (the response body); `None` once the session is ending.
+    outbox: Option<OutboxSender>,
     last_seen: Instant,
     initial_sent: bool,
-    pending: Vec<Arc<str>>,
+    pending: Vec<WireFrame>,
     syncing: bool,
     window: (Instant, u32),
-    /// The task writing to the socket; aborted when the peer stopped reading, since a write
-    /// to it would never finish and the connection would stay open.
-    writer: Option<tokio::task::JoinHandle<()>>,
-    abort_writer: bool,
+    /// The peer stopped reading (or died): no close frame is queued behind what it never read.
+    cut_off: bool,
 }
 
 impl WsSession {
-    pub fn new(
-        id: u64,
-        session: actix_ws::Session,
-        broker: Addr<HistoryBroker>,
-        store: Store,
-    ) -> Self {
+    /// A session writing to `outbox`, the sending side of `socket::upgrade`.
+    pub fn new(id: u64, outbox: OutboxSender, broker: Addr<HistoryBroker>, store: Store) -> Self {
         Self {
             id,
             broker,
             store,
-            outbox: None,
-            session: Some(session),
+            outbox: Some(outbox),
             last_seen: Instant::now(),
             initial_sent: false,
             pending: Vec::new(),
             syncing: false,
             window: (Instant::now(), 0),
-            writer: None,
-            abort_writer: false,
+            cut_off: false,
         }
     }
 
-    fn push(&mut self, out: Outgoing, ctx: &mut Context<Self>) {
+    fn push(&mut self, frame: WireFrame, ctx: &mut Context<Self>) {
         let Some(tx) = &self.outbox else { return };
-        if tx.try_send(out).is_err() {
-            tracing::warn!(
-                session = self.id,
-                "WebSocket outbox full or closed; closing"
-            );
-            metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
-            self.outbox = None;
-            self.abort_writer = true;
+        if let Err(e) = tx.try_send(frame) {
+            if e == socket::SendError::Full {
+                tracing::warn!(session = self.id, "WebSocket client too slow; closing");
+                metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
+            }
+            self.cut_off = true;
             ctx.stop();
         }
     }
 
     fn send_event(&mut self, event: &ServerEvent, ctx: &mut Context<Self>) {
-        match serde_json::to_string(event) {
-            Ok(json) => self.push(Outgoing::Text(json.into()), ctx),
+        match serde_json::to_vec(event) {
+            Ok(json) => self.push(socket::text_frame(&json), ctx),
             Err(e) => tracing::error!(error = %e, "could not serialize an event"),
         }
     }
@@ -173,31 +162,11 @@ impl WsSession {
     }
 }
 
-/// Writes the outbox to the socket in order; ends (closing the socket) when the outbox closes.
-async fn write_loop(mut session: actix_ws::Session, mut rx: mpsc::Receiver<Outgoing>) {
-    while let Some(out) = rx.recv().await {
-        let sent = match out {
-            Outgoing::Text(t) => session.text(t.to_string()).await,
-            Outgoing::Ping => session.ping(b"").await,
-            Outgoing::Pong(b) => session.pong(&b).await,
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-    session.close(None).await.ok();
-}
-
 impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        let (tx, rx) = mpsc::channel(OUTBOX);
-        self.outbox = Some(tx);
-        if let Some(session) = self.session.take() {
-            self.writer = Some(actix_web::rt::spawn(write_loop(session, rx)));
-        }
         self.broker.do_send(Connect {
             id: self.id,
             session: ctx.address().recipient(),
@@ -205,10 +174,10 @@ impl Actor for WsSession {
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
                 tracing::info!(session = act.id, "WebSocket client timed out");
-                act.abort_writer = true;
+                act.cut_off = true;
                 ctx.stop();
             } else {
-                act.push(Outgoing::Ping, ctx);
+                act.push(socket::ping_frame(), ctx);
             }
         });
         // Registered with the broker first, so nothing changed after this read goes unseen.
@@ -219,7 +188,7 @@ impl Actor for WsSession {
                 act.send_event(&ServerEvent::InitialData(Box::new(data)), ctx);
                 act.initial_sent = true;
                 for p in std::mem::take(&mut act.pending) {
-                    act.push(Outgoing::Text(p), ctx);
+                    act.push(p, ctx);
                 }
             }
             Err(e) => {
@@ -236,11 +205,14 @@ impl Actor for WsSession {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.broker.do_send(Disconnect { id: self.id });
-        self.outbox = None;
-        if self.abort_writer
-            && let Some(w) = self.writer.take()
-        {
-            w.abort();
+        // The body ends after what is queued and a close frame, for a peer still reading; for
+        // one that stopped, at once. Dropping the outbox is what ends it.
+        if let Some(tx) = self.outbox.take() {
+            if self.cut_off {
+                tx.discard();
+            } else {
+                tx.try_send(socket::close_frame()).ok();
+            }
         }
         Running::Stop
     }
@@ -250,11 +222,11 @@ impl Handler<SendEvent> for WsSession {
     type Result = ();
     fn handle(&mut self, msg: SendEvent, ctx: &mut Self::Context) {
         if self.initial_sent {
-            self.push(Outgoing::Text(msg.0), ctx);
+            self.push(msg.0, ctx);
         } else if self.pending.len() < OUTBOX {
             self.pending.push(msg.0);
         } else {
-            self.abort_writer = true;
+            self.cut_off = true;
             ctx.stop();
         }
     }
@@ -274,7 +246,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
                     ctx,
                 );
             }
-            Ok(Message::Ping(b)) => return self.push(Outgoing::Pong(b), ctx),
+            Ok(Message::Ping(b)) => return self.push(socket::pong_frame(&b), ctx),
             Ok(Message::Close(_)) => return ctx.stop(),
             Ok(_) => return,
             Err(e) => {

@@ -87,10 +87,12 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
     Ok(())
 }
 
-fn reload(state: &AppState) {
+/// This daemon's scheduler re-reads the sources now; the others hear it through Redis.
+async fn reload(state: &AppState) {
     if let Some(s) = &state.scheduler {
         s.do_send(ReloadSources);
     }
+    state.pipeline.sources_changed().await;
 }
 
 #[get("/api/sources")]
@@ -146,7 +148,7 @@ pub async fn create(
         ));
     }
     state.store.insert_source(&s).await?;
-    reload(&state);
+    reload(&state).await;
     Ok(HttpResponse::Created().json(SourceView {
         source: s,
         running: false,
@@ -169,7 +171,7 @@ pub async fn update(
         .update_source(&s)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
-    reload(&state);
+    reload(&state).await;
     Ok(HttpResponse::Ok().json(SourceView {
         source: updated,
         running: false,
@@ -185,7 +187,7 @@ pub async fn remove(
     if !state.store.delete_source(&id).await? {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     }
-    reload(&state);
+    reload(&state).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

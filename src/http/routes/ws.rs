@@ -7,7 +7,7 @@ use actix::{Actor, AsyncContext};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 
-use crate::actors::ws_session::WsSession;
+use crate::actors::ws_session::{MAX_FRAME, OUTBOX, WsSession, socket};
 use crate::http::AppState;
 use crate::http::auth::token_matches;
 use crate::http::error::ApiError;
@@ -58,13 +58,12 @@ pub async fn connect(
         )
         .into());
     }
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream.max_frame_size(64 * 1024);
+    let (response, outbox, inbound) = socket::upgrade(&req, body, OUTBOX, MAX_FRAME)?;
     let id = state.next_session.fetch_add(1, Ordering::Relaxed);
     let (broker, store) = (state.broker.clone(), state.store.clone());
     WsSession::create(move |ctx| {
-        ctx.add_stream(stream);
-        WsSession::new(id, session, broker, store)
+        ctx.add_stream(inbound);
+        WsSession::new(id, outbox, broker, store)
     });
     Ok(response)
 }

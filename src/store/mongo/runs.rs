@@ -255,7 +255,12 @@ impl Store {
             .find_one_and_update(filter, update)
             .return_document(ReturnDocument::After)
             .await?;
-        d.map(decode).transpose()
+        let committed_at = Utc::now();
+        let mut run: Option<ImportRun> = d.map(decode).transpose()?;
+        if let Some(r) = &mut run {
+            r.committed_at = Some(committed_at);
+        }
+        Ok(run)
     }
 
     /// queued → running. A redelivered fetch finds the run already running and takes it over.
