@@ -185,13 +185,13 @@ impl PipelineSettings {
 impl Default for PipelineSettings {
     fn default() -> Self {
         Self {
-            batch_size: 500,
+            batch_size: 1_000,
             worker_concurrency: 4,
             fetch_concurrency: 2,
             max_fetch_attempts: 3,
             retry_base_ms: 2_000,
             heartbeat_secs: 10,
-            poll_interval_ms: 200,
+            poll_interval_ms: 100,
             close_after_missed_runs: 3,
             max_store_attempts: 5,
             stale_after_secs: 600,

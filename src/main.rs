@@ -77,22 +77,8 @@ fn load(path: Option<PathBuf>, overrides: &[(&str, String)]) -> Result<Settings,
     Settings::load(path.as_deref(), overrides).map_err(|e| e.to_string())
 }
 
-/// One glibc malloc arena for the whole process, set before any thread starts. With the
-/// default (8 per core), the memory freed by an import stays in the arenas of the threads that
-/// did it, while WebSocket sessions allocate in others': 10,000 idle sessions then cost the
-/// daemon about a fifth more RSS. Threads keep their own small caches (tcache), so the shared
-/// arena's lock is rarely taken.
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called on the main thread before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 fn main() -> ExitCode {
-    one_malloc_arena();
+    job_importer::alloc::one_malloc_arena();
     init_tracing();
     let cli = Cli::parse();
     match cli.command {

@@ -1,6 +1,7 @@
 //! `ImportWorker`: consumes the items queue and persists each batch exactly once in effect:
-//! jobs through `Store::persist_batch`, the batch's result under its number on the run, then
-//! the run is ended if that was its last batch.
+//! jobs through `Store::persist_batch`, the batch's result as its own record (`import_batches`,
+//! by run and number), then the run is ended if that was its last batch, or its progress
+//! folded into the run document now and then.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,15 +18,23 @@ use crate::store::mongo::jobs::BatchContext;
 use crate::store::queue::ImportBatchTask;
 use tracing::Instrument;
 
+/// The count of a run's recorded batches outlives any run by far.
+const DONE_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
+
 pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), StoreError> {
-    let Some(run) = p.store.get_run(&task.run_id).await? else {
+    let Some(state) = p.store.run_state(&task.run_id).await? else {
         tracing::warn!(run_id = %task.run_id, "batch of an unknown run dropped");
         return Ok(());
     };
-    if run.status.is_final() {
+    if state.status.is_final() {
         return Ok(());
     }
-    if !run.batches.contains_key(&task.batch_no.to_string()) {
+    // A batch counted as recorded (a redelivery, or a resumed run) is not persisted again.
+    // One recorded but not counted (its delivery died in between) is persisted again, which
+    // changes nothing (the jobs recognise the run's own writes), and its record stands.
+    let done_key = p.redis.keys.done_set(&task.run_id);
+    let member = task.batch_no.to_string();
+    if !p.redis.is_member(&done_key, &member).await? {
         let started = Instant::now();
         let ctx = BatchContext {
             run_id: &task.run_id,
@@ -34,30 +43,15 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
         };
         let (mut result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
         result.stored_by = Some(p.instance.clone());
-        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, ?result, "batch persisted");
         let persist_ms = started.elapsed().as_millis() as i64;
-        let recording = p.store.record_batch(
-            &task.run_id,
-            task.batch_no,
-            &result,
-            &failures,
-            persist_ms,
-            run.failures.len(),
-        );
-        let recorded = p.with_run_lock(&task.run_id, recording).await?;
-        // Only the batch that brings the count to the total can end the run.
-        let last = recorded
-            .as_ref()
-            .is_some_and(|r| r.batches_total.is_some_and(|t| r.batches_done >= t));
-        let recorded_ms = started.elapsed().as_millis() as i64 - persist_ms;
-        p.changed(recorded).await;
-        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, persist_ms, recorded_ms, "batch recorded");
-        if !last {
-            return Ok(());
-        }
+        p.store
+            .record_batch(&task.run_id, task.batch_no, &result, &failures, persist_ms)
+            .await?;
+        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, ?result, persist_ms, "batch recorded");
     }
-    // Also on a redelivery: the earlier delivery may have died between recording and ending.
-    p.complete_if_done(&task.run_id).await
+    let done = p.redis.add_and_count(&done_key, &member, DONE_TTL).await?;
+    p.batch_recorded(&task.run_id, done, state.batches_total)
+        .await
 }
 
 async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {

@@ -23,6 +23,9 @@ use crate::store::{Store, StoreError};
 const RUN_LOCK_TTL: Duration = Duration::from_secs(30);
 const RUN_LOCK_WAIT: Duration = Duration::from_secs(20);
 
+/// Progress of a run is folded into its document at most this often.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
+
 /// How long a source stays marked as running when its daemon dies without ending the run.
 const RUNNING_LEASE: Duration = Duration::from_secs(30 * 60);
 
@@ -88,7 +91,7 @@ impl Pipeline {
             );
             if let Ok(Some(ended)) = self
                 .store
-                .end_run(&run_id, RunStatus::Failed, Some(&f))
+                .end_run(&run_id, RunStatus::Failed, Some(&f), &[])
                 .await
             {
                 self.on_final(&ended).await;
@@ -126,17 +129,63 @@ impl Pipeline {
         out
     }
 
-    /// Ends a run (failed, not_modified) under its lock and does what follows.
+    /// Ends a run (failed, not_modified) under its lock and does what follows. The batches
+    /// recorded so far are folded into the run first.
     pub async fn end(
         &self,
         run_id: &str,
         status: RunStatus,
         error: Option<&Failure>,
     ) -> Result<(), StoreError> {
-        let ended = self
-            .with_run_lock(run_id, self.store.end_run(run_id, status, error))
-            .await?;
+        let ending = async {
+            let records = self.store.batch_records(run_id).await?;
+            self.store.end_run(run_id, status, error, &records).await
+        };
+        let ended = self.with_run_lock(run_id, ending).await?;
+        let is_end = ended.is_some();
         self.changed(ended).await;
+        if is_end {
+            self.forget(run_id).await;
+        }
+        Ok(())
+    }
+
+    /// After a batch is recorded (`done` batches of the run are, by the Redis count): ends the
+    /// run when that was the last one, else folds the records into the run document when
+    /// nobody has for a second (progress for the dashboard).
+    pub async fn batch_recorded(
+        &self,
+        run_id: &str,
+        done: u64,
+        known_total: Option<i64>,
+    ) -> Result<(), StoreError> {
+        // Read after the batch was counted: the fetcher writes the total before it checks the
+        // count, so one of the two sees the other's write.
+        let total = match known_total {
+            Some(t) => Some(t),
+            None => self
+                .store
+                .run_state(run_id)
+                .await?
+                .and_then(|s| s.batches_total),
+        };
+        if total.is_some_and(|t| done >= t.max(0) as u64) {
+            return self.complete_if_done(run_id).await;
+        }
+        let lease = self.redis.keys.fold_lease(run_id);
+        if !self
+            .redis
+            .try_lease(&lease, &self.instance, FOLD_EVERY)
+            .await?
+        {
+            return Ok(());
+        }
+        let folding = async {
+            let records = self.store.batch_records(run_id).await?;
+            self.store.fold_batches(run_id, &records).await
+        };
+        let folded = self.with_run_lock(run_id, folding).await?;
+        self.changed(folded).await;
         Ok(())
     }
 
@@ -146,32 +195,57 @@ impl Pipeline {
         let done = self
             .with_run_lock(run_id, self.complete_locked(run_id))
             .await?;
-        if done.is_some() {
-            self.redis
-                .delete(&self.redis.keys.seen_set(run_id))
-                .await
-                .ok();
-        }
+        let is_end = done.is_some();
+        // What follows the end (source health, the lease) first: it is what users see next.
         self.changed(done).await;
+        if is_end {
+            self.forget(run_id).await;
+        }
         Ok(())
     }
 
+    /// What a run keeps only while it is in progress: its batch records and Redis sets.
+    async fn forget(&self, run_id: &str) {
+        if let Err(e) = self.store.delete_batch_records(run_id).await {
+            tracing::warn!(%run_id, error = %e, "could not delete the batch records of an ended run");
+        }
+        let keys = &self.redis.keys;
+        for key in [
+            keys.seen_set(run_id),
+            keys.done_set(run_id),
+            keys.closed_set(run_id),
+        ] {
+            self.redis.delete(&key).await.ok();
+        }
+    }
+
     async fn complete_locked(&self, run_id: &str) -> Result<Option<ImportRun>, StoreError> {
-        let Some(run) = self.store.ready_to_complete(run_id).await? else {
+        let Some(run) = self.store.get_run(run_id).await? else {
             return Ok(None);
         };
+        let Some(total) = run.batches_total else {
+            return Ok(None);
+        };
+        if run.status != RunStatus::Running {
+            return Ok(None);
+        }
+        let mut records = self.store.batch_records(run_id).await?;
+        records.retain(|r| r.batch_no < total);
+        if (records.len() as i64) < total {
+            return Ok(None);
+        }
         let after = self.settings.pipeline.close_after_missed_runs;
         let closed = if run.error.is_none() && after > 0 {
             let seen_key = self.redis.keys.seen_set(run_id);
+            let closed_key = self.redis.keys.closed_set(run_id);
             let seen = async || self.redis.set_members(&seen_key).await;
             self.store
-                .close_missing_indexed(&run.source_id, run_id, &seen_key, seen, after)
-                .await?;
-            self.store.count_closed_by(run_id).await?
+                .close_missing_indexed(&run.source_id, run_id, &seen_key, &closed_key, seen, after)
+                .await?
         } else {
             0
         };
-        self.store.complete_run(&run, closed).await
+        self.store.complete_run(&run, &records, closed).await
     }
 
     /// A step that will not be tried again: the run fails with the reason (when the stores

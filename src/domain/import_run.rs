@@ -228,22 +228,6 @@ impl ImportRun {
         }
     }
 
-    /// Sums the batches' failure counts by code.
-    pub fn sum_failure_counts(&self) -> Vec<CodeCount> {
-        let mut by: BTreeMap<&str, i64> = BTreeMap::new();
-        for b in self.batches.values() {
-            for c in &b.failure_counts {
-                *by.entry(c.code.as_str()).or_default() += c.count;
-            }
-        }
-        by.into_iter()
-            .map(|(code, count)| CodeCount {
-                code: code.to_owned(),
-                count,
-            })
-            .collect()
-    }
-
     /// `totalFetched = new + updated + unchanged + duplicate + failed`.
     pub fn counts_add_up(&self) -> bool {
         self.total_fetched

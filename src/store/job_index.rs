@@ -13,6 +13,9 @@ use redis::AsyncCommands;
 use super::StoreError;
 use super::redis::Redis;
 
+/// How long a run's set of closed jobs is kept: far longer than any repeated completion.
+const CLOSED_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
+
 /// The index's view of one stored job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
@@ -161,6 +164,16 @@ impl JobIndex {
         }
         let _: () = pipe.query_async(&mut c).await?;
         Ok(())
+    }
+
+    /// Notes jobs a run is about to close (the set lives as long as sightings do).
+    pub async fn record_closed(&self, key: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.redis.add_to_set(key, ids, CLOSED_TTL).await
+    }
+
+    /// How many jobs a run has closed, from the set `record_closed` fills.
+    pub async fn closed_count(&self, key: &str) -> Result<i64, StoreError> {
+        Ok(self.redis.set_size(key).await? as i64)
     }
 
     pub async fn get(

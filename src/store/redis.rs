@@ -40,6 +40,18 @@ impl Keys {
     pub fn seen_set(&self, run_id: &str) -> String {
         format!("{}:seen:{run_id}", self.prefix)
     }
+    /// The numbers of a run's recorded batches: says cheaply when the last one is in.
+    pub fn done_set(&self, run_id: &str) -> String {
+        format!("{}:done:{run_id}", self.prefix)
+    }
+    /// The jobs a run is closing, so a repeated completion reports the same count.
+    pub fn closed_set(&self, run_id: &str) -> String {
+        format!("{}:closed:{run_id}", self.prefix)
+    }
+    /// Taken by whoever folds a run's batch records into its document, for a second.
+    pub fn fold_lease(&self, run_id: &str) -> String {
+        format!("{}:lease:fold:{run_id}", self.prefix)
+    }
     /// Held by the daemon that sweeps stale runs this interval.
     pub fn sweep_lease(&self) -> String {
         format!("{}:lease:sweep", self.prefix)
@@ -164,6 +176,35 @@ impl Redis {
             .query_async(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Adds one member to a set that expires after `ttl`; returns the set's size.
+    pub async fn add_and_count(
+        &self,
+        key: &str,
+        member: &str,
+        ttl: Duration,
+    ) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        let (size,): (u64,) = redis::pipe()
+            .sadd(key, member)
+            .ignore()
+            .expire(key, ttl.as_secs() as i64)
+            .ignore()
+            .scard(key)
+            .query_async(&mut c)
+            .await?;
+        Ok(size)
+    }
+
+    pub async fn is_member(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.sismember(key, member).await?)
+    }
+
+    pub async fn set_size(&self, key: &str) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.scard(key).await?)
     }
 
     pub async fn set_members(

@@ -13,6 +13,7 @@ use crate::actors::retry::backoff;
 use crate::domain::source::Source;
 use crate::domain::{Failure, RunStatus, codes};
 use crate::ingest::fetch::{FetchBody, FetchError, FetchRequest, FetchResponse};
+use crate::ingest::parallel::parse_parallel;
 use crate::ingest::{ItemOutcome, ParseOptions, ParseSummary};
 use crate::store::StoreError;
 use crate::store::mongo::jobs::job_id;
@@ -23,6 +24,12 @@ const SEEN_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
 /// Chunks in flight between the network and the parser.
 const CHUNK_QUEUE: usize = 16;
+
+/// Threads that normalize (sanitize) a feed's items while it is being parsed: the parse of a
+/// large unchanged feed is what bounds its re-import.
+fn normalize_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
 
 pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreError> {
     let marking = p.store.mark_running(&task.run_id, &p.instance);
@@ -113,10 +120,7 @@ async fn read_and_queue(
             }
         };
         let t = Instant::now();
-        // Normalizing (sanitizing above all) is spread over the cores; items still arrive in
-        // document order, one at a time.
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let summary = crate::ingest::parallel::parse_parallel(reader, &opts, workers, &mut send);
+        let summary = parse_parallel(reader, &opts, normalize_threads(), &mut send);
         (summary, t.elapsed())
     });
 

@@ -335,26 +335,31 @@ impl Store {
             seen,
             after,
             doc! {"sources": source_id, "status": "open"},
+            None,
         )
         .await
     }
 
     /// `close_missing` through the job index: the sets in Redis say which jobs were missed or
     /// seen again, so MongoDB is only touched for those (nothing at all for an unchanged feed).
+    /// Returns how many jobs the run closed in all, also when this is a repeated completion:
+    /// the jobs it closes are noted in the Redis set `closed_key` first (without the index,
+    /// the jobs marked `closedByRun` are counted).
     pub async fn close_missing_indexed(
         &self,
         source_id: &str,
         run_id: &str,
         seen_key: &str,
+        closed_key: &str,
         seen: impl AsyncFnOnce() -> Result<HashSet<String>, StoreError>,
         after: u32,
     ) -> Result<i64, StoreError> {
         let index = match &self.index {
             Some(i) if i.knows_source(source_id).await? => i.clone(),
             _ => {
-                return self
-                    .close_missing(source_id, run_id, &seen().await?, after)
-                    .await;
+                self.close_missing(source_id, run_id, &seen().await?, after)
+                    .await?;
+                return self.count_closed_by(run_id).await;
             }
         };
         let (missing, back) = index.sightings(source_id, seen_key).await?;
@@ -367,9 +372,7 @@ impl Store {
                 )
                 .await?;
         }
-        let closed = if missing.is_empty() {
-            0
-        } else {
+        if !missing.is_empty() {
             let none = HashSet::new();
             self.close_among(
                 source_id,
@@ -377,15 +380,17 @@ impl Store {
                 &none,
                 after,
                 doc! {"_id": {"$in": &missing}, "status": "open"},
+                Some(closed_key),
             )
-            .await?
-        };
+            .await?;
+        }
         index.mark_missed(source_id, &missing, &back).await?;
-        Ok(closed)
+        index.closed_count(closed_key).await
     }
 
     /// Counts a missed run for the open jobs matching `filter` that are not in `seen`, resets
     /// the seen ones, and closes those missed `after` times by every source carrying them.
+    /// With `record`, the jobs to close are added to that Redis set before they are closed.
     async fn close_among(
         &self,
         source_id: &str,
@@ -393,6 +398,7 @@ impl Store {
         seen: &HashSet<String>,
         after: u32,
         filter: Document,
+        record: Option<&str>,
     ) -> Result<i64, StoreError> {
         let missed_key = format!("missed.{source_id}");
         let counted_key = format!("missCountedRun.{source_id}");
@@ -453,6 +459,9 @@ impl Store {
         }
         if to_close.is_empty() {
             return Ok(0);
+        }
+        if let (Some(key), Some(index)) = (record, &self.index) {
+            index.record_closed(key, &to_close).await?;
         }
         let now = ts(&Utc::now());
         let r = self

@@ -1,6 +1,6 @@
-//! MongoDB collections `jobs`, `import_logs` and `sources`, written only through portable
-//! commands (`insert_many`, multi-statement `update`, `findAndModify`) so the same code runs
-//! on MongoDB 6+, Atlas and FerretDB.
+//! MongoDB collections `jobs`, `import_logs`, `import_batches` and `sources`, written only
+//! through portable commands (inserts, multi-statement `update`, `delete_many`,
+//! `findAndModify`) so the same code runs on MongoDB 6+, Atlas and FerretDB.
 
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ pub mod stats;
 pub const JOBS: &str = "jobs";
 pub const IMPORT_LOGS: &str = "import_logs";
 pub const SOURCES: &str = "sources";
+/// One document per recorded batch of a run in progress (see `runs::BatchRecord`).
+pub const IMPORT_BATCHES: &str = "import_batches";
 
 /// The MongoDB side of the store; cheap to clone.
 #[derive(Clone)]
@@ -97,6 +99,9 @@ impl Store {
         for index in logs {
             self.coll(IMPORT_LOGS).create_index(index).await?;
         }
+        self.coll(IMPORT_BATCHES)
+            .create_index(IndexModel::builder().keys(doc! {"runId": 1}).build())
+            .await?;
         Ok(())
     }
 }

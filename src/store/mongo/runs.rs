@@ -4,13 +4,15 @@
 use chrono::Utc;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ReturnDocument;
+use serde::{Deserialize, Serialize};
 
-use super::{IMPORT_LOGS, Store};
+use super::{IMPORT_BATCHES, IMPORT_LOGS, Store};
 use crate::domain::events::HistoryPage;
 use crate::domain::import_run::MAX_STORED_FAILURES;
 use crate::domain::time::format as ts;
-use crate::domain::{BatchResult, Failure, ImportRun, RunStatus};
+use crate::domain::{BatchResult, CodeCount, Failure, ImportRun, RunStatus};
 use crate::store::{StoreError, decode, encode};
 
 /// Filters of the history list; every field is typed, so nothing a client sends can become an
@@ -46,6 +48,98 @@ impl RunFilter {
     }
 }
 
+/// One batch's result as recorded in `import_batches`, until its run ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub run_id: String,
+    pub batch_no: i64,
+    pub result: BatchResult,
+    /// The batch's item failures (at most `MAX_STORED_FAILURES`).
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+    pub persist_ms: i64,
+    pub recorded_at: String,
+}
+
+/// What `Store::run_state` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct RunState {
+    pub status: RunStatus,
+    pub batches_total: Option<i64>,
+}
+
+fn batch_record_id(run_id: &str, batch_no: u32) -> String {
+    format!("{run_id}:{batch_no}")
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
+/// The run fields that sum the recorded batches, as a `$set` document.
+fn folded(records: &[BatchRecord]) -> Result<Document, StoreError> {
+    let mut total = BatchResult::default();
+    let mut persist_ms = 0;
+    let mut batches = Document::new();
+    let mut failures: Vec<Bson> = Vec::new();
+    for r in records {
+        let b = &r.result;
+        total.items += b.items;
+        total.new_jobs += b.new_jobs;
+        total.updated_jobs += b.updated_jobs;
+        total.unchanged_jobs += b.unchanged_jobs;
+        total.duplicate_jobs += b.duplicate_jobs;
+        total.failed_jobs += b.failed_jobs;
+        total.reopened_jobs += b.reopened_jobs;
+        persist_ms += r.persist_ms;
+        batches.insert(r.batch_no.to_string(), encode(b)?);
+        for f in &r.failures {
+            if failures.len() >= MAX_STORED_FAILURES {
+                break;
+            }
+            failures.push(Bson::Document(encode(f)?));
+        }
+    }
+    Ok(doc! {
+        "batches": batches,
+        "batchesDone": records.len() as i64,
+        "itemsDone": total.items,
+        "totalFetched": total.items,
+        "totalImported": total.imported(),
+        "newJobs": total.new_jobs,
+        "updatedJobs": total.updated_jobs,
+        "unchangedJobs": total.unchanged_jobs,
+        "duplicateJobs": total.duplicate_jobs,
+        "failedJobs": total.failed_jobs,
+        "reopenedJobs": total.reopened_jobs,
+        "failures": failures,
+        "durations.persistMs": persist_ms,
+    })
+}
+
+/// The batches' failure counts summed by code.
+fn sum_failure_counts(records: &[BatchRecord]) -> Vec<CodeCount> {
+    let mut by: std::collections::BTreeMap<&str, i64> = Default::default();
+    for r in records {
+        for c in &r.result.failure_counts {
+            *by.entry(c.code.as_str()).or_default() += c.count;
+        }
+    }
+    by.into_iter()
+        .map(|(code, count)| CodeCount {
+            code: code.to_owned(),
+            count,
+        })
+        .collect()
+}
+
 /// Fields left out of list pages: per-batch bookkeeping and the failure list can be large.
 fn list_projection() -> Document {
     doc! {"batches": 0, "failures": 0}
@@ -62,6 +156,32 @@ impl Store {
             Some(d) => Ok(Some(decode(d)?)),
             None => Ok(None),
         }
+    }
+
+    /// A run's status and batch count only (what a worker needs per batch).
+    pub async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
+        let Some(d) = self
+            .coll(IMPORT_LOGS)
+            .find_one(doc! {"_id": id})
+            .projection(doc! {"status": 1, "batchesTotal": 1})
+            .await?
+        else {
+            return Ok(None);
+        };
+        let status = d
+            .get_str("status")
+            .ok()
+            .and_then(RunStatus::parse)
+            .ok_or_else(|| StoreError::Decode(format!("run {id} has no valid status")))?;
+        let batches_total = match d.get("batchesTotal") {
+            Some(Bson::Int64(n)) => Some(*n),
+            Some(Bson::Int32(n)) => Some(i64::from(*n)),
+            _ => None,
+        };
+        Ok(Some(RunState {
+            status,
+            batches_total,
+        }))
     }
 
     pub async fn page_runs(
@@ -157,47 +277,70 @@ impl Store {
         .await
     }
 
-    /// Records one batch's result exactly once: a batch number already present means this is
-    /// a redelivery, and nothing is counted again (`None` is returned).
+    /// Records one batch's result exactly once, as its own document (`_id` = run:batch): an
+    /// insert is atomic on every MongoDB-compatible server, and a redelivered batch finds its
+    /// number taken. True when this call recorded it, false when an earlier delivery had.
     pub async fn record_batch(
         &self,
-        id: &str,
+        run_id: &str,
         batch_no: u32,
         result: &BatchResult,
         failures: &[Failure],
         persist_ms: i64,
-        stored_failures: usize,
-    ) -> Result<Option<ImportRun>, StoreError> {
-        let key = format!("batches.{batch_no}");
-        let room = MAX_STORED_FAILURES.saturating_sub(stored_failures);
-        let kept: Vec<Bson> = failures
-            .iter()
-            .take(room)
-            .map(|f| encode(f).map(Bson::Document))
-            .collect::<Result<_, _>>()?;
-        let mut update = doc! {
-            "$set": {&key: encode(result)?},
-            "$inc": {
-                "batchesDone": 1,
-                "itemsDone": result.items,
-                "totalFetched": result.items,
-                "totalImported": result.imported(),
-                "newJobs": result.new_jobs,
-                "updatedJobs": result.updated_jobs,
-                "unchangedJobs": result.unchanged_jobs,
-                "duplicateJobs": result.duplicate_jobs,
-                "failedJobs": result.failed_jobs,
-                "reopenedJobs": result.reopened_jobs,
-                "durations.persistMs": persist_ms,
-            },
+    ) -> Result<bool, StoreError> {
+        let record = BatchRecord {
+            id: batch_record_id(run_id, batch_no),
+            run_id: run_id.to_owned(),
+            batch_no: i64::from(batch_no),
+            result: result.clone(),
+            failures: failures.iter().take(MAX_STORED_FAILURES).cloned().collect(),
+            persist_ms,
+            recorded_at: ts(&Utc::now()),
         };
-        if !kept.is_empty() {
-            update.insert("$push", doc! {"failures": {"$each": kept}});
+        match self.coll(IMPORT_BATCHES).insert_one(encode(&record)?).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Every recorded batch of the run, by number.
+    pub async fn batch_records(&self, run_id: &str) -> Result<Vec<BatchRecord>, StoreError> {
+        let docs: Vec<Document> = self
+            .coll(IMPORT_BATCHES)
+            .find(doc! {"runId": run_id})
+            .await?
+            .try_collect()
+            .await?;
+        let mut records = docs
+            .into_iter()
+            .map(decode)
+            .collect::<Result<Vec<BatchRecord>, _>>()?;
+        records.sort_by_key(|r| r.batch_no);
+        records.dedup_by_key(|r| r.batch_no);
+        Ok(records)
+    }
+
+    /// Drops the batch records of a run that has ended (its document holds their sum and
+    /// `batches`); keeps the collection as small as the work in flight.
+    pub async fn delete_batch_records(&self, run_id: &str) -> Result<(), StoreError> {
+        self.coll(IMPORT_BATCHES)
+            .delete_many(doc! {"runId": run_id})
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the sum of the recorded batches onto the running run (progress). Absolute
+    /// values, not increments: folding twice, or after a redelivery, gives the same numbers.
+    pub async fn fold_batches(
+        &self,
+        id: &str,
+        records: &[BatchRecord],
+    ) -> Result<Option<ImportRun>, StoreError> {
         self.change_run(
             id,
-            doc! {&key: {"$exists": false}, "status": "running"},
-            update,
+            doc! {"status": "running"},
+            doc! {"$set": folded(records)?},
         )
         .await
     }
@@ -228,61 +371,54 @@ impl Store {
         .await
     }
 
-    /// The run, when every batch is in and it is still running: ready to be ended.
-    pub async fn ready_to_complete(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
-        let Some(run) = self.get_run(id).await? else {
-            return Ok(None);
-        };
-        let ready = run.status == RunStatus::Running
-            && run
-                .batches_total
-                .is_some_and(|total| run.batches_done >= total);
-        Ok(ready.then_some(run))
-    }
-
-    /// Ends a run found ready by `ready_to_complete`. Conditional on the batch counts it saw,
+    /// Ends a running run whose every batch is recorded (`records`, one per number below its
+    /// batch count), with the exact sum of the records. Conditional on the run still running,
     /// so of several callers only one changes anything.
     pub async fn complete_run(
         &self,
         run: &ImportRun,
+        records: &[BatchRecord],
         closed: i64,
     ) -> Result<Option<ImportRun>, StoreError> {
-        let total = run.batches_total.unwrap_or(run.batches_done);
         let status = ImportRun::final_status(run.error.is_some());
-        let counts: Vec<Bson> = run
-            .sum_failure_counts()
+        let mut set = folded(records)?;
+        let counts: Vec<Bson> = sum_failure_counts(records)
             .iter()
             .map(|c| encode(c).map(Bson::Document))
             .collect::<Result<_, _>>()?;
-        self.change_run(
-            &run.id,
-            doc! {"status": "running", "batchesDone": total, "batchesTotal": total},
-            doc! {"$set": {
-                "status": status.as_str(),
-                "finishedAt": ts(&Utc::now()),
-                "failuresByCode": counts,
-                "closedJobs": closed,
-            }},
-        )
-        .await
+        set.insert("status", status.as_str());
+        set.insert("finishedAt", ts(&Utc::now()));
+        set.insert("failuresByCode", counts);
+        set.insert("closedJobs", closed);
+        self.change_run(&run.id, doc! {"status": "running"}, doc! {"$set": set})
+            .await
     }
 
     /// Ends a run that is not final yet with `status` (failed, not_modified) and a reason.
+    /// The batches recorded so far are folded in, so a failed run still shows what it stored.
     pub async fn end_run(
         &self,
         id: &str,
         status: RunStatus,
         error: Option<&Failure>,
+        records: &[BatchRecord],
     ) -> Result<Option<ImportRun>, StoreError> {
         let err = match error {
             Some(f) => Bson::Document(encode(f)?),
             None => Bson::Null,
         };
-        let now = ts(&Utc::now());
+        let mut set = if records.is_empty() {
+            Document::new()
+        } else {
+            folded(records)?
+        };
+        set.insert("status", status.as_str());
+        set.insert("error", err);
+        set.insert("finishedAt", ts(&Utc::now()));
         self.change_run(
             id,
             doc! {"status": {"$in": ["queued", "running"]}},
-            doc! {"$set": {"status": status.as_str(), "error": err, "finishedAt": now}},
+            doc! {"$set": set},
         )
         .await
     }
