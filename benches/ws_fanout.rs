@@ -282,7 +282,7 @@ async fn fanout_phase(http: &reqwest::Client, base: &str, addr: &str, clients: u
     from_commit.sort_by(f64::total_cmp);
     from_updated_at.sort_by(f64::total_cmp);
     format!(
-        "| {clients} clients, one import of 5,000 items (10 batches, {versions} versions, status {}) | {received} updates received (expected {}); {complete} clients got every version once | from commit: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; from `updatedAt`: p50 {:.1} ms, p99 {:.1} ms |",
+        "| {clients} clients, one import of 5,000 items (default batch size, {versions} versions, status {}) | {received} updates received (expected {}); {complete} clients got every version once | from commit: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; from `updatedAt`: p50 {:.1} ms, p99 {:.1} ms |",
         run["status"].as_str().unwrap_or("?"),
         clients as i64 * versions,
         pct(&from_commit, 0.5),
