@@ -44,8 +44,8 @@ pub struct HistoryBroker {
     /// Runs whose progress is being read; a change meanwhile marks them for one more read.
     reading: HashMap<String, bool>,
     stats: BrokerStats,
-    /// Sessions that connected or left since memory was last released, and when the last did.
-    churn: u32,
+    /// A session connected or left since memory was last released; when the last one did.
+    churned: bool,
     last_churn: Instant,
 }
 
@@ -81,7 +81,7 @@ impl HistoryBroker {
             instance: None,
             reading: HashMap::new(),
             stats: BrokerStats::default(),
-            churn: 0,
+            churned: false,
             last_churn: Instant::now(),
         }
     }
@@ -124,7 +124,7 @@ impl HistoryBroker {
     }
 
     fn session_count_changed(&mut self) {
-        self.churn = self.churn.saturating_add(1);
+        self.churned = true;
         self.last_churn = Instant::now();
         self.stats.sessions = self.sessions.len();
         metrics::gauge!(telemetry::WS_SESSIONS).set(self.sessions.len() as f64);
@@ -202,8 +202,8 @@ impl Actor for HistoryBroker {
             tokio::spawn(listen(redis, ctx.address()));
         }
         ctx.run_interval(CHURN_QUIET, |act, _| {
-            if act.churn > 0 && act.last_churn.elapsed() >= CHURN_QUIET {
-                act.churn = 0;
+            if act.churned && act.last_churn.elapsed() >= CHURN_QUIET {
+                act.churned = false;
                 crate::alloc::release_free_memory();
             }
         });
