@@ -32,26 +32,28 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
     // A batch counted as recorded (a redelivery, or a resumed run) is not persisted again.
     // One recorded but not counted (its delivery died in between) is persisted again, which
     // changes nothing (the jobs recognise the run's own writes), and its record stands.
-    let done_key = p.redis.keys.done_set(&task.run_id);
-    let member = task.batch_no.to_string();
+    let (run_id, batch_no) = (task.run_id.clone(), task.batch_no);
+    let done_key = p.redis.keys.done_set(&run_id);
+    let member = batch_no.to_string();
     if !p.redis.is_member(&done_key, &member).await? {
         let started = Instant::now();
+        let (source_id, publisher) = (task.source_id.clone(), task.publisher.clone());
         let ctx = BatchContext {
-            run_id: &task.run_id,
-            source_id: &task.source_id,
-            publisher: &task.publisher,
+            run_id: &run_id,
+            source_id: &source_id,
+            publisher: &publisher,
         };
-        let (mut result, failures) = p.store.persist_batch(&ctx, task.entries).await?;
+        let items = task.into_items()?;
+        let (mut result, failures) = p.store.persist_batch(&ctx, items.items()?).await?;
         result.stored_by = Some(p.instance.clone());
         let persist_ms = started.elapsed().as_millis() as i64;
         p.store
-            .record_batch(&task.run_id, task.batch_no, &result, &failures, persist_ms)
+            .record_batch(&run_id, batch_no, &result, &failures, persist_ms)
             .await?;
-        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, ?result, persist_ms, "batch recorded");
+        tracing::debug!(%run_id, batch_no, ?result, persist_ms, "batch recorded");
     }
     let done = p.redis.add_and_count(&done_key, &member, DONE_TTL).await?;
-    p.batch_recorded(&task.run_id, done, state.batches_total)
-        .await
+    p.batch_recorded(&run_id, done, state.batches_total).await
 }
 
 async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {

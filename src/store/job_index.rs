@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use redis::AsyncCommands;
+use redis::{AsyncCommands, ToRedisArgs};
 
 use super::StoreError;
 use super::redis::Redis;
@@ -95,7 +95,11 @@ impl JobIndex {
         format!("{}:jobidx-missed:{source_id}", self.redis.keys.prefix())
     }
 
-    pub async fn add_to_source(&self, source_id: &str, ids: &[String]) -> Result<(), StoreError> {
+    pub async fn add_to_source<S: AsRef<str> + ToRedisArgs + Sync>(
+        &self,
+        source_id: &str,
+        ids: &[S],
+    ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -176,10 +180,10 @@ impl JobIndex {
         Ok(self.redis.set_size(key).await? as i64)
     }
 
-    pub async fn get(
+    pub async fn get<S: AsRef<str> + ToRedisArgs + Sync>(
         &self,
         publisher: &str,
-        ids: &[String],
+        ids: &[S],
     ) -> Result<HashMap<String, Entry>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -193,7 +197,7 @@ impl JobIndex {
         Ok(ids
             .iter()
             .zip(raw)
-            .filter_map(|(id, r)| Some((id.clone(), Entry::decode(&r?)?)))
+            .filter_map(|(id, r)| Some((id.as_ref().to_owned(), Entry::decode(&r?)?)))
             .collect())
     }
 
@@ -215,9 +219,9 @@ impl JobIndex {
     }
 
     /// Dedupe key → `publisher|id` of the first job stored with it.
-    pub async fn twins(
+    pub async fn twins<S: AsRef<str> + ToRedisArgs + Sync>(
         &self,
-        keys: &[String],
+        keys: &[S],
     ) -> Result<HashMap<String, (String, String)>, StoreError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
@@ -234,7 +238,7 @@ impl JobIndex {
             .filter_map(|(k, r)| {
                 let r = r?;
                 let (p, id) = r.split_once('|')?;
-                Some((k.clone(), (p.to_owned(), id.to_owned())))
+                Some((k.as_ref().to_owned(), (p.to_owned(), id.to_owned())))
             })
             .collect())
     }

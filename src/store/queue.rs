@@ -8,7 +8,12 @@ use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use mongodb::bson::{self, RawDocument};
+
 use super::StoreError;
+use super::mongo::jobs::job_id;
 use super::redis::Redis;
 use crate::config::PipelineSettings;
 use crate::domain::{Failure, JobPosting};
@@ -28,8 +33,8 @@ pub struct FetchFeedTask {
     pub generation: u32,
 }
 
-/// One parsed item as queued: a posting, an item that failed to parse, or a repeat of an id
-/// seen earlier in the same feed.
+/// One parsed item as earlier versions queued it (a JSON object per item). Batches queued by
+/// such a version are still read (`ImportBatchTask::entries`); new batches are packed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BatchEntry {
@@ -44,7 +49,190 @@ pub struct ImportBatchTask {
     pub source_id: String,
     pub publisher: String,
     pub batch_no: u32,
+    /// The batch's items (see `PackedItems`).
+    #[serde(default)]
+    pub items: PackedItems,
+    /// The items of a batch queued by an earlier version; empty in new batches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<BatchEntry>,
+}
+
+impl ImportBatchTask {
+    /// The batch's items, packed; a batch of an earlier version is packed here.
+    pub fn into_items(self) -> Result<PackedItems, StoreError> {
+        if self.entries.is_empty() {
+            return Ok(self.items);
+        }
+        let mut items = PackedItems::default();
+        for e in &self.entries {
+            match e {
+                BatchEntry::Job(p) => items.push_job(&self.publisher, p)?,
+                BatchEntry::Failed(f) => items.push_failed(f)?,
+                BatchEntry::Duplicate { external_id } => items.push_duplicate(external_id),
+            }
+        }
+        Ok(items)
+    }
+}
+
+const JOB: u8 = 1;
+const FAILED: u8 = 2;
+const DUPLICATE: u8 = 3;
+
+/// A batch's items in the form they are queued in: for each posting its stored id, content
+/// hash and dedupe key, computed once by the fetcher, beside the posting itself as BSON (the
+/// body of its stored document). A worker classifies the postings by id and hash, and reads a
+/// body only for a posting it writes; an unchanged posting is never decoded.
+///
+/// Layout: per item a kind byte, then length-prefixed (u32, little endian) fields: a job has
+/// id, hash, dedupe key and body; a failed item the failure as BSON; a repeat its external id.
+/// Queued as one base64 string (the queue's codec is JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackedItems(Vec<u8>);
+
+/// A posting as a worker sees it in a packed batch.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedJob<'a> {
+    pub id: &'a str,
+    pub hash: &'a str,
+    pub dedupe_key: &'a str,
+    /// The posting as BSON (`JobPosting` serialized): what its stored document starts with.
+    pub body: &'a RawDocument,
+}
+
+impl PackedJob<'_> {
+    /// The posting itself.
+    pub fn posting(&self) -> Result<JobPosting, StoreError> {
+        bson::from_slice(self.body.as_bytes()).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+}
+
+/// One item of a packed batch.
+#[derive(Debug, Clone)]
+pub enum PackedItem<'a> {
+    Job(PackedJob<'a>),
+    Failed(Failure),
+    /// An id already seen earlier in the same feed.
+    Duplicate,
+}
+
+impl PackedItems {
+    /// Adds a posting of `publisher`.
+    pub fn push_job(&mut self, publisher: &str, posting: &JobPosting) -> Result<(), StoreError> {
+        let id = job_id(publisher, &posting.external_id);
+        self.push_job_with_id(&id, posting)
+    }
+
+    /// Adds a posting whose stored id is known already.
+    pub fn push_job_with_id(&mut self, id: &str, posting: &JobPosting) -> Result<(), StoreError> {
+        self.0.push(JOB);
+        self.field(id.as_bytes());
+        self.field(posting.content_hash().as_bytes());
+        self.field(posting.dedupe_key().as_bytes());
+        let body = bson::to_vec(posting).map_err(|e| StoreError::Decode(e.to_string()))?;
+        self.field(&body);
+        Ok(())
+    }
+
+    pub fn push_failed(&mut self, f: &Failure) -> Result<(), StoreError> {
+        let b = bson::to_vec(f).map_err(|e| StoreError::Decode(e.to_string()))?;
+        self.0.push(FAILED);
+        self.field(&b);
+        Ok(())
+    }
+
+    pub fn push_duplicate(&mut self, external_id: &str) {
+        self.0.push(DUPLICATE);
+        self.field(external_id.as_bytes());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn field(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(b);
+    }
+
+    /// The items, in order. Only ids, hashes and keys are read here; bodies stay as bytes.
+    pub fn items(&self) -> Result<Vec<PackedItem<'_>>, StoreError> {
+        let mut out = Vec::new();
+        let mut rest = self.0.as_slice();
+        while let Some((&kind, tail)) = rest.split_first() {
+            rest = tail;
+            let item = match kind {
+                JOB => {
+                    let id = text(take(&mut rest)?)?;
+                    let hash = text(take(&mut rest)?)?;
+                    let dedupe_key = text(take(&mut rest)?)?;
+                    let body = RawDocument::from_bytes(take(&mut rest)?)
+                        .map_err(|e| StoreError::Decode(e.to_string()))?;
+                    PackedItem::Job(PackedJob {
+                        id,
+                        hash,
+                        dedupe_key,
+                        body,
+                    })
+                }
+                FAILED => PackedItem::Failed(
+                    bson::from_slice(take(&mut rest)?)
+                        .map_err(|e| StoreError::Decode(e.to_string()))?,
+                ),
+                DUPLICATE => {
+                    take(&mut rest)?;
+                    PackedItem::Duplicate
+                }
+                _ => return Err(malformed("kind")),
+            };
+            out.push(item);
+        }
+        Ok(out)
+    }
+}
+
+fn malformed(what: &str) -> StoreError {
+    StoreError::Decode(format!("a queued batch is malformed ({what})"))
+}
+
+/// The next length-prefixed field.
+fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
+    let (len, tail) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| malformed("length"))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if tail.len() < len {
+        return Err(malformed("field"));
+    }
+    let (field, tail) = tail.split_at(len);
+    *rest = tail;
+    Ok(field)
+}
+
+fn text(b: &[u8]) -> Result<&str, StoreError> {
+    std::str::from_utf8(b).map_err(|_| malformed("text"))
+}
+
+impl Serialize for PackedItems {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for PackedItems {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PackedItems;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PackedItems, E> {
+                BASE64.decode(v).map(PackedItems).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 pub type FetchStorage = RedisStorage<FetchFeedTask>;
@@ -106,5 +294,141 @@ impl Queues {
         s.push_task(b.build())
             .await
             .map_err(|e| StoreError::Queue(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EmploymentType, Salary};
+    use crate::store::encode;
+
+    fn posting(n: u32) -> JobPosting {
+        JobPosting {
+            external_id: format!("https://example.com/jobs/{n}"),
+            title: format!("Engineer \"{n}\" \u{e9}"),
+            company: Some("Acme".into()),
+            locations: vec!["Berlin".into(), "Remote".into()],
+            remote: Some(true),
+            employment_type: Some(EmploymentType::FullTime),
+            categories: vec!["IT".into()],
+            description_html: Some("<p>Hi &amp; welcome</p>".into()),
+            description_text: Some("Hi & welcome".into()),
+            url: Some(format!("https://example.com/jobs/{n}")),
+            date_posted: chrono::DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
+                .ok()
+                .map(|d| d.to_utc()),
+            salary: Some(Salary {
+                min: Some(50_000.0),
+                max: None,
+                currency: Some("EUR".into()),
+                period: Some("YEAR".into()),
+            }),
+            logo_url: None,
+            extra: [("job_listing:x".to_owned(), "y".to_owned())].into(),
+        }
+    }
+
+    fn packed() -> PackedItems {
+        let mut items = PackedItems::default();
+        items.push_job("example.com", &posting(1)).unwrap();
+        items.push_duplicate("https://example.com/jobs/1");
+        items
+            .push_failed(&Failure::new("ITEM_INVALID", "no title"))
+            .unwrap();
+        items.push_job("example.com", &JobPosting::default()).unwrap();
+        items
+    }
+
+    #[test]
+    fn packed_items_travel_as_json_and_read_back_in_order() {
+        let task = ImportBatchTask {
+            run_id: "r".into(),
+            source_id: "s".into(),
+            publisher: "example.com".into(),
+            batch_no: 3,
+            items: packed(),
+            entries: Vec::new(),
+        };
+        let json = serde_json::to_vec(&task).unwrap();
+        let back: ImportBatchTask = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.items, task.items);
+        let items = back.items.items().unwrap();
+        assert_eq!(items.len(), 4);
+        let PackedItem::Job(j) = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        let p = posting(1);
+        assert_eq!(j.id, job_id("example.com", &p.external_id));
+        assert_eq!(j.hash, p.content_hash());
+        assert_eq!(j.dedupe_key, p.dedupe_key());
+        assert_eq!(j.posting().unwrap(), p);
+        assert!(matches!(items[1], PackedItem::Duplicate));
+        let PackedItem::Failed(f) = &items[2] else {
+            panic!("{:?}", items[2])
+        };
+        assert_eq!(f, &Failure::new("ITEM_INVALID", "no title"));
+        let PackedItem::Job(empty) = &items[3] else {
+            panic!("{:?}", items[3])
+        };
+        assert_eq!(empty.posting().unwrap(), JobPosting::default());
+    }
+
+    #[test]
+    fn a_packed_body_is_the_document_the_posting_was_stored_as_before() {
+        let mut items = PackedItems::default();
+        items.push_job("example.com", &posting(7)).unwrap();
+        let items = items.items().unwrap();
+        let PackedItem::Job(j) = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        let body = mongodb::bson::Document::try_from(j.body).unwrap();
+        assert_eq!(body, encode(&posting(7)).unwrap());
+    }
+
+    #[test]
+    fn a_batch_queued_by_an_earlier_version_is_read_as_packed() {
+        let json = serde_json::json!({
+            "run_id": "r", "source_id": "s", "publisher": "example.com", "batch_no": 0,
+            "entries": [
+                {"kind": "job", "externalId": "https://example.com/jobs/1", "title": "T",
+                 "company": null, "locations": [], "remote": null, "employmentType": null,
+                 "categories": [], "descriptionHtml": null, "descriptionText": null,
+                 "url": null, "salary": null, "logoUrl": null, "extra": {}},
+                {"kind": "duplicate", "external_id": "https://example.com/jobs/1"},
+                {"kind": "failed", "code": "ITEM_INVALID", "message": "no title"},
+            ],
+        });
+        let task: ImportBatchTask = serde_json::from_value(json).unwrap();
+        let items = task.into_items().unwrap();
+        let items = items.items().unwrap();
+        assert_eq!(items.len(), 3);
+        let PackedItem::Job(j) = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        assert_eq!(j.id, job_id("example.com", "https://example.com/jobs/1"));
+        assert_eq!(j.posting().unwrap().title, "T");
+        assert!(matches!(items[1], PackedItem::Duplicate));
+        assert!(matches!(items[2], PackedItem::Failed(_)));
+    }
+
+    #[test]
+    fn a_damaged_batch_is_an_error_not_a_panic() {
+        let PackedItems(bytes) = packed();
+        for cut in 0..bytes.len() {
+            let mut b = bytes[..cut].to_vec();
+            if let Some(first) = b.first_mut()
+                && cut % 7 == 0
+            {
+                *first = 9;
+            }
+            let _ = PackedItems(b).items();
+        }
+        assert!(PackedItems(bytes[..bytes.len() - 1].to_vec()).items().is_err());
+        assert!(PackedItems(vec![9]).items().is_err());
+        let bad: Result<ImportBatchTask, _> = serde_json::from_value(serde_json::json!({
+            "run_id": "r", "source_id": "s", "publisher": "p", "batch_no": 0, "items": "%%%"
+        }));
+        assert!(bad.is_err());
     }
 }

@@ -17,7 +17,7 @@ use crate::ingest::parallel::parse_parallel;
 use crate::ingest::{ItemOutcome, ParseOptions, ParseSummary};
 use crate::store::StoreError;
 use crate::store::mongo::jobs::job_id;
-use crate::store::queue::{BatchEntry, FetchFeedTask, ImportBatchTask};
+use crate::store::queue::{FetchFeedTask, ImportBatchTask, PackedItems};
 
 /// Sightings outlive any run by far.
 const SEEN_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
@@ -207,13 +207,17 @@ async fn read_and_queue(
 }
 
 /// Groups parsed items into numbered batches and queues each when full. Repeated ids within
-/// the feed are marked here, where the whole feed is seen.
+/// the feed are marked here, where the whole feed is seen; each posting's stored id, content
+/// hash and dedupe key are computed here once (see `PackedItems`).
 struct Batcher<'a> {
     p: &'a Pipeline,
     task: &'a FetchFeedTask,
     publisher: String,
     seen: HashSet<String>,
-    entries: Vec<BatchEntry>,
+    items: PackedItems,
+    len: usize,
+    /// Stored ids of the postings in `items`, for the run's set of sightings.
+    ids: Vec<String>,
     batch_no: u32,
 }
 
@@ -224,33 +228,35 @@ impl<'a> Batcher<'a> {
             task,
             publisher: source.publisher(),
             seen: HashSet::new(),
-            entries: Vec::with_capacity(p.settings.pipeline.batch_size),
+            items: PackedItems::default(),
+            len: 0,
+            ids: Vec::with_capacity(p.settings.pipeline.batch_size),
             batch_no: 0,
         }
     }
 
     async fn add(&mut self, item: ItemOutcome) -> Result<(), StoreError> {
-        let entry = match item {
+        match item {
             Ok(posting) => {
                 if self.seen.insert(posting.external_id.clone()) {
-                    BatchEntry::Job(Box::new(posting))
+                    let id = job_id(&self.publisher, &posting.external_id);
+                    self.items.push_job_with_id(&id, &posting)?;
+                    self.ids.push(id);
                 } else {
-                    BatchEntry::Duplicate {
-                        external_id: posting.external_id,
-                    }
+                    self.items.push_duplicate(&posting.external_id);
                 }
             }
-            Err(f) => BatchEntry::Failed(f),
-        };
-        self.entries.push(entry);
-        if self.entries.len() >= self.p.settings.pipeline.batch_size {
+            Err(f) => self.items.push_failed(&f)?,
+        }
+        self.len += 1;
+        if self.len >= self.p.settings.pipeline.batch_size {
             self.flush().await?;
         }
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), StoreError> {
-        if self.entries.is_empty() {
+        if self.len == 0 {
             return Ok(());
         }
         let task = ImportBatchTask {
@@ -258,19 +264,14 @@ impl<'a> Batcher<'a> {
             source_id: self.task.source_id.clone(),
             publisher: self.publisher.clone(),
             batch_no: self.batch_no,
-            entries: std::mem::take(&mut self.entries),
+            items: std::mem::take(&mut self.items),
+            entries: Vec::new(),
         };
+        self.len = 0;
         // The ids this run saw, for closing the jobs it did not see once it is complete.
-        let ids: Vec<String> = task
-            .entries
-            .iter()
-            .filter_map(|e| match e {
-                BatchEntry::Job(p) => Some(job_id(&self.publisher, &p.external_id)),
-                _ => None,
-            })
-            .collect();
         let seen = self.p.redis.keys.seen_set(&self.task.run_id);
-        self.p.redis.add_to_set(&seen, &ids, SEEN_TTL).await?;
+        self.p.redis.add_to_set(&seen, &self.ids, SEEN_TTL).await?;
+        self.ids.clear();
         let key = format!(
             "{}:{}:{}",
             self.task.run_id, self.task.generation, self.batch_no

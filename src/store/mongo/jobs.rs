@@ -7,16 +7,16 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, RawArrayBuf, RawDocumentBuf, doc};
 use mongodb::error::ErrorKind;
 use sha2::{Digest, Sha256};
 
 use super::{JOBS, Store};
 use crate::domain::time::format as ts;
-use crate::domain::{BatchResult, CodeCount, Failure, JobPosting};
+use crate::domain::{BatchResult, CodeCount, Failure};
+use crate::store::StoreError;
 use crate::store::job_index::Entry;
-use crate::store::queue::BatchEntry;
-use crate::store::{StoreError, encode};
+use crate::store::queue::{PackedItem, PackedJob};
 
 /// The stored id of a posting: its external id scoped by its publisher.
 pub fn job_id(publisher: &str, external_id: &str) -> String {
@@ -96,14 +96,19 @@ struct Snapshot {
 impl Store {
     async fn snapshot(
         &self,
-        ids: &[String],
-        keys: &[String],
+        ids: &[&str],
+        keys: &[&str],
         publisher: &str,
     ) -> Result<Snapshot, StoreError> {
-        let filter = doc! {"$or": [
-            {"_id": {"$in": ids}},
-            {"dedupeKey": {"$in": keys}, "publisher": {"$ne": publisher}},
-        ]};
+        // Without keys, by id alone: an `$or` is only as indexed as its least indexed branch.
+        let filter = if keys.is_empty() {
+            doc! {"_id": {"$in": ids}}
+        } else {
+            doc! {"$or": [
+                {"_id": {"$in": ids}},
+                {"dedupeKey": {"$in": keys}, "publisher": {"$ne": publisher}},
+            ]}
+        };
         let projection = doc! {
             "contentHash": 1, "createdByRun": 1, "updatedByRun": 1, "reopenedByRun": 1,
             "status": 1, "dedupeKey": 1, "publisher": 1, "sources": 1,
@@ -133,74 +138,98 @@ impl Store {
     }
 
     /// What the batch's jobs look like stored: from the job index when there is one (no
-    /// database read), else one `$or` read.
+    /// database read), else one `$or` read. With the index, dedupe keys are looked up later,
+    /// and only for the jobs that turn out new (`twins`).
     async fn before(
         &self,
-        ids: &[String],
-        keys: &[String],
+        jobs: &[PackedJob<'_>],
         publisher: &str,
     ) -> Result<Snapshot, StoreError> {
-        if ids.is_empty() {
+        if jobs.is_empty() {
             return Ok(Snapshot {
                 by_id: HashMap::new(),
                 twins: HashMap::new(),
             });
         }
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id).collect();
         let Some(index) = &self.index else {
-            return self.snapshot(ids, keys, publisher).await;
+            let keys: Vec<&str> = jobs.iter().map(|j| j.dedupe_key).collect();
+            return self.snapshot(&ids, &keys, publisher).await;
         };
-        let by_id = index.get(publisher, ids).await?;
-        let twins = index
+        let by_id = index.get(publisher, &ids).await?;
+        Ok(Snapshot {
+            by_id,
+            twins: HashMap::new(),
+        })
+    }
+
+    /// Dedupe key → id of a job of another publisher, for the keys of the batch's new jobs
+    /// (from the job index; without it, `before` read them already).
+    async fn twins(
+        &self,
+        keys: &[&str],
+        publisher: &str,
+        snap: &mut Snapshot,
+    ) -> Result<(), StoreError> {
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        snap.twins = index
             .twins(keys)
             .await?
             .into_iter()
             .filter(|(_, (p, _))| p != publisher)
             .map(|(k, (_, id))| (k, id))
             .collect();
-        Ok(Snapshot { by_id, twins })
+        Ok(())
     }
 
-    /// Persists one batch and says what happened to each entry.
+    /// Persists one batch and says what happened to each item. Postings are classified by id
+    /// and content hash; only the ones written are read from their BSON bodies.
     pub async fn persist_batch(
         &self,
         ctx: &BatchContext<'_>,
-        entries: Vec<BatchEntry>,
+        items: Vec<PackedItem<'_>>,
     ) -> Result<(BatchResult, Vec<Failure>), StoreError> {
         let mut result = BatchResult {
-            items: entries.len() as i64,
+            items: items.len() as i64,
             ..Default::default()
         };
         let mut failures = Vec::new();
-        let mut jobs: Vec<(String, String, JobPosting)> = Vec::new();
-        for e in entries {
-            match e {
-                BatchEntry::Job(p) => {
-                    let posting = *p;
-                    let id = job_id(ctx.publisher, &posting.external_id);
-                    let hash = posting.content_hash();
-                    jobs.push((id, hash, posting));
-                }
-                BatchEntry::Failed(f) => {
+        let mut jobs: Vec<PackedJob<'_>> = Vec::new();
+        for item in items {
+            match item {
+                PackedItem::Job(j) => jobs.push(j),
+                PackedItem::Failed(f) => {
                     result.failed_jobs += 1;
                     failures.push(f);
                 }
-                BatchEntry::Duplicate { .. } => result.duplicate_jobs += 1,
+                PackedItem::Duplicate => result.duplicate_jobs += 1,
             }
         }
-        let ids: Vec<String> = jobs.iter().map(|(id, _, _)| id.clone()).collect();
-        let keys: Vec<String> = jobs.iter().map(|(_, _, p)| p.dedupe_key()).collect();
-        let mut snap = self.before(&ids, &keys, ctx.publisher).await?;
+        let mut snap = self.before(&jobs, ctx.publisher).await?;
         let now = ts(&Utc::now());
 
+        let new: Vec<usize> = (0..jobs.len())
+            .filter(|&i| {
+                let j = &jobs[i];
+                plan(snap.by_id.get(j.id), j.hash, ctx.run_id) == Plan::New
+            })
+            .collect();
+        let keys: Vec<&str> = new.iter().map(|&i| jobs[i].dedupe_key).collect();
+        self.twins(&keys, ctx.publisher, &mut snap).await?;
+
         let mut w = Writes::default();
-        for (i, (id, hash, posting)) in jobs.iter().enumerate() {
-            let existing = snap.by_id.get(id);
-            if matches!(plan(existing, hash, ctx.run_id), Plan::New) {
-                let twin = snap.twins.get(&posting.dedupe_key()).map(String::as_str);
-                w.inserts
-                    .push((i, new_job_doc(ctx, id, hash, posting, twin, &now)?));
+        for (i, j) in jobs.iter().enumerate() {
+            let existing = snap.by_id.get(j.id);
+            if matches!(plan(existing, j.hash, ctx.run_id), Plan::New) {
+                let twin = snap.twins.get(j.dedupe_key).map(String::as_str);
+                w.inserts.push((i, new_job_doc(ctx, j, twin, &now)));
             } else {
-                w.classify(i, existing, hash, ctx, &mut result);
+                w.classify(i, existing, j.hash, ctx, &mut result);
             }
         }
 
@@ -211,14 +240,14 @@ impl Store {
         w.created
             .extend(inserting.into_iter().filter(|i| !lost.contains(i)));
         if !lost.is_empty() {
-            let lost_ids: Vec<String> = lost.iter().map(|&i| jobs[i].0.clone()).collect();
+            let lost_ids: Vec<&str> = lost.iter().map(|&i| jobs[i].id).collect();
             let found = self.snapshot(&lost_ids, &[], ctx.publisher).await?;
             for i in lost {
-                let (id, hash, _) = &jobs[i];
-                let existing = found.by_id.get(id);
-                w.classify(i, existing, hash, ctx, &mut result);
+                let j = &jobs[i];
+                let existing = found.by_id.get(j.id);
+                w.classify(i, existing, j.hash, ctx, &mut result);
                 if let Some(e) = existing {
-                    snap.by_id.insert(id.clone(), e.clone());
+                    snap.by_id.insert(j.id.to_owned(), e.clone());
                 }
             }
         }
@@ -226,11 +255,12 @@ impl Store {
         let missed = format!("missed.{}", ctx.source_id);
         let mut statements: Vec<Bson> = Vec::new();
         for &(i, reopen, content_changed) in &w.updates {
-            let (id, hash, posting) = &jobs[i];
+            let j = &jobs[i];
             let mut set = if content_changed {
-                let mut set = encode(posting)?;
-                set.insert("contentHash", hash.as_str());
-                set.insert("dedupeKey", posting.dedupe_key());
+                let mut set = Document::try_from(j.body)
+                    .map_err(|e| StoreError::Decode(e.to_string()))?;
+                set.insert("contentHash", j.hash);
+                set.insert("dedupeKey", j.dedupe_key);
                 set.insert("updatedByRun", ctx.run_id);
                 set.insert("updatedAt", now.as_str());
                 set.insert("lastSeenAt", now.as_str());
@@ -245,16 +275,12 @@ impl Store {
             }
             set.insert(missed.as_str(), 0_i64);
             statements.push(Bson::Document(doc! {
-                "q": {"_id": id.as_str()},
+                "q": {"_id": j.id},
                 "u": {"$set": set, "$addToSet": {"sources": ctx.source_id}},
             }));
         }
         if !w.newly_carried.is_empty() {
-            let carried: Vec<&str> = w
-                .newly_carried
-                .iter()
-                .map(|&i| jobs[i].0.as_str())
-                .collect();
+            let carried: Vec<&str> = w.newly_carried.iter().map(|&i| jobs[i].id).collect();
             statements.push(Bson::Document(doc! {
                 "q": {"_id": {"$in": carried}},
                 "u": {"$addToSet": {"sources": ctx.source_id}, "$set": {missed.as_str(): 0_i64}},
@@ -278,6 +304,7 @@ impl Store {
             let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
             index.put(ctx.publisher, &entries).await?;
             index.put_twins(ctx.publisher, &twins).await?;
+            let ids: Vec<&str> = jobs.iter().map(|j| j.id).collect();
             index.add_to_source(ctx.source_id, &ids).await?;
         }
         result.failure_counts = count_codes(&failures);
@@ -287,16 +314,17 @@ impl Store {
     /// Inserts the new jobs; returns the positions (in the batch) that lost an insert race.
     async fn insert_new(
         &self,
-        inserts: &mut Vec<(usize, Document)>,
+        inserts: &mut Vec<(usize, RawDocumentBuf)>,
         result: &mut BatchResult,
     ) -> Result<Vec<usize>, StoreError> {
         if inserts.is_empty() {
             return Ok(Vec::new());
         }
         let positions: Vec<usize> = inserts.iter().map(|(i, _)| *i).collect();
-        let docs: Vec<Document> = inserts.drain(..).map(|(_, d)| d).collect();
+        let docs: Vec<RawDocumentBuf> = inserts.drain(..).map(|(_, d)| d).collect();
         let n = docs.len();
-        match self.coll(JOBS).insert_many(docs).ordered(false).await {
+        let jobs = self.database().collection::<RawDocumentBuf>(JOBS);
+        match jobs.insert_many(docs).ordered(false).await {
             Ok(_) => {
                 result.new_jobs += n as i64;
                 Ok(Vec::new())
@@ -518,7 +546,7 @@ type DedupeKeyOf = (String, String);
 /// The writes one batch needs, by position in the batch.
 #[derive(Default)]
 struct Writes {
-    inserts: Vec<(usize, Document)>,
+    inserts: Vec<(usize, RawDocumentBuf)>,
     /// (position, reopen, content changed)
     updates: Vec<(usize, bool, bool)>,
     newly_carried: Vec<usize>,
@@ -566,7 +594,7 @@ impl Writes {
     /// The job-index entries after this batch, and the dedupe keys of the new jobs.
     fn index_entries(
         &self,
-        jobs: &[(String, String, JobPosting)],
+        jobs: &[PackedJob<'_>],
         snap: &Snapshot,
         ctx: &BatchContext<'_>,
     ) -> (Vec<(String, Entry)>, Vec<DedupeKeyOf>) {
@@ -579,33 +607,33 @@ impl Writes {
             e
         };
         for &i in &self.created {
-            let (id, hash, posting) = &jobs[i];
+            let j = &jobs[i];
             let e = Entry {
-                content_hash: hash.clone(),
+                content_hash: j.hash.to_owned(),
                 created_by_run: Some(ctx.run_id.to_owned()),
                 sources: vec![ctx.source_id.to_owned()],
                 ..Default::default()
             };
-            out.push((id.clone(), e));
-            twins.push((posting.dedupe_key(), id.clone()));
+            out.push((j.id.to_owned(), e));
+            twins.push((j.dedupe_key.to_owned(), j.id.to_owned()));
         }
         for &(i, reopen, changed) in &self.updates {
-            let (id, hash, _) = &jobs[i];
-            let mut e = with_source(snap.by_id.get(id).cloned().unwrap_or_default());
+            let j = &jobs[i];
+            let mut e = with_source(snap.by_id.get(j.id).cloned().unwrap_or_default());
             if changed {
-                e.content_hash = hash.clone();
+                e.content_hash = j.hash.to_owned();
                 e.updated_by_run = Some(ctx.run_id.to_owned());
             }
             if reopen {
                 e.closed = false;
                 e.reopened_by_run = Some(ctx.run_id.to_owned());
             }
-            out.push((id.clone(), e));
+            out.push((j.id.to_owned(), e));
         }
         for &i in &self.newly_carried {
-            let id = &jobs[i].0;
+            let id = jobs[i].id;
             out.push((
-                id.clone(),
+                id.to_owned(),
                 with_source(snap.by_id.get(id).cloned().unwrap_or_default()),
             ));
         }
@@ -613,30 +641,32 @@ impl Writes {
     }
 }
 
+/// The stored document of a new job: the posting's BSON as queued, then the bookkeeping.
+/// Built from bytes, without decoding the posting.
 fn new_job_doc(
     ctx: &BatchContext<'_>,
-    id: &str,
-    hash: &str,
-    posting: &JobPosting,
+    job: &PackedJob<'_>,
     twin: Option<&str>,
     now: &str,
-) -> Result<Document, StoreError> {
-    let mut d = encode(posting)?;
-    d.insert("_id", id);
-    d.insert("publisher", ctx.publisher);
-    d.insert("contentHash", hash);
-    d.insert("dedupeKey", posting.dedupe_key());
-    d.insert("sources", vec![ctx.source_id]);
-    d.insert("createdByRun", ctx.run_id);
-    d.insert("firstSeenAt", now);
-    d.insert("updatedAt", now);
-    d.insert("lastSeenAt", now);
-    d.insert("missed", doc! {ctx.source_id: 0_i64});
-    d.insert("status", "open");
+) -> RawDocumentBuf {
+    let mut d = job.body.to_raw_document_buf();
+    d.append_ref("_id", job.id);
+    d.append_ref("publisher", ctx.publisher);
+    d.append_ref("contentHash", job.hash);
+    d.append_ref("dedupeKey", job.dedupe_key);
+    let mut sources = RawArrayBuf::new();
+    sources.push(ctx.source_id);
+    d.append("sources", sources);
+    d.append_ref("createdByRun", ctx.run_id);
+    d.append_ref("firstSeenAt", now);
+    d.append_ref("updatedAt", now);
+    d.append_ref("lastSeenAt", now);
+    // No `missed` counts: a source that has not missed the job has none (absent reads as 0).
+    d.append_ref("status", "open");
     if let Some(t) = twin {
-        d.insert("duplicateOf", t);
+        d.append_ref("duplicateOf", t);
     }
-    Ok(d)
+    d
 }
 
 fn count_codes(failures: &[Failure]) -> Vec<CodeCount> {
