@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::StoreError;
@@ -23,6 +23,9 @@ pub const IMPORT_LOGS: &str = "import_logs";
 pub const SOURCES: &str = "sources";
 /// One document per recorded batch of a run in progress (see `runs::BatchRecord`).
 pub const IMPORT_BATCHES: &str = "import_batches";
+
+/// Indexes of `jobs` that earlier versions created and no query needs any more.
+const RETIRED_JOB_INDEXES: [&str; 2] = ["publisher_1_externalId_1", "dedupeKey_1"];
 
 /// The MongoDB side of the store; cheap to clone.
 #[derive(Clone)]
@@ -72,20 +75,25 @@ impl Store {
     /// Creates the indexes every query relies on; idempotent. One index per command:
     /// FerretDB 1.24 crashes the connection on a multi-index `createIndexes` whose indexes all
     /// exist already (every restart would hit it).
+    ///
+    /// `jobs` needs one secondary index, for listing a source's jobs. A job is found by `_id`,
+    /// which is derived from its publisher and external id (`jobs::job_id`), so it is unique
+    /// per publisher and external id without an index of its own; dedupe keys are looked up in
+    /// the job index in Redis. The two indexes earlier versions kept for those are dropped:
+    /// every insert paid for them.
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        let unique = IndexOptions::builder().unique(true).build();
-        let jobs = [
-            IndexModel::builder()
-                .keys(doc! {"publisher": 1, "externalId": 1})
-                .options(unique)
-                .build(),
-            IndexModel::builder()
-                .keys(doc! {"sources": 1, "lastSeenAt": -1})
-                .build(),
-            IndexModel::builder().keys(doc! {"dedupeKey": 1}).build(),
-        ];
-        for index in jobs {
-            self.coll(JOBS).create_index(index).await?;
+        self.coll(JOBS)
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"sources": 1, "lastSeenAt": -1})
+                    .build(),
+            )
+            .await?;
+        let existing = self.coll(JOBS).list_index_names().await?;
+        for retired in RETIRED_JOB_INDEXES {
+            if existing.iter().any(|n| n == retired) {
+                self.coll(JOBS).drop_index(retired).await?;
+            }
         }
         let logs = [
             IndexModel::builder()
