@@ -15,7 +15,7 @@ use super::queue_actor::{QueueActor, QueueRole};
 use super::retry::with_retries;
 use crate::store::StoreError;
 use crate::store::mongo::jobs::BatchContext;
-use crate::store::queue::ImportBatchTask;
+use crate::store::queue::{Bodies, ImportBatchTask};
 use tracing::Instrument;
 
 /// The count of a run's recorded batches outlives any run by far.
@@ -43,8 +43,22 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
             source_id: &source_id,
             publisher: &publisher,
         };
-        let items = task.into_items()?;
-        let (mut result, failures) = p.store.persist_batch(&ctx, items.items()?).await?;
+        // The bodies stay in Redis until the run ends (a delivery running late beside a
+        // redelivery may still need them); `Pipeline::forget` drops them with the run's sets.
+        let field = task.bodies.clone();
+        let packed = task.into_items()?;
+        let bodies = match field {
+            Some(field) => Bodies::Redis {
+                redis: &p.redis,
+                hash: p.redis.keys.bodies(&run_id),
+                field,
+            },
+            None => Bodies::Here(packed.bodies()),
+        };
+        let (mut result, failures) = p
+            .store
+            .persist_batch(&ctx, packed.items()?, &bodies)
+            .await?;
         result.stored_by = Some(p.instance.clone());
         let persist_ms = started.elapsed().as_millis() as i64;
         p.store

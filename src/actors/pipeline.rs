@@ -204,7 +204,8 @@ impl Pipeline {
         Ok(())
     }
 
-    /// What a run keeps only while it is in progress: its batch records and Redis sets.
+    /// What a run keeps only while it is in progress: its batch records, Redis sets and the
+    /// bodies of its queued postings.
     async fn forget(&self, run_id: &str) {
         if let Err(e) = self.store.delete_batch_records(run_id).await {
             tracing::warn!(%run_id, error = %e, "could not delete the batch records of an ended run");
@@ -214,6 +215,7 @@ impl Pipeline {
             keys.seen_set(run_id),
             keys.done_set(run_id),
             keys.closed_set(run_id),
+            keys.bodies(run_id),
         ] {
             self.redis.delete(&key).await.ok();
         }

@@ -49,9 +49,13 @@ pub struct ImportBatchTask {
     pub source_id: String,
     pub publisher: String,
     pub batch_no: u32,
-    /// The batch's items (see `PackedItems`).
+    /// The batch's items (see `PackedItems`), without the postings' bodies.
     #[serde(default)]
     pub items: PackedItems,
+    /// The field of the run's bodies hash in Redis (`Keys::bodies`) that holds the postings'
+    /// bodies; none for a batch of an earlier version (its postings are in `entries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bodies: Option<String>,
     /// The items of a batch queued by an earlier version; empty in new batches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<BatchEntry>,
@@ -85,25 +89,69 @@ const DUPLICATE: u8 = 3;
 /// body only for a posting it writes; an unchanged posting is never decoded.
 ///
 /// Layout: per item a kind byte, then length-prefixed (u32, little endian) fields: a job has
-/// id, hash, dedupe key and body; a failed item the failure as BSON; a repeat its external id.
-/// Queued as one base64 string (the queue's codec is JSON).
+/// id, hash, dedupe key and where its body is (offset and length in the bodies); a failed item
+/// the failure as BSON; a repeat its external id. The items are queued as one base64 string
+/// (the queue's codec is JSON); the bodies, most of the bytes, go to Redis beside the queue as
+/// they are (`Bodies`) and are read only by a worker that writes a posting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PackedItems(Vec<u8>);
+pub struct PackedItems {
+    items: Vec<u8>,
+    bodies: Vec<u8>,
+}
 
 /// A posting as a worker sees it in a packed batch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PackedJob<'a> {
     pub id: &'a str,
     pub hash: &'a str,
     pub dedupe_key: &'a str,
-    /// The posting as BSON (`JobPosting` serialized): what its stored document starts with.
-    pub body: &'a RawDocument,
+    /// Where the posting's BSON (`JobPosting` serialized, what its stored document starts
+    /// with) is in the batch's bodies.
+    pub body: std::ops::Range<usize>,
 }
 
 impl PackedJob<'_> {
+    /// The posting's BSON, from the batch's bodies.
+    pub fn body<'b>(&self, bodies: &'b [u8]) -> Result<&'b RawDocument, StoreError> {
+        let b = bodies
+            .get(self.body.clone())
+            .ok_or_else(|| malformed("body"))?;
+        RawDocument::from_bytes(b).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+
     /// The posting itself.
-    pub fn posting(&self) -> Result<JobPosting, StoreError> {
-        bson::from_slice(self.body.as_bytes()).map_err(|e| StoreError::Decode(e.to_string()))
+    pub fn posting(&self, bodies: &[u8]) -> Result<JobPosting, StoreError> {
+        bson::from_slice(self.body(bodies)?.as_bytes())
+            .map_err(|e| StoreError::Decode(e.to_string()))
+    }
+}
+
+/// Where a batch's bodies are.
+pub enum Bodies<'a> {
+    /// In memory: a batch of an earlier version, packed by the worker.
+    Here(&'a [u8]),
+    /// In Redis, where the fetcher put them (`hash` field `field`).
+    Redis {
+        redis: &'a Redis,
+        hash: String,
+        field: String,
+    },
+}
+
+impl Bodies<'_> {
+    pub async fn load(&self) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
+        match self {
+            Bodies::Here(b) => Ok(std::borrow::Cow::Borrowed(b)),
+            Bodies::Redis { redis, hash, field } => {
+                let mut c = redis.conn.clone();
+                let b: Option<Vec<u8>> = ::redis::AsyncCommands::hget(&mut c, hash, field).await?;
+                b.map(std::borrow::Cow::Owned).ok_or_else(|| {
+                    StoreError::Decode(format!(
+                        "the postings of batch {field} are no longer in Redis ({hash})"
+                    ))
+                })
+            }
+        }
     }
 }
 
@@ -125,40 +173,55 @@ impl PackedItems {
 
     /// Adds a posting whose stored id is known already.
     pub fn push_job_with_id(&mut self, id: &str, posting: &JobPosting) -> Result<(), StoreError> {
-        self.0.push(JOB);
+        self.items.push(JOB);
         self.field(id.as_bytes());
         self.field(posting.content_hash().as_bytes());
         self.field(posting.dedupe_key().as_bytes());
         let body = bson::to_vec(posting).map_err(|e| StoreError::Decode(e.to_string()))?;
-        self.field(&body);
+        let at = self.bodies.len() as u32;
+        self.bodies.extend_from_slice(&body);
+        self.items.extend_from_slice(&at.to_le_bytes());
+        self.items
+            .extend_from_slice(&(body.len() as u32).to_le_bytes());
         Ok(())
     }
 
     pub fn push_failed(&mut self, f: &Failure) -> Result<(), StoreError> {
         let b = bson::to_vec(f).map_err(|e| StoreError::Decode(e.to_string()))?;
-        self.0.push(FAILED);
+        self.items.push(FAILED);
         self.field(&b);
         Ok(())
     }
 
     pub fn push_duplicate(&mut self, external_id: &str) {
-        self.0.push(DUPLICATE);
+        self.items.push(DUPLICATE);
         self.field(external_id.as_bytes());
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.items.is_empty()
+    }
+
+    /// The postings' bodies (empty in a batch read from the queue: they travel apart).
+    pub fn bodies(&self) -> &[u8] {
+        &self.bodies
+    }
+
+    /// Takes the bodies out, to be stored apart from the queued items.
+    pub fn take_bodies(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bodies)
     }
 
     fn field(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(&(b.len() as u32).to_le_bytes());
-        self.0.extend_from_slice(b);
+        self.items
+            .extend_from_slice(&(b.len() as u32).to_le_bytes());
+        self.items.extend_from_slice(b);
     }
 
     /// The items, in order. Only ids, hashes and keys are read here; bodies stay as bytes.
     pub fn items(&self) -> Result<Vec<PackedItem<'_>>, StoreError> {
         let mut out = Vec::new();
-        let mut rest = self.0.as_slice();
+        let mut rest = self.items.as_slice();
         while let Some((&kind, tail)) = rest.split_first() {
             rest = tail;
             let item = match kind {
@@ -166,8 +229,9 @@ impl PackedItems {
                     let id = text(take(&mut rest)?)?;
                     let hash = text(take(&mut rest)?)?;
                     let dedupe_key = text(take(&mut rest)?)?;
-                    let body = RawDocument::from_bytes(take(&mut rest)?)
-                        .map_err(|e| StoreError::Decode(e.to_string()))?;
+                    let at = u32_le(&mut rest)? as usize;
+                    let len = u32_le(&mut rest)? as usize;
+                    let body = at..at + len;
                     PackedItem::Job(PackedJob {
                         id,
                         hash,
@@ -195,6 +259,14 @@ fn malformed(what: &str) -> StoreError {
     StoreError::Decode(format!("a queued batch is malformed ({what})"))
 }
 
+fn u32_le(rest: &mut &[u8]) -> Result<u32, StoreError> {
+    let (n, tail) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| malformed("number"))?;
+    *rest = tail;
+    Ok(u32::from_le_bytes(*n))
+}
+
 /// The next length-prefixed field.
 fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
     let (len, tail) = rest
@@ -215,7 +287,7 @@ fn text(b: &[u8]) -> Result<&str, StoreError> {
 
 impl Serialize for PackedItems {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&BASE64.encode(&self.0))
+        s.serialize_str(&BASE64.encode(&self.items))
     }
 }
 
@@ -228,7 +300,11 @@ impl<'de> Deserialize<'de> for PackedItems {
                 f.write_str("a base64 string")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PackedItems, E> {
-                BASE64.decode(v).map(PackedItems).map_err(E::custom)
+                let items = BASE64.decode(v).map_err(E::custom)?;
+                Ok(PackedItems {
+                    items,
+                    bodies: Vec::new(),
+                })
             }
         }
         d.deserialize_str(V)
@@ -336,23 +412,29 @@ mod tests {
         items
             .push_failed(&Failure::new("ITEM_INVALID", "no title"))
             .unwrap();
-        items.push_job("example.com", &JobPosting::default()).unwrap();
+        items
+            .push_job("example.com", &JobPosting::default())
+            .unwrap();
         items
     }
 
     #[test]
     fn packed_items_travel_as_json_and_read_back_in_order() {
+        let mut items = packed();
+        let bodies = items.take_bodies();
         let task = ImportBatchTask {
             run_id: "r".into(),
             source_id: "s".into(),
             publisher: "example.com".into(),
             batch_no: 3,
-            items: packed(),
+            items,
+            bodies: Some("0:3".into()),
             entries: Vec::new(),
         };
         let json = serde_json::to_vec(&task).unwrap();
         let back: ImportBatchTask = serde_json::from_slice(&json).unwrap();
         assert_eq!(back.items, task.items);
+        assert_eq!(back.bodies.as_deref(), Some("0:3"));
         let items = back.items.items().unwrap();
         assert_eq!(items.len(), 4);
         let PackedItem::Job(j) = &items[0] else {
@@ -362,7 +444,7 @@ mod tests {
         assert_eq!(j.id, job_id("example.com", &p.external_id));
         assert_eq!(j.hash, p.content_hash());
         assert_eq!(j.dedupe_key, p.dedupe_key());
-        assert_eq!(j.posting().unwrap(), p);
+        assert_eq!(j.posting(&bodies).unwrap(), p);
         assert!(matches!(items[1], PackedItem::Duplicate));
         let PackedItem::Failed(f) = &items[2] else {
             panic!("{:?}", items[2])
@@ -371,18 +453,18 @@ mod tests {
         let PackedItem::Job(empty) = &items[3] else {
             panic!("{:?}", items[3])
         };
-        assert_eq!(empty.posting().unwrap(), JobPosting::default());
+        assert_eq!(empty.posting(&bodies).unwrap(), JobPosting::default());
     }
 
     #[test]
     fn a_packed_body_is_the_document_the_posting_was_stored_as_before() {
         let mut items = PackedItems::default();
         items.push_job("example.com", &posting(7)).unwrap();
-        let items = items.items().unwrap();
-        let PackedItem::Job(j) = &items[0] else {
-            panic!("{:?}", items[0])
+        let read = items.items().unwrap();
+        let PackedItem::Job(j) = &read[0] else {
+            panic!("{:?}", read[0])
         };
-        let body = mongodb::bson::Document::try_from(j.body).unwrap();
+        let body = mongodb::bson::Document::try_from(j.body(items.bodies()).unwrap()).unwrap();
         assert_eq!(body, encode(&posting(7)).unwrap());
     }
 
@@ -400,21 +482,26 @@ mod tests {
             ],
         });
         let task: ImportBatchTask = serde_json::from_value(json).unwrap();
-        let items = task.into_items().unwrap();
-        let items = items.items().unwrap();
+        assert_eq!(task.bodies, None);
+        let packed = task.into_items().unwrap();
+        let items = packed.items().unwrap();
         assert_eq!(items.len(), 3);
         let PackedItem::Job(j) = &items[0] else {
             panic!("{:?}", items[0])
         };
         assert_eq!(j.id, job_id("example.com", "https://example.com/jobs/1"));
-        assert_eq!(j.posting().unwrap().title, "T");
+        assert_eq!(j.posting(packed.bodies()).unwrap().title, "T");
         assert!(matches!(items[1], PackedItem::Duplicate));
         assert!(matches!(items[2], PackedItem::Failed(_)));
     }
 
     #[test]
     fn a_damaged_batch_is_an_error_not_a_panic() {
-        let PackedItems(bytes) = packed();
+        let bytes = packed().items;
+        let of = |items: Vec<u8>| PackedItems {
+            items,
+            bodies: Vec::new(),
+        };
         for cut in 0..bytes.len() {
             let mut b = bytes[..cut].to_vec();
             if let Some(first) = b.first_mut()
@@ -422,10 +509,17 @@ mod tests {
             {
                 *first = 9;
             }
-            let _ = PackedItems(b).items();
+            let _ = of(b).items();
         }
-        assert!(PackedItems(bytes[..bytes.len() - 1].to_vec()).items().is_err());
-        assert!(PackedItems(vec![9]).items().is_err());
+        assert!(of(bytes[..bytes.len() - 1].to_vec()).items().is_err());
+        assert!(of(vec![9]).items().is_err());
+        // A body outside the bodies is an error too.
+        let items = packed();
+        let read = items.items().unwrap();
+        let PackedItem::Job(j) = &read[0] else {
+            panic!("{:?}", read[0])
+        };
+        assert!(j.body(&items.bodies()[..10]).is_err());
         let bad: Result<ImportBatchTask, _> = serde_json::from_value(serde_json::json!({
             "run_id": "r", "source_id": "s", "publisher": "p", "batch_no": 0, "items": "%%%"
         }));

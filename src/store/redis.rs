@@ -40,6 +40,10 @@ impl Keys {
     pub fn seen_set(&self, run_id: &str) -> String {
         format!("{}:seen:{run_id}", self.prefix)
     }
+    /// The postings' bodies of a run's queued batches (a hash, by generation and batch).
+    pub fn bodies(&self, run_id: &str) -> String {
+        format!("{}:bodies:{run_id}", self.prefix)
+    }
     /// The numbers of a run's recorded batches: says cheaply when the last one is in.
     pub fn done_set(&self, run_id: &str) -> String {
         format!("{}:done:{run_id}", self.prefix)
@@ -175,6 +179,33 @@ impl Redis {
             .ignore()
             .query_async(&mut c)
             .await?;
+        Ok(())
+    }
+
+    /// Adds members to a set and one field to a hash, both expiring after `ttl`, in one round
+    /// trip.
+    pub async fn add_to_set_and_hash(
+        &self,
+        set: &str,
+        members: &[String],
+        hash: &str,
+        field: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        if !members.is_empty() {
+            pipe.sadd(set, members)
+                .ignore()
+                .expire(set, ttl.as_secs() as i64)
+                .ignore();
+        }
+        pipe.hset(hash, field, value)
+            .ignore()
+            .expire(hash, ttl.as_secs() as i64)
+            .ignore();
+        let _: () = pipe.query_async(&mut c).await?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, RawArrayBuf, RawDocumentBuf, doc};
+use mongodb::bson::{Bson, Document, RawArrayBuf, RawDocument, RawDocumentBuf, doc};
 use mongodb::error::ErrorKind;
 use sha2::{Digest, Sha256};
 
@@ -16,7 +16,7 @@ use crate::domain::time::format as ts;
 use crate::domain::{BatchResult, CodeCount, Failure};
 use crate::store::StoreError;
 use crate::store::job_index::Entry;
-use crate::store::queue::{PackedItem, PackedJob};
+use crate::store::queue::{Bodies, PackedItem, PackedJob};
 
 /// The stored id of a posting: its external id scoped by its publisher.
 pub fn job_id(publisher: &str, external_id: &str) -> String {
@@ -193,6 +193,7 @@ impl Store {
         &self,
         ctx: &BatchContext<'_>,
         items: Vec<PackedItem<'_>>,
+        bodies: &Bodies<'_>,
     ) -> Result<(BatchResult, Vec<Failure>), StoreError> {
         let mut result = BatchResult {
             items: items.len() as i64,
@@ -221,13 +222,24 @@ impl Store {
             .collect();
         let keys: Vec<&str> = new.iter().map(|&i| jobs[i].dedupe_key).collect();
         self.twins(&keys, ctx.publisher, &mut snap).await?;
+        // The bodies are read only when a posting is written (new, or changed).
+        let writes_any = !new.is_empty()
+            || jobs
+                .iter()
+                .any(|j| plan(snap.by_id.get(j.id), j.hash, ctx.run_id) == Plan::Update);
+        let loaded = if writes_any {
+            bodies.load().await?
+        } else {
+            std::borrow::Cow::Borrowed(&[][..])
+        };
 
         let mut w = Writes::default();
         for (i, j) in jobs.iter().enumerate() {
             let existing = snap.by_id.get(j.id);
             if matches!(plan(existing, j.hash, ctx.run_id), Plan::New) {
                 let twin = snap.twins.get(j.dedupe_key).map(String::as_str);
-                w.inserts.push((i, new_job_doc(ctx, j, twin, &now)));
+                w.inserts
+                    .push((i, new_job_doc(ctx, j, j.body(&loaded)?, twin, &now)));
             } else {
                 w.classify(i, existing, j.hash, ctx, &mut result);
             }
@@ -257,7 +269,7 @@ impl Store {
         for &(i, reopen, content_changed) in &w.updates {
             let j = &jobs[i];
             let mut set = if content_changed {
-                let mut set = Document::try_from(j.body)
+                let mut set = Document::try_from(j.body(&loaded)?)
                     .map_err(|e| StoreError::Decode(e.to_string()))?;
                 set.insert("contentHash", j.hash);
                 set.insert("dedupeKey", j.dedupe_key);
@@ -646,10 +658,11 @@ impl Writes {
 fn new_job_doc(
     ctx: &BatchContext<'_>,
     job: &PackedJob<'_>,
+    body: &RawDocument,
     twin: Option<&str>,
     now: &str,
 ) -> RawDocumentBuf {
-    let mut d = job.body.to_raw_document_buf();
+    let mut d = body.to_raw_document_buf();
     d.append_ref("_id", job.id);
     d.append_ref("publisher", ctx.publisher);
     d.append_ref("contentHash", job.hash);
