@@ -129,9 +129,39 @@ pub struct Policy<'a> {
     pub link_rel: &'a str,
 }
 
-/// Bytes that stop the copying of plain text.
-fn is_special(b: u8) -> bool {
-    matches!(b, b'<' | b'>' | b'&' | b'\r' | 0 | 0xC2)
+/// Finds the next special byte with two vectorized searches (markup bytes; NUL, CR and the
+/// lead byte of U+00A0), each result kept until the scan passes it, so no byte is searched
+/// twice.
+struct Specials<'h> {
+    hay: &'h [u8],
+    markup: Option<usize>,
+    other: Option<usize>,
+}
+
+impl<'h> Specials<'h> {
+    fn new(hay: &'h [u8]) -> Self {
+        Self {
+            hay,
+            markup: None,
+            other: None,
+        }
+    }
+
+    /// The index of the first special byte at or after `i`, or the length.
+    fn next(&mut self, i: usize) -> usize {
+        let hay = self.hay;
+        let find = |slot: &mut Option<usize>, (a, b, c): (u8, u8, u8)| match *slot {
+            Some(p) if p >= i => p,
+            _ => {
+                let p = memchr::memchr3(a, b, c, &hay[i..]).map_or(hay.len(), |p| i + p);
+                *slot = Some(p);
+                p
+            }
+        };
+        let markup = find(&mut self.markup, (b'<', b'>', b'&'));
+        let other = find(&mut self.other, (0, b'\r', 0xC2));
+        markup.min(other)
+    }
 }
 
 /// Rewrites `html` under `policy`, or returns `None` when the input is outside the subset.
@@ -166,12 +196,11 @@ fn clean_into(html: &str, policy: &Policy<'_>, mut text: Option<&mut Collapser>)
     // Open inline elements, `p` and headings: no block may start inside them.
     let mut phrasing = 0usize;
     let mut in_link = false;
+    let mut specials = Specials::new(bytes);
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
-        while i < bytes.len() && !is_special(bytes[i]) {
-            i += 1;
-        }
+        i = specials.next(i);
         out.push_str(&html[start..i]);
         feed(&mut text, &html[start..i]);
         let Some(&b) = bytes.get(i) else { break };
