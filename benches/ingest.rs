@@ -82,11 +82,11 @@ fn run(variant: &str, path: &str) -> Res<usize> {
     };
     match variant {
         "ours" => {
-            let workers = match std::env::var("INGEST_WORKERS") {
+            let threads = match std::env::var("INGEST_THREADS") {
                 Ok(w) => w.parse()?,
                 Err(_) => std::thread::available_parallelism().map_or(2, usize::from),
             };
-            parallel::parse_parallel(reader()?, &opts, workers, &mut count);
+            parallel::parse_parallel(reader()?, &opts, threads, &mut count);
         }
         "ours-1t" => {
             parse(reader()?, &opts, &mut count);
