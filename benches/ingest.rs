@@ -13,6 +13,10 @@ use job_importer::ingest::item::Normalizer;
 use job_importer::ingest::sanitize::{Sanitizer, html_to_text};
 use job_importer::ingest::{ParseLimits, ParseOptions, feedgen, parallel, parse, parse_raw, text};
 
+/// The daemon's allocator, so that every variant runs as it would in the daemon.
+#[global_allocator]
+static GLOBAL: job_importer::alloc::Allocator = job_importer::alloc::ALLOCATOR;
+
 type Res<T> = Result<T, Box<dyn Error>>;
 
 /// Reads per `read` call: what a streaming reader over the network would see.
@@ -78,8 +82,11 @@ fn run(variant: &str, path: &str) -> Res<usize> {
     };
     match variant {
         "ours" => {
-            let workers = std::thread::available_parallelism().map_or(2, usize::from);
-            parallel::parse_parallel(reader()?, &opts, workers, &mut count);
+            let threads = match std::env::var("INGEST_THREADS") {
+                Ok(w) => w.parse()?,
+                Err(_) => std::thread::available_parallelism().map_or(2, usize::from),
+            };
+            parallel::parse_parallel(reader()?, &opts, threads, &mut count);
         }
         "ours-1t" => {
             parse(reader()?, &opts, &mut count);
@@ -89,6 +96,15 @@ fn run(variant: &str, path: &str) -> Res<usize> {
             normalizer.sanitize = false;
             parse_raw(reader()?, &opts, &mut |raw| {
                 count(raw.and_then(|r| normalizer.normalize(r)))
+            });
+        }
+        // Only the reading side of `parse_parallel`: raw items, not normalized.
+        "raw" => {
+            parse_raw(reader()?, &opts, &mut |raw| {
+                if raw.is_ok() {
+                    n += 1;
+                }
+                ControlFlow::Continue(())
             });
         }
         "floor" => return floor(reader()?),

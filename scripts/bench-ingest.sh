@@ -14,7 +14,7 @@ BIN=$(cargo bench --bench ingest --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "$(free -g | awk '/Mem:/ {print $2}') GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-VARIANTS="floor ours-nosan ours-1t ours feedrs"
+VARIANTS="floor raw ours-nosan ours-1t ours feedrs"
 for n in $SIZES; do
   feed="$WORK/feed-$n.xml"
   "$BIN" gen "$n" "$feed" >/dev/null

@@ -77,8 +77,10 @@ fn load(path: Option<PathBuf>, overrides: &[(&str, String)]) -> Result<Settings,
     Settings::load(path.as_deref(), overrides).map_err(|e| e.to_string())
 }
 
+#[global_allocator]
+static GLOBAL: job_importer::alloc::Allocator = job_importer::alloc::ALLOCATOR;
+
 fn main() -> ExitCode {
-    job_importer::alloc::one_malloc_arena();
     init_tracing();
     let cli = Cli::parse();
     match cli.command {

@@ -17,6 +17,9 @@
 
 use url::Url;
 
+use super::sanitize::is_block;
+use super::text::Collapser;
+
 /// How an element takes part in nesting.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -126,13 +129,64 @@ pub struct Policy<'a> {
     pub link_rel: &'a str,
 }
 
-/// Bytes that stop the copying of plain text.
-fn is_special(b: u8) -> bool {
-    matches!(b, b'<' | b'>' | b'&' | b'\r' | 0 | 0xC2)
+/// Finds the next special byte with two vectorized searches (markup bytes; NUL, CR and the
+/// lead byte of U+00A0), each result kept until the scan passes it, so no byte is searched
+/// twice.
+struct Specials<'h> {
+    hay: &'h [u8],
+    markup: Option<usize>,
+    other: Option<usize>,
+}
+
+impl<'h> Specials<'h> {
+    fn new(hay: &'h [u8]) -> Self {
+        Self {
+            hay,
+            markup: None,
+            other: None,
+        }
+    }
+
+    /// The index of the first special byte at or after `i`, or the length.
+    fn next(&mut self, i: usize) -> usize {
+        let hay = self.hay;
+        let find = |slot: &mut Option<usize>, (a, b, c): (u8, u8, u8)| match *slot {
+            Some(p) if p >= i => p,
+            _ => {
+                let p = memchr::memchr3(a, b, c, &hay[i..]).map_or(hay.len(), |p| i + p);
+                *slot = Some(p);
+                p
+            }
+        };
+        let markup = find(&mut self.markup, (b'<', b'>', b'&'));
+        let other = find(&mut self.other, (0, b'\r', 0xC2));
+        markup.min(other)
+    }
 }
 
 /// Rewrites `html` under `policy`, or returns `None` when the input is outside the subset.
 pub fn clean(html: &str, policy: &Policy<'_>) -> Option<String> {
+    clean_into(html, policy, None)
+}
+
+/// [`clean`], also feeding `text` what [`super::sanitize::html_to_text`] would read from the
+/// output (decoded text, a line break or space per tag), so the text form needs no second pass.
+pub fn clean_with_text(html: &str, policy: &Policy<'_>, text: &mut Collapser) -> Option<String> {
+    clean_into(html, policy, Some(text))
+}
+
+fn feed(text: &mut Option<&mut Collapser>, s: &str) {
+    if let Some(t) = text.as_deref_mut() {
+        t.feed(s);
+    }
+}
+
+/// What a tag reads as in the text form.
+fn tag_break(name: &str) -> &'static str {
+    if is_block(name) { "\n" } else { " " }
+}
+
+fn clean_into(html: &str, policy: &Policy<'_>, mut text: Option<&mut Collapser>) -> Option<String> {
     if html.starts_with('\u{feff}') {
         return None;
     }
@@ -142,31 +196,35 @@ pub fn clean(html: &str, policy: &Policy<'_>) -> Option<String> {
     // Open inline elements, `p` and headings: no block may start inside them.
     let mut phrasing = 0usize;
     let mut in_link = false;
+    let mut specials = Specials::new(bytes);
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
-        while i < bytes.len() && !is_special(bytes[i]) {
-            i += 1;
-        }
+        i = specials.next(i);
         out.push_str(&html[start..i]);
+        feed(&mut text, &html[start..i]);
         let Some(&b) = bytes.get(i) else { break };
         match b {
             b'>' => {
                 out.push_str("&gt;");
+                feed(&mut text, ">");
                 i += 1;
             }
             0xC2 => {
                 // A two-byte sequence; U+00A0 is written as `&nbsp;`.
-                if bytes.get(i + 1) == Some(&0xA0) {
+                let ch = html.get(i..i + 2)?;
+                if ch == "\u{a0}" {
                     out.push_str("&nbsp;");
                 } else {
-                    out.push_str(html.get(i..i + 2)?);
+                    out.push_str(ch);
                 }
+                feed(&mut text, ch);
                 i += 2;
             }
             b'&' => {
                 let (value, used) = reference(&html[i..])?;
                 escape_into(&mut out, value.as_str(), false);
+                feed(&mut text, value.as_str());
                 i += used;
             }
             b'<' => match bytes.get(i + 1) {
@@ -199,6 +257,7 @@ pub fn clean(html: &str, policy: &Policy<'_>) -> Option<String> {
                         out.push('"');
                     }
                     out.push('>');
+                    feed(&mut text, tag_break(t.name));
                     if !matches!(t.kind, Kind::InlineVoid | Kind::BlockVoid) {
                         if matches!(t.kind, Kind::Inline | Kind::Para) {
                             phrasing += 1;
@@ -230,11 +289,13 @@ pub fn clean(html: &str, policy: &Policy<'_>) -> Option<String> {
                     out.push_str("</");
                     out.push_str(open);
                     out.push('>');
+                    feed(&mut text, tag_break(open));
                     i += 2 + len + 1;
                 }
                 // A `<` that starts no markup is text (the tokenizer emits it as is).
                 Some(c) if !c.is_ascii_alphabetic() && !matches!(c, b'!' | b'?') => {
                     out.push_str("&lt;");
+                    feed(&mut text, "<");
                     i += 1;
                 }
                 _ => return None,

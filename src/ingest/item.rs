@@ -179,24 +179,23 @@ impl<'a> Normalizer<'a> {
                 raw.date.as_deref().unwrap_or(""),
             )
         });
-        let description_html = raw
+        let description = raw
             .content
             .as_deref()
             .filter(|c| !c.trim().is_empty())
-            .or(raw.summary.as_deref())
-            .and_then(|d| {
-                let d = text::nfc(d);
-                if self.sanitize {
-                    sanitizer.html(&d, lim.max_description_chars)
-                } else {
-                    let mut raw = d.into_owned();
-                    text::truncate_chars(&mut raw, lim.max_description_chars);
-                    Some(raw)
-                }
-            });
-        let description_text = description_html
-            .as_deref()
-            .and_then(|h| html_to_text(h, lim.max_description_chars));
+            .or(raw.summary.as_deref());
+        let (description_html, description_text) = match description {
+            None => (None, None),
+            Some(d) if self.sanitize => {
+                sanitizer.html_and_text(&text::nfc(d), lim.max_description_chars)
+            }
+            Some(d) => {
+                let mut html = text::nfc(d).into_owned();
+                text::truncate_chars(&mut html, lim.max_description_chars);
+                let text = html_to_text(&html, lim.max_description_chars);
+                (Some(html), text)
+            }
+        };
         let locations = plain_list(&raw.locations, lim.max_field_chars);
         let job_types = plain_list(&raw.job_types, lim.max_field_chars);
         let says_remote = |s: &String| {

@@ -1,10 +1,10 @@
 //! [`parse_parallel`]: the contract of [`super::parse`] (same items, same order, same
-//! summary), with normalization, which sanitizing dominates, spread over worker threads.
+//! summary), with normalization, which sanitizing dominates, spread over threads.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::ops::ControlFlow;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use super::item::Normalizer;
@@ -13,24 +13,39 @@ use super::{ItemOutcome, ParseOptions, ParseSummary, RawOutcome, parse, parse_ra
 /// Items per batch handed to a worker: enough to make the channel cost vanish, small enough
 /// that the first items reach the callback quickly.
 const BATCH: usize = 64;
-/// Batches in flight per worker before the reader waits; this bounds memory.
-const IN_FLIGHT_PER_WORKER: usize = 4;
+/// Batches in flight per thread before the reader waits; this bounds memory.
+const IN_FLIGHT_PER_THREAD: usize = 4;
 
-/// Parses on the calling thread while `workers` threads normalize batches of items; results
-/// are handed to `on_item` on the calling thread in document order. With `workers <= 1` this
-/// is [`parse`]. After `on_item` breaks, items already read are dropped, so `summary.items`
-/// may count a few more items than were delivered.
+/// Parses on the calling thread while `threads - 1` workers normalize batches of items; when
+/// every worker is busy and their queue is full, the calling thread normalizes the batch
+/// itself, so `threads` threads share the work without oversubscribing as many cores.
+/// Results are handed to `on_item` on the calling thread in document order. With
+/// `threads <= 1` this is [`parse`]. After `on_item` breaks, items already read are dropped,
+/// so `summary.items` may count a few more items than were delivered.
 pub fn parse_parallel<R: BufRead>(
     reader: R,
     opts: &ParseOptions,
-    workers: usize,
+    threads: usize,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
-    if workers <= 1 {
+    if threads <= 1 {
         return parse(reader, opts, on_item);
     }
+    parse_with_queue(reader, opts, threads, threads - 1, on_item).0
+}
+
+/// [`parse_parallel`] with `queue` batches waiting for the workers at most; also returns how
+/// many batches the calling thread normalized itself.
+fn parse_with_queue<R: BufRead>(
+    reader: R,
+    opts: &ParseOptions,
+    threads: usize,
+    queue: usize,
+    on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
+) -> (ParseSummary, u64) {
+    let workers = threads.saturating_sub(1).max(1);
     std::thread::scope(|scope| {
-        let (work_tx, work_rx) = mpsc::sync_channel::<Batch<RawOutcome>>(workers);
+        let (work_tx, work_rx) = mpsc::sync_channel::<Batch<RawOutcome>>(queue);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = mpsc::channel::<Batch<ItemOutcome>>();
         for _ in 0..workers {
@@ -42,17 +57,19 @@ pub fn parse_parallel<R: BufRead>(
         let mut order = InOrder {
             work_tx: Some(work_tx),
             done_rx,
+            normalizer: Normalizer::new(&opts.limits, opts.base_url.as_ref()),
             on_item,
             batch: Vec::with_capacity(BATCH),
             next_seq: 0,
             next_out: 0,
             pending: BTreeMap::new(),
-            max_in_flight: workers * IN_FLIGHT_PER_WORKER,
+            max_in_flight: threads * IN_FLIGHT_PER_THREAD,
             stopped: false,
+            inline_batches: 0,
         };
         let summary = parse_raw(reader, opts, &mut |raw| order.push(raw));
         order.finish();
-        summary
+        (summary, order.inline_batches)
     })
 }
 
@@ -82,10 +99,12 @@ fn normalize_batches(
     }
 }
 
-/// Batches raw items out to the workers and hands results back in sequence order.
-struct InOrder<'f> {
+/// Batches raw items out to the workers (or normalizes them itself when the workers are
+/// behind) and hands results back in sequence order.
+struct InOrder<'f, 'o> {
     work_tx: Option<SyncSender<Batch<RawOutcome>>>,
     done_rx: Receiver<Batch<ItemOutcome>>,
+    normalizer: Normalizer<'o>,
     on_item: &'f mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
     batch: Vec<RawOutcome>,
     next_seq: u64,
@@ -93,9 +112,10 @@ struct InOrder<'f> {
     pending: BTreeMap<u64, Vec<ItemOutcome>>,
     max_in_flight: usize,
     stopped: bool,
+    inline_batches: u64,
 }
 
-impl InOrder<'_> {
+impl InOrder<'_, '_> {
     fn push(&mut self, raw: RawOutcome) -> ControlFlow<()> {
         self.batch.push(raw);
         if self.batch.len() >= BATCH {
@@ -121,19 +141,29 @@ impl InOrder<'_> {
         (self.next_seq - self.next_out) as usize
     }
 
+    /// Hands the batch to a worker, or normalizes it here when their queue is full.
     fn send(&mut self) {
         if self.batch.is_empty() || self.stopped {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        let sent = self
-            .work_tx
-            .as_ref()
-            .is_some_and(|tx| tx.send((self.next_seq, batch)).is_ok());
-        if sent {
-            self.next_seq += 1;
-        } else {
+        let seq = self.next_seq;
+        let Some(tx) = self.work_tx.as_ref() else {
             self.stopped = true;
+            return;
+        };
+        self.next_seq += 1;
+        match tx.try_send((seq, batch)) {
+            Ok(()) => {}
+            Err(TrySendError::Full((_, batch))) => {
+                let out = batch
+                    .into_iter()
+                    .map(|r| r.and_then(|raw| self.normalizer.normalize(raw)))
+                    .collect();
+                self.inline_batches += 1;
+                self.deliver((seq, out));
+            }
+            Err(TrySendError::Disconnected(_)) => self.stopped = true,
         }
     }
 
@@ -208,6 +238,28 @@ mod tests {
         assert!(sequential[150].is_err());
         assert_eq!(sequential, parallel);
         assert_eq!((s1.items, s1.error), (s2.items, s2.error));
+    }
+
+    #[test]
+    fn batches_the_calling_thread_normalizes_keep_their_place() {
+        let mut feed = Vec::new();
+        feedgen::write_wpjm_feed(&mut feed, 2000).unwrap_or_default();
+        let (sequential, _) = collect(&feed, 1, usize::MAX);
+        // No queue: a batch goes to a worker only if one is waiting at that moment.
+        let mut items = Vec::new();
+        let (summary, inline) = parse_with_queue(
+            feed.as_slice(),
+            &opts("https://feeds.example.net/jobs"),
+            2,
+            0,
+            &mut |i| {
+                items.push(i);
+                ControlFlow::Continue(())
+            },
+        );
+        assert!(inline > 0, "the calling thread normalized no batch");
+        assert_eq!(summary.items, 2000);
+        assert_eq!(items, sequential);
     }
 
     #[test]

@@ -4,13 +4,18 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, Read, Result};
 
-/// Newline offsets remembered for column reporting. Errors are reported at most one event
-/// behind the read position, so a few thousand lines of history is plenty.
+/// Newline offsets remembered behind the read position for column reporting. Errors are
+/// reported at most one event behind it, so a few thousand lines of history is plenty. The
+/// newlines of the buffered bytes not read yet are kept too (at most one buffer's worth).
 const RECENT_NEWLINES: usize = 4096;
 
 pub struct LineCounter<R> {
     inner: R,
+    /// Bytes handed on (`consume`d).
     consumed: u64,
+    /// Bytes whose newlines are counted: each buffer is scanned once, when first seen.
+    scanned: u64,
+    /// Newlines before `scanned`.
     newlines: u64,
     recent: VecDeque<u64>,
 }
@@ -20,6 +25,7 @@ impl<R: BufRead> LineCounter<R> {
         Self {
             inner,
             consumed: 0,
+            scanned: 0,
             newlines: 0,
             recent: VecDeque::new(),
         }
@@ -56,20 +62,31 @@ impl<R: BufRead> Read for LineCounter<R> {
 
 impl<R: BufRead> BufRead for LineCounter<R> {
     fn fill_buf(&mut self) -> Result<&[u8]> {
-        self.inner.fill_buf()
+        let Self {
+            inner,
+            consumed,
+            scanned,
+            newlines,
+            recent,
+        } = self;
+        let buf = inner.fill_buf()?;
+        let end = *consumed + buf.len() as u64;
+        if end > *scanned {
+            let from = (*scanned - *consumed) as usize;
+            for i in memchr::memchr_iter(b'\n', &buf[from..]) {
+                *newlines += 1;
+                recent.push_back(*scanned + i as u64);
+            }
+            *scanned = end;
+            while recent.len() > RECENT_NEWLINES && recent.front().is_some_and(|&nl| nl < *consumed)
+            {
+                recent.pop_front();
+            }
+        }
+        Ok(buf)
     }
 
     fn consume(&mut self, amt: usize) {
-        // BufRead guarantees the buffer returned by the last fill_buf is still there.
-        if let Ok(buf) = self.inner.fill_buf() {
-            for i in memchr::memchr_iter(b'\n', &buf[..amt.min(buf.len())]) {
-                self.newlines += 1;
-                if self.recent.len() == RECENT_NEWLINES {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(self.consumed + i as u64);
-            }
-        }
         self.consumed += amt as u64;
         self.inner.consume(amt);
     }
@@ -78,6 +95,46 @@ impl<R: BufRead> BufRead for LineCounter<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_and_column_are_right_whatever_the_buffer_and_read_sizes() {
+        let text: Vec<u8> = (0..20_000u32)
+            .map(|i| {
+                if i % 7 == 0 || i % 13 == 5 {
+                    b'\n'
+                } else {
+                    b'x'
+                }
+            })
+            .collect();
+        let expected = |offset: usize| {
+            let before = &text[..offset];
+            let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            (line, (offset - start) as u64 + 1)
+        };
+        for (buffer, step) in [(16, 3), (64, 64), (1000, 7), (8192, 1)] {
+            let mut r = LineCounter::new(std::io::BufReader::with_capacity(buffer, &text[..]));
+            let mut read = 0;
+            while read < text.len() {
+                let n = r.fill_buf().map_or(0, |b| b.len().min(step));
+                r.consume(n);
+                read += n;
+                // Errors are reported at or a little behind the read position.
+                for back in [0, 1, 50] {
+                    let offset = read.saturating_sub(back);
+                    assert_eq!(
+                        r.line_col(offset as u64),
+                        expected(offset),
+                        "{buffer}/{step} at {offset}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn offsets_map_to_one_based_line_and_column() {

@@ -43,6 +43,30 @@ impl Sanitizer {
     /// Sanitizes `raw` HTML capped at `max_chars` (input and output). Returns `None` when
     /// nothing visible is left.
     pub fn html(&self, raw: &str, max_chars: usize) -> Option<String> {
+        self.html_inner(raw, max_chars, false).0
+    }
+
+    /// [`Sanitizer::html`] and the text form of its result ([`html_to_text`]): in the same
+    /// pass when the allow-list rewriter takes the fragment, by reading the result otherwise.
+    pub fn html_and_text(&self, raw: &str, max_chars: usize) -> (Option<String>, Option<String>) {
+        let (html, fused) = self.html_inner(raw, max_chars, true);
+        let text = match fused {
+            Some(mut t) => {
+                text::truncate_chars(&mut t, max_chars);
+                (!t.is_empty()).then_some(t)
+            }
+            None => html.as_deref().and_then(|h| html_to_text(h, max_chars)),
+        };
+        (html, text)
+    }
+
+    /// The sanitized HTML and, when `want_text` and the rewriter took it, its whole text form.
+    fn html_inner(
+        &self,
+        raw: &str,
+        max_chars: usize,
+        want_text: bool,
+    ) -> (Option<String>, Option<String>) {
         let mut input = text::strip_control(raw);
         if input.len() > max_chars {
             let mut cut = input.into_owned();
@@ -59,7 +83,14 @@ impl Sanitizer {
         // Cleaning can grow the text (rel attributes, closing tags); shrink the input until the
         // output fits, a few times at most, then fall back to cutting the output's text.
         for _ in 0..4 {
-            let out = self.clean(&input);
+            let (out, fused) = if want_text {
+                match self.clean_fast_with_text(&input) {
+                    Some((out, text)) => (out, Some(text)),
+                    None => (self.clean_ammonia(&input), None),
+                }
+            } else {
+                (self.clean(&input), None)
+            };
             // No more bytes than the cap means no more characters.
             let len = if out.len() <= max_chars {
                 out.len()
@@ -67,14 +98,17 @@ impl Sanitizer {
                 out.chars().count()
             };
             if len <= max_chars {
-                return (!out.trim().is_empty()).then_some(out);
+                return match out.trim().is_empty() {
+                    true => (None, None),
+                    false => (Some(out), fused),
+                };
             }
             let keep = input.chars().count().saturating_mul(max_chars) / len.max(1);
             let mut cut = input.into_owned();
             truncate_html(&mut cut, keep.saturating_sub(16));
             input = Cow::Owned(cut);
         }
-        None
+        (None, None)
     }
 
     /// The policy applied to a fragment: the allow-list rewriter when the fragment is in its
@@ -92,6 +126,18 @@ impl Sanitizer {
             link_rel: LINK_REL,
         };
         allowlist::clean(html, &policy)
+    }
+
+    /// The allow-list rewriter with the text form of its output, collapsed but not capped.
+    pub fn clean_fast_with_text(&self, html: &str) -> Option<(String, String)> {
+        let policy = allowlist::Policy {
+            base: self.base.as_ref(),
+            schemes: &URL_SCHEMES,
+            link_rel: LINK_REL,
+        };
+        let mut text = text::Collapser::with_capacity(html.len());
+        let out = allowlist::clean_with_text(html, &policy, &mut text)?;
+        Some((out, text.finish()))
     }
 
     /// Ammonia alone.
@@ -213,7 +259,7 @@ fn feed_decoded(out: &mut text::Collapser, s: &str) {
 }
 
 /// Elements whose boundaries read as line breaks in the text form (any letter case).
-fn is_block(name: &str) -> bool {
+pub(super) fn is_block(name: &str) -> bool {
     const BLOCK: [&str; 19] = [
         "p",
         "div",
@@ -291,6 +337,30 @@ mod tests {
             limit_nesting("<p>a<br>b</p>", 1),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn html_and_text_equals_html_then_its_text_form() {
+        let base = Url::parse("https://ex.com/feed").ok();
+        let s = Sanitizer::new(base.as_ref());
+        let long = "<p>Tom &amp; Jerry&nbsp;&gt; <a href=\"/x\">go</a></p><ul><li>one</li></ul>"
+            .repeat(40);
+        let cases = [
+            // The rewriter's subset.
+            "<p>Tom &amp; Jerry&nbsp;&gt; 1 < 2 <a href=\"/x\">go</a></p><ul><li>one</li></ul>",
+            // Outside it (ammonia): unknown tag, comment, implied end tag.
+            "<section>a<!-- c --><p>b<p>c</section>",
+            // Nothing visible.
+            "<p> </p>",
+            &long,
+        ];
+        for raw in cases {
+            for max in [10_000, 300, 5] {
+                let html = s.html(raw, max);
+                let text = html.as_deref().and_then(|h| html_to_text(h, max));
+                assert_eq!(s.html_and_text(raw, max), (html, text), "{raw:?} at {max}");
+            }
+        }
     }
 
     #[test]

@@ -64,7 +64,12 @@ pub fn identity(id: &str) -> Cow<'_, str> {
 /// Resolves `raw` against `base` and keeps it only if it is http(s) and within `max_chars`.
 /// `javascript:`, `data:` and every other scheme are dropped, as are unresolvable relatives.
 pub fn absolute_http(raw: &str, base: Option<&Url>, max_chars: usize) -> Option<String> {
-    let raw: String = nfc(raw).chars().filter(|c| !c.is_control()).collect();
+    // Printable ASCII, as links nearly always are, is NFC and has no control characters.
+    let raw: Cow<'_, str> = if raw.bytes().all(|b| (b' '..0x7f).contains(&b)) {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(nfc(raw).chars().filter(|c| !c.is_control()).collect())
+    };
     let raw = raw.trim();
     if raw.is_empty() {
         return None;

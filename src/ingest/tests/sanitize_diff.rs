@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use super::{fixture, opts};
 use crate::ingest::feedgen;
 use crate::ingest::parse_raw;
-use crate::ingest::sanitize::Sanitizer;
+use crate::ingest::sanitize::{Sanitizer, html_to_text};
 
 fn sanitizers() -> [Sanitizer; 2] {
     let base = url::Url::parse("https://jobs.example.com/feed/").ok();
@@ -21,8 +21,13 @@ fn sanitizers() -> [Sanitizer; 2] {
 fn same(html: &str) -> bool {
     let mut fast = false;
     for s in sanitizers() {
-        if let Some(out) = s.clean_fast(html) {
+        if let Some((out, text)) = s.clean_fast_with_text(html) {
             assert_eq!(out, s.clean_ammonia(html), "input: {html:?}");
+            assert_eq!(
+                Some(text).filter(|t| !t.is_empty()),
+                html_to_text(&out, usize::MAX),
+                "text form of {html:?}"
+            );
             fast = true;
         }
     }
