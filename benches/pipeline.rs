@@ -233,7 +233,7 @@ async fn main() {
 
         // The same, into a collection with the indexes the daemon keeps on `jobs`.
         let idb = client.database(&format!("{tag}_idx"));
-        job_importer::store::Store::connect(&mongo_uri, &idb.name(), Duration::from_secs(10))
+        job_importer::store::Store::connect(&mongo_uri, idb.name(), Duration::from_secs(10))
             .await
             .unwrap()
             .ensure_indexes()
