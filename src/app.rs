@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use actix::{Actor, Supervisor};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
@@ -281,32 +281,12 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             scheduler,
             next_session: AtomicU64::new(1),
         });
-        let cfg_settings = settings.clone();
         let workers = if settings.http.workers == 0 {
             num_cpus()
         } else {
             settings.http.workers
         };
-        let server = HttpServer::new(move || {
-            let s = cfg_settings.clone();
-            let cors = !s.http.cors_origins.is_empty();
-            App::new()
-                .app_data(state.clone())
-                .wrap(actix_web::middleware::Condition::new(
-                    cors,
-                    crate::http::cors(&s),
-                ))
-                .wrap(tracing_actix_web::TracingLogger::default())
-                .configure(move |c| crate::http::configure(c, &s))
-        })
-        .workers(workers)
-        // Live updates are small writes that must leave at once, not wait for the previous
-        // one's acknowledgement (Nagle's algorithm against the client's delayed ACK).
-        .tcp_nodelay(true)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        let server = http_server(listener, settings.clone(), state, workers)?;
         server_handle = Some(server.handle());
         actix_web::rt::spawn(server);
     }
@@ -318,6 +298,76 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         server: server_handle,
         _workers: workers,
     })
+}
+
+/// The HTTP server: actix-web's `HttpServer` settings (keep-alive 5 s, client request timeout
+/// 5 s, disconnect timeout 1 s, half-closed connections allowed), built from its parts so that
+/// upgrade requests take `http::upgrade`'s path: a WebSocket leaves the HTTP dispatcher, and
+/// its buffers, once its handshake is answered.
+fn http_server(
+    listener: TcpListener,
+    settings: Arc<Settings>,
+    state: web::Data<AppState>,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    use actix_http::{HttpService, KeepAlive};
+    use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+
+    let addr = listener.local_addr()?;
+    let app = move || {
+        let s = settings.clone();
+        let cors = !s.http.cors_origins.is_empty();
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::Condition::new(
+                cors,
+                crate::http::cors(&s),
+            ))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(move |c| crate::http::configure(c, &s))
+    };
+    let builder = actix_server::Server::build()
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10);
+    let shutdown = builder.graceful_shutdown_signal();
+    Ok(builder
+        .listen("job-importer-http", listener, move || {
+            // What `HttpServer` gives its app: plain HTTP, the bound address as the host when a
+            // request names none.
+            let config = move |_: ()| {
+                actix_web::dev::AppConfig::__priv_test_new(false, addr.to_string(), addr)
+            };
+            let served = |app: App<_>| {
+                map_config(
+                    app.into_factory()
+                        .map_err(|e: actix_web::Error| -> actix_http::Response<_> {
+                            e.error_response().into()
+                        }),
+                    config,
+                )
+            };
+            let shutdown = shutdown.clone();
+            HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .keep_alive(KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                // Live updates are small writes that must leave at once, not wait for the
+                // previous one's acknowledgement (Nagle's algorithm against the client's
+                // delayed ACK).
+                .tcp_nodelay(true)
+                .local_addr(addr)
+                // The upgrade path serves its requests through an app of its own.
+                .upgrade(crate::http::upgrade::factory(served(app())))
+                .finish(served(app()))
+                .tcp()
+        })?
+        .run())
 }
 
 fn num_cpus() -> usize {

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod rate_limit;
 pub mod routes;
+pub mod upgrade;
 pub mod validate;
 
 use std::path::Path;

@@ -17,3 +17,4 @@ mod processes;
 mod recovery;
 mod safety;
 mod scheduling;
+mod ws_upgrade;

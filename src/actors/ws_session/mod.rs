@@ -3,8 +3,9 @@
 //! outbox and is dropped. Heartbeats find dead peers. Clients may `sync` (catch up from
 //! MongoDB) and subscribe to one run's progress or to sources.
 //!
-//! The outbox is the connection's response body (`socket`): the actor hands it whole frames,
-//! and the broker's updates arrive already framed, the same bytes for every client.
+//! The outbox is a bounded queue that the connection (`socket`) writes to the socket: the actor
+//! hands it whole frames, and the broker's updates arrive already framed, the same bytes for
+//! every client.
 
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,7 @@ pub struct WsSession {
     id: u64,
     broker: Addr<HistoryBroker>,
     store: Store,
-    /// The bounded outbox (the response body); `None` once the session is ending.
+    /// The bounded outbox; `None` once the session is ending.
     outbox: Option<OutboxSender>,
     last_seen: Instant,
     initial_sent: bool,
@@ -52,7 +53,7 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    /// A session writing to `outbox`, the sending side of `socket::upgrade`.
+    /// A session writing to `outbox`, the sending side given by `socket::accept`.
     pub fn new(id: u64, outbox: OutboxSender, broker: Addr<HistoryBroker>, store: Store) -> Self {
         Self {
             id,
@@ -205,8 +206,8 @@ impl Actor for WsSession {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.broker.do_send(Disconnect { id: self.id });
-        // The body ends after what is queued and a close frame, for a peer still reading; for
-        // one that stopped, at once. Dropping the outbox is what ends it.
+        // The connection ends after what is queued and a close frame, for a peer still reading;
+        // for one that stopped, at once. Dropping the outbox is what ends it.
         if let Some(tx) = self.outbox.take() {
             if self.cut_off {
                 tx.discard();

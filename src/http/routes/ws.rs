@@ -1,5 +1,6 @@
 //! `GET /ws?token=...`: upgrades to a WebSocket served by a `WsSession` actor. Browsers cannot
 //! set headers on a WebSocket, so the admin token travels in the query; the Origin is checked.
+//! The connection itself is taken over after the 101 response (`http::upgrade`).
 
 use std::sync::atomic::Ordering;
 
@@ -31,7 +32,6 @@ fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
 #[get("/ws")]
 pub async fn connect(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     q: web::Query<WsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -58,12 +58,22 @@ pub async fn connect(
         )
         .into());
     }
-    let (response, outbox, inbound) = socket::upgrade(&req, body, OUTBOX, MAX_FRAME)?;
+    actix_http::ws::verify_handshake(req.head())?;
+    if !socket::upgradable(&req) {
+        // A handshake the HTTP layer did not route to its upgrade path: `Upgrade` named more
+        // than `websocket`, or the request had a chunked body.
+        return Err(ApiError::bad_request(
+            "validation.upgrade",
+            "a WebSocket handshake needs `Upgrade: websocket` alone and no request body",
+        )
+        .into());
+    }
     let id = state.next_session.fetch_add(1, Ordering::Relaxed);
     let (broker, store) = (state.broker.clone(), state.store.clone());
-    WsSession::create(move |ctx| {
-        ctx.add_stream(inbound);
-        WsSession::new(id, outbox, broker, store)
-    });
-    Ok(response)
+    socket::accept(&req, OUTBOX, MAX_FRAME, move |outbox, inbound| {
+        WsSession::create(move |ctx| {
+            ctx.add_stream(inbound);
+            WsSession::new(id, outbox, broker, store)
+        });
+    })
 }
