@@ -138,14 +138,25 @@ async fn a_source_that_keeps_failing_backs_off_and_returns_after_a_success() {
         .await;
     let run = app.wait_final(&app.trigger(&source).await).await;
     assert_eq!(run.get_str("status").unwrap(), "completed");
-    let sources: Value = app.get("/api/sources").await.json().await.unwrap();
-    let s = sources["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["_id"] == source.as_str())
-        .unwrap()
-        .clone();
+    // The run's outcome is folded into its source's health just after its final status is
+    // stored: wait (bounded) until the source names this run as its last.
+    let run_id = run.get_str("_id").unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let sources: Value = app.get("/api/sources").await.json().await.unwrap();
+        let s = sources["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["_id"] == source.as_str())
+            .unwrap()
+            .clone();
+        if s["health"]["lastRunId"] == run_id.as_str() || std::time::Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(s["health"]["lastRunId"], run_id.as_str(), "{s}");
     assert_eq!(s["health"]["consecutiveFailures"], 0);
     assert!(s["health"]["backoffUntil"].is_null());
     app.cleanup().await;
