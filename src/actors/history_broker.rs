@@ -4,7 +4,7 @@
 //! bytes go to every session.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::StreamExt;
@@ -24,10 +24,6 @@ use crate::telemetry;
 /// Runs, and sources, one session may follow at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
 
-/// Connections come and go in bursts (a deploy, a network blip reconnecting every browser);
-/// once none has for this long, the memory the burst freed is given back to the system.
-const CHURN_QUIET: Duration = Duration::from_secs(1);
-
 struct Session {
     recipient: Recipient<SendEvent>,
     /// Empty: every source.
@@ -44,9 +40,6 @@ pub struct HistoryBroker {
     /// Runs whose progress is being read; a change meanwhile marks them for one more read.
     reading: HashMap<String, bool>,
     stats: BrokerStats,
-    /// A session connected or left since memory was last released; when the last one did.
-    churned: bool,
-    last_churn: Instant,
 }
 
 /// The part of an update the broker routes on; the rest of the document is skipped unread.
@@ -81,8 +74,6 @@ impl HistoryBroker {
             instance: None,
             reading: HashMap::new(),
             stats: BrokerStats::default(),
-            churned: false,
-            last_churn: Instant::now(),
         }
     }
 
@@ -124,8 +115,6 @@ impl HistoryBroker {
     }
 
     fn session_count_changed(&mut self) {
-        self.churned = true;
-        self.last_churn = Instant::now();
         self.stats.sessions = self.sessions.len();
         metrics::gauge!(telemetry::WS_SESSIONS).set(self.sessions.len() as f64);
     }
@@ -201,12 +190,6 @@ impl Actor for HistoryBroker {
         if let Some(redis) = self.redis.clone() {
             tokio::spawn(listen(redis, ctx.address()));
         }
-        ctx.run_interval(CHURN_QUIET, |act, _| {
-            if act.churned && act.last_churn.elapsed() >= CHURN_QUIET {
-                act.churned = false;
-                crate::alloc::release_free_memory();
-            }
-        });
     }
 }
 
