@@ -89,11 +89,19 @@ impl Store {
                     .build(),
             )
             .await?;
-        let existing = self.coll(JOBS).list_index_names().await?;
-        for retired in RETIRED_JOB_INDEXES {
-            if existing.iter().any(|n| n == retired) {
-                self.coll(JOBS).drop_index(retired).await?;
+        // Dropping them only saves work; a daemon that cannot (another one dropped them first,
+        // or the collection went away meanwhile) still starts.
+        match self.coll(JOBS).list_index_names().await {
+            Ok(existing) => {
+                for retired in RETIRED_JOB_INDEXES {
+                    if existing.iter().any(|n| n == retired)
+                        && let Err(e) = self.coll(JOBS).drop_index(retired).await
+                    {
+                        tracing::warn!(index = retired, error = %e, "could not drop a retired index");
+                    }
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "could not list the jobs indexes"),
         }
         let logs = [
             IndexModel::builder()
