@@ -96,6 +96,18 @@ async fn twenty_manual_triggers_and_a_cron_tick_on_two_daemons_fetch_once() {
     a.cleanup().await;
 }
 
+/// The source `id` as `GET /api/sources` lists it.
+async fn listed_source(app: &TestApp, id: &str) -> Value {
+    let sources: Value = app.get("/api/sources").await.json().await.unwrap();
+    sources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["_id"] == id)
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test]
 async fn a_source_that_keeps_failing_backs_off_and_returns_after_a_success() {
     let app = TestApp::spawn().await;
@@ -115,14 +127,7 @@ async fn a_source_that_keeps_failing_backs_off_and_returns_after_a_success() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     let hits = server.received_requests().await.unwrap().len();
     assert_eq!(hits, 3, "three failures, then the source backs off");
-    let sources: Value = app.get("/api/sources").await.json().await.unwrap();
-    let s = sources["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["_id"] == source.as_str())
-        .unwrap()
-        .clone();
+    let s = listed_source(&app, &source).await;
     assert_eq!(s["health"]["consecutiveFailures"], 3);
     assert!(s["health"]["backoffUntil"].is_string(), "{s}");
     assert_eq!(s["health"]["lastError"]["code"], "fetch.http_status");
@@ -143,14 +148,7 @@ async fn a_source_that_keeps_failing_backs_off_and_returns_after_a_success() {
     let run_id = run.get_str("_id").unwrap().to_owned();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let s = loop {
-        let sources: Value = app.get("/api/sources").await.json().await.unwrap();
-        let s = sources["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["_id"] == source.as_str())
-            .unwrap()
-            .clone();
+        let s = listed_source(&app, &source).await;
         if s["health"]["lastRunId"] == run_id.as_str() || std::time::Instant::now() > deadline {
             break s;
         }
