@@ -9,7 +9,6 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use job_importer::domain::source::SourceFormat;
-use job_importer::ingest::item::Normalizer;
 use job_importer::ingest::sanitize::{Sanitizer, html_to_text};
 use job_importer::ingest::{ParseLimits, ParseOptions, feedgen, parallel, parse, parse_raw, text};
 
@@ -49,11 +48,19 @@ fn main() -> Res<()> {
         }
         _ => {
             return Err("usage: ingest gen ITEMS PATH | ingest run VARIANT PATH \
-                 (variants: ours, ours-1t, ours-nosan, floor, feedrs)"
+                 (variants: ours, ours-1t, ours-nosan, ours-nosan-1t, raw, floor, feedrs)"
                 .into());
         }
     }
     Ok(())
+}
+
+/// Threads for the two-core variants: `nproc`, or `INGEST_THREADS`.
+fn threads() -> Res<usize> {
+    Ok(match std::env::var("INGEST_THREADS") {
+        Ok(w) => w.parse()?,
+        Err(_) => std::thread::available_parallelism().map_or(2, usize::from),
+    })
 }
 
 fn options() -> Res<ParseOptions> {
@@ -82,21 +89,17 @@ fn run(variant: &str, path: &str) -> Res<usize> {
     };
     match variant {
         "ours" => {
-            let threads = match std::env::var("INGEST_THREADS") {
-                Ok(w) => w.parse()?,
-                Err(_) => std::thread::available_parallelism().map_or(2, usize::from),
-            };
-            parallel::parse_parallel(reader()?, &opts, threads, &mut count);
+            parallel::parse_parallel(reader()?, &opts, threads()?, &mut count);
         }
         "ours-1t" => {
             parse(reader()?, &opts, &mut count);
         }
+        // `ours` without the sanitizer (descriptions kept as found, no text form).
         "ours-nosan" => {
-            let mut normalizer = Normalizer::new(&opts.limits, opts.base_url.as_ref());
-            normalizer.sanitize = false;
-            parse_raw(reader()?, &opts, &mut |raw| {
-                count(raw.and_then(|r| normalizer.normalize(r)))
-            });
+            parallel::parse_parallel_with(reader()?, &opts, threads()?, false, &mut count);
+        }
+        "ours-nosan-1t" => {
+            parallel::parse_parallel_with(reader()?, &opts, 1, false, &mut count);
         }
         // Only the reading side of `parse_parallel`: raw items, not normalized.
         "raw" => {

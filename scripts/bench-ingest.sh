@@ -14,7 +14,7 @@ BIN=$(cargo bench --bench ingest --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "$(free -g | awk '/Mem:/ {print $2}') GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-VARIANTS="floor raw ours-nosan ours-1t ours feedrs"
+VARIANTS="floor raw ours-nosan-1t ours-nosan ours-1t ours feedrs"
 for n in $SIZES; do
   feed="$WORK/feed-$n.xml"
   "$BIN" gen "$n" "$feed" >/dev/null
@@ -36,9 +36,9 @@ for n in $SIZES; do
   done
   echo
   awk -v a="${SECS[feedrs]}" -v b="${SECS[ours]}" -v ra="${RSS[feedrs]}" -v rb="${RSS[ours]}" \
-      -v f="${SECS[floor]}" -v ns="${SECS[ours-nosan]}" 'BEGIN {
+      -v f="${SECS[floor]}" -v ns="${SECS[ours-nosan]}" -v n1="${SECS[ours-nosan-1t]}" 'BEGIN {
     printf "- ours vs feed-rs + ammonia: %.2fx throughput, 1/%.0f of the peak memory\n", a / b, ra / rb
-    printf "- ours without sanitizing vs the quick-xml floor: %.2f of its throughput\n", f / ns }'
+    printf "- ours without sanitizing vs the quick-xml floor: %.2f of its throughput (one thread: %.2f)\n", f / ns, f / n1 }'
   unset SECS RSS
 done
 echo

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::sanitize::{Sanitizer, html_to_text};
+use super::sanitize::Sanitizer;
 use super::{ItemOutcome, ParseLimits, dates, salary, text, urls};
 use crate::domain::codes::{ITEM_MISSING_TITLE, ITEM_TOO_LARGE};
 use crate::domain::{EmploymentType, Failure, JobPosting, Salary};
@@ -91,7 +91,7 @@ pub struct Normalizer<'a> {
     pub sanitizer: Sanitizer,
     /// Dates after this are clamped to it: a posting cannot be from the future (catalog D46).
     pub now: DateTime<Utc>,
-    /// Off only in the benchmark, to measure parsing and normalization without ammonia.
+    /// Off only in the benchmark, to measure parsing and normalization without the sanitizer.
     pub sanitize: bool,
     /// A sanitizer for the last item base that differed from `base` (usually the channel
     /// link, the same for every item), so it is built once per feed, not once per item.
@@ -189,11 +189,12 @@ impl<'a> Normalizer<'a> {
             Some(d) if self.sanitize => {
                 sanitizer.html_and_text(&text::nfc(d), lim.max_description_chars)
             }
+            // Without the sanitizer, which makes both forms in one pass, the description is
+            // kept as found (normalized and capped) and has no text form.
             Some(d) => {
                 let mut html = text::nfc(d).into_owned();
                 text::truncate_chars(&mut html, lim.max_description_chars);
-                let text = html_to_text(&html, lim.max_description_chars);
-                (Some(html), text)
+                (Some(html), None)
             }
         };
         let locations = plain_list(&raw.locations, lim.max_field_chars);

@@ -2,7 +2,7 @@
 //! summary), with normalization, which sanitizing dominates, spread over threads.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{self, BufRead, Read};
 use std::ops::ControlFlow;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -15,32 +15,64 @@ use super::{ItemOutcome, ParseOptions, ParseSummary, RawOutcome, parse, parse_ra
 const BATCH: usize = 64;
 /// Batches in flight per thread before the reader waits; this bounds memory.
 const IN_FLIGHT_PER_THREAD: usize = 4;
+/// Bytes per read on the read-ahead thread, and reads it may be ahead of the parser.
+const READ_CHUNK: usize = 64 * 1024;
+const READS_AHEAD: usize = 8;
 
-/// Parses on the calling thread while `threads - 1` workers normalize batches of items; when
+/// Parses on the calling thread while `threads - 1` workers normalize batches of items and
+/// one more thread reads the input ahead of the parser (reads, decompression and copies
+/// overlap with parsing; it mostly waits, on a full queue or on the input); when
 /// every worker is busy and their queue is full, the calling thread normalizes the batch
 /// itself, so `threads` threads share the work without oversubscribing as many cores.
 /// Results are handed to `on_item` on the calling thread in document order. With
 /// `threads <= 1` this is [`parse`]. After `on_item` breaks, items already read are dropped,
 /// so `summary.items` may count a few more items than were delivered.
-pub fn parse_parallel<R: BufRead>(
+pub fn parse_parallel<R: BufRead + Send>(
     reader: R,
     opts: &ParseOptions,
     threads: usize,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
+    parse_parallel_with(reader, opts, threads, true, on_item)
+}
+
+/// [`parse_parallel`] with the sanitizer switched off (`sanitize: false`): descriptions are
+/// kept as found, with no text form. Only the benchmark measures this; the daemon always
+/// sanitizes.
+#[doc(hidden)]
+pub fn parse_parallel_with<R: BufRead + Send>(
+    reader: R,
+    opts: &ParseOptions,
+    threads: usize,
+    sanitize: bool,
+    on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
+) -> ParseSummary {
     if threads <= 1 {
-        return parse(reader, opts, on_item);
+        if sanitize {
+            return parse(reader, opts, on_item);
+        }
+        let normalizer = normalizer(opts, sanitize);
+        return parse_raw(reader, opts, &mut |raw: RawOutcome| {
+            on_item(raw.and_then(|r| normalizer.normalize(r)))
+        });
     }
-    parse_with_queue(reader, opts, threads, threads - 1, on_item).0
+    parse_with_queue(reader, opts, threads, threads - 1, sanitize, on_item).0
+}
+
+fn normalizer(opts: &ParseOptions, sanitize: bool) -> Normalizer<'_> {
+    let mut n = Normalizer::new(&opts.limits, opts.base_url.as_ref());
+    n.sanitize = sanitize;
+    n
 }
 
 /// [`parse_parallel`] with `queue` batches waiting for the workers at most; also returns how
 /// many batches the calling thread normalized itself.
-fn parse_with_queue<R: BufRead>(
+fn parse_with_queue<R: BufRead + Send>(
     reader: R,
     opts: &ParseOptions,
     threads: usize,
     queue: usize,
+    sanitize: bool,
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> (ParseSummary, u64) {
     let workers = threads.saturating_sub(1).max(1);
@@ -51,13 +83,14 @@ fn parse_with_queue<R: BufRead>(
         for _ in 0..workers {
             let rx = Arc::clone(&work_rx);
             let tx = done_tx.clone();
-            scope.spawn(move || normalize_batches(opts, &rx, &tx));
+            scope.spawn(move || normalize_batches(opts, sanitize, &rx, &tx));
         }
         drop(done_tx);
+        let reader = ReadAhead::spawn(scope, reader);
         let mut order = InOrder {
             work_tx: Some(work_tx),
             done_rx,
-            normalizer: Normalizer::new(&opts.limits, opts.base_url.as_ref()),
+            normalizer: normalizer(opts, sanitize),
             on_item,
             batch: Vec::with_capacity(BATCH),
             next_seq: 0,
@@ -75,12 +108,95 @@ fn parse_with_queue<R: BufRead>(
 
 type Batch<T> = (u64, Vec<T>);
 
+/// The input, read on a thread of its own up to [`READS_AHEAD`] chunks ahead. Dropping it
+/// stops that thread at its next read (the scope then waits for it).
+struct ReadAhead {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    /// Spent chunks go back to the reading thread for reuse.
+    spent: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    fn spawn<'scope, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        mut inner: R,
+    ) -> Self {
+        let (tx, chunks) = mpsc::sync_channel::<io::Result<Vec<u8>>>(READS_AHEAD);
+        let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(READS_AHEAD + 2);
+        scope.spawn(move || {
+            loop {
+                let mut chunk = recycled.try_recv().unwrap_or_default();
+                chunk.resize(READ_CHUNK, 0);
+                let read = match inner.read(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        Ok(chunk)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = read.is_err();
+                if tx.send(read).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self {
+            chunks,
+            spent,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let buf = self.fill_buf()?;
+        let n = buf.len().min(out.len());
+        out[..n].copy_from_slice(&buf[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ReadAhead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.current.len() && !self.done {
+            match self.chunks.recv() {
+                Ok(Ok(next)) => {
+                    let spent = std::mem::replace(&mut self.current, next);
+                    let _ = self.spent.try_send(spent);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                // The reading thread ended: end of input.
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(&self.current[self.pos.min(self.current.len())..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+}
+
 fn normalize_batches(
     opts: &ParseOptions,
+    sanitize: bool,
     rx: &Mutex<Receiver<Batch<RawOutcome>>>,
     tx: &Sender<Batch<ItemOutcome>>,
 ) {
-    let normalizer = Normalizer::new(&opts.limits, opts.base_url.as_ref());
+    let normalizer = normalizer(opts, sanitize);
     loop {
         let job = match rx.lock() {
             Ok(guard) => guard.recv(),
@@ -252,6 +368,7 @@ mod tests {
             &opts("https://feeds.example.net/jobs"),
             2,
             0,
+            true,
             &mut |i| {
                 items.push(i);
                 ControlFlow::Continue(())
@@ -269,5 +386,52 @@ mod tests {
         let (items, summary) = collect(&feed, 2, 10);
         assert_eq!(items.len(), 10);
         assert!(summary.items < 1000 && summary.error.is_none());
+    }
+
+    /// Hands out its bytes a few at a time, then fails like a connection that drops.
+    struct Failing<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.bytes.is_empty() {
+                return Err(io::Error::other("connection reset"));
+            }
+            let n = out.len().min(self.step).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_parse_as_it_does_without_threads() {
+        let mut feed = Vec::new();
+        feedgen::write_wpjm_feed(&mut feed, 500).unwrap_or_default();
+        // Cut in the middle of item 300 or so, with reads that split every chunk.
+        let cut = &feed[..feed.len() * 3 / 5];
+        let opts = opts("https://feeds.example.net/jobs");
+        let run = |threads: usize| {
+            let mut items = Vec::new();
+            let reader = io::BufReader::new(Failing {
+                bytes: cut,
+                step: 7_001,
+            });
+            let summary = parse_parallel(reader, &opts, threads, &mut |i| {
+                items.push(i);
+                ControlFlow::Continue(())
+            });
+            (items, summary)
+        };
+        let (sequential, s1) = run(1);
+        let (parallel, s2) = run(3);
+        assert!(sequential.len() > 250 && sequential.len() < 500);
+        assert_eq!(sequential, parallel);
+        let error = s2.error.expect("the parse ends with an error");
+        assert_eq!(error.code, crate::domain::codes::PARSE_MALFORMED);
+        assert!(error.message.contains("connection reset"), "{error:?}");
+        assert_eq!(s1.error, Some(error));
     }
 }
