@@ -5,8 +5,8 @@ use super::item::RawItem;
 use super::xml::{Field, local};
 
 /// Maps one entry child (or grandchild, for `author/name`) onto the raw item.
-pub fn map_field(item: &mut RawItem, f: &Field<'_>) {
-    let text = f.text;
+pub fn map_field(item: &mut RawItem, f: &mut Field<'_>) {
+    let text = f.text.as_str();
     let set = |slot: &mut Option<String>, value: &str| {
         if slot.is_none() && !value.trim().is_empty() {
             *slot = Some(value.to_owned());
@@ -51,7 +51,7 @@ pub fn map_field(item: &mut RawItem, f: &Field<'_>) {
 /// arrives as HTML rebuilt by the driver (see `xml::xhtml`).
 fn as_html(f: &Field<'_>) -> String {
     match f.attr("type") {
-        Some("html") | Some("text/html") | Some("xhtml") => f.text.to_owned(),
-        _ => html_escape::encode_text(f.text).into_owned(),
+        Some("html") | Some("text/html") | Some("xhtml") => f.text.clone(),
+        _ => html_escape::encode_text(&f.text).into_owned(),
     }
 }

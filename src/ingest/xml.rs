@@ -24,7 +24,9 @@ pub struct Field<'a> {
     pub name: &'a str,
     pub parent: Option<&'a str>,
     pub attrs: &'a [(String, String)],
-    pub text: &'a str,
+    /// The element's text; a mapper may take it (`std::mem::take`) instead of copying it,
+    /// except from a grandchild, whose text also flows into its parent.
+    pub text: String,
 }
 
 impl Field<'_> {
@@ -47,7 +49,7 @@ pub fn prefix(name: &str) -> Option<&str> {
 }
 
 /// Fills a raw item from one field; each format has its own.
-pub type Mapper = fn(&mut RawItem, &Field<'_>);
+pub type Mapper = fn(&mut RawItem, &mut Field<'_>);
 
 /// What the root element says about the document.
 struct Dialect {

@@ -163,19 +163,16 @@ impl<'a> Walker<'a> {
             if depth <= cur.depth + 2
                 && let Some(open) = cur.open.pop()
             {
-                let parent = cur.open.last().map(|p| p.name.as_str());
-                let (name, attrs, text) = (&open.name, &open.attrs, &open.text);
-                (d.map)(
-                    &mut cur.raw,
-                    &Field {
-                        name,
-                        parent,
-                        attrs,
-                        text,
-                    },
-                );
+                let mut field = Field {
+                    name: &open.name,
+                    parent: cur.open.last().map(|p| p.name.as_str()),
+                    attrs: &open.attrs,
+                    text: open.text,
+                };
+                (d.map)(&mut cur.raw, &mut field);
+                let text = field.text;
                 if let Some(p) = cur.open.last_mut() {
-                    p.text.push_str(&open.text);
+                    p.text.push_str(&text);
                 }
             }
             return ControlFlow::Continue(());
