@@ -138,28 +138,56 @@ pub fn parse_raw<R: BufRead>(
     opts: &ParseOptions,
     emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
-    use crate::domain::codes::{self, PARSE_MALFORMED, PARSE_NOT_A_FEED};
-    let failed = |code: &str, msg: String| ParseSummary {
-        error: Some(Failure::new(code, msg)),
-        ..Default::default()
-    };
     let mut input = match charset::CharsetReader::new(reader, opts.header_charset.as_deref()) {
         Ok(r) => r,
-        Err(e) => return failed(PARSE_MALFORMED, format!("reading the body: {e}")),
+        Err(e) => return unreadable(&e),
     };
-    let mut summary = match detect::sniff(&mut input) {
+    let mut summary = parse_decoded(&mut input, opts, emit);
+    charset_outcome(&mut summary, input.encoding(), input.refused_label());
+    summary
+}
+
+/// The summary of a body that could not be read at all.
+fn unreadable(e: &std::io::Error) -> ParseSummary {
+    ParseSummary {
+        error: Some(Failure::new(
+            crate::domain::codes::PARSE_MALFORMED,
+            format!("reading the body: {e}"),
+        )),
+        ..Default::default()
+    }
+}
+
+/// Detects the format of UTF-8 input (what [`charset::CharsetReader`] hands out) and parses it.
+fn parse_decoded<R: BufRead>(
+    mut input: R,
+    opts: &ParseOptions,
+    emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
+) -> ParseSummary {
+    use crate::domain::codes::PARSE_NOT_A_FEED;
+    let failed = |msg: &str| ParseSummary {
+        error: Some(Failure::new(PARSE_NOT_A_FEED, msg)),
+        ..Default::default()
+    };
+    match detect::sniff(&mut input) {
         Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, emit),
         Ok(detect::Family::Json) => json::parse_json(&mut input, opts, emit),
-        Ok(detect::Family::Empty) => failed(PARSE_NOT_A_FEED, "the body is empty".into()),
-        Ok(detect::Family::Other) => {
-            failed(PARSE_NOT_A_FEED, "the body is neither XML nor JSON".into())
-        }
-        Err(e) => failed(PARSE_MALFORMED, format!("reading the body: {e}")),
-    };
-    summary.encoding = input.encoding().map(encoding_rs::Encoding::name);
-    if let Some(label) = input.refused_label() {
-        let msg = format!("charset `{label}` is not supported; the body is not UTF-8 either");
-        summary.error = Some(Failure::new(codes::PARSE_ENCODING, msg));
+        Ok(detect::Family::Empty) => failed("the body is empty"),
+        Ok(detect::Family::Other) => failed("the body is neither XML nor JSON"),
+        Err(e) => unreadable(&e),
     }
-    summary
+}
+
+/// Records the encoding the body was read in, and refuses a body that was neither UTF-8 nor
+/// in a supported charset.
+fn charset_outcome(
+    summary: &mut ParseSummary,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    refused_label: Option<&str>,
+) {
+    summary.encoding = encoding.map(encoding_rs::Encoding::name);
+    if let Some(label) = refused_label {
+        let msg = format!("charset `{label}` is not supported; the body is not UTF-8 either");
+        summary.error = Some(Failure::new(crate::domain::codes::PARSE_ENCODING, msg));
+    }
 }

@@ -7,8 +7,14 @@ use std::ops::ControlFlow;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
+use encoding_rs::Encoding;
+
+use super::charset::CharsetReader;
 use super::item::Normalizer;
-use super::{ItemOutcome, ParseOptions, ParseSummary, RawOutcome, parse, parse_raw};
+use super::{
+    ItemOutcome, ParseOptions, ParseSummary, RawOutcome, charset_outcome, parse, parse_decoded,
+    parse_raw, unreadable,
+};
 
 /// Items per batch handed to a worker: enough to make the channel cost vanish, small enough
 /// that the first items reach the callback quickly.
@@ -86,7 +92,7 @@ fn parse_with_queue<R: BufRead + Send>(
             scope.spawn(move || normalize_batches(opts, sanitize, &rx, &tx));
         }
         drop(done_tx);
-        let reader = ReadAhead::spawn(scope, reader);
+        let mut input = ReadAhead::spawn(scope, reader, opts.header_charset.as_deref());
         let mut order = InOrder {
             work_tx: Some(work_tx),
             done_rx,
@@ -100,7 +106,14 @@ fn parse_with_queue<R: BufRead + Send>(
             stopped: false,
             inline_batches: 0,
         };
-        let summary = parse_raw(reader, opts, &mut |raw| order.push(raw));
+        let summary = match input.open() {
+            Ok(()) => {
+                let mut summary = parse_decoded(&mut input, opts, &mut |raw| order.push(raw));
+                charset_outcome(&mut summary, input.encoding, input.refused_label.as_deref());
+                summary
+            }
+            Err(e) => unreadable(&e),
+        };
         order.finish();
         (summary, order.inline_batches)
     })
@@ -108,33 +121,59 @@ fn parse_with_queue<R: BufRead + Send>(
 
 type Batch<T> = (u64, Vec<T>);
 
-/// The input, read on a thread of its own up to [`READS_AHEAD`] chunks ahead. Dropping it
-/// stops that thread at its next read (the scope then waits for it).
+/// UTF-8 bytes from the read-ahead thread, with the charset state after them.
+struct Chunk {
+    bytes: Vec<u8>,
+    encoding: Option<&'static Encoding>,
+    refused_label: Option<Box<str>>,
+}
+
+/// The input, decoded to UTF-8 ([`CharsetReader`]) on a thread of its own up to
+/// [`READS_AHEAD`] chunks ahead of the parser. Dropping it stops that thread at its next
+/// read (the scope then waits for it).
 struct ReadAhead {
-    chunks: Receiver<io::Result<Vec<u8>>>,
-    /// Spent chunks go back to the reading thread for reuse.
+    opened: Receiver<io::Error>,
+    chunks: Receiver<io::Result<Chunk>>,
+    /// Spent buffers go back to the reading thread for reuse.
     spent: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     done: bool,
+    /// The charset state after the last chunk handed to the parser.
+    encoding: Option<&'static Encoding>,
+    refused_label: Option<Box<str>>,
 }
 
 impl ReadAhead {
-    fn spawn<'scope, R: Read + Send + 'scope>(
+    fn spawn<'scope, R: BufRead + Send + 'scope>(
         scope: &'scope std::thread::Scope<'scope, '_>,
-        mut inner: R,
+        inner: R,
+        header_charset: Option<&'scope str>,
     ) -> Self {
-        let (tx, chunks) = mpsc::sync_channel::<io::Result<Vec<u8>>>(READS_AHEAD);
+        let (open_tx, opened) = mpsc::sync_channel::<io::Error>(1);
+        let (tx, chunks) = mpsc::sync_channel::<io::Result<Chunk>>(READS_AHEAD);
         let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(READS_AHEAD + 2);
         scope.spawn(move || {
+            let mut input = match CharsetReader::new(inner, header_charset) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = open_tx.send(e);
+                    return;
+                }
+            };
+            drop(open_tx);
             loop {
-                let mut chunk = recycled.try_recv().unwrap_or_default();
-                chunk.resize(READ_CHUNK, 0);
-                let read = match inner.read(&mut chunk) {
+                let mut bytes = recycled.try_recv().unwrap_or_default();
+                bytes.resize(READ_CHUNK, 0);
+                let read = match input.read(&mut bytes) {
                     Ok(0) => return,
                     Ok(n) => {
-                        chunk.truncate(n);
-                        Ok(chunk)
+                        bytes.truncate(n);
+                        Ok(Chunk {
+                            bytes,
+                            encoding: input.encoding(),
+                            refused_label: input.refused_label().map(Into::into),
+                        })
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Err(e),
@@ -146,11 +185,23 @@ impl ReadAhead {
             }
         });
         Self {
+            opened,
             chunks,
             spent,
             current: Vec::new(),
             pos: 0,
             done: false,
+            encoding: None,
+            refused_label: None,
+        }
+    }
+
+    /// Waits until the charset reader has looked at the head of the input; its error, if
+    /// that failed.
+    fn open(&self) -> io::Result<()> {
+        match self.opened.recv() {
+            Ok(e) => Err(e),
+            Err(_) => Ok(()),
         }
     }
 }
@@ -170,9 +221,11 @@ impl BufRead for ReadAhead {
         while self.pos >= self.current.len() && !self.done {
             match self.chunks.recv() {
                 Ok(Ok(next)) => {
-                    let spent = std::mem::replace(&mut self.current, next);
+                    let spent = std::mem::replace(&mut self.current, next.bytes);
                     let _ = self.spent.try_send(spent);
                     self.pos = 0;
+                    self.encoding = next.encoding;
+                    self.refused_label = next.refused_label;
                 }
                 Ok(Err(e)) => {
                     self.done = true;
