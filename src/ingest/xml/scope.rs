@@ -52,7 +52,9 @@ impl BaseScope {
     /// A start tag at `depth`; `in_item` when it is inside an item (site links are only read
     /// at channel level).
     pub fn open(&mut self, e: &BytesStart<'_>, depth: usize, format: FeedFormat, in_item: bool) {
-        if let Ok(Some(attr)) = e.try_get_attribute("xml:base")
+        // Most tags have no `xml:base`; look for its name before parsing the attributes.
+        if e.attributes_raw().contains("xml:base")
+            && let Ok(Some(attr)) = e.try_get_attribute("xml:base")
             && let Some(url) = self.resolve(&decode_entities(&attr.value))
         {
             self.xml_bases.push((depth, url));
