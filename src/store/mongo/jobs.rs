@@ -682,6 +682,34 @@ fn new_job_doc(
     d
 }
 
+/// The document `persist_batch` inserts for `posting`, new to `publisher`, when run `run_id` of
+/// `source_id` writes it at `now` with no twin of another publisher: the same code path
+/// (packed as the fetcher packs it, built by `new_job_doc`). For the pipeline benchmark, whose
+/// baseline inserts the very documents the daemon writes.
+#[doc(hidden)]
+pub fn new_job_document(
+    publisher: &str,
+    source_id: &str,
+    run_id: &str,
+    posting: &crate::domain::JobPosting,
+    now: &str,
+) -> Result<RawDocumentBuf, StoreError> {
+    let mut items = crate::store::queue::PackedItems::default();
+    items.push_job(publisher, posting)?;
+    let read = items.items()?;
+    let Some(PackedItem::Job(job)) = read.first() else {
+        return Err(StoreError::Decode(
+            "a packed posting did not read back".into(),
+        ));
+    };
+    let ctx = BatchContext {
+        run_id,
+        source_id,
+        publisher,
+    };
+    Ok(new_job_doc(&ctx, job, job.body(items.bodies())?, None, now))
+}
+
 fn count_codes(failures: &[Failure]) -> Vec<CodeCount> {
     let mut by: std::collections::BTreeMap<&str, i64> = Default::default();
     for f in failures {
