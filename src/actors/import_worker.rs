@@ -22,13 +22,21 @@ use tracing::Instrument;
 const DONE_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
 pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), StoreError> {
-    let Some(state) = p.store.run_state(&task.run_id).await? else {
-        tracing::warn!(run_id = %task.run_id, "batch of an unknown run dropped");
-        return Ok(());
+    // A live run (see `Pipeline::live_total`) needs no read of its document; otherwise the
+    // document says whether the run still wants its batches.
+    let known_total = match p.live_total(&task.run_id).await? {
+        Some(total) => total,
+        None => {
+            let Some(state) = p.store.run_state(&task.run_id).await? else {
+                tracing::warn!(run_id = %task.run_id, "batch of an unknown run dropped");
+                return Ok(());
+            };
+            if state.status.is_final() {
+                return Ok(());
+            }
+            state.batches_total
+        }
     };
-    if state.status.is_final() {
-        return Ok(());
-    }
     // A batch counted as recorded (a redelivery, or a resumed run) is not persisted again.
     // One recorded but not counted (its delivery died in between) is persisted again, which
     // changes nothing (the jobs recognise the run's own writes), and its record stands.
@@ -67,7 +75,7 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
         tracing::debug!(%run_id, batch_no, ?result, persist_ms, "batch recorded");
     }
     let done = p.redis.add_and_count(&done_key, &member, DONE_TTL).await?;
-    p.batch_recorded(&run_id, done, state.batches_total).await
+    p.batch_recorded(&run_id, done, known_total).await
 }
 
 async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {

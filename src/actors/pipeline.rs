@@ -26,6 +26,9 @@ const RUN_LOCK_WAIT: Duration = Duration::from_secs(20);
 /// Progress of a run is folded into its document at most this often.
 const FOLD_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a run's live marker (`Keys::live`) outlives a daemon that died mid-run.
+const LIVE_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+
 /// How long a source stays marked as running when its daemon dies without ending the run.
 const RUNNING_LEASE: Duration = Duration::from_secs(30 * 60);
 
@@ -138,6 +141,9 @@ impl Pipeline {
         error: Option<&Failure>,
     ) -> Result<(), StoreError> {
         let ending = async {
+            // First: from now on a worker reads the run's document to learn whether its batch
+            // is still wanted (see `live_total`).
+            self.redis.delete(&self.redis.keys.live(run_id)).await?;
             let records = self.store.batch_records(run_id).await?;
             self.store.end_run(run_id, status, error, &records).await
         };
@@ -204,6 +210,37 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Marks a run live for its workers; called under the run's lock, right after its document
+    /// said it runs. Only `end` (under the same lock) and `forget` delete the mark, so while it
+    /// exists the run has not ended (or is ending at this moment, which a batch can always
+    /// overlap: a worker's check and its writes are not one step).
+    pub async fn mark_live(&self, run_id: &str) -> Result<(), StoreError> {
+        let key = self.redis.keys.live(run_id);
+        self.redis.set_field(&key, "fetch", "1", LIVE_TTL).await
+    }
+
+    /// Notes the run's batch count on its live mark; under the run's lock, once the run's
+    /// document has it.
+    pub async fn mark_live_total(&self, run_id: &str, total: u32) -> Result<(), StoreError> {
+        let key = self.redis.keys.live(run_id);
+        self.redis
+            .set_field(&key, "total", &total.to_string(), LIVE_TTL)
+            .await
+    }
+
+    /// What a worker needs before a batch, from Redis: `Some(total)` while the run is live
+    /// (the batch count when the feed has been read), `None` when it is not marked live (it
+    /// has ended, or Redis lost the mark, or an earlier version started it): then the run's
+    /// document says.
+    pub async fn live_total(&self, run_id: &str) -> Result<Option<Option<i64>>, StoreError> {
+        let key = self.redis.keys.live(run_id);
+        Ok(self
+            .redis
+            .field_if_exists(&key, "total")
+            .await?
+            .map(|t| t.and_then(|t| t.parse().ok())))
+    }
+
     /// What a run keeps only while it is in progress: its batch records, Redis sets and the
     /// bodies of its queued postings.
     async fn forget(&self, run_id: &str) {
@@ -212,6 +249,7 @@ impl Pipeline {
         }
         let keys = &self.redis.keys;
         for key in [
+            keys.live(run_id),
             keys.seen_set(run_id),
             keys.done_set(run_id),
             keys.closed_set(run_id),

@@ -44,6 +44,12 @@ impl Keys {
     pub fn bodies(&self, run_id: &str) -> String {
         format!("{}:bodies:{run_id}", self.prefix)
     }
+    /// Exists while a run is running (from its fetch's start to its end), with the run's batch
+    /// count (`total`) once its feed is read: what a worker needs per batch, without reading
+    /// the run's document. Written and deleted under the run's lock (see `Pipeline::end`).
+    pub fn live(&self, run_id: &str) -> String {
+        format!("{}:live:{run_id}", self.prefix)
+    }
     /// The numbers of a run's recorded batches: says cheaply when the last one is in.
     pub fn done_set(&self, run_id: &str) -> String {
         format!("{}:done:{run_id}", self.prefix)
@@ -226,6 +232,40 @@ impl Redis {
             .query_async(&mut c)
             .await?;
         Ok(size)
+    }
+
+    /// Sets `field` of hash `key` to `value`; the hash expires after `ttl`.
+    pub async fn set_field(
+        &self,
+        key: &str,
+        field: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = redis::pipe()
+            .hset(key, field, value)
+            .ignore()
+            .expire(key, ttl.as_secs() as i64)
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// `None` when hash `key` does not exist, else its `field` (if set), in one round trip.
+    pub async fn field_if_exists(
+        &self,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let mut c = self.conn.clone();
+        let (exists, value): (bool, Option<String>) = redis::pipe()
+            .exists(key)
+            .hget(key, field)
+            .query_async(&mut c)
+            .await?;
+        Ok(exists.then_some(value))
     }
 
     pub async fn is_member(&self, key: &str, member: &str) -> Result<bool, StoreError> {

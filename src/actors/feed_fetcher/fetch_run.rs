@@ -34,7 +34,13 @@ fn normalize_threads() -> usize {
 }
 
 pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreError> {
-    let marking = p.store.mark_running(&task.run_id, &p.instance);
+    let marking = async {
+        let run = p.store.mark_running(&task.run_id, &p.instance).await?;
+        if run.is_some() {
+            p.mark_live(&task.run_id).await?;
+        }
+        Ok(run)
+    };
     let Some(run) = p.with_run_lock(&task.run_id, marking).await? else {
         // Already ended: a late redelivery of a finished fetch.
         return Ok(());
@@ -200,9 +206,16 @@ async fn read_and_queue(
             .await?;
     }
     let parse_ms = parse_time.as_millis() as i64;
-    let finishing = p
-        .store
-        .finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms);
+    let finishing = async {
+        let run = p
+            .store
+            .finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms)
+            .await?;
+        if run.is_some() {
+            p.mark_live_total(&task.run_id, batches).await?;
+        }
+        Ok(run)
+    };
     let after = p.with_run_lock(&task.run_id, finishing).await?;
     p.changed(after).await;
     p.complete_if_done(&task.run_id).await
