@@ -1,11 +1,12 @@
 //! Feeds arbitrary bytes to `ingest::parse` with small limits: it must not panic, hang or
-//! grow without bound, and whatever it stores must be safe (no script, no control characters).
+//! grow without bound, and whatever it stores must be safe (no script, no control characters);
+//! `parallel::parse_parallel` must give the same items and the same ending.
 #![no_main]
 
 use std::ops::ControlFlow;
 
 use job_importer::domain::source::SourceFormat;
-use job_importer::ingest::{ParseLimits, ParseOptions, parse};
+use job_importer::ingest::{ParseLimits, ParseOptions, parallel, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,9 +37,9 @@ fuzz_target!(|data: &[u8]| {
         header_charset: (!charset.is_empty()).then(|| charset.to_owned()),
         format: SourceFormat::Auto,
     };
-    let mut seen = 0usize;
+    let mut seen = Vec::new();
     let summary = parse(body, &opts, &mut |item| {
-        seen += 1;
+        seen.push(item.clone());
         if let Ok(job) = item {
             assert!(!job.title.trim().is_empty());
             assert!(
@@ -55,6 +56,29 @@ fuzz_target!(|data: &[u8]| {
         }
         ControlFlow::Continue(())
     });
-    assert_eq!(seen, summary.items);
+    assert_eq!(seen.len(), summary.items);
     assert!(summary.items <= 50);
+    // The daemon's path (read-ahead and normalizing threads) gives the same items and ending.
+    let mut threaded = Vec::new();
+    let s2 = parallel::parse_parallel(body, &opts, 2, &mut |item| {
+        threaded.push(item);
+        ControlFlow::Continue(())
+    });
+    assert_eq!(seen.len(), threaded.len());
+    for (a, b) in seen.iter().zip(&threaded) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                // Dates in the future are clamped to each parse's own "now".
+                let mut b = b.clone();
+                if let (Some(x), Some(y)) = (a.date_posted, b.date_posted)
+                    && (x - y).num_seconds().abs() < 60
+                {
+                    b.date_posted = Some(x);
+                }
+                assert_eq!(a, &b);
+            }
+            _ => assert_eq!(a, b),
+        }
+    }
+    assert_eq!((summary.items, &summary.error), (s2.items, &s2.error));
 });

@@ -121,9 +121,10 @@ fn parse_with_queue<R: BufRead + Send>(
 
 type Batch<T> = (u64, Vec<T>);
 
-/// UTF-8 bytes from the read-ahead thread, with the charset state after them.
+/// What the read-ahead thread read: UTF-8 bytes (empty at the end of the input) or the error
+/// that ended reading, with the charset state after it.
 struct Chunk {
-    bytes: Vec<u8>,
+    read: io::Result<Vec<u8>>,
     encoding: Option<&'static Encoding>,
     refused_label: Option<Box<str>>,
 }
@@ -133,7 +134,7 @@ struct Chunk {
 /// read (the scope then waits for it).
 struct ReadAhead {
     opened: Receiver<io::Error>,
-    chunks: Receiver<io::Result<Chunk>>,
+    chunks: Receiver<Chunk>,
     /// Spent buffers go back to the reading thread for reuse.
     spent: SyncSender<Vec<u8>>,
     current: Vec<u8>,
@@ -151,7 +152,7 @@ impl ReadAhead {
         header_charset: Option<&'scope str>,
     ) -> Self {
         let (open_tx, opened) = mpsc::sync_channel::<io::Error>(1);
-        let (tx, chunks) = mpsc::sync_channel::<io::Result<Chunk>>(READS_AHEAD);
+        let (tx, chunks) = mpsc::sync_channel::<Chunk>(READS_AHEAD);
         let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(READS_AHEAD + 2);
         scope.spawn(move || {
             let mut input = match CharsetReader::new(inner, header_charset) {
@@ -166,20 +167,21 @@ impl ReadAhead {
                 let mut bytes = recycled.try_recv().unwrap_or_default();
                 bytes.resize(READ_CHUNK, 0);
                 let read = match input.read(&mut bytes) {
-                    Ok(0) => return,
                     Ok(n) => {
                         bytes.truncate(n);
-                        Ok(Chunk {
-                            bytes,
-                            encoding: input.encoding(),
-                            refused_label: input.refused_label().map(Into::into),
-                        })
+                        Ok(bytes)
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Err(e),
                 };
-                let failed = read.is_err();
-                if tx.send(read).is_err() || failed {
+                // The last message: the end of the input, or an error.
+                let last = read.as_ref().map_or(true, Vec::is_empty);
+                let chunk = Chunk {
+                    read,
+                    encoding: input.encoding(),
+                    refused_label: input.refused_label().map(Into::into),
+                };
+                if tx.send(chunk).is_err() || last {
                     return;
                 }
             }
@@ -219,20 +221,24 @@ impl Read for ReadAhead {
 impl BufRead for ReadAhead {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos >= self.current.len() && !self.done {
-            match self.chunks.recv() {
-                Ok(Ok(next)) => {
-                    let spent = std::mem::replace(&mut self.current, next.bytes);
+            let Ok(next) = self.chunks.recv() else {
+                // The reading thread ended without a last message.
+                self.done = true;
+                break;
+            };
+            self.encoding = next.encoding;
+            self.refused_label = next.refused_label;
+            match next.read {
+                Ok(bytes) if bytes.is_empty() => self.done = true,
+                Ok(bytes) => {
+                    let spent = std::mem::replace(&mut self.current, bytes);
                     let _ = self.spent.try_send(spent);
                     self.pos = 0;
-                    self.encoding = next.encoding;
-                    self.refused_label = next.refused_label;
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     self.done = true;
                     return Err(e);
                 }
-                // The reading thread ended: end of input.
-                Err(_) => self.done = true,
             }
         }
         Ok(&self.current[self.pos.min(self.current.len())..])
@@ -486,5 +492,37 @@ mod tests {
         assert_eq!(error.code, crate::domain::codes::PARSE_MALFORMED);
         assert!(error.message.contains("connection reset"), "{error:?}");
         assert_eq!(s1.error, Some(error));
+    }
+
+    #[test]
+    fn charset_refusals_end_the_parse_as_they_do_without_threads() {
+        let mut opts = opts("https://feeds.example.net/jobs");
+        for (charset, body) in [
+            ("iso-2022-kr", &b"\xf3"[..]),
+            (
+                "iso-2022-kr",
+                &b"<rss><channel><item><title>a\xf3</title></item></channel></rss>"[..],
+            ),
+            (
+                "iso-8859-1",
+                &b"<rss><channel><item><title>caf\xe9</title></item></channel></rss>"[..],
+            ),
+        ] {
+            opts.header_charset = Some(charset.into());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let s1 = parse(body, &opts, &mut |i| {
+                a.push(i);
+                ControlFlow::Continue(())
+            });
+            let s2 = parse_parallel(body, &opts, 2, &mut |i| {
+                b.push(i);
+                ControlFlow::Continue(())
+            });
+            assert_eq!(a, b, "{charset}");
+            assert_eq!(
+                (s1.items, &s1.error, s1.encoding),
+                (s2.items, &s2.error, s2.encoding)
+            );
+        }
     }
 }
