@@ -12,8 +12,8 @@ use encoding_rs::Encoding;
 use super::charset::CharsetReader;
 use super::item::Normalizer;
 use super::{
-    ItemOutcome, ParseOptions, ParseSummary, RawOutcome, charset_outcome, parse, parse_decoded,
-    parse_raw, unreadable,
+    ItemOutcome, ParseOptions, ParseSummary, RawOutcome, charset_outcome, parse_decoded, parse_raw,
+    unreadable,
 };
 
 /// Items per batch handed to a worker: enough to make the channel cost vanish, small enough
@@ -31,7 +31,7 @@ const READS_AHEAD: usize = 8;
 /// every worker is busy and their queue is full, the calling thread normalizes the batch
 /// itself, so `threads` threads share the work without oversubscribing as many cores.
 /// Results are handed to `on_item` on the calling thread in document order. With
-/// `threads <= 1` this is [`parse`]. After `on_item` breaks, items already read are dropped,
+/// `threads <= 1` this is [`super::parse`]. After `on_item` breaks, items already read are dropped,
 /// so `summary.items` may count a few more items than were delivered.
 pub fn parse_parallel<R: BufRead + Send>(
     reader: R,
@@ -54,9 +54,7 @@ pub fn parse_parallel_with<R: BufRead + Send>(
     on_item: &mut dyn FnMut(ItemOutcome) -> ControlFlow<()>,
 ) -> ParseSummary {
     if threads <= 1 {
-        if sanitize {
-            return parse(reader, opts, on_item);
-        }
+        // What `parse` does, with the sanitizer as asked.
         let normalizer = normalizer(opts, sanitize);
         return parse_raw(reader, opts, &mut |raw: RawOutcome| {
             on_item(raw.and_then(|r| normalizer.normalize(r)))
@@ -371,6 +369,7 @@ impl InOrder<'_, '_> {
 mod tests {
     use super::*;
     use crate::ingest::feedgen;
+    use crate::ingest::parse;
     use crate::ingest::tests::opts;
 
     fn collect(
