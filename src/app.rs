@@ -7,16 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use actix::{Actor, Supervisor};
-use actix_web::{App, web};
+use actix::{Addr, Supervisor};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::feed_fetcher::FeedFetcher;
 use crate::actors::history_broker::HistoryBroker;
 use crate::actors::import_worker::ImportWorker;
+use crate::actors::messages::{CloseSessions, Drained, SessionEnd};
 use crate::actors::pipeline::Pipeline;
 use crate::actors::scheduler::SchedulerActor;
+use crate::actors::supervision::LoopActor;
 use crate::config::{Secret, Settings, SourceSettings};
 use crate::domain::source::{Source, SourceFormat, SourceHealth};
 use crate::http::AppState;
@@ -85,9 +87,12 @@ pub struct Daemon {
     pub pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
     server: Option<actix_web::dev::ServerHandle>,
-    /// The supervised queue actors. Held so their supervisors restart them: an actix
-    /// supervisor lets an actor that stops go for good once no address of it is alive.
-    _workers: Workers,
+    /// The supervised actors. Held so their supervisors restart them: an actix supervisor
+    /// lets an actor that stops go for good once no address of it is alive.
+    workers: Workers,
+    broker: Addr<HistoryBroker>,
+    _scheduler: Option<Addr<SchedulerActor>>,
+    _sweeper: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -118,15 +123,41 @@ impl Workers {
 }
 
 impl Daemon {
-    /// Stops taking work, lets in-flight batches finish (apalis releases what was fetched but
-    /// not started), and stops the HTTP server.
+    /// Stops taking work and lets what is in flight finish, for at most
+    /// `pipeline.shutdown_grace_secs`: the queue workers stop taking tasks and finish those
+    /// they hold (apalis releases what was fetched but not started), the scheduler and sweeper
+    /// stop, WebSocket clients are told to reconnect (1001), and the HTTP server ends its
+    /// connections. Past the deadline it returns anyway; unfinished tasks are delivered again
+    /// to another worker after its missed heartbeats.
     pub async fn stop(&self) {
+        let grace = self.pipeline.settings.pipeline.shutdown_grace();
+        let deadline = tokio::time::Instant::now() + grace;
         self.shutdown.cancel();
-        if let Some(s) = &self.server {
-            s.stop(true).await;
+        let sessions = self.broker.send(CloseSessions(SessionEnd::ShuttingDown));
+        tokio::time::timeout_at(deadline, sessions).await.ok();
+        let http = async {
+            if let Some(s) = &self.server {
+                s.stop(true).await;
+            }
+        };
+        let fetcher = async {
+            if let Some(a) = &self.workers.fetcher {
+                a.send(Drained).await.ok();
+            }
+        };
+        let worker = async {
+            if let Some(a) = &self.workers.worker {
+                a.send(Drained).await.ok();
+            }
+        };
+        let all = futures_util::future::join3(http, fetcher, worker);
+        match tokio::time::timeout_at(deadline, all).await {
+            Ok(_) => tracing::info!("in-flight work finished"),
+            Err(_) => tracing::warn!(
+                ?grace,
+                "shutdown grace passed with work in flight; it will be delivered again"
+            ),
         }
-        // Give the queue workers their moment to finish and deregister.
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -251,23 +282,29 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         pipeline.store.clone(),
         pipeline.instance.clone(),
     );
-    let broker = HistoryBroker::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
+    let broker = Supervisor::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
         HistoryBroker::new(redis).with_store(store, instance)
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
-    let scheduler = match roles.scheduler {
+    let (scheduler, sweeper) = match roles.scheduler {
         true => {
             let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
-            let addr = actor.start();
+            let addr = Supervisor::start(move |_| actor);
             if tokio::time::timeout(Duration::from_secs(30), ready)
                 .await
                 .is_err()
             {
                 tracing::warn!("the scheduler's first load took over 30 s; starting anyway");
             }
-            Some(addr)
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let sweeper = Supervisor::start(move |_| {
+                LoopActor::new("sweeper", move || {
+                    Box::pin(crate::actors::sweeper::sweep_forever(p.clone(), s.clone()))
+                })
+            });
+            (Some(addr), Some(sweeper))
         }
-        false => None,
+        false => (None, None),
     };
 
     let mut server_handle = None;
@@ -277,8 +314,8 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             admin_token: Secret::new(admin_token.clone()),
             store: pipeline.store.clone(),
             pipeline: pipeline.clone(),
-            broker,
-            scheduler,
+            broker: broker.clone(),
+            scheduler: scheduler.clone(),
             next_session: AtomicU64::new(1),
         });
         let workers = if settings.http.workers == 0 {
@@ -296,24 +333,21 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         pipeline,
         shutdown,
         server: server_handle,
-        _workers: workers,
+        workers,
+        broker,
+        _scheduler: scheduler,
+        _sweeper: sweeper,
     })
 }
 
-/// The HTTP server: actix-web's `HttpServer` settings (keep-alive 5 s, client request timeout
-/// 5 s, disconnect timeout 1 s, half-closed connections allowed), built from its parts so that
-/// upgrade requests take `http::upgrade`'s path: a WebSocket leaves the HTTP dispatcher, and
-/// its buffers, once its handshake is answered.
+/// The HTTP server. Signals are the daemon's (`main.rs`); `stop` ends it.
 fn http_server(
     listener: TcpListener,
     settings: Arc<Settings>,
     state: web::Data<AppState>,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
-    use actix_http::{HttpService, KeepAlive};
-    use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
-
-    let addr = listener.local_addr()?;
+    let grace = settings.pipeline.shutdown_grace_secs;
     let app = move || {
         let s = settings.clone();
         let cors = !s.http.cors_origins.is_empty();
@@ -323,50 +357,21 @@ fn http_server(
                 cors,
                 crate::http::cors(&s),
             ))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                crate::http::redact::RedactedSpan,
+            >::new())
             .configure(move |c| crate::http::configure(c, &s))
     };
-    let builder = actix_server::Server::build()
+    Ok(HttpServer::new(app)
         .workers(workers)
         .disable_signals()
-        .shutdown_timeout(10);
-    let shutdown = builder.graceful_shutdown_signal();
-    Ok(builder
-        .listen("job-importer-http", listener, move || {
-            // What `HttpServer` gives its app: plain HTTP, the bound address as the host when a
-            // request names none.
-            let config = move |_: ()| {
-                actix_web::dev::AppConfig::__priv_test_new(false, addr.to_string(), addr)
-            };
-            let served = |app: App<_>| {
-                map_config(
-                    app.into_factory()
-                        .map_err(|e: actix_web::Error| -> actix_http::Response<_> {
-                            e.error_response().into()
-                        }),
-                    config,
-                )
-            };
-            let shutdown = shutdown.clone();
-            HttpService::build()
-                .graceful_shutdown_signal(move || {
-                    let shutdown = shutdown.clone();
-                    async move { shutdown.notified().await }
-                })
-                .keep_alive(KeepAlive::default())
-                .client_request_timeout(Duration::from_secs(5))
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .h1_allow_half_closed(true)
-                // Live updates are small writes that must leave at once, not wait for the
-                // previous one's acknowledgement (Nagle's algorithm against the client's
-                // delayed ACK).
-                .tcp_nodelay(true)
-                .local_addr(addr)
-                // The upgrade path serves its requests through an app of its own.
-                .upgrade(crate::http::upgrade::factory(served(app())))
-                .finish(served(app()))
-                .tcp()
-        })?
+        .shutdown_timeout(grace)
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        // Live updates are small writes that must leave at once, not wait for the previous
+        // one's acknowledgement (Nagle's algorithm against the client's delayed ACK).
+        .tcp_nodelay(true)
+        .listen(listener)?
         .run())
 }
 

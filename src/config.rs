@@ -170,6 +170,9 @@ pub struct PipelineSettings {
     pub max_resumes: u32,
     /// How often one daemon looks for stale runs.
     pub sweep_interval_secs: u64,
+    /// On `SIGTERM`, how long in-flight fetches and batches may take to finish before the
+    /// daemon exits anyway (what is unfinished is delivered again to another worker).
+    pub shutdown_grace_secs: u64,
 }
 
 impl PipelineSettings {
@@ -179,6 +182,10 @@ impl PipelineSettings {
 
     pub fn retry_base(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.retry_base_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_secs)
     }
 }
 
@@ -197,6 +204,7 @@ impl Default for PipelineSettings {
             stale_after_secs: 600,
             max_resumes: 2,
             sweep_interval_secs: 30,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -478,7 +486,7 @@ fn in_range(key: &str, v: usize, min: usize, max: usize) -> Result<(), ConfigErr
     }
 }
 
-/// Six fields (sec min hour day month weekday), as tokio-cron-scheduler reads them.
+/// Six fields (sec min hour day month weekday), as the scheduler reads them (croner).
 pub fn validate_cron(expr: &str) -> Result<(), String> {
     if expr.split_whitespace().count() != 6 {
         return Err(format!(

@@ -62,9 +62,7 @@ enum Command {
 fn init_tracing() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("JOB_IMPORTER_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(
-                "info,apalis=warn,apalis_core=warn,tokio_cron_scheduler=warn",
-            )
+            tracing_subscriber::EnvFilter::new("info,apalis=warn,apalis_core=warn")
         });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

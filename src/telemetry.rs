@@ -28,6 +28,8 @@ pub const WS_DELIVERED: &str = "job_importer_ws_messages_delivered_total";
 pub const WS_DROPPED: &str = "job_importer_ws_messages_dropped_total";
 /// WebSocket sessions closed because they fell too far behind.
 pub const WS_SLOW_CLOSED: &str = "job_importer_ws_slow_sessions_closed_total";
+/// Long-lived actors restarted by their supervisor after a panic (label `actor`).
+pub const ACTOR_RESTARTS: &str = "job_importer_actor_restarts_total";
 /// Requests refused by a rate limit (label `action`).
 pub const RATE_LIMITED: &str = "job_importer_rate_limited_total";
 
@@ -70,6 +72,10 @@ fn describe() {
         "WebSocket sessions closed for falling behind"
     );
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
+    describe_counter!(
+        ACTOR_RESTARTS,
+        "Actors restarted by their supervisor after a panic"
+    );
 }
 
 /// Counts a finished run's outcome once, on the daemon that fetched it.

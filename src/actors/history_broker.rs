@@ -1,20 +1,22 @@
 //! `HistoryBroker`: owns the map of WebSocket sessions and fans every run change out to them.
-//! Changes arrive from Redis pub/sub, so a browser sees the runs of every daemon. A session
-//! whose mailbox is full is dropped, never waited on. Each change is framed once and the same
-//! bytes go to every session.
+//! Changes arrive from Redis pub/sub (a subscription the broker owns as a stream), so a browser
+//! sees the runs of every daemon. A session whose mailbox is full is closed (1013: reconnect
+//! and `sync`), never waited on. Each change is serialized once and the same bytes go to every
+//! session. The broker is supervised: after a panic it closes every session it had (1012), so
+//! that dashboards reconnect and `sync` instead of silently missing updates.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use actix::prelude::*;
+use bytestring::ByteString;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::messages::{
-    BrokerStats, ChangeSubscription, Connect, Disconnect, GetBrokerStats, ImportRunUpdated,
-    SendEvent, SubscriptionChange,
+    BrokerStats, ChangeSubscription, CloseSession, CloseSessions, Connect, Disconnect,
+    GetBrokerStats, ImportRunUpdated, SendEvent, SessionEnd, SubscriptionChange,
 };
-use super::ws_session::socket;
+use super::supervision::{guard, guard_future};
 use crate::domain::events::{ServerEvent, Subscriptions};
 use crate::domain::{ImportRun, RunStatus};
 use crate::store::Store;
@@ -24,8 +26,11 @@ use crate::telemetry;
 /// Runs, and sources, one session may follow at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
 
+const NAME: &str = "history broker";
+
 struct Session {
     recipient: Recipient<SendEvent>,
+    close: Recipient<CloseSession>,
     /// Empty: every source.
     sources: HashSet<String>,
     runs: HashSet<String>,
@@ -84,7 +89,16 @@ impl HistoryBroker {
         self
     }
 
-    fn fan_out(&mut self, frame: bytes::Bytes, source_id: Option<&str>) {
+    /// Ends every session, for `end`.
+    fn close_all(&mut self, end: SessionEnd) {
+        for (_, s) in self.sessions.drain() {
+            s.close.do_send(CloseSession(end));
+        }
+        self.reading.clear();
+        self.session_count_changed();
+    }
+
+    fn fan_out(&mut self, frame: ByteString, source_id: Option<&str>) {
         let mut dead = Vec::new();
         let mut delivered = 0;
         for (id, s) in &self.sessions {
@@ -98,7 +112,11 @@ impl HistoryBroker {
                 Ok(()) => delivered += 1,
                 Err(e) => {
                     if matches!(e, SendError::Full(_)) {
-                        tracing::warn!(session = id, "WebSocket client too slow; dropping it");
+                        // Its mailbox is full: it is told to close (outside the mailbox's
+                        // bound), so its client reconnects and syncs rather than miss updates.
+                        tracing::warn!(session = id, "WebSocket client too slow; closing it");
+                        metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
+                        s.close.do_send(CloseSession(SessionEnd::TooSlow));
                     }
                     dead.push(*id);
                 }
@@ -131,12 +149,12 @@ impl HistoryBroker {
         self.reading.insert(run_id.clone(), false);
         let id = run_id.clone();
         let read = async move { store.run_progress(&id).await };
-        ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
+        guard_future(NAME, self, ctx, read, move |res, act, ctx| {
             match res {
                 Ok(Some(p)) => {
                     let event = ServerEvent::RunProgress(Box::new(p));
-                    if let Ok(json) = serde_json::to_vec(&event) {
-                        let frame = socket::text_frame(&json);
+                    if let Ok(json) = serde_json::to_string(&event) {
+                        let frame = ByteString::from(json);
                         for s in act.sessions.values() {
                             if s.runs.contains(&run_id) {
                                 s.recipient.try_send(SendEvent(frame.clone())).ok();
@@ -150,34 +168,29 @@ impl HistoryBroker {
             if act.reading.remove(&run_id) == Some(true) {
                 act.read_progress(run_id, ctx);
             }
-        }));
+        });
     }
-}
 
-/// Listens on the history channel for as long as the broker lives, reconnecting after Redis
-/// goes away (a resubscribe, not a one-shot subscription).
-async fn listen(redis: Redis, broker: Addr<HistoryBroker>) {
-    let channel = redis.keys.history_channel();
-    loop {
-        match redis.client.get_async_pubsub().await {
-            Ok(mut ps) => {
-                if let Err(e) = ps.subscribe(&channel).await {
-                    tracing::warn!(error = %e, "could not subscribe to run updates");
-                } else {
-                    let mut stream = ps.on_message();
-                    while let Some(msg) = stream.next().await {
-                        let payload = bytes::Bytes::copy_from_slice(msg.get_payload_bytes());
-                        broker.do_send(ImportRunUpdated(payload));
-                    }
-                    tracing::warn!("run update subscription ended; resubscribing");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "Redis unavailable for run updates; retrying"),
-        }
-        if !broker.connected() {
+    fn run_updated(&mut self, payload: bytes::Bytes, ctx: &mut Context<Self>) {
+        let Ok(text) = ByteString::try_from(payload) else {
+            tracing::warn!("unreadable run update (not UTF-8)");
             return;
+        };
+        let head = serde_json::from_str::<Head>(&text).ok();
+        let run = head.as_ref().map(|h| &h.data);
+        if let (Some(run), Some(me)) = (run, &self.instance)
+            && run.status.is_final()
+            && run.fetched_by.as_deref() == Some(me.as_str())
+            && let Ok(whole) = serde_json::from_str::<Whole>(&text)
+        {
+            telemetry::record_finished_run(&whole.data);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.fan_out(text.clone(), run.map(|r| r.source_id.as_str()));
+        if let Some(run) = run
+            && self.sessions.values().any(|s| s.runs.contains(&run.id))
+        {
+            self.read_progress(run.id.clone(), ctx);
+        }
     }
 }
 
@@ -188,8 +201,23 @@ impl Actor for HistoryBroker {
         // Run changes come in bursts (one per batch); a large mailbox absorbs them.
         ctx.set_mailbox_capacity(4096);
         if let Some(redis) = self.redis.clone() {
-            tokio::spawn(listen(redis, ctx.address()));
+            let channel = redis.keys.history_channel();
+            let updates = super::subscription::messages(redis, channel, "run updates");
+            ctx.add_stream(updates.map(ImportRunUpdated));
         }
+    }
+}
+
+impl Supervised for HistoryBroker {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        // The subscriptions (and anything in flight to the sessions) may be lost with the
+        // panic: every session is told to reconnect and sync.
+        tracing::warn!(
+            sessions = self.sessions.len(),
+            "restarting the history broker; closing its sessions"
+        );
+        self.close_all(SessionEnd::BrokerRestarted);
+        self.stats.restarts += 1;
     }
 }
 
@@ -198,6 +226,7 @@ impl Handler<Connect> for HistoryBroker {
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
         let s = Session {
             recipient: msg.session,
+            close: msg.close,
             sources: HashSet::new(),
             runs: HashSet::new(),
         };
@@ -214,37 +243,44 @@ impl Handler<Disconnect> for HistoryBroker {
     }
 }
 
+impl Handler<CloseSessions> for HistoryBroker {
+    type Result = ();
+    fn handle(&mut self, msg: CloseSessions, _: &mut Self::Context) {
+        self.close_all(msg.0);
+    }
+}
+
+impl StreamHandler<ImportRunUpdated> for HistoryBroker {
+    fn handle(&mut self, msg: ImportRunUpdated, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |ctx| self.run_updated(msg.0, ctx));
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The subscription resubscribes by itself; it ends only with the broker.
+    }
+}
+
 impl Handler<ImportRunUpdated> for HistoryBroker {
     type Result = ();
     fn handle(&mut self, msg: ImportRunUpdated, ctx: &mut Self::Context) {
-        if std::str::from_utf8(&msg.0).is_err() {
-            tracing::warn!("unreadable run update (not UTF-8)");
-            return;
-        }
-        let head = serde_json::from_slice::<Head>(&msg.0).ok();
-        let run = head.as_ref().map(|h| &h.data);
-        if let (Some(run), Some(me)) = (run, &self.instance)
-            && run.status.is_final()
-            && run.fetched_by.as_deref() == Some(me.as_str())
-            && let Ok(whole) = serde_json::from_slice::<Whole>(&msg.0)
-        {
-            telemetry::record_finished_run(&whole.data);
-        }
-        self.fan_out(
-            socket::text_frame(&msg.0),
-            run.map(|r| r.source_id.as_str()),
-        );
-        if let Some(run) = run
-            && self.sessions.values().any(|s| s.runs.contains(&run.id))
-        {
-            self.read_progress(run.id.clone(), ctx);
-        }
+        guard(NAME, ctx, |ctx| self.run_updated(msg.0, ctx));
     }
 }
 
 impl Handler<ChangeSubscription> for HistoryBroker {
     type Result = Result<Subscriptions, String>;
     fn handle(&mut self, msg: ChangeSubscription, ctx: &mut Self::Context) -> Self::Result {
+        guard(NAME, ctx, |ctx| self.change_subscription(msg, ctx))
+            .unwrap_or_else(|| Err("the broker restarted; reconnect".into()))
+    }
+}
+
+impl HistoryBroker {
+    fn change_subscription(
+        &mut self,
+        msg: ChangeSubscription,
+        ctx: &mut Context<Self>,
+    ) -> Result<Subscriptions, String> {
         let Some(s) = self.sessions.get_mut(&msg.id) else {
             return Err("the session is closed".into());
         };
@@ -290,5 +326,95 @@ impl Handler<GetBrokerStats> for HistoryBroker {
     type Result = BrokerStats;
     fn handle(&mut self, _: GetBrokerStats, _: &mut Self::Context) -> BrokerStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+impl Handler<super::messages::Crash> for HistoryBroker {
+    type Result = ();
+    fn handle(&mut self, _: super::messages::Crash, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |_| panic!("a test asked the broker to panic"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::actors::messages::Crash;
+
+    /// A session that writes down what the broker sends it.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<SendEvent> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: SendEvent, _: &mut Self::Context) {
+            self.0.lock().unwrap().push(msg.0.to_string());
+        }
+    }
+
+    impl Handler<CloseSession> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: CloseSession, _: &mut Self::Context) {
+            self.0.lock().unwrap().push(format!("closed: {:?}", msg.0));
+        }
+    }
+
+    fn broker_without_redis() -> HistoryBroker {
+        HistoryBroker {
+            sessions: HashMap::new(),
+            redis: None,
+            store: None,
+            instance: None,
+            reading: HashMap::new(),
+            stats: BrokerStats::default(),
+        }
+    }
+
+    fn connect(id: u64, r: &Addr<Recorder>) -> Connect {
+        Connect {
+            id,
+            session: r.clone().recipient(),
+            close: r.clone().recipient(),
+        }
+    }
+
+    #[test]
+    fn a_broker_restarted_after_a_panic_closes_its_sessions_and_serves_new_ones() {
+        actix::System::new().block_on(async {
+            let broker = Supervisor::start(|_| broker_without_redis());
+            let (old, new) = (Arc::default(), Arc::default());
+            let old_session = Recorder(Arc::clone(&old)).start();
+            let new_session = Recorder(Arc::clone(&new)).start();
+            broker.send(connect(1, &old_session)).await.unwrap();
+
+            broker.send(Crash).await.unwrap();
+            let stats = broker.send(GetBrokerStats).await.unwrap();
+            assert_eq!(stats.restarts, 1, "restarted by its supervisor");
+            assert_eq!(stats.sessions, 0);
+
+            broker.send(connect(2, &new_session)).await.unwrap();
+            let update = br#"{"event":"import_history_update","data":{"_id":"r"}}"#;
+            broker
+                .send(ImportRunUpdated(bytes::Bytes::from_static(update)))
+                .await
+                .unwrap();
+            // The sessions handle what they were sent on their own turn.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(
+                *old.lock().unwrap(),
+                vec!["closed: BrokerRestarted".to_owned()],
+                "the session of before is told to reconnect and sync"
+            );
+            let got = new.lock().unwrap().clone();
+            assert_eq!(got.len(), 1, "a session of after gets updates: {got:?}");
+            assert!(got[0].contains("import_history_update"));
+        });
     }
 }

@@ -9,5 +9,7 @@ pub mod pipeline;
 pub mod queue_actor;
 pub mod retry;
 pub mod scheduler;
+pub mod subscription;
+pub mod supervision;
 pub mod sweeper;
 pub mod ws_session;

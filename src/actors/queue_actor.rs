@@ -1,6 +1,7 @@
 //! The shell both queue actors share (`FeedFetcher`, `ImportWorker`): it owns one apalis worker
 //! under a unique name and is supervised, so a worker that ends unexpectedly (its Redis went
-//! away) is replaced by a fresh one under a new name.
+//! away) is replaced by a fresh one under a new name. On shutdown (the daemon's token), apalis
+//! stops taking tasks and lets those in flight finish; `Drained` answers once they have.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use actix::prelude::*;
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use super::messages::Drained;
 use super::pipeline::Pipeline;
 
 /// What differs between the queue actors: the queue, its handler and its name.
@@ -28,6 +30,8 @@ pub struct QueueActor<R> {
     pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
     generation: u32,
+    /// Set once the worker stopped after shutdown, its in-flight tasks done.
+    drained: tokio::sync::watch::Sender<bool>,
     role: PhantomData<R>,
 }
 
@@ -37,6 +41,7 @@ impl<R: QueueRole> QueueActor<R> {
             pipeline,
             shutdown,
             generation: 0,
+            drained: tokio::sync::watch::Sender::new(false),
             role: PhantomData,
         }
     }
@@ -56,6 +61,7 @@ impl<R: QueueRole> Actor for QueueActor<R> {
         ctx.spawn(task.map(move |res, act, ctx| {
             if act.shutdown.is_cancelled() {
                 tracing::info!(worker = %name, "{} stopped", R::KIND);
+                act.drained.send_replace(true);
                 return;
             }
             tracing::error!(worker = %name, result = ?res.map_err(|e| e.to_string()), "{} ended; restarting", R::KIND);
@@ -67,5 +73,15 @@ impl<R: QueueRole> Actor for QueueActor<R> {
 impl<R: QueueRole> Supervised for QueueActor<R> {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         tracing::warn!(instance = %self.pipeline.instance, "restarting the {}", R::KIND);
+    }
+}
+
+impl<R: QueueRole> Handler<Drained> for QueueActor<R> {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: Drained, _: &mut Self::Context) -> Self::Result {
+        let mut drained = self.drained.subscribe();
+        Box::pin(async move {
+            drained.wait_for(|d| *d).await.ok();
+        })
     }
 }

@@ -1,7 +1,10 @@
-//! `SchedulerActor`: fires each enabled source on its cron (tokio-cron-scheduler). Several
-//! daemons may fire the same tick; a Redis lease per (source, tick) lets exactly one start the
-//! run, and a tick missed while every daemon was down runs once at start. Sources are re-read
-//! when any daemon or the CLI announces a change on Redis, and every 30 s in any case.
+//! `SchedulerActor`: fires each enabled source on its cron. The actor owns its whole state: a
+//! timer per source in its own context (`run_later`, set for the next fire time that `croner`
+//! computes), the 30 s reload interval, and the Redis subscription to source changes (a
+//! stream of its context). Nothing outlives it, so its supervisor restarts all of it: after a
+//! panic the sources are read again and every timer set anew. Several daemons may fire the
+//! same tick; a Redis lease per (source, tick) lets exactly one start the run, and a tick
+//! missed while every daemon was down runs once at start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,15 +12,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
-use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use futures_util::StreamExt;
-
-use super::messages::ReloadSources;
+use super::messages::{GetSchedulerStats, ReloadSources, SchedulerStats, SourceTickDue};
 use super::pipeline::{Pipeline, Started};
+use super::supervision::{guard, guard_future};
 use crate::domain::Trigger;
 use crate::domain::source::Source;
 
@@ -81,154 +80,25 @@ async fn on_tick(p: Arc<Pipeline>, source_id: String) {
     }
 }
 
-struct Scheduler {
-    p: Arc<Pipeline>,
-    sched: JobScheduler,
-    /// Source id → (job id, cron it was added with).
-    jobs: HashMap<String, (Uuid, String)>,
-    first_load: bool,
-}
+const NAME: &str = "scheduler";
 
-impl Scheduler {
-    async fn reload(&mut self) {
-        let sources = match self.p.store.list_sources().await {
-            Ok(s) => s,
-            Err(e) => return tracing::warn!(error = %e, "could not read sources"),
-        };
-        let wanted: HashMap<&str, &Source> = sources
-            .iter()
-            .filter(|s| s.enabled)
-            .map(|s| (s.id.as_str(), s))
-            .collect();
-        let stale: Vec<String> = self
-            .jobs
-            .iter()
-            .filter(|(id, (_, cron))| wanted.get(id.as_str()).is_none_or(|s| &s.cron != cron))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
-            if let Some((uuid, _)) = self.jobs.remove(&id) {
-                self.sched.remove(&uuid).await.ok();
-            }
-        }
-        for (id, source) in wanted {
-            if self.jobs.contains_key(id) {
-                continue;
-            }
-            let (p, sid) = (self.p.clone(), id.to_owned());
-            let job = Job::new_async(source.cron.as_str(), move |_, _| {
-                Box::pin(on_tick(p.clone(), sid.clone()))
-            });
-            match job {
-                Ok(job) => match self.sched.add(job).await {
-                    Ok(uuid) => {
-                        self.jobs.insert(id.to_owned(), (uuid, source.cron.clone()));
-                        let next = next_fire(&source.cron, Utc::now());
-                        self.p.store.set_next_run(id, next).await.ok();
-                    }
-                    Err(e) => tracing::warn!(source = id, error = %e, "could not schedule"),
-                },
-                Err(e) => tracing::warn!(source = id, error = %e, "invalid cron"),
-            }
-        }
-        if std::mem::take(&mut self.first_load) && self.p.settings.scheduler.run_missed_on_start {
-            self.run_missed(&sources).await;
-        }
-    }
-
-    /// A source whose latest tick passed without a run gets that one run now (not one per
-    /// missed tick); the tick's lease keeps it to one daemon.
-    async fn run_missed(&self, sources: &[Source]) {
-        let now = Utc::now();
-        for s in sources.iter().filter(|s| s.enabled) {
-            let Some(slot) = slot_of(&s.cron, now) else {
-                continue;
-            };
-            let missed = s.health.last_run_at.is_none_or(|last| last < slot);
-            if missed {
-                fire(&self.p, s, slot).await;
-            }
-        }
-    }
-}
-
-async fn run(
-    p: Arc<Pipeline>,
-    mut reload_rx: mpsc::Receiver<()>,
-    shutdown: CancellationToken,
-    ready: tokio::sync::oneshot::Sender<()>,
-) {
-    let sched = match JobScheduler::new().await {
-        Ok(s) => s,
-        Err(e) => return tracing::error!(error = %e, "the cron scheduler could not start"),
-    };
-    if let Err(e) = sched.start().await {
-        return tracing::error!(error = %e, "the cron scheduler could not start");
-    }
-    let mut s = Scheduler {
-        p,
-        sched,
-        jobs: HashMap::new(),
-        first_load: true,
-    };
-    // The first load (with its missed ticks) happens before the daemon takes requests, so a
-    // source created through the API right after start is never mistaken for a missed one.
-    s.reload().await;
-    ready.send(()).ok();
-    let mut every = tokio::time::interval(RELOAD_EVERY);
-    every.tick().await;
-    loop {
-        tokio::select! {
-            _ = every.tick() => s.reload().await,
-            Some(()) = reload_rx.recv() => s.reload().await,
-            _ = shutdown.cancelled() => break,
-        }
-    }
-    s.sched.shutdown().await.ok();
-}
-
-/// Turns announcements on the sources channel into reloads, for as long as the daemon runs,
-/// subscribing again after Redis goes away.
-async fn listen_for_changes(
-    p: Arc<Pipeline>,
-    reload: mpsc::Sender<()>,
-    shutdown: CancellationToken,
-) {
-    let channel = p.redis.keys.sources_channel();
-    while !shutdown.is_cancelled() {
-        match p.redis.client.get_async_pubsub().await {
-            Ok(mut ps) => {
-                if let Err(e) = ps.subscribe(&channel).await {
-                    tracing::warn!(error = %e, "could not subscribe to source changes");
-                } else {
-                    let mut stream = ps.on_message();
-                    loop {
-                        tokio::select! {
-                            msg = stream.next() => match msg {
-                                // A reload already asked for covers this one too.
-                                Some(_) => { reload.try_send(()).ok(); }
-                                None => break,
-                            },
-                            _ = shutdown.cancelled() => return,
-                        }
-                    }
-                    tracing::warn!("source change subscription ended; resubscribing");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "Redis unavailable for source changes; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
+/// A source's timer: the cron it was set from and the handle that cancels it.
+struct Timer {
+    cron: String,
+    handle: SpawnHandle,
 }
 
 pub struct SchedulerActor {
     pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
-    reload: Option<mpsc::Sender<()>>,
+    timers: HashMap<String, Timer>,
+    /// Missed ticks are looked for once per process, at its first load.
+    first_load: bool,
+    /// A load is under way; `reload_again`: another was asked for meanwhile.
+    loading: bool,
+    reload_again: bool,
     ready: Option<tokio::sync::oneshot::Sender<()>>,
+    stats: SchedulerStats,
 }
 
 impl SchedulerActor {
@@ -241,49 +111,288 @@ impl SchedulerActor {
         let actor = Self {
             pipeline,
             shutdown,
-            reload: None,
+            timers: HashMap::new(),
+            first_load: true,
+            loading: false,
+            reload_again: false,
             ready: Some(tx),
+            stats: SchedulerStats::default(),
         };
         (actor, rx)
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        if self.loading {
+            self.reload_again = true;
+            return;
+        }
+        self.loading = true;
+        let p = self.pipeline.clone();
+        let read = async move { p.store.list_sources().await };
+        guard_future(NAME, self, ctx, read, |res, act, ctx| {
+            act.loading = false;
+            match res {
+                Ok(sources) => act.apply(sources, ctx),
+                Err(e) => tracing::warn!(error = %e, "could not read sources"),
+            }
+            if std::mem::take(&mut act.reload_again) {
+                act.reload(ctx);
+            }
+        });
+    }
+
+    /// Sets a timer for every enabled source that has none (or a changed cron) and cancels
+    /// those of sources gone or disabled.
+    fn apply(&mut self, sources: Vec<Source>, ctx: &mut Context<Self>) {
+        self.stats.loads += 1;
+        let wanted: HashMap<&str, &Source> = sources
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| (s.id.as_str(), s))
+            .collect();
+        self.timers.retain(|id, t| {
+            let keep = wanted.get(id.as_str()).is_some_and(|s| s.cron == t.cron);
+            if !keep {
+                ctx.cancel_future(t.handle);
+            }
+            keep
+        });
+        let mut added = Vec::new();
+        for (id, source) in &wanted {
+            if !self.timers.contains_key(*id) && self.set_timer(id, &source.cron, Utc::now(), ctx) {
+                added.push(*id);
+            }
+        }
+        let p = self.pipeline.clone();
+        let next_runs: Vec<(String, Option<DateTime<Utc>>)> = added
+            .iter()
+            .map(|id| ((*id).to_owned(), next_fire(&wanted[id].cron, Utc::now())))
+            .collect();
+        let missed = (std::mem::take(&mut self.first_load)
+            && p.settings.scheduler.run_missed_on_start)
+            .then(|| sources.clone());
+        // The first load's missed ticks start before the daemon takes requests, so a source
+        // created through the API right after start is never mistaken for a missed one.
+        let work = async move {
+            for (id, next) in next_runs {
+                p.store.set_next_run(&id, next).await.ok();
+            }
+            if let Some(sources) = missed {
+                run_missed(&p, &sources).await;
+            }
+        };
+        guard_future(NAME, self, ctx, work, |(), act, _| {
+            if let Some(ready) = act.ready.take() {
+                ready.send(()).ok();
+            }
+        });
+    }
+
+    /// Sets the timer of source `id` for the first fire time of `cron` after `after`.
+    fn set_timer(
+        &mut self,
+        id: &str,
+        cron: &str,
+        after: DateTime<Utc>,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        let Some(at) = next_fire(cron, after) else {
+            tracing::warn!(
+                source = id,
+                cron,
+                "invalid cron; the source is not scheduled"
+            );
+            return false;
+        };
+        let delay = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let source_id = id.to_owned();
+        let handle = ctx.run_later(delay, move |_, ctx| {
+            ctx.notify(SourceTickDue { source_id, at });
+        });
+        self.timers.insert(
+            id.to_owned(),
+            Timer {
+                cron: cron.to_owned(),
+                handle,
+            },
+        );
+        true
+    }
+
+    fn tick(&mut self, msg: SourceTickDue, ctx: &mut Context<Self>) {
+        let Some(cron) = self.timers.get(&msg.source_id).map(|t| t.cron.clone()) else {
+            return; // cancelled meanwhile
+        };
+        // The next timer counts from the fire time, not from now: a late timer skips nothing.
+        self.set_timer(&msg.source_id, &cron, msg.at, ctx);
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        let work = on_tick(self.pipeline.clone(), msg.source_id);
+        guard_future(NAME, self, ctx, work, |(), _, _| {});
+    }
+}
+
+/// A source whose latest tick passed without a run gets that one run now (not one per missed
+/// tick); the tick's lease keeps it to one daemon.
+async fn run_missed(p: &Pipeline, sources: &[Source]) {
+    let now = Utc::now();
+    for s in sources.iter().filter(|s| s.enabled) {
+        let Some(slot) = slot_of(&s.cron, now) else {
+            continue;
+        };
+        if s.health.last_run_at.is_none_or(|last| last < slot) {
+            fire(p, s, slot).await;
+        }
     }
 }
 
 impl Actor for SchedulerActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(listen_for_changes(
-            self.pipeline.clone(),
-            tx.clone(),
-            self.shutdown.clone(),
-        ));
-        self.reload = Some(tx);
-        let ready = self
-            .ready
-            .take()
-            .unwrap_or_else(|| tokio::sync::oneshot::channel().0);
-        tokio::spawn(run(self.pipeline.clone(), rx, self.shutdown.clone(), ready));
-        tokio::spawn(super::sweeper::sweep_forever(
-            self.pipeline.clone(),
-            self.shutdown.clone(),
-        ));
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(RELOAD_EVERY, |act, ctx| act.reload(ctx));
+        let redis = self.pipeline.redis.clone();
+        let channel = redis.keys.sources_channel();
+        let changes = super::subscription::messages(redis, channel, "source changes");
+        ctx.add_stream(changes);
+        self.reload(ctx);
+    }
+}
+
+impl Supervised for SchedulerActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        // The context's timers, interval and subscription are gone; `started` sets them anew.
+        tracing::warn!(instance = %self.pipeline.instance, "restarting the scheduler");
+        self.timers.clear();
+        self.loading = false;
+        self.reload_again = false;
+        self.stats.restarts += 1;
+    }
+}
+
+/// An announcement on the sources channel: a reload already asked for covers it too.
+impl StreamHandler<bytes::Bytes> for SchedulerActor {
+    fn handle(&mut self, _: bytes::Bytes, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |ctx| self.reload(ctx));
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The subscription resubscribes by itself; it ends only with the actor.
     }
 }
 
 impl Handler<ReloadSources> for SchedulerActor {
     type Result = ();
-    fn handle(&mut self, _: ReloadSources, _: &mut Self::Context) {
-        if let Some(tx) = &self.reload {
-            tx.try_send(()).ok();
-        }
+    fn handle(&mut self, _: ReloadSources, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |ctx| self.reload(ctx));
+    }
+}
+
+impl Handler<SourceTickDue> for SchedulerActor {
+    type Result = ();
+    fn handle(&mut self, msg: SourceTickDue, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |ctx| self.tick(msg, ctx));
+    }
+}
+
+impl Handler<GetSchedulerStats> for SchedulerActor {
+    type Result = SchedulerStats;
+    fn handle(&mut self, _: GetSchedulerStats, _: &mut Self::Context) -> SchedulerStats {
+        let mut stats = self.stats.clone();
+        stats.scheduled = self.timers.keys().cloned().collect();
+        stats.scheduled.sort();
+        stats
+    }
+}
+
+#[cfg(test)]
+impl Handler<super::messages::Crash> for SchedulerActor {
+    type Result = ();
+    fn handle(&mut self, _: super::messages::Crash, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |_| panic!("a test asked the scheduler to panic"));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::messages::Crash;
+    use crate::config::{Secret, Settings};
+    use crate::domain::source::{SourceFormat, SourceHealth};
     use chrono::TimeZone;
+
+    /// Settings for the services of the test run (`TEST_MONGODB_URI`, `TEST_REDIS_URL`), with
+    /// a database and key prefix of their own.
+    fn service_settings() -> Settings {
+        let env = |k: &str| {
+            std::env::var(k).unwrap_or_else(|_| panic!("{k} must point at a test service"))
+        };
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let mut s = Settings::default();
+        s.mongodb.uri = Secret::new(env("TEST_MONGODB_URI"));
+        s.mongodb.database = format!("test_{}", &tag[..16]);
+        s.mongodb.server_selection_timeout_ms = 3_000;
+        s.redis.url = Secret::new(env("TEST_REDIS_URL"));
+        s.redis.prefix = format!("test:{}", &tag[..16]);
+        s.scheduler.run_missed_on_start = false;
+        s
+    }
+
+    fn source(id: &str) -> Source {
+        Source {
+            id: id.into(),
+            name: id.into(),
+            url: format!("http://127.0.0.1:9/{id}.xml"),
+            cron: "0 0 * * * *".into(),
+            enabled: true,
+            format: SourceFormat::Auto,
+            publisher: None,
+            user_agent: None,
+            max_body_bytes: None,
+            etag: None,
+            last_modified: None,
+            health: SourceHealth::default(),
+        }
+    }
+
+    #[test]
+    fn a_scheduler_restarted_after_a_panic_reloads_its_sources() {
+        let settings = service_settings();
+        let (uri, db) = (
+            settings.mongodb.uri.expose().to_owned(),
+            settings.mongodb.database.clone(),
+        );
+        actix::System::new().block_on(async move {
+            let p = crate::app::connect(Arc::new(settings)).await.unwrap();
+            p.store.upsert_source(&source("alpha")).await.unwrap();
+            let (actor, ready) = SchedulerActor::new(p.clone(), CancellationToken::new());
+            let addr = Supervisor::start(move |_| actor);
+            ready.await.unwrap();
+            let stats = addr.send(GetSchedulerStats).await.unwrap();
+            assert_eq!(stats.scheduled, ["alpha"]);
+            assert_eq!((stats.loads, stats.restarts), (1, 0));
+
+            // Added without an announcement: only a new load of the sources finds it.
+            p.store.upsert_source(&source("beta")).await.unwrap();
+            addr.send(Crash).await.unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let stats = loop {
+                let stats = addr.send(GetSchedulerStats).await.unwrap();
+                if stats.loads >= 2 || std::time::Instant::now() > deadline {
+                    break stats;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert_eq!(stats.restarts, 1, "restarted by its supervisor");
+            assert_eq!(stats.scheduled, ["alpha", "beta"], "sources read again");
+            let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+            client.database(&db).drop().await.ok();
+        });
+    }
 
     #[test]
     fn a_tick_belongs_to_the_latest_fire_time() {

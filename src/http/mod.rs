@@ -3,8 +3,8 @@
 pub mod auth;
 pub mod error;
 pub mod rate_limit;
+pub mod redact;
 pub mod routes;
-pub mod upgrade;
 pub mod validate;
 
 use std::path::Path;

@@ -56,6 +56,7 @@ pub fn test_settings() -> Settings {
     s.pipeline.poll_interval_ms = 50;
     s.pipeline.retry_base_ms = 100;
     s.pipeline.max_fetch_attempts = 2;
+    s.pipeline.shutdown_grace_secs = 5;
     s
 }
 
@@ -266,10 +267,46 @@ pub async fn set_feed(server: &MockServer, body: Vec<u8>) {
 /// environment like a deployment would be.
 pub struct DaemonProcess {
     pub child: std::process::Child,
+    /// The HTTP port (0 without the http role).
+    pub port: u16,
 }
 
 impl DaemonProcess {
     pub fn start(s: &Settings, roles: &str, extra: &[(&str, String)]) -> Self {
+        Self::spawn(s, roles, extra, None)
+    }
+
+    /// A daemon logging at `level` into the file `log` (its stderr).
+    pub fn start_logging(s: &Settings, roles: &str, level: &str, log: &std::path::Path) -> Self {
+        Self::spawn(s, roles, &[], Some((level, log)))
+    }
+
+    /// Waits until the daemon answers `/healthz`; its address.
+    pub async fn wait_listening(&self, limit: Duration) -> std::net::SocketAddr {
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let deadline = Instant::now() + limit;
+        let http = reqwest::Client::new();
+        loop {
+            let url = format!("http://{addr}/healthz");
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn spawn(
+        s: &Settings,
+        roles: &str,
+        extra: &[(&str, String)],
+        log: Option<(&str, &std::path::Path)>,
+    ) -> Self {
         let port = if roles.contains("http") {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -303,12 +340,20 @@ impl DaemonProcess {
             .env(
                 "JOB_IMPORTER__PIPELINE__WORKER_CONCURRENCY",
                 s.pipeline.worker_concurrency.to_string(),
+            )
+            .env(
+                "JOB_IMPORTER__PIPELINE__SHUTDOWN_GRACE_SECS",
+                s.pipeline.shutdown_grace_secs.to_string(),
             );
         for (k, v) in extra {
             cmd.env(k, v);
         }
+        if let Some((level, path)) = log {
+            cmd.env("JOB_IMPORTER_LOG", level)
+                .stderr(std::fs::File::create(path).unwrap());
+        }
         let child = cmd.spawn().expect("the daemon process starts");
-        Self { child }
+        Self { child, port }
     }
 
     pub fn signal(&self, sig: &str) {

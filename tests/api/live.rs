@@ -352,3 +352,60 @@ async fn a_client_that_never_reads_is_dropped_without_delaying_a_fast_one() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_and_syncs() {
+    let settings = test_settings();
+    let channel = format!("{}:history", settings.redis.prefix);
+    let app = TestApp::spawn_with(settings).await;
+    let mut slow = connect_ws(&app).await;
+    next_named(&mut slow, "initial_data", Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    // Big updates fill the socket buffers and the outbox; the client reads none meanwhile.
+    const N: usize = 600;
+    let mut run = run_at("run-slow", "alpha", 0, |_| {});
+    run.source_name = "x".repeat(96 * 1024);
+    let redis = redis::Client::open(redis_url()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    for v in 1..=N {
+        run.version = v as i64;
+        let ev = json!({"event": "import_history_update", "data": run}).to_string();
+        let _: i64 = redis::AsyncCommands::publish(&mut conn, &channel, ev)
+            .await
+            .unwrap();
+    }
+
+    // It reads now: what was already on its way, then a close frame telling it to come back.
+    let mut got = 0;
+    let mut close = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), slow.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_)))) => got += 1,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => {
+                close = frame;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    assert!(got < N, "the client was cut off, after {got} updates");
+    let close = close.expect("a close frame");
+    assert_eq!(
+        u16::from(close.code),
+        1013,
+        "try again later: the dashboard reconnects and syncs ({close:?})"
+    );
+
+    // It may connect again at once.
+    let mut again = connect_ws(&app).await;
+    assert!(
+        next_named(&mut again, "initial_data", Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    app.cleanup().await;
+}

@@ -1,5 +1,6 @@
-//! Real processes: a worker killed mid-import, a worker stopped with SIGTERM, and two worker
-//! processes sharing one queue. Counts must equal those of a clean run.
+//! Real processes: a worker killed mid-import, a worker stopped with SIGTERM mid-batch (it
+//! finishes what it took, then exits 0), and two worker processes sharing one queue. Counts
+//! must equal those of a clean run.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -81,8 +82,30 @@ async fn a_worker_killed_mid_import_leaves_counts_equal_to_a_clean_run() {
     front.cleanup().await;
 }
 
+/// Batch ids the queue's workers have taken and not yet acknowledged, over every worker.
+async fn batches_in_flight(s: &job_importer::config::Settings) -> usize {
+    let redis = redis::Client::open(s.redis.url.expose()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{}:items:inflight:*", s.redis.prefix);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut n = 0;
+    for k in keys {
+        let c: usize = redis::cmd("SCARD")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        n += c;
+    }
+    n
+}
+
 #[tokio::test]
-async fn a_worker_stopped_with_sigterm_exits_cleanly_and_the_run_still_completes() {
+async fn a_worker_stopped_with_sigterm_mid_batch_records_what_it_took_and_exits_0() {
     let s = settings();
     let front = TestApp::spawn_roles(
         s.clone(),
@@ -101,14 +124,30 @@ async fn a_worker_stopped_with_sigterm_exits_cleanly_and_the_run_still_completes
     let mut w1 = DaemonProcess::start(&s, "worker", &[]);
     let run_id = front.trigger(&source).await;
     wait_batches(&front.db, &run_id, 3).await;
+    // Mid-run: the worker holds batches it has taken.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while batches_in_flight(&s).await == 0 {
+        assert!(Instant::now() < deadline, "the worker never held a batch");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     w1.signal("TERM");
     let status = w1
         .wait_exit(Duration::from_secs(15))
         .expect("exits within the deadline");
     assert!(status.success(), "exit status {status:?}");
+    // Every batch it had taken was finished and acknowledged (or handed back untouched):
+    // nothing waits for a redelivery after missed heartbeats.
+    assert_eq!(batches_in_flight(&s).await, 0, "batches left in flight");
+    let started = Instant::now();
     let _w2 = DaemonProcess::start(&s, "worker", &[]);
     let run = front.wait_final(&run_id).await;
     assert_clean(&run);
+    // The restarted worker did not wait out the first one's heartbeats for its batches.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
     front.cleanup().await;
 }
 

@@ -1,24 +1,28 @@
-//! `WsSession`: one actor per WebSocket connection. It sends `initial_data` first, then every
-//! run change, in order, through a bounded outbox; a client that stops reading fills the
-//! outbox and is dropped. Heartbeats find dead peers. Clients may `sync` (catch up from
+//! `WsSession`: one actor per WebSocket connection (actix-ws). It sends `initial_data` first,
+//! then every run change, in order, through a bounded outbox; a client that stops reading
+//! fills the outbox and is closed with 1013 (try again later), so the dashboard reconnects and
+//! catches up with `sync`. Heartbeats find dead peers. Clients may `sync` (catch up from
 //! MongoDB) and subscribe to one run's progress or to sources.
 //!
-//! The outbox is a bounded queue that the connection (`socket`) writes to the socket: the actor
-//! hands it whole frames, and the broker's updates arrive already framed, the same bytes for
-//! every client.
+//! The broker serializes each update once; every session sends the same bytes (a shared
+//! `ByteString`), framed by its connection.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_http::ws::{Message, ProtocolError};
+use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
+use bytestring::ByteString;
 
 use super::history_broker::HistoryBroker;
-use super::messages::{ChangeSubscription, Connect, Disconnect, SendEvent, SubscriptionChange};
+use super::messages::{
+    ChangeSubscription, CloseSession, Connect, Disconnect, SendEvent, SessionEnd,
+    SubscriptionChange,
+};
 use crate::domain::events::{ClientEvent, EventError, ServerEvent, SyncRequest};
 use crate::store::Store;
 use crate::telemetry;
 use checks::{check_sync, id_ok, invalid};
-use socket::{OutboxSender, WireFrame};
+use outbox::{Close, Outbox, SendError};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -35,55 +39,95 @@ pub const MAX_MESSAGES_PER_SEC: u32 = 20;
 pub const MAX_FRAME: usize = 64 * 1024;
 
 mod checks;
-pub mod socket;
+pub mod outbox;
+
+/// How a session ended, as its close frame says.
+fn close_for(end: SessionEnd) -> Close {
+    let (code, description, after_queued) = match end {
+        // Behind already: what is queued is skipped; the client reconnects and syncs.
+        SessionEnd::TooSlow => (CloseCode::Again, "too slow; reconnect and sync", false),
+        SessionEnd::BrokerRestarted => (CloseCode::Restart, "reconnect and sync", true),
+        SessionEnd::ShuttingDown => (CloseCode::Away, "the server is stopping", true),
+        SessionEnd::ClientClosed => (CloseCode::Normal, "", true),
+        SessionEnd::ProtocolError => (CloseCode::Protocol, "protocol error", true),
+        SessionEnd::InitialDataFailed => (CloseCode::Error, "could not load import history", true),
+        SessionEnd::TimedOut => {
+            return Close {
+                reason: None,
+                after_queued: false,
+            };
+        }
+    };
+    Close {
+        reason: Some(CloseReason {
+            code,
+            description: (!description.is_empty()).then(|| description.to_owned()),
+        }),
+        after_queued,
+    }
+}
 
 pub struct WsSession {
     id: u64,
     broker: Addr<HistoryBroker>,
     store: Store,
     /// The bounded outbox; `None` once the session is ending.
-    outbox: Option<OutboxSender>,
+    outbox: Option<Outbox>,
     last_seen: Instant,
     initial_sent: bool,
-    pending: Vec<WireFrame>,
+    pending: Vec<ByteString>,
     syncing: bool,
     window: (Instant, u32),
-    /// The peer stopped reading (or died): no close frame is queued behind what it never read.
-    cut_off: bool,
+    /// Why the session is ending; a client that just went away closes normally.
+    ending: SessionEnd,
 }
 
 impl WsSession {
-    /// A session writing to `outbox`, the sending side given by `socket::accept`.
-    pub fn new(id: u64, outbox: OutboxSender, broker: Addr<HistoryBroker>, store: Store) -> Self {
+    /// A session writing to `session` (the connection, from `actix_ws::handle`).
+    pub fn new(
+        id: u64,
+        session: actix_ws::Session,
+        broker: Addr<HistoryBroker>,
+        store: Store,
+    ) -> Self {
         Self {
             id,
             broker,
             store,
-            outbox: Some(outbox),
+            outbox: Some(Outbox::open(session, OUTBOX)),
             last_seen: Instant::now(),
             initial_sent: false,
             pending: Vec::new(),
             syncing: false,
             window: (Instant::now(), 0),
-            cut_off: false,
+            ending: SessionEnd::ClientClosed,
         }
     }
 
-    fn push(&mut self, frame: WireFrame, ctx: &mut Context<Self>) {
+    /// Ends the session for `end` (the first reason given stands).
+    fn end(&mut self, end: SessionEnd, ctx: &mut Context<Self>) {
+        if self.ending == SessionEnd::ClientClosed {
+            self.ending = end;
+        }
+        ctx.stop();
+    }
+
+    fn push(&mut self, msg: Message, ctx: &mut Context<Self>) {
         let Some(tx) = &self.outbox else { return };
-        if let Err(e) = tx.try_send(frame) {
-            if e == socket::SendError::Full {
+        match tx.try_send(msg) {
+            Ok(()) => {}
+            Err(SendError::Full) => {
                 tracing::warn!(session = self.id, "WebSocket client too slow; closing");
                 metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
+                self.end(SessionEnd::TooSlow, ctx);
             }
-            self.cut_off = true;
-            ctx.stop();
+            Err(SendError::Closed) => self.end(SessionEnd::TimedOut, ctx),
         }
     }
 
     fn send_event(&mut self, event: &ServerEvent, ctx: &mut Context<Self>) {
-        match serde_json::to_vec(event) {
-            Ok(json) => self.push(socket::text_frame(&json), ctx),
+        match serde_json::to_string(event) {
+            Ok(json) => self.push(Message::Text(json.into()), ctx),
             Err(e) => tracing::error!(error = %e, "could not serialize an event"),
         }
     }
@@ -128,7 +172,7 @@ impl WsSession {
         ctx.spawn(ask.into_actor(self).map(|res, act, ctx| match res {
             Ok(Ok(subs)) => act.send_event(&ServerEvent::Subscribed(subs), ctx),
             Ok(Err(m)) => act.reply_error(invalid(m), ctx),
-            Err(_) => ctx.stop(),
+            Err(_) => act.end(SessionEnd::BrokerRestarted, ctx),
         }));
     }
 
@@ -171,14 +215,14 @@ impl Actor for WsSession {
         self.broker.do_send(Connect {
             id: self.id,
             session: ctx.address().recipient(),
+            close: ctx.address().recipient(),
         });
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
                 tracing::info!(session = act.id, "WebSocket client timed out");
-                act.cut_off = true;
-                ctx.stop();
+                act.end(SessionEnd::TimedOut, ctx);
             } else {
-                act.push(socket::ping_frame(), ctx);
+                act.push(Message::Ping(bytes::Bytes::new()), ctx);
             }
         });
         // Registered with the broker first, so nothing changed after this read goes unseen.
@@ -189,7 +233,7 @@ impl Actor for WsSession {
                 act.send_event(&ServerEvent::InitialData(Box::new(data)), ctx);
                 act.initial_sent = true;
                 for p in std::mem::take(&mut act.pending) {
-                    act.push(p, ctx);
+                    act.push(Message::Text(p), ctx);
                 }
             }
             Err(e) => {
@@ -199,21 +243,15 @@ impl Actor for WsSession {
                     message: "could not load import history".into(),
                 };
                 act.reply_error(err, ctx);
-                ctx.stop();
+                act.end(SessionEnd::InitialDataFailed, ctx);
             }
         }));
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.broker.do_send(Disconnect { id: self.id });
-        // The connection ends after what is queued and a close frame, for a peer still reading;
-        // for one that stopped, at once. Dropping the outbox is what ends it.
-        if let Some(tx) = self.outbox.take() {
-            if self.cut_off {
-                tx.discard();
-            } else {
-                tx.try_send(socket::close_frame()).ok();
-            }
+        if let Some(outbox) = self.outbox.take() {
+            outbox.close(close_for(self.ending));
         }
         Running::Stop
     }
@@ -223,13 +261,19 @@ impl Handler<SendEvent> for WsSession {
     type Result = ();
     fn handle(&mut self, msg: SendEvent, ctx: &mut Self::Context) {
         if self.initial_sent {
-            self.push(msg.0, ctx);
+            self.push(Message::Text(msg.0), ctx);
         } else if self.pending.len() < OUTBOX {
             self.pending.push(msg.0);
         } else {
-            self.cut_off = true;
-            ctx.stop();
+            self.end(SessionEnd::TooSlow, ctx);
         }
+    }
+}
+
+impl Handler<CloseSession> for WsSession {
+    type Result = ();
+    fn handle(&mut self, msg: CloseSession, ctx: &mut Self::Context) {
+        self.end(msg.0, ctx);
     }
 }
 
@@ -247,12 +291,12 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
                     ctx,
                 );
             }
-            Ok(Message::Ping(b)) => return self.push(socket::pong_frame(&b), ctx),
-            Ok(Message::Close(_)) => return ctx.stop(),
+            Ok(Message::Ping(b)) => return self.push(Message::Pong(b), ctx),
+            Ok(Message::Close(_)) => return self.end(SessionEnd::ClientClosed, ctx),
             Ok(_) => return,
             Err(e) => {
                 tracing::info!(session = self.id, error = %e, "WebSocket protocol error");
-                return ctx.stop();
+                return self.end(SessionEnd::ProtocolError, ctx);
             }
         };
         match self.over_rate() {
@@ -274,6 +318,22 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
-        ctx.stop();
+        // The client's side of the connection ended: nobody reads a close frame now.
+        self.end(SessionEnd::TimedOut, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_fell_behind_is_told_to_reconnect_without_its_backlog() {
+        let c = close_for(SessionEnd::TooSlow);
+        assert!(!c.after_queued);
+        assert_eq!(c.reason.map(|r| r.code), Some(CloseCode::Again));
+        let c = close_for(SessionEnd::BrokerRestarted);
+        assert_eq!(c.reason.map(|r| r.code), Some(CloseCode::Restart));
+        assert!(close_for(SessionEnd::TimedOut).reason.is_none());
     }
 }

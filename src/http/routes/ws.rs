@@ -1,6 +1,6 @@
 //! `GET /ws?token=...`: upgrades to a WebSocket served by a `WsSession` actor. Browsers cannot
 //! set headers on a WebSocket, so the admin token travels in the query; the Origin is checked.
-//! The connection itself is taken over after the 101 response (`http::upgrade`).
+//! The connection is served by actix-ws (`actix_ws::handle`) for a `WsSession` actor.
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +8,7 @@ use actix::{Actor, AsyncContext};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 
-use crate::actors::ws_session::{MAX_FRAME, OUTBOX, WsSession, socket};
+use crate::actors::ws_session::{MAX_FRAME, WsSession};
 use crate::http::AppState;
 use crate::http::auth::token_matches;
 use crate::http::error::ApiError;
@@ -34,6 +34,7 @@ pub async fn connect(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<WsQuery>,
+    body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     match q.token.as_deref() {
         None => {
@@ -58,22 +59,14 @@ pub async fn connect(
         )
         .into());
     }
-    actix_http::ws::verify_handshake(req.head())?;
-    if !socket::upgradable(&req) {
-        // A handshake the HTTP layer did not route to its upgrade path: `Upgrade` named more
-        // than `websocket`, or the request had a chunked body.
-        return Err(ApiError::bad_request(
-            "validation.upgrade",
-            "a WebSocket handshake needs `Upgrade: websocket` alone and no request body",
-        )
-        .into());
-    }
+    let (response, session, inbound) = actix_ws::handle(&req, body)?;
     let id = state.next_session.fetch_add(1, Ordering::Relaxed);
+    // Inside the request's span: its target is logged with the token redacted.
+    tracing::info!(session = id, "WebSocket opened");
     let (broker, store) = (state.broker.clone(), state.store.clone());
-    socket::accept(&req, OUTBOX, MAX_FRAME, move |outbox, inbound| {
-        WsSession::create(move |ctx| {
-            ctx.add_stream(inbound);
-            WsSession::new(id, outbox, broker, store)
-        });
-    })
+    WsSession::create(move |ctx| {
+        ctx.add_stream(inbound.max_frame_size(MAX_FRAME));
+        WsSession::new(id, session, broker, store)
+    });
+    Ok(response)
 }
