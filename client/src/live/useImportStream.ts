@@ -43,6 +43,23 @@ export const DEFAULT_HEARTBEAT_MS = 25_000;
 /** Close codes we treat as "token refused": stop retrying and ask for sign-in. */
 const AUTH_CLOSE_CODES = new Set([1008, 4001, 4401, 4403]);
 
+/**
+ * Close codes by which the server asks us to come back: 1001 (it is stopping), 1012 (its
+ * live-update broker restarted), 1013 (we fell too far behind). Reconnecting and `sync` repair
+ * whatever was missed.
+ */
+const SERVER_ASKED_CODES = new Set([1001, 1012, 1013]);
+
+/** The last reconnect that brought the view back in line with the database. */
+export interface Reconnected {
+  /** When the resync started (ms since the epoch). */
+  at: number;
+  /** The server closed the connection and asked for the reconnect (rather than it being lost). */
+  serverAsked: boolean;
+  /** The close code of the connection before. */
+  code: number;
+}
+
 export interface ImportStreamOptions {
   token: string | null;
   queryClient: QueryClient;
@@ -62,6 +79,8 @@ export interface ImportStream {
   /** Failed attempts since the last successful `initial_data`. */
   attempt: number;
   lastError: CodedMessage | null;
+  /** Set after each reconnect that resynced the view; `null` until the first one. */
+  reconnected: Reconnected | null;
   reconnectNow: () => void;
   /** Item-level progress of one run while the caller is interested; returns the unsubscribe. */
   subscribeRun: (runId: string) => () => void;
@@ -147,6 +166,7 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
   const [state, setState] = useState<ConnectionState>('connecting');
   const [attempt, setAttempt] = useState(0);
   const [lastError, setLastError] = useState<CodedMessage | null>(null);
+  const [reconnected, setReconnected] = useState<Reconnected | null>(null);
   const kick = useRef<() => void>(() => undefined);
   // Subscribed run ids with a count of interested components; replayed on every connection.
   const runSubs = useRef(new Map<string, number>());
@@ -177,6 +197,8 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
     let disposed = false;
     // The last `serverTime` received: a `sync` from it misses no change made while away.
     let serverTime: string | null = null;
+    // How the connection before this one ended.
+    let lastCloseCode = 0;
 
     const send = (ev: ClientEvent) => {
       if (socket && socket.readyState === 1) socket.send(JSON.stringify(ev));
@@ -211,6 +233,7 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
               // Whatever changed while we were away, read from MongoDB, applied by version.
               send({ event: 'sync', data: { ...(since ? { since } : {}), runs: versions } });
               refreshAfterReconnect(queryClient);
+              setReconnected({ at: Date.now(), serverAsked: SERVER_ASKED_CODES.has(lastCloseCode), code: lastCloseCode });
             }
             for (const runId of runSubs.current.keys()) send({ event: 'subscribe_run', data: { runId } });
             everSynced = true;
@@ -259,6 +282,7 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
         if (disposed || socket !== ws) return;
         socket = null;
         stopHeartbeat();
+        lastCloseCode = ev.code;
         if (AUTH_CLOSE_CODES.has(ev.code)) {
           setState('offline');
           setLastError({ code: 'auth.invalid_token', message: ev.reason || 'The server refused the token.' });
@@ -323,5 +347,5 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
     };
   }, []);
   // Without a token there is nothing to connect to: the sign-in form is showing.
-  return { state: token ? state : 'offline', attempt, lastError, reconnectNow, subscribeRun };
+  return { state: token ? state : 'offline', attempt, lastError, reconnected, reconnectNow, subscribeRun };
 }

@@ -1,5 +1,18 @@
 import { useLive } from '../../live/LiveContext';
-import type { ConnectionState } from '../../live/useImportStream';
+import type { ConnectionState, Reconnected } from '../../live/useImportStream';
+import { useNow } from '../../lib/useNow';
+
+/** How long the "reconnected" notice stays after a reconnect. */
+export const RECONNECTED_NOTICE_MS = 10_000;
+
+function reconnectedTitle(r: Reconnected): string {
+  const why = r.serverAsked
+    ? r.code === 1013
+      ? 'The server dropped this view for falling behind and asked it to reconnect.'
+      : 'The server asked this view to reconnect.'
+    : 'The connection was lost and came back.';
+  return `${why} Changes made meanwhile were read again from the database.`;
+}
 
 const LABEL: Record<ConnectionState, string> = {
   connecting: 'connecting',
@@ -17,7 +30,10 @@ const DESCRIPTION: Record<ConnectionState, string> = {
 
 /** Always-visible indicator of the live-update socket. */
 export function ConnectionStatus() {
-  const { state, attempt, reconnectNow, lastError } = useLive();
+  const { state, attempt, reconnectNow, lastError, reconnected } = useLive();
+  const recent = reconnected !== null && state === 'live';
+  const now = useNow(recent);
+  const showReconnected = recent && now - reconnected.at < RECONNECTED_NOTICE_MS;
   return (
     <div className="connection" data-state={state}>
       <span
@@ -32,6 +48,11 @@ export function ConnectionStatus() {
         {LABEL[state]}
         {state === 'reconnecting' && attempt > 1 ? <span className="sr-only"> (attempt {attempt})</span> : null}
       </span>
+      {showReconnected ? (
+        <span className="connection__notice" data-testid="connection-reconnected" role="status" title={reconnectedTitle(reconnected)}>
+          reconnected, view resynced
+        </span>
+      ) : null}
       {lastError ? (
         <span className="connection__error" data-testid="connection-error" title={`${lastError.code}: ${lastError.message}`}>
           {lastError.message}
