@@ -24,6 +24,7 @@ use crate::ingest::fetch::HttpFetcher;
 use crate::store::Store;
 use crate::store::queue::Queues;
 use crate::store::redis::Redis;
+use crate::store::run_state::RunLedger;
 
 /// Which parts of the daemon this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,13 +178,14 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let redis = Redis::connect(&settings.redis)
         .await
         .context("Redis is not reachable (redis.url)")?;
-    let store = store.with_index(crate::store::job_index::JobIndex::new(redis.clone()));
+    let store = store.with_index(redis.clone());
     let queues = Queues::new(&redis, &settings.pipeline);
     let fetcher =
         HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
     Ok(Arc::new(Pipeline {
         settings,
         store,
+        runs: RunLedger::new(redis.clone()),
         redis,
         queues,
         fetcher,

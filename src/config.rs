@@ -127,6 +127,9 @@ pub struct RedisSettings {
     /// redis-rs defaults to 500 ms, which turns one slow reply into a dead worker pool.
     pub response_timeout_ms: u64,
     pub connection_timeout_ms: u64,
+    /// How long a starting daemon or command waits for a Redis that refuses connections or is
+    /// still loading its data (`LOADING`), retrying with backoff, before it gives up.
+    pub startup_wait_secs: u64,
 }
 
 impl Default for RedisSettings {
@@ -136,6 +139,7 @@ impl Default for RedisSettings {
             prefix: "importer".into(),
             response_timeout_ms: 5_000,
             connection_timeout_ms: 5_000,
+            startup_wait_secs: 120,
         }
     }
 }

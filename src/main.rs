@@ -49,6 +49,14 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// The index of stored jobs in Redis: `index rebuild`.
+    Index {
+        #[command(subcommand)]
+        cmd: job_importer::cli::admin::IndexCommand,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Sources: `sources list|add|remove|import`.
     Sources {
         #[command(subcommand)]
@@ -111,6 +119,9 @@ fn main() -> ExitCode {
         }
         Command::Sources { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::sources(s, cmd, json)
+        }),
+        Command::Index { cmd, json } => admin(cli.config, |s| {
+            job_importer::cli::admin::index(s, cmd, json)
         }),
     }
 }

@@ -42,13 +42,38 @@ pub enum SourcesCommand {
         #[arg(long)]
         cron: Option<String>,
     },
+    /// Remove a source; the open jobs only it carried are closed unless `--keep-jobs`.
     Remove {
         id: String,
+        #[arg(long)]
+        keep_jobs: bool,
     },
     /// Queue a run now; a running daemon's workers carry it out.
     Import {
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Build the index of stored jobs in Redis again from MongoDB, and make it current (after
+    /// restoring MongoDB from a backup, or moving the deployment to another Redis).
+    Rebuild,
+}
+
+/// Runs an `index` command and returns what to print.
+pub async fn index(settings: Settings, cmd: IndexCommand, as_json: bool) -> anyhow::Result<String> {
+    let p = crate::app::connect(Arc::new(settings)).await?;
+    match cmd {
+        IndexCommand::Rebuild => {
+            let n = p.store.rebuild_index().await?;
+            Ok(if as_json {
+                json!({"indexed": n}).to_string()
+            } else {
+                format!("indexed {n} jobs")
+            })
+        }
+    }
 }
 
 fn run_line(r: &ImportRun) -> String {
@@ -191,8 +216,11 @@ pub async fn sources(
                 Ok(format!("added {}", s.id))
             }
         }
-        SourcesCommand::Remove { id } => {
-            anyhow::ensure!(p.store.delete_source(&id).await?, "no source `{id}`");
+        SourcesCommand::Remove { id, keep_jobs } => {
+            anyhow::ensure!(
+                p.store.remove_source(&id, !keep_jobs).await?,
+                "no source `{id}`"
+            );
             p.sources_changed().await;
             Ok(if as_json {
                 json!({"removed": id}).to_string()

@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod cli_admin;
 mod contract;
+mod exactness;
 mod helpers;
 mod http_api;
 mod jobs_api;

@@ -100,8 +100,12 @@ pub async fn list(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse
     let sources = state.store.list_sources().await?;
     let mut items = Vec::with_capacity(sources.len());
     for source in sources {
-        let lease = state.pipeline.redis.keys.running_lease(&source.id);
-        let running = state.pipeline.redis.lease_holder(&lease).await?.is_some();
+        let running = state
+            .pipeline
+            .runs
+            .running_holder(&source.id)
+            .await?
+            .is_some();
         items.push(SourceView { source, running });
     }
     Ok(HttpResponse::Ok().json(json!({"items": items})))
@@ -178,13 +182,32 @@ pub async fn update(
     }))
 }
 
+/// What happens to the jobs only a removed source carried.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobsOnRemove {
+    /// Closed (reason `source_removed`).
+    #[default]
+    Close,
+    /// Kept open.
+    Keep,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    pub jobs: Option<JobsOnRemove>,
+}
+
 #[delete("/api/sources/{id}")]
 pub async fn remove(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.store.delete_source(&id).await? {
+    let close = query.jobs.unwrap_or_default() == JobsOnRemove::Close;
+    if !state.store.remove_source(&id, close).await? {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     }
     reload(&state).await;
