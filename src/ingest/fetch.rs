@@ -21,7 +21,7 @@ mod tests;
 
 pub use body::FetchBody;
 pub use classify::classify_reqwest_error;
-pub use client::HttpFetcher;
+pub use client::{HttpFetcher, install_crypto_provider};
 
 /// Limits for every fetch. Defaults follow Miniflux and are listed in the README's config table.
 #[derive(Debug, Clone, Serialize, Deserialize)]

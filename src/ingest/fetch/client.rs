@@ -25,8 +25,23 @@ pub struct HttpFetcher {
     limits: Arc<FetchLimits>,
 }
 
+/// Makes ring the process's rustls crypto provider (once; later calls do nothing). reqwest is
+/// built without a provider of its own (aws-lc-rs would compile a C library with cmake), and
+/// panics when it builds a client before one is installed, so every process that makes a
+/// `reqwest::Client` calls this first; [`HttpFetcher::new`] does.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already, which is all we need.
+        rustls::crypto::ring::default_provider()
+            .install_default()
+            .ok();
+    });
+}
+
 impl HttpFetcher {
     pub fn new(limits: &FetchLimits) -> Result<Self, FetchError> {
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(limits.user_agent.as_str())
             .connect_timeout(Duration::from_millis(limits.connect_timeout_ms))
