@@ -61,6 +61,7 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
         etag: source.etag.clone(),
         last_modified: source.last_modified.clone(),
         max_body_bytes: source.max_body_bytes,
+        allow_private_networks: source.allow_private_networks,
     };
     match p.fetcher.fetch(&req).await {
         Err(e) => fetch_failed(p, &task, e).await,
