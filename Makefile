@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/job-importer/target
 CARGO ?= cargo
 
-.PHONY: help run serve services services-stop install build build-release client test test-rust test-client test-browser lint fmt bench clean
+.PHONY: help run serve services services-stop install build build-release build-run client test test-rust test-client test-browser lint fmt bench clean
 
 help:
 	@echo "make run    - install what is missing, start Redis and FerretDB, build, and run the daemon with its dashboard"
@@ -26,8 +26,12 @@ client: install
 build-release:
 	$(CARGO) build --release --locked
 
-run: install client build-release
-	@eval "$$(scripts/services.sh start)" && exec "$(CARGO_TARGET_DIR)/release/job-importer" serve
+# The `local` profile (Cargo.toml): release optimisation, built sooner.
+build-run:
+	$(CARGO) build --profile local --locked --bin job-importer
+
+run: install client build-run
+	@eval "$$(scripts/services.sh start)" && exec "$(CARGO_TARGET_DIR)/local/job-importer" serve
 
 test:
 	@scripts/install.sh --browser

@@ -3,7 +3,7 @@
 # free loopback ports (data under a temporary folder), the Rust suites, the client's lint,
 # typecheck and unit tests, and the browser tests against a real daemon.
 #
-#   scripts/test.sh [all|rust|client|browser]
+#   scripts/test.sh [all|rust|client|browser|docker]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
@@ -26,7 +26,16 @@ start_services() {
   services_started=1
 }
 
+# The Docker build context holds every file the image build reads (no Docker daemon needed),
+# and the check itself catches broken copies.
+docker_context() {
+  log "docker build context"
+  python3 scripts/check-docker-context.py --self-test
+  python3 scripts/check-docker-context.py
+}
+
 rust() {
+  docker_context
   log "cargo fmt --check"
   cargo fmt --all -- --check
   log "cargo clippy -D warnings"
@@ -98,5 +107,6 @@ case "$what" in
   rust) rust ;;
   client) client ;;
   browser) browser ;;
+  docker) docker_context ;;
   *) die "unknown suite $what" ;;
 esac

@@ -18,7 +18,7 @@ use crate::actors::import_worker::ImportWorker;
 use crate::actors::pipeline::Pipeline;
 use crate::actors::scheduler::SchedulerActor;
 use crate::config::{Secret, Settings, SourceSettings};
-use crate::domain::source::{Source, SourceFormat, SourceHealth};
+use crate::domain::source::Source;
 use crate::http::AppState;
 use crate::ingest::fetch::HttpFetcher;
 use crate::store::Store;
@@ -83,6 +83,8 @@ impl FromStr for Roles {
 pub struct Daemon {
     pub addr: Option<SocketAddr>,
     pub admin_token: String,
+    /// The tokens the HTTP server accepts; `reload` them to rotate without a restart.
+    pub tokens: Arc<crate::http::auth::Tokens>,
     pub pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
     server: Option<actix_web::dev::ServerHandle>,
@@ -145,20 +147,7 @@ fn instance_name() -> String {
 }
 
 pub fn source_from_settings(s: &SourceSettings, default_cron: &str) -> Source {
-    Source {
-        id: s.id(),
-        name: s.name.clone(),
-        url: s.url.clone(),
-        cron: s.cron.clone().unwrap_or_else(|| default_cron.to_owned()),
-        enabled: s.enabled,
-        format: s.format.clone(),
-        publisher: s.publisher.clone(),
-        user_agent: s.user_agent.clone(),
-        max_body_bytes: s.max_body_bytes,
-        etag: None,
-        last_modified: None,
-        health: SourceHealth::default(),
-    }
+    s.to_source(default_cron)
 }
 
 /// Connects to MongoDB and Redis and builds what every role shares.
@@ -213,6 +202,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         None
     };
     let addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let tokens = Arc::new(crate::http::auth::Tokens::new(&settings.auth));
     let settings = Arc::new(settings);
     let pipeline = connect(settings.clone()).await?;
 
@@ -223,22 +213,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             .await?;
     }
     if let (true, Some(addr)) = (settings.demo.enabled, addr) {
-        for (name, _, _) in crate::http::routes::demo::FEEDS {
-            let id = format!("demo-{}", name.trim_end_matches(".xml"));
-            let demo = Source {
-                id: id.clone(),
-                name: format!("Demo: {}", name.trim_end_matches(".xml")),
-                url: format!("http://127.0.0.1:{}/demo/feeds/{name}", addr.port()),
-                cron: "0 */10 * * * *".into(),
-                enabled: true,
-                format: SourceFormat::Auto,
-                publisher: Some(id),
-                user_agent: None,
-                max_body_bytes: None,
-                etag: None,
-                last_modified: None,
-                health: SourceHealth::default(),
-            };
+        for demo in crate::http::routes::demo::sources(addr.port()) {
             pipeline.store.upsert_source(&demo).await?;
         }
     }
@@ -276,7 +251,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     if let Some(listener) = listener {
         let state = web::Data::new(AppState {
             settings: settings.clone(),
-            admin_token: Secret::new(admin_token.clone()),
+            tokens: tokens.clone(),
             store: pipeline.store.clone(),
             pipeline: pipeline.clone(),
             broker,
@@ -295,6 +270,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     Ok(Daemon {
         addr,
         admin_token,
+        tokens,
         pipeline,
         shutdown,
         server: server_handle,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::actors::pipeline::Started;
 use crate::config::{Settings, validate_cron, validate_source_url};
-use crate::domain::source::{Source, SourceFormat, SourceHealth, slug};
+use crate::domain::source::{Source, slug};
 use crate::domain::{ImportRun, RunStatus, Trigger};
 use crate::store::mongo::history::{RunQuery, RunSort};
 use crate::store::mongo::runs::RunFilter;
@@ -194,20 +194,7 @@ pub async fn sources(
             validate_cron(&cron).map_err(|m| anyhow::anyhow!("cron: {m}"))?;
             let id = slug(&name);
             anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
-            let s = Source {
-                id,
-                name: name.trim().to_owned(),
-                url: u.to_string(),
-                cron,
-                enabled: true,
-                format: SourceFormat::Auto,
-                publisher: None,
-                user_agent: None,
-                max_body_bytes: None,
-                etag: None,
-                last_modified: None,
-                health: SourceHealth::default(),
-            };
+            let s = Source::new(id, name.trim(), u.to_string(), cron);
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
             if as_json {

@@ -18,4 +18,5 @@ mod processes;
 mod recovery;
 mod safety;
 mod scheduling;
+mod tokens;
 mod ws_upgrade;

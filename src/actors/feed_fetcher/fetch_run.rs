@@ -75,6 +75,7 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
         etag: source.etag.clone().filter(|_| conditional),
         last_modified: source.last_modified.clone().filter(|_| conditional),
         max_body_bytes: source.max_body_bytes,
+        allow_private_networks: source.allow_private_networks,
     };
     match p.fetcher.fetch(&req).await {
         Err(e) => fetch_failed(p, &task, &run.source_id, e).await,

@@ -1,5 +1,6 @@
 //! `GET /ws?token=...`: upgrades to a WebSocket served by a `WsSession` actor. Browsers cannot
-//! set headers on a WebSocket, so the admin token travels in the query; the Origin is checked.
+//! set headers on a WebSocket, so the token (admin or read) travels in the query; the Origin is
+//! checked.
 //! The connection itself is taken over after the 101 response (`http::upgrade`).
 
 use std::sync::atomic::Ordering;
@@ -9,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 
 use crate::actors::ws_session::{MAX_FRAME, OUTBOX, WsSession, socket};
+use crate::domain::codes;
 use crate::http::AppState;
-use crate::http::auth::token_matches;
 use crate::http::error::ApiError;
 
 #[derive(Deserialize)]
@@ -35,25 +36,15 @@ pub async fn connect(
     state: web::Data<AppState>,
     q: web::Query<WsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    match q.token.as_deref() {
-        None => {
-            return Err(ApiError::unauthorized(
-                "auth.missing_token",
-                "pass the admin token as `?token=`",
-            )
-            .into());
-        }
-        Some(t) if !token_matches(state.admin_token.expose(), t) => {
-            return Err(
-                ApiError::unauthorized("auth.invalid_token", "the token is not valid").into(),
-            );
-        }
-        Some(_) => {}
-    }
+    // The admin or the read token: every WebSocket event is a read.
+    state.tokens.check(
+        q.token.as_deref(),
+        "pass the admin or read token as `?token=`",
+    )?;
     if !origin_allowed(&req, &state.settings.http.allowed_origins) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
-            "auth.origin",
+            codes::AUTH_ORIGIN,
             "this origin may not open the WebSocket",
         )
         .into());
@@ -63,7 +54,7 @@ pub async fn connect(
         // A handshake the HTTP layer did not route to its upgrade path: `Upgrade` named more
         // than `websocket`, or the request had a chunked body.
         return Err(ApiError::bad_request(
-            "validation.upgrade",
+            codes::VALIDATION_UPGRADE,
             "a WebSocket handshake needs `Upgrade: websocket` alone and no request body",
         )
         .into());
