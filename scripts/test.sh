@@ -3,7 +3,7 @@
 # free loopback ports (data under a temporary folder), the Rust suites, the client's lint,
 # typecheck and unit tests, and the browser tests against a real daemon.
 #
-#   scripts/test.sh [all|rust|client|browser]
+#   scripts/test.sh [all|rust|client|browser|soak-short]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
@@ -93,10 +93,19 @@ DAEMON
   kill "$(cat "$scratch/daemon.pid")" 2>/dev/null || true
 }
 
+# The fault-injection soak's short form: the kept regression seeds and 10 scenarios (fixed
+# seeds 1-10) against the debug build; it starts Redis and FerretDB of its own.
+soak_short() {
+  log "soak: kept seeds and ${SOAK_SCENARIOS:-10} scenarios"
+  SOAK_SCENARIOS=${SOAK_SCENARIOS:-10} SOAK_FIRST_SEED=${SOAK_FIRST_SEED:-1} \
+    cargo test --locked --test soak
+}
+
 case "$what" in
   all) rust; client; browser ;;
   rust) rust ;;
   client) client ;;
   browser) browser ;;
+  soak-short) soak_short ;;
   *) die "unknown suite $what" ;;
 esac
