@@ -106,7 +106,8 @@ pub fn check(inp: &Input<'_>) -> Vec<String> {
         let mut unsure = Vec::new();
         for it in version.distinct_valid() {
             let ws = writes.get(&(p, it.id)).unwrap_or(&none);
-            let before = model::possible(ws, r.start, &r.id);
+            let until = r.finish.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let before = model::possible(ws, r.start, until, &r.id);
             let kinds: BTreeSet<usize> = before
                 .iter()
                 .map(|c| match c {
@@ -115,12 +116,10 @@ pub fn check(inp: &Input<'_>) -> Vec<String> {
                     Some(_) => 2,
                 })
                 .collect();
-            for k in 0..3 {
-                if kinds.contains(&k) {
-                    hi[k] += 1;
-                    if kinds.len() == 1 {
-                        lo[k] += 1;
-                    }
+            for &k in &kinds {
+                hi[k] += 1;
+                if kinds.len() == 1 {
+                    lo[k] += 1;
                 }
             }
             if kinds.len() > 1 {
@@ -131,12 +130,12 @@ pub fn check(inp: &Input<'_>) -> Vec<String> {
         let got = [c.new, c.updated, c.unchanged];
         let names = ["new", "updated", "unchanged"];
         let mut wrong = Vec::new();
-        for k in 0..3 {
-            if got[k] < lo[k] || got[k] > hi[k] {
-                wrong.push(if lo[k] == hi[k] {
-                    format!("{} {} (expected {})", names[k], got[k], lo[k])
+        for (((name, got), lo), hi) in names.iter().zip(got).zip(lo).zip(hi) {
+            if got < lo || got > hi {
+                wrong.push(if lo == hi {
+                    format!("{name} {got} (expected {lo})")
                 } else {
-                    format!("{} {} (expected {}..={})", names[k], got[k], lo[k], hi[k])
+                    format!("{name} {got} (expected {lo}..={hi})")
                 });
             }
         }
@@ -296,7 +295,7 @@ fn stored_jobs(
     let none = Vec::new();
     let end = DateTime::<Utc>::MAX_UTC;
     for (id, sources) in served_ids {
-        let allowed = model::possible(writes.get(id).unwrap_or(&none), end, "");
+        let allowed = model::possible(writes.get(id).unwrap_or(&none), end, end, "");
         let got: Content = stored.get(id).map(|j| j.rev.unwrap_or(u32::MAX));
         if !allowed.contains(&got) {
             v.push(format!(

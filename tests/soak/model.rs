@@ -238,10 +238,11 @@ pub fn writes(
     out
 }
 
-/// What a job may hold at `t`: the content of the last definite write that ended before `t`
-/// (absent when none), plus every write that may have happened between that write's start and
-/// `t`. `exclude` leaves out the run being judged.
-pub fn possible(ws: &[Write], t: Time, exclude: &str) -> BTreeSet<Content> {
+/// What a job may hold when a run that began at `t` and ended at `until` looks at it: the
+/// content of the last definite write that ended before `t` (absent when none), plus every
+/// write that may have happened between that write's start and `until` (a run of another
+/// source that overlaps may store a shared job first). `exclude` leaves out the run judged.
+pub fn possible(ws: &[Write], t: Time, until: Time, exclude: &str) -> BTreeSet<Content> {
     let last = ws
         .iter()
         .filter(|w| w.definite && w.to < t && w.run != exclude)
@@ -250,7 +251,7 @@ pub fn possible(ws: &[Write], t: Time, exclude: &str) -> BTreeSet<Content> {
     set.insert(last.and_then(|w| w.content));
     let since = last.map(|w| w.from);
     for w in ws {
-        if w.run == exclude || w.from >= t {
+        if w.run == exclude || w.from >= until {
             continue;
         }
         if since.is_none_or(|s| w.to > s) {

@@ -293,9 +293,19 @@ impl Ctx<'_> {
 
     async fn redis(&self) -> Result<redis::aio::MultiplexedConnection, String> {
         let c = redis::Client::open(self.env.redis_url.as_str()).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match c.get_multiplexed_async_connection().await {
+            // Connected and done loading its data (`PING` answers `LOADING` until then).
+            let ready = async {
+                // DEBUG POPULATE and SCAN of a large database take longer than the client's
+                // default response timeout.
+                let cfg = redis::AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(Duration::from_secs(120)));
+                let mut con = c.get_multiplexed_async_connection_with_config(&cfg).await?;
+                redis::cmd("PING").query_async::<String>(&mut con).await?;
+                Ok::<_, redis::RedisError>(con)
+            };
+            match ready.await {
                 Ok(con) => return Ok(con),
                 Err(e) if Instant::now() > deadline => return Err(e.to_string()),
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -527,7 +537,11 @@ impl Ctx<'_> {
         }));
         let mut by_status = std::collections::BTreeMap::new();
         for r in &runs {
-            *by_status.entry(r.status.clone()).or_insert(0) += 1;
+            let key = match &r.error {
+                Some(code) => format!("{} ({code})", r.status),
+                None => r.status.clone(),
+            };
+            *by_status.entry(key).or_insert(0) += 1;
         }
         let summary = format!(
             "{} runs {:?}, {} jobs, {} requests",
