@@ -93,12 +93,13 @@ DAEMON
   kill "$(cat "$scratch/daemon.pid")" 2>/dev/null || true
 }
 
-# The fault-injection soak's short form: the kept regression seeds and 10 scenarios (fixed
-# seeds 1-10) against the debug build; it starts Redis and FerretDB of its own.
+# The fault-injection soak's short form: the kept regression seeds (tests/soak/regressions.txt),
+# then 6 scenarios (fixed seeds 1-6, at most 16 steps each), 12 in all, against the debug
+# build (about 5 minutes); it starts Redis and FerretDB of its own.
 soak_short() {
-  log "soak: kept seeds and ${SOAK_SCENARIOS:-10} scenarios"
-  SOAK_SCENARIOS=${SOAK_SCENARIOS:-10} SOAK_FIRST_SEED=${SOAK_FIRST_SEED:-1} \
-    cargo test --locked --test soak
+  log "soak: kept seeds and ${SOAK_SCENARIOS:-6} scenarios"
+  SOAK_SCENARIOS=${SOAK_SCENARIOS:-6} SOAK_FIRST_SEED=${SOAK_FIRST_SEED:-1} \
+    SOAK_STEPS=${SOAK_STEPS:-16} cargo test --locked --test soak
 }
 
 case "$what" in
