@@ -255,12 +255,9 @@ fn not_modified_answers(inp: &Input<'_>, reads: &HashMap<String, Reads>, v: &mut
         };
         let done = completed_reads(inp, reads, s.source);
         let wipe = inp.wipes.iter().filter(|w| **w < s.at).max();
-        let last = done
-            .iter()
-            .filter(|(r, _)| {
-                r.finish.is_some_and(|f| f < s.at) && wipe.is_none_or(|w| r.start > *w)
-            })
-            .next_back();
+        let last = done.iter().rfind(|(r, _)| {
+            r.finish.is_some_and(|f| f < s.at) && wipe.is_none_or(|w| r.start > *w)
+        });
         let ending = done
             .iter()
             .filter(|(r, _)| r.start <= s.at && r.finish.is_some_and(|f| f >= s.at));
