@@ -4,12 +4,17 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/job-importer/target
 CARGO ?= cargo
 
+<<<<<<< HEAD
 .PHONY: help run serve services services-stop install build build-release build-run client test test-rust test-client test-browser lint fmt bench clean
+=======
+.PHONY: help run serve services services-stop install build build-release client test test-rust test-client test-browser soak lint fmt bench clean
+>>>>>>> wip/soak
 
 help:
 	@echo "make run    - install what is missing, start Redis and FerretDB, build, and run the daemon with its dashboard"
 	@echo "make test   - every check and test: fmt, clippy, Rust unit and integration tests, client lint/typecheck/tests, browser tests"
 	@echo "make bench  - benchmarks (results go to BENCHMARKS.md by hand)"
+	@echo "make soak   - fault-injection soak: 200 random scenarios against the release build (SEED=<n> replays one)"
 
 install:
 	@scripts/install.sh
@@ -45,6 +50,11 @@ test-client: install
 
 test-browser: install
 	@scripts/test.sh browser
+
+# SOAK_SCENARIOS (default 200), SOAK_FIRST_SEED (default: from the clock), SEED=<n> (one scenario).
+soak: install
+	SOAK_SCENARIOS=$${SOAK_SCENARIOS:-200} SOAK_FIRST_SEED=$${SOAK_FIRST_SEED:-$$(date +%s)} \
+	  $(if $(SEED),SEED=$(SEED)) $(CARGO) test --release --locked --test soak
 
 lint:
 	$(CARGO) fmt --all -- --check
