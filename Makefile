@@ -4,12 +4,17 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/job-importer/target
 CARGO ?= cargo
 
-.PHONY: help run serve services services-stop install build build-release client test test-rust test-client test-browser lint fmt bench clean
+<<<<<<< HEAD
+.PHONY: help run serve services services-stop install build build-release build-run client test test-rust test-client test-browser lint fmt bench clean
+=======
+.PHONY: help run serve services services-stop install build build-release client test test-rust test-client test-browser soak lint fmt bench clean
+>>>>>>> wip/soak
 
 help:
 	@echo "make run    - install what is missing, start Redis and FerretDB, build, and run the daemon with its dashboard"
 	@echo "make test   - every check and test: fmt, clippy, Rust unit and integration tests, client lint/typecheck/tests, browser tests"
 	@echo "make bench  - benchmarks (results go to BENCHMARKS.md by hand)"
+	@echo "make soak   - fault-injection soak: 200 random scenarios against the release build (SEED=<n> replays one)"
 
 install:
 	@scripts/install.sh
@@ -26,8 +31,12 @@ client: install
 build-release:
 	$(CARGO) build --release --locked
 
-run: install client build-release
-	@eval "$$(scripts/services.sh start)" && exec "$(CARGO_TARGET_DIR)/release/job-importer" serve
+# The `local` profile (Cargo.toml): release optimisation, built sooner.
+build-run:
+	$(CARGO) build --profile local --locked --bin job-importer
+
+run: install client build-run
+	@eval "$$(scripts/services.sh start)" && exec "$(CARGO_TARGET_DIR)/local/job-importer" serve
 
 test:
 	@scripts/install.sh --browser
@@ -41,6 +50,11 @@ test-client: install
 
 test-browser: install
 	@scripts/test.sh browser
+
+# SOAK_SCENARIOS (default 200), SOAK_FIRST_SEED (default: from the clock), SEED=<n> (one scenario).
+soak: install
+	SOAK_SCENARIOS=$${SOAK_SCENARIOS:-200} SOAK_FIRST_SEED=$${SOAK_FIRST_SEED:-$$(date +%s)} \
+	  $(if $(SEED),SEED=$(SEED)) $(CARGO) test --release --locked --test soak
 
 lint:
 	$(CARGO) fmt --all -- --check

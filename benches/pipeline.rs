@@ -219,6 +219,7 @@ async fn main() {
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into()),
     )
     .unwrap();
+    job_importer::ingest::fetch::install_crypto_provider();
     let http = reqwest::Client::new();
 
     // The normalized documents, for the baseline.

@@ -330,6 +330,7 @@ fn main() {
         .build()
         .unwrap();
     let rows = rt.block_on(async {
+        job_importer::ingest::fetch::install_crypto_provider();
         let http = reqwest::Client::new();
         let base = format!("http://{}", daemon.addr);
         wait_ready(&http, &base).await;

@@ -33,6 +33,7 @@ start_redis() {
   mkdir -p "$dir"
   if alive "$pidf"; then
     redis_port=$(cat "$data_dir/redis.port")
+    wait_redis_ready "$redis_port"
     return
   fi
   command -v redis-server >/dev/null || die "redis-server is missing: run scripts/install.sh"
@@ -42,6 +43,21 @@ start_redis() {
     --daemonize yes --pidfile "$pidf" --logfile "$data_dir/redis.log"
   echo "$redis_port" >"$data_dir/redis.port"
   wait_port "$redis_port" 20 || die "redis did not start; see $data_dir/redis.log"
+  wait_redis_ready "$redis_port"
+}
+
+# Redis accepts connections while it loads its append-only file, answering LOADING to every
+# command; wait until it answers PING.
+wait_redis_ready() {
+  local port=$1 i=0 reply
+  while :; do
+    reply=$(redis-cli -h 127.0.0.1 -p "$port" ping 2>&1 || true)
+    [ "$reply" = "PONG" ] && return 0
+    i=$((i + 1))
+    [ "$i" -eq 1 ] && log "waiting for Redis on port $port to load its data ($reply)"
+    [ "$i" -gt 1200 ] && die "redis on port $port is not ready after 120 s: $reply"
+    sleep 0.1
+  done
 }
 
 start_ferretdb() {

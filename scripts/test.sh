@@ -3,7 +3,7 @@
 # free loopback ports (data under a temporary folder), the Rust suites, the client's lint,
 # typecheck and unit tests, and the browser tests against a real daemon.
 #
-#   scripts/test.sh [all|rust|client|browser]
+#   scripts/test.sh [all|rust|client|browser|docker|soak-short]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
@@ -26,7 +26,16 @@ start_services() {
   services_started=1
 }
 
+# The Docker build context holds every file the image build reads (no Docker daemon needed),
+# and the check itself catches broken copies.
+docker_context() {
+  log "docker build context"
+  python3 scripts/check-docker-context.py --self-test
+  python3 scripts/check-docker-context.py
+}
+
 rust() {
+  docker_context
   log "cargo fmt --check"
   cargo fmt --all -- --check
   log "cargo clippy -D warnings"
@@ -93,10 +102,21 @@ DAEMON
   kill "$(cat "$scratch/daemon.pid")" 2>/dev/null || true
 }
 
+# The fault-injection soak's short form: the kept regression seeds (tests/soak/regressions.txt),
+# then 6 scenarios (fixed seeds 1-6, at most 16 steps each), 12 in all, against the debug
+# build (about 5 minutes); it starts Redis and FerretDB of its own.
+soak_short() {
+  log "soak: kept seeds and ${SOAK_SCENARIOS:-6} scenarios"
+  SOAK_SCENARIOS=${SOAK_SCENARIOS:-6} SOAK_FIRST_SEED=${SOAK_FIRST_SEED:-1} \
+    SOAK_STEPS=${SOAK_STEPS:-16} cargo test --locked --test soak
+}
+
 case "$what" in
   all) rust; client; browser ;;
   rust) rust ;;
   client) client ;;
   browser) browser ;;
+  docker) docker_context ;;
+  soak-short) soak_short ;;
   *) die "unknown suite $what" ;;
 esac

@@ -20,12 +20,13 @@ use crate::actors::pipeline::Pipeline;
 use crate::actors::scheduler::SchedulerActor;
 use crate::actors::supervision::LoopActor;
 use crate::config::{Secret, Settings, SourceSettings};
-use crate::domain::source::{Source, SourceFormat, SourceHealth};
+use crate::domain::source::Source;
 use crate::http::AppState;
 use crate::ingest::fetch::HttpFetcher;
 use crate::store::Store;
 use crate::store::queue::Queues;
 use crate::store::redis::Redis;
+use crate::store::run_state::RunLedger;
 
 /// Which parts of the daemon this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,8 @@ impl FromStr for Roles {
 pub struct Daemon {
     pub addr: Option<SocketAddr>,
     pub admin_token: String,
+    /// The tokens the HTTP server accepts; `reload` them to rotate without a restart.
+    pub tokens: Arc<crate::http::auth::Tokens>,
     pub pipeline: Arc<Pipeline>,
     shutdown: CancellationToken,
     server: Option<actix_web::dev::ServerHandle>,
@@ -175,20 +178,7 @@ fn instance_name() -> String {
 }
 
 pub fn source_from_settings(s: &SourceSettings, default_cron: &str) -> Source {
-    Source {
-        id: s.id(),
-        name: s.name.clone(),
-        url: s.url.clone(),
-        cron: s.cron.clone().unwrap_or_else(|| default_cron.to_owned()),
-        enabled: s.enabled,
-        format: s.format.clone(),
-        publisher: s.publisher.clone(),
-        user_agent: s.user_agent.clone(),
-        max_body_bytes: s.max_body_bytes,
-        etag: None,
-        last_modified: None,
-        health: SourceHealth::default(),
-    }
+    s.to_source(default_cron)
 }
 
 /// Connects to MongoDB and Redis and builds what every role shares.
@@ -208,13 +198,14 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let redis = Redis::connect(&settings.redis)
         .await
         .context("Redis is not reachable (redis.url)")?;
-    let store = store.with_index(crate::store::job_index::JobIndex::new(redis.clone()));
+    let store = store.with_index(redis.clone());
     let queues = Queues::new(&redis, &settings.pipeline);
     let fetcher =
         HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
     Ok(Arc::new(Pipeline {
         settings,
         store,
+        runs: RunLedger::new(redis.clone()),
         redis,
         queues,
         fetcher,
@@ -242,6 +233,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         None
     };
     let addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let tokens = Arc::new(crate::http::auth::Tokens::new(&settings.auth));
     let settings = Arc::new(settings);
     let pipeline = connect(settings.clone()).await?;
 
@@ -252,22 +244,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             .await?;
     }
     if let (true, Some(addr)) = (settings.demo.enabled, addr) {
-        for (name, _, _) in crate::http::routes::demo::FEEDS {
-            let id = format!("demo-{}", name.trim_end_matches(".xml"));
-            let demo = Source {
-                id: id.clone(),
-                name: format!("Demo: {}", name.trim_end_matches(".xml")),
-                url: format!("http://127.0.0.1:{}/demo/feeds/{name}", addr.port()),
-                cron: "0 */10 * * * *".into(),
-                enabled: true,
-                format: SourceFormat::Auto,
-                publisher: Some(id),
-                user_agent: None,
-                max_body_bytes: None,
-                etag: None,
-                last_modified: None,
-                health: SourceHealth::default(),
-            };
+        for demo in crate::http::routes::demo::sources(addr.port()) {
             pipeline.store.upsert_source(&demo).await?;
         }
     }
@@ -311,7 +288,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     if let Some(listener) = listener {
         let state = web::Data::new(AppState {
             settings: settings.clone(),
-            admin_token: Secret::new(admin_token.clone()),
+            tokens: tokens.clone(),
             store: pipeline.store.clone(),
             pipeline: pipeline.clone(),
             broker: broker.clone(),
@@ -330,6 +307,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     Ok(Daemon {
         addr,
         admin_token,
+        tokens,
         pipeline,
         shutdown,
         server: server_handle,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::source::{SourceFormat, slug};
+use crate::domain::source::{Source, SourceFormat, slug};
 use crate::ingest::ParseLimits;
 use crate::ingest::fetch::FetchLimits;
 
@@ -85,15 +85,84 @@ impl Default for HttpSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Bearer token for mutations, the WebSocket and (when `protect_reads`) reads. When empty,
-    /// `serve` generates one at start and prints it with the dashboard URL.
+    /// `serve` generates one at start and prints it with the dashboard URL (a configured
+    /// token is never printed).
     pub admin_token: Secret,
+    /// Optional token for reads and the WebSocket only (a dashboard on a wall screen);
+    /// changes made with it answer 403 `auth.read_only`.
+    pub read_token: Secret,
+    /// The admin token before the last rotation, still accepted until
+    /// `previous_token_valid_until`.
+    pub previous_admin_token: Secret,
+    /// The read token before the last rotation, accepted as long as `previous_admin_token`.
+    pub previous_read_token: Secret,
+    /// RFC 3339 time at which the previous tokens stop being accepted.
+    pub previous_token_valid_until: Option<String>,
     pub protect_reads: bool,
+}
+
+impl AuthSettings {
+    /// `previous_token_valid_until` as a time; `None` when unset (validation refuses a bad one).
+    pub fn previous_token_valid_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.previous_token_valid_until
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(t) = &self.previous_token_valid_until
+            && chrono::DateTime::parse_from_rfc3339(t).is_err()
+        {
+            return Err(invalid(
+                "auth.previous_token_valid_until",
+                format!("`{t}` is not an RFC 3339 time like 2026-12-01T12:00:00Z"),
+            ));
+        }
+        let has_previous =
+            !self.previous_admin_token.is_empty() || !self.previous_read_token.is_empty();
+        if has_previous && self.previous_token_valid_until.is_none() {
+            return Err(invalid(
+                "auth.previous_token_valid_until",
+                "is required with a previous token: it ends the overlap",
+            ));
+        }
+        let tokens = [
+            ("auth.admin_token", &self.admin_token),
+            ("auth.read_token", &self.read_token),
+            ("auth.previous_admin_token", &self.previous_admin_token),
+            ("auth.previous_read_token", &self.previous_read_token),
+        ];
+        for (i, (key, token)) in tokens.iter().enumerate() {
+            if token.is_empty() {
+                continue;
+            }
+            if token
+                .expose()
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(invalid(*key, "must be printable characters without spaces"));
+            }
+            if let Some((other, _)) = tokens[..i]
+                .iter()
+                .find(|(_, t)| t.expose() == token.expose())
+            {
+                return Err(invalid(*key, format!("must differ from {other}")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             admin_token: Secret::default(),
+            read_token: Secret::default(),
+            previous_admin_token: Secret::default(),
+            previous_read_token: Secret::default(),
+            previous_token_valid_until: None,
             protect_reads: true,
         }
     }
@@ -127,6 +196,9 @@ pub struct RedisSettings {
     /// redis-rs defaults to 500 ms, which turns one slow reply into a dead worker pool.
     pub response_timeout_ms: u64,
     pub connection_timeout_ms: u64,
+    /// How long a starting daemon or command waits for a Redis that refuses connections or is
+    /// still loading its data (`LOADING`), retrying with backoff, before it gives up.
+    pub startup_wait_secs: u64,
 }
 
 impl Default for RedisSettings {
@@ -136,6 +208,7 @@ impl Default for RedisSettings {
             prefix: "importer".into(),
             response_timeout_ms: 5_000,
             connection_timeout_ms: 5_000,
+            startup_wait_secs: 120,
         }
     }
 }
@@ -253,6 +326,10 @@ pub struct SourceSettings {
     pub user_agent: Option<String>,
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// This source alone may reach loopback, private and link-local addresses (a feed on the
+    /// LAN). Settable only here: the API refuses it.
+    #[serde(default)]
+    pub allow_private_networks: bool,
 }
 
 fn yes() -> bool {
@@ -262,6 +339,18 @@ fn yes() -> bool {
 impl SourceSettings {
     pub fn id(&self) -> String {
         self.id.clone().unwrap_or_else(|| slug(&self.name))
+    }
+
+    /// The source this entry describes; `default_cron` when it names no cron.
+    pub fn to_source(&self, default_cron: &str) -> Source {
+        let cron = self.cron.clone().unwrap_or_else(|| default_cron.to_owned());
+        Source::new(self.id(), self.name.clone(), self.url.clone(), cron)
+            .with_enabled(self.enabled)
+            .with_format(self.format.clone())
+            .with_publisher(self.publisher.clone())
+            .with_user_agent(self.user_agent.clone())
+            .with_max_body_bytes(self.max_body_bytes)
+            .with_private_networks(self.allow_private_networks)
     }
 }
 
@@ -334,6 +423,7 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.auth.validate()?;
         self.http
             .bind
             .parse::<SocketAddr>()
@@ -541,6 +631,7 @@ mod tests {
             publisher: None,
             user_agent: None,
             max_body_bytes: None,
+            allow_private_networks: false,
         });
         let err = s.validate().map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("sources[0].cron"), "{err}");
@@ -552,6 +643,97 @@ mod tests {
         assert!(validate_source_url("file:///etc/passwd").is_err());
         assert!(validate_source_url("http://user:pw@example.com/").is_err());
         assert!(validate_source_url("not a url").is_err());
+    }
+
+    fn auth_error(f: impl FnOnce(&mut AuthSettings)) -> Option<String> {
+        let mut s = Settings::default();
+        s.auth.admin_token = Secret::new("admin-token");
+        f(&mut s.auth);
+        s.validate().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_previous_token_needs_the_end_of_its_overlap() {
+        let err = auth_error(|a| a.previous_admin_token = Secret::new("old")).unwrap();
+        assert!(err.contains("auth.previous_token_valid_until"), "{err}");
+        let err = auth_error(|a| {
+            a.previous_admin_token = Secret::new("old");
+            a.previous_token_valid_until = Some("tomorrow".into());
+        })
+        .unwrap();
+        assert!(err.contains("RFC 3339"), "{err}");
+        assert_eq!(
+            auth_error(|a| {
+                a.previous_admin_token = Secret::new("old");
+                a.previous_token_valid_until = Some("2030-01-01T00:00:00Z".into());
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn the_read_token_must_differ_from_the_admin_token() {
+        let err = auth_error(|a| a.read_token = Secret::new("admin-token")).unwrap();
+        assert!(err.contains("auth.read_token"), "{err}");
+        assert!(err.contains("auth.admin_token"), "{err}");
+        let err = auth_error(|a| a.read_token = Secret::new("has space")).unwrap();
+        assert!(err.contains("auth.read_token"), "{err}");
+    }
+
+    fn shipped(file: &str) -> Settings {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let s: Settings = toml_settings(&text);
+        s.validate().unwrap();
+        s
+    }
+
+    /// Reads a settings file alone: no environment, so the test sees the file as shipped.
+    fn toml_settings(text: &str) -> Settings {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_image_ships_the_local_feeds_without_the_demo_or_private_networks() {
+        let local = shipped("config.toml");
+        let image = shipped("docker/config.toml");
+        let feeds = |s: &Settings| {
+            s.sources
+                .iter()
+                .map(|x| (x.id(), x.url.clone(), x.user_agent.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(feeds(&image), feeds(&local));
+        assert!(image.sources.iter().any(|s| s.url.contains("jobicy.com")));
+        assert!(
+            image
+                .sources
+                .iter()
+                .any(|s| s.url == "https://www.higheredjobs.com/rss/articleFeed.cfm")
+        );
+        assert!(!image.demo.enabled);
+        assert!(local.demo.enabled);
+        for s in [&local, &image] {
+            assert!(!s.fetch.allow_private_networks);
+            assert!(s.sources.iter().all(|x| !x.allow_private_networks));
+            assert!(s.auth.admin_token.is_empty(), "no token in a shipped file");
+        }
+        assert_eq!(image.http.bind, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn a_source_entry_can_allow_private_networks_for_itself() {
+        let s = toml_settings(
+            "[[sources]]\nname = \"LAN\"\nurl = \"http://10.0.0.5/feed\"\nallow_private_networks = true\n",
+        );
+        let source = s.sources[0].to_source("0 0 * * * *");
+        assert!(source.allow_private_networks);
+        assert!(!s.fetch.allow_private_networks);
     }
 
     #[test]

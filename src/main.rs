@@ -49,6 +49,14 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// The index of stored jobs in Redis: `index rebuild`.
+    Index {
+        #[command(subcommand)]
+        cmd: job_importer::cli::admin::IndexCommand,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Sources: `sources list|add|remove|import`.
     Sources {
         #[command(subcommand)]
@@ -85,14 +93,16 @@ fn main() -> ExitCode {
         Command::Serve { roles, bind } => {
             let overrides: Vec<(&str, String)> =
                 bind.into_iter().map(|b| ("http.bind", b)).collect();
-            let settings = match load(cli.config, &overrides) {
+            let settings = match load(cli.config.clone(), &overrides) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("job-importer: {e}");
                     return ExitCode::from(2);
                 }
             };
-            serve(settings, roles)
+            // SIGHUP reads the same file and environment again for the tokens.
+            let reload = move || load(cli.config.clone(), &overrides).map(|s| s.auth);
+            serve(settings, roles, reload)
         }
         Command::Import { url, json, timeout } => {
             let settings = match load(cli.config, &[]) {
@@ -109,6 +119,9 @@ fn main() -> ExitCode {
         }
         Command::Sources { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::sources(s, cmd, json)
+        }),
+        Command::Index { cmd, json } => admin(cli.config, |s| {
+            job_importer::cli::admin::index(s, cmd, json)
         }),
     }
 }
@@ -145,7 +158,11 @@ where
     }
 }
 
-fn serve(settings: Settings, roles: Roles) -> ExitCode {
+fn serve(
+    settings: Settings,
+    roles: Roles,
+    reload: impl Fn() -> Result<job_importer::config::AuthSettings, String> + 'static,
+) -> ExitCode {
     let sys = match app::system() {
         Ok(s) => s,
         Err(e) => {
@@ -153,19 +170,32 @@ fn serve(settings: Settings, roles: Roles) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A configured token is never printed: it would end up in `docker logs` and log files.
+    let generated = settings.auth.admin_token.is_empty();
     let result = sys.block_on(async move {
         let daemon = app::start(settings, roles).await?;
+        actix_web::rt::spawn(job_importer::http::auth::reload_on_hangup(
+            daemon.tokens.clone(),
+            reload,
+        ));
         if let Some(addr) = daemon.addr {
             let host = if addr.ip().is_unspecified() {
                 "127.0.0.1".to_string()
             } else {
                 addr.ip().to_string()
             };
-            println!(
-                "Dashboard: http://{host}:{}/#token={}",
-                addr.port(),
-                daemon.admin_token
-            );
+            if generated {
+                println!(
+                    "Dashboard: http://{host}:{}/#token={}",
+                    addr.port(),
+                    daemon.admin_token
+                );
+            } else {
+                println!(
+                    "Dashboard: http://{host}:{}/ (sign in with the configured admin or read token)",
+                    addr.port()
+                );
+            }
         }
         wait_for_signal().await;
         tracing::info!("stopping: finishing in-flight work");

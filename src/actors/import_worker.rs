@@ -18,64 +18,63 @@ use crate::store::mongo::jobs::BatchContext;
 use crate::store::queue::{Bodies, ImportBatchTask};
 use tracing::Instrument;
 
-/// The count of a run's recorded batches outlives any run by far.
-const DONE_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
-
 pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), StoreError> {
-    // A live run (see `Pipeline::live_total`) needs no read of its document; otherwise the
-    // document says whether the run still wants its batches.
-    let known_total = match p.live_total(&task.run_id).await? {
-        Some(total) => total,
-        None => {
-            let Some(state) = p.store.run_state(&task.run_id).await? else {
-                tracing::warn!(run_id = %task.run_id, "batch of an unknown run dropped");
-                return Ok(());
-            };
-            if state.status.is_final() {
-                return Ok(());
-            }
-            state.batches_total
-        }
+    let Some(live) = p.live(&task.run_id).await? else {
+        // The run has ended (or is unknown): a late delivery changes nothing.
+        tracing::debug!(run_id = %task.run_id, "batch of an ended run dropped");
+        return Ok(());
     };
-    // A batch counted as recorded (a redelivery, or a resumed run) is not persisted again.
-    // One recorded but not counted (its delivery died in between) is persisted again, which
-    // changes nothing (the jobs recognise the run's own writes), and its record stands.
+    // Only the batches of the run's current feed read count; a batch of an earlier read (or
+    // of an earlier version, which carries none) is replaced by the current read's batches.
+    let Some(generation) = task.generation.filter(|g| live.generation == Some(*g)) else {
+        tracing::debug!(run_id = %task.run_id, batch_no = task.batch_no, "batch of an earlier read of its run dropped");
+        return Ok(());
+    };
+    // A batch counted as recorded (a redelivery) is not persisted again. One recorded but not
+    // counted (its delivery died in between) is persisted again, which changes nothing (the
+    // jobs recognise the run's own writes), and its record stands.
     let (run_id, batch_no) = (task.run_id.clone(), task.batch_no);
-    let done_key = p.redis.keys.done_set(&run_id);
-    let member = batch_no.to_string();
-    if !p.redis.is_member(&done_key, &member).await? {
+    if !p.runs.is_done(&run_id, generation, batch_no).await? {
         let started = Instant::now();
         let (source_id, publisher) = (task.source_id.clone(), task.publisher.clone());
+        let store = p.store.at_epoch(task.index_epoch.as_deref());
         let ctx = BatchContext {
             run_id: &run_id,
             source_id: &source_id,
             publisher: &publisher,
         };
         // The bodies stay in Redis until the run ends (a delivery running late beside a
-        // redelivery may still need them); `Pipeline::forget` drops them with the run's sets.
-        let field = task.bodies.clone();
+        // redelivery may still need them).
         let packed = task.into_items()?;
-        let bodies = match field {
-            Some(field) => Bodies::Redis {
-                redis: &p.redis,
-                hash: p.redis.keys.bodies(&run_id),
-                field,
-            },
-            None => Bodies::Here(packed.bodies()),
+        let bodies = Bodies::Ledger {
+            ledger: &p.runs,
+            run_id: &run_id,
+            generation,
+            batch_no,
         };
-        let (mut result, failures) = p
-            .store
-            .persist_batch(&ctx, packed.items()?, &bodies)
-            .await?;
+        let (mut result, failures) = match store.persist_batch(&ctx, packed.items()?, &bodies).await
+        {
+            Ok(done) => done,
+            Err(StoreError::NotFound(what)) => {
+                // Redis lost the batch's postings: the batch stays unrecorded, so the run has
+                // no work left in the queue and the sweeper has its feed read again.
+                tracing::warn!(%run_id, generation, batch_no, %what, "batch left for a new read of its feed");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         result.stored_by = Some(p.instance.clone());
         let persist_ms = started.elapsed().as_millis() as i64;
         p.store
-            .record_batch(&run_id, batch_no, &result, &failures, persist_ms)
+            .record_batch(
+                &run_id, generation, batch_no, &result, &failures, persist_ms,
+            )
             .await?;
-        tracing::debug!(%run_id, batch_no, ?result, persist_ms, "batch recorded");
+        tracing::debug!(%run_id, generation, batch_no, ?result, persist_ms, "batch recorded");
     }
-    let done = p.redis.add_and_count(&done_key, &member, DONE_TTL).await?;
-    p.batch_recorded(&run_id, done, known_total).await
+    let done = p.runs.mark_done(&run_id, generation, batch_no).await?;
+    p.batch_recorded(&run_id, generation, done, live.total)
+        .await
 }
 
 async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {

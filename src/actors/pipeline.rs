@@ -17,20 +17,8 @@ use crate::domain::{Failure, ImportRun, RunStatus, Trigger};
 use crate::ingest::fetch::HttpFetcher;
 use crate::store::queue::{FetchFeedTask, Queues};
 use crate::store::redis::Redis;
+use crate::store::run_state::{Live, RunLedger};
 use crate::store::{Store, StoreError};
-
-/// A run's lock is held for milliseconds; the TTL only matters when its holder dies.
-const RUN_LOCK_TTL: Duration = Duration::from_secs(30);
-const RUN_LOCK_WAIT: Duration = Duration::from_secs(20);
-
-/// Progress of a run is folded into its document at most this often.
-const FOLD_EVERY: Duration = Duration::from_secs(1);
-
-/// How long a run's live marker (`Keys::live`) outlives a daemon that died mid-run.
-const LIVE_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
-
-/// How long a source stays marked as running when its daemon dies without ending the run.
-const RUNNING_LEASE: Duration = Duration::from_secs(30 * 60);
 
 pub struct Pipeline {
     pub settings: Arc<Settings>,
@@ -38,6 +26,8 @@ pub struct Pipeline {
     pub redis: Redis,
     pub queues: Queues,
     pub fetcher: HttpFetcher,
+    /// What runs keep in Redis (live marks, sightings, bodies, locks, leases).
+    pub runs: RunLedger,
     /// Names this process in worker names and on runs (`fetchedBy`).
     pub instance: String,
 }
@@ -58,9 +48,8 @@ impl Pipeline {
         trigger: Trigger,
     ) -> Result<Started, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
-        let lease = self.redis.keys.running_lease(&source.id);
-        if !self.take_running_lease(&lease, &run_id).await? {
-            let holder = self.redis.lease_holder(&lease).await?;
+        if !self.take_running_lease(&source.id, &run_id).await? {
+            let holder = self.runs.running_holder(&source.id).await?;
             return Ok(Started::AlreadyRunning(holder));
         }
         let mut run = ImportRun::new_queued(
@@ -72,7 +61,7 @@ impl Pipeline {
             Utc::now(),
         );
         if let Err(e) = self.store.insert_run(&run).await {
-            self.redis.release_lease(&lease, &run_id).await.ok();
+            self.runs.release_running(&source.id, &run_id).await.ok();
             return Err(e);
         }
         run.committed_at = Some(Utc::now());
@@ -81,13 +70,9 @@ impl Pipeline {
             run_id: run_id.clone(),
             source_id: source.id.clone(),
             attempt: 1,
-            generation: 0,
+            resume: 0,
         };
-        if let Err(e) = self
-            .queues
-            .push_fetch(task, &format!("run:{run_id}:0:1"), None)
-            .await
-        {
+        if let Err(e) = self.queue_fetch(task, None).await {
             let f = Failure::new(
                 codes::QUEUE_UNAVAILABLE,
                 format!("could not queue the fetch: {e}"),
@@ -104,6 +89,19 @@ impl Pipeline {
         Ok(Started::Run(Box::new(run)))
     }
 
+    /// Queues a run's fetch, noting its task id on the run's live mark first (the sweeper
+    /// tells a fetch that waits in the queue from one that was lost by it).
+    pub async fn queue_fetch(
+        &self,
+        task: FetchFeedTask,
+        delay: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        self.runs
+            .note_fetch_task(&task.run_id, &task.task_id())
+            .await?;
+        self.queues.push_fetch(task, delay).await
+    }
+
     /// Runs `work` (a read-then-write of one run's document) while holding that run's lock.
     ///
     /// Writers of a run are serialized here rather than by the database: MongoDB applies one
@@ -115,25 +113,11 @@ impl Pipeline {
         run_id: &str,
         work: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let key = self.redis.keys.run_lock(run_id);
-        let Some(token) = self
-            .redis
-            .acquire(&key, RUN_LOCK_TTL, RUN_LOCK_WAIT)
-            .await?
-        else {
-            return Err(StoreError::Queue(format!(
-                "run {run_id} stayed locked for {RUN_LOCK_WAIT:?}"
-            )));
-        };
-        let out = work.await;
-        if let Err(e) = self.redis.release_lease(&key, &token).await {
-            tracing::warn!(%run_id, error = %e, "could not release a run lock; it expires by itself");
-        }
-        out
+        self.runs.with_lock(run_id, work).await
     }
 
     /// Ends a run (failed, not_modified) under its lock and does what follows. The batches
-    /// recorded so far are folded into the run first.
+    /// its current generation recorded so far are folded into the run first.
     pub async fn end(
         &self,
         run_id: &str,
@@ -142,150 +126,160 @@ impl Pipeline {
     ) -> Result<(), StoreError> {
         let ending = async {
             // First: from now on a worker reads the run's document to learn whether its batch
-            // is still wanted (see `live_total`).
-            self.redis.delete(&self.redis.keys.live(run_id)).await?;
-            let records = self.store.batch_records(run_id).await?;
-            self.store.end_run(run_id, status, error, &records).await
+            // is still wanted (see `live`).
+            self.runs.drop_live(run_id).await?;
+            let generation = self
+                .store
+                .run_state(run_id)
+                .await?
+                .map_or(0, |s| s.generation);
+            let records = self.store.batch_records(run_id, generation).await?;
+            let ended = self.store.end_run(run_id, status, error, &records).await?;
+            Ok(ended.map(|r| (r, generation)))
         };
         let ended = self.with_run_lock(run_id, ending).await?;
-        let is_end = ended.is_some();
-        self.changed(ended).await;
-        if is_end {
-            self.forget(run_id).await;
-        }
+        self.after_end(ended).await;
         Ok(())
     }
 
-    /// After a batch is recorded (`done` batches of the run are, by the Redis count): ends the
-    /// run when that was the last one, else folds the records into the run document when
-    /// nobody has for a second (progress for the dashboard).
+    /// After a batch of `generation` is recorded (`done` of its batches are, by the Redis
+    /// count): ends the run when that was the last one, else folds the records into the run
+    /// document when nobody has for a second (progress for the dashboard).
     pub async fn batch_recorded(
         &self,
         run_id: &str,
+        generation: u32,
         done: u64,
-        known_total: Option<i64>,
+        known_total: Option<u32>,
     ) -> Result<(), StoreError> {
         // Read after the batch was counted: the fetcher writes the total before it checks the
         // count, so one of the two sees the other's write.
         let total = match known_total {
-            Some(t) => Some(t),
+            Some(t) => Some(i64::from(t)),
             None => self
                 .store
                 .run_state(run_id)
                 .await?
+                .filter(|s| s.generation == generation)
                 .and_then(|s| s.batches_total),
         };
         if total.is_some_and(|t| done >= t.max(0) as u64) {
             return self.complete_if_done(run_id).await;
         }
-        let lease = self.redis.keys.fold_lease(run_id);
-        if !self
-            .redis
-            .try_lease(&lease, &self.instance, FOLD_EVERY)
-            .await?
-        {
+        if !self.runs.take_fold(run_id, &self.instance).await? {
             return Ok(());
         }
         let folding = async {
-            let records = self.store.batch_records(run_id).await?;
-            self.store.fold_batches(run_id, &records).await
+            let records = self.store.batch_records(run_id, generation).await?;
+            self.store.fold_batches(run_id, generation, &records).await
         };
         let folded = self.with_run_lock(run_id, folding).await?;
+        if let Some(run) = &folded {
+            // A run that makes progress keeps its source's lease.
+            self.runs
+                .renew_running(&run.source_id, run_id, Duration::ZERO)
+                .await?;
+        }
         self.changed(folded).await;
         Ok(())
     }
 
-    /// Ends the run if every batch is in. For a complete run, jobs of its source that it did
-    /// not see move towards closing first (the count goes on the run).
+    /// Ends the run if every batch of its current generation is in. For a complete run, jobs
+    /// of its source that it did not see move towards closing first (the count goes on the
+    /// run), and the validators of the body it read are saved on its source.
     pub async fn complete_if_done(&self, run_id: &str) -> Result<(), StoreError> {
         let done = self
             .with_run_lock(run_id, self.complete_locked(run_id))
             .await?;
-        let is_end = done.is_some();
-        // What follows the end (source health, the lease) first: it is what users see next.
-        self.changed(done).await;
-        if is_end {
-            self.forget(run_id).await;
-        }
+        self.after_end(done).await;
         Ok(())
     }
 
-    /// Marks a run live for its workers; called under the run's lock, right after its document
-    /// said it runs. Only `end` (under the same lock) and `forget` delete the mark, so while it
-    /// exists the run has not ended (or is ending at this moment, which a batch can always
-    /// overlap: a worker's check and its writes are not one step).
-    pub async fn mark_live(&self, run_id: &str) -> Result<(), StoreError> {
-        let key = self.redis.keys.live(run_id);
-        self.redis.set_field(&key, "fetch", "1", LIVE_TTL).await
+    /// Where a worker learns what a run wants: its live mark in Redis, or (without one) its
+    /// document. `None` when the run no longer exists or has ended.
+    pub async fn live(&self, run_id: &str) -> Result<Option<Live>, StoreError> {
+        if let Some(live) = self.runs.live(run_id).await? {
+            return Ok(Some(live));
+        }
+        let Some(state) = self.store.run_state(run_id).await? else {
+            return Ok(None);
+        };
+        if state.status.is_final() {
+            return Ok(None);
+        }
+        Ok(Some(Live {
+            generation: Some(state.generation),
+            total: state.batches_total.map(|t| t.max(0) as u32),
+        }))
     }
 
-    /// Notes the run's batch count on its live mark; under the run's lock, once the run's
-    /// document has it.
-    pub async fn mark_live_total(&self, run_id: &str, total: u32) -> Result<(), StoreError> {
-        let key = self.redis.keys.live(run_id);
-        self.redis
-            .set_field(&key, "total", &total.to_string(), LIVE_TTL)
-            .await
-    }
-
-    /// What a worker needs before a batch, from Redis: `Some(total)` while the run is live
-    /// (the batch count when the feed has been read), `None` when it is not marked live (it
-    /// has ended, or Redis lost the mark, or an earlier version started it): then the run's
-    /// document says.
-    pub async fn live_total(&self, run_id: &str) -> Result<Option<Option<i64>>, StoreError> {
-        let key = self.redis.keys.live(run_id);
-        Ok(self
-            .redis
-            .field_if_exists(&key, "total")
-            .await?
-            .map(|t| t.and_then(|t| t.parse().ok())))
-    }
-
-    /// What a run keeps only while it is in progress: its batch records, Redis sets and the
-    /// bodies of its queued postings.
-    async fn forget(&self, run_id: &str) {
-        if let Err(e) = self.store.delete_batch_records(run_id).await {
+    /// What follows a run's end: publish it, free its source, and drop what the run kept
+    /// beside its document (its batch records and Redis keys).
+    async fn after_end(&self, ended: Option<(ImportRun, u32)>) {
+        let Some((run, generation)) = ended else {
+            return;
+        };
+        let run_id = run.id.clone();
+        // What follows the end (source health, the lease) first: it is what users see next.
+        self.changed(Some(run)).await;
+        if let Err(e) = self.store.delete_batch_records(&run_id).await {
             tracing::warn!(%run_id, error = %e, "could not delete the batch records of an ended run");
         }
-        let keys = &self.redis.keys;
-        for key in [
-            keys.live(run_id),
-            keys.seen_set(run_id),
-            keys.done_set(run_id),
-            keys.closed_set(run_id),
-            keys.bodies(run_id),
-        ] {
-            self.redis.delete(&key).await.ok();
+        if let Err(e) = self.runs.forget(&run_id, generation).await {
+            tracing::warn!(%run_id, error = %e, "could not drop what an ended run kept in Redis");
         }
     }
 
-    async fn complete_locked(&self, run_id: &str) -> Result<Option<ImportRun>, StoreError> {
-        let Some(run) = self.store.get_run(run_id).await? else {
+    async fn complete_locked(&self, run_id: &str) -> Result<Option<(ImportRun, u32)>, StoreError> {
+        let Some(state) = self.store.run_state(run_id).await? else {
             return Ok(None);
         };
-        let Some(total) = run.batches_total else {
+        let Some(total) = state.batches_total else {
             return Ok(None);
         };
-        if run.status != RunStatus::Running {
+        if state.status != RunStatus::Running {
             return Ok(None);
         }
-        let mut records = self.store.batch_records(run_id).await?;
+        let generation = state.generation;
+        let mut records = self.store.batch_records(run_id, generation).await?;
         records.retain(|r| r.batch_no < total);
         if (records.len() as i64) < total {
             return Ok(None);
         }
+        let Some(run) = self.store.get_run(run_id).await? else {
+            return Ok(None);
+        };
         let after = self.settings.pipeline.close_after_missed_runs;
         let closed = if run.error.is_none() && after > 0 {
-            let seen_key = self.redis.keys.seen_set(run_id);
-            let closed_key = self.redis.keys.closed_set(run_id);
-            let seen = async || self.redis.set_members(&seen_key).await;
-            self.store
+            if !self.runs.has_seen(run_id, generation).await? && total > 0 {
+                // Redis lost what the feed carried: closing would close every job. The run is
+                // read again by the sweeper instead (its batches are recorded, so nothing
+                // else is lost).
+                tracing::warn!(%run_id, "the run's sightings are gone from Redis; it will be read again");
+                return Ok(None);
+            }
+            let seen_key = self.runs.seen_key(run_id, generation);
+            let closed_key = self.runs.closed_key(run_id);
+            let seen = async || self.runs.seen(run_id, generation).await;
+            let store = self.store.at_epoch(state.index_epoch.as_deref());
+            store
                 .close_missing_indexed(&run.source_id, run_id, &seen_key, &closed_key, seen, after)
                 .await?
         } else {
             0
         };
-        self.store.complete_run(&run, &records, closed).await
+        // Saved before the run says it completed (a reader who sees it completed finds the
+        // source's validators), and only for a run that completes (not a partial one).
+        if let Some(v) = &state.validators
+            && ImportRun::final_status(run.error.is_some()) == RunStatus::Completed
+        {
+            self.store.save_validators(&run.source_id, v).await?;
+        }
+        let completed = self
+            .store
+            .complete_run(&run, generation, &records, closed)
+            .await?;
+        Ok(completed.map(|r| (r, generation)))
     }
 
     /// A step that will not be tried again: the run fails with the reason (when the stores
@@ -309,23 +303,23 @@ impl Pipeline {
 
     /// Takes the source's running lease. A lease whose run has already ended (its holder is
     /// releasing it right now, or died before it could) is freed and taken.
-    async fn take_running_lease(&self, lease: &str, run_id: &str) -> Result<bool, StoreError> {
-        if self.redis.try_lease(lease, run_id, RUNNING_LEASE).await? {
+    async fn take_running_lease(&self, source_id: &str, run_id: &str) -> Result<bool, StoreError> {
+        if self.runs.take_running(source_id, run_id).await? {
             return Ok(true);
         }
-        let Some(holder) = self.redis.lease_holder(lease).await? else {
-            return self.redis.try_lease(lease, run_id, RUNNING_LEASE).await;
+        let Some(holder) = self.runs.running_holder(source_id).await? else {
+            return self.runs.take_running(source_id, run_id).await;
         };
         // A holder whose run is not stored yet is between taking the lease and writing the run.
-        let ended = match self.store.get_run(&holder).await? {
+        let ended = match self.store.run_state(&holder).await? {
             Some(run) => run.status.is_final(),
             None => false,
         };
         if !ended {
             return Ok(false);
         }
-        self.redis.release_lease(lease, &holder).await?;
-        self.redis.try_lease(lease, run_id, RUNNING_LEASE).await
+        self.runs.release_running(source_id, &holder).await?;
+        self.runs.take_running(source_id, run_id).await
     }
 
     /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every
@@ -360,8 +354,7 @@ impl Pipeline {
     /// Everything that follows a run's end: publish, free the source, fold into its health.
     pub async fn on_final(&self, run: &ImportRun) {
         self.publish(run).await;
-        let lease = self.redis.keys.running_lease(&run.source_id);
-        if let Err(e) = self.redis.release_lease(&lease, &run.id).await {
+        if let Err(e) = self.runs.release_running(&run.source_id, &run.id).await {
             tracing::warn!(run_id = %run.id, error = %e, "could not release the running lease");
         }
         if let Err(e) = self.store.record_source_outcome(run).await {

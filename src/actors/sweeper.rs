@@ -10,7 +10,7 @@ use super::pipeline::Pipeline;
 use crate::domain::time::format as ts;
 use crate::domain::{Failure, RunStatus, codes};
 use crate::store::StoreError;
-use crate::store::queue::FetchFeedTask;
+use crate::store::queue::{FetchFeedTask, ImportBatchTask};
 
 /// One pass; returns how many runs it resumed or failed.
 pub async fn sweep(p: &Pipeline) -> Result<usize, StoreError> {
@@ -20,21 +20,22 @@ pub async fn sweep(p: &Pipeline) -> Result<usize, StoreError> {
     let stale = p.store.stale_runs(&ts(&before), &ts(&now)).await?;
     let mut handled = 0;
     for run in stale {
+        if has_work_in_queue(p, &run.id).await? {
+            continue;
+        }
         if run.resumes < i64::from(policy.max_resumes) {
             let noting = p.store.note_resume(&run.id, run.version);
             let Some(resumed) = p.with_run_lock(&run.id, noting).await? else {
                 continue; // it moved meanwhile: not stale after all
             };
-            let generation = resumed.resumes as u32;
             let task = FetchFeedTask {
                 run_id: run.id.clone(),
                 source_id: run.source_id.clone(),
                 attempt: 1,
-                generation,
+                resume: resumed.resumes as u32,
             };
-            let key = format!("run:{}:{generation}:1", run.id);
-            p.queues.push_fetch(task, &key, None).await?;
-            tracing::warn!(run_id = %run.id, generation, "run had no progress; its fetch was queued again");
+            p.queue_fetch(task, None).await?;
+            tracing::warn!(run_id = %run.id, resumes = resumed.resumes, "run had lost its work; its feed will be read again");
             p.publish(&resumed).await;
         } else {
             let f = Failure::new(
@@ -49,6 +50,33 @@ pub async fn sweep(p: &Pipeline) -> Result<usize, StoreError> {
         handled += 1;
     }
     Ok(handled)
+}
+
+/// Whether a run still has work in the queues: its latest fetch waiting or being done, or a
+/// batch of its current read not recorded yet that waits or is being done. Such a run is not
+/// stale, however long its workers take (a backlog, workers that are down): its work is there.
+async fn has_work_in_queue(p: &Pipeline, run_id: &str) -> Result<bool, StoreError> {
+    if let Some(fetch) = p.runs.fetch_task(run_id).await?
+        && p.queues.fetch_pending(&fetch).await?
+    {
+        return Ok(true);
+    }
+    let Some(live) = p.runs.live(run_id).await? else {
+        return Ok(false);
+    };
+    let (Some(generation), Some(total)) = (live.generation, live.total) else {
+        return Ok(false);
+    };
+    for batch_no in 0..total {
+        if p.runs.is_done(run_id, generation, batch_no).await? {
+            continue;
+        }
+        let id = ImportBatchTask::task_id(run_id, generation, batch_no);
+        if p.queues.batch_pending(&id).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Sweeps now and then; a Redis lease lets one daemon of a deployment sweep per interval.
@@ -73,11 +101,16 @@ pub async fn sweep_forever(
             )
             .await
         {
-            Ok(true) => match sweep(&p).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(runs = n, "sweeper handled stale runs"),
-                Err(e) => tracing::warn!(error = %e, "sweep failed"),
-            },
+            Ok(true) => {
+                match sweep(&p).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(runs = n, "sweeper handled stale runs"),
+                    Err(e) => tracing::warn!(error = %e, "sweep failed"),
+                }
+                if let Err(e) = p.queues.vacuum().await {
+                    tracing::warn!(error = %e, "could not vacuum the queues");
+                }
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "sweep lease unavailable"),
         }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::actors::pipeline::Started;
 use crate::config::{Settings, validate_cron, validate_source_url};
-use crate::domain::source::{Source, SourceFormat, SourceHealth, slug};
+use crate::domain::source::{Source, slug};
 use crate::domain::{ImportRun, RunStatus, Trigger};
 use crate::store::mongo::history::{RunQuery, RunSort};
 use crate::store::mongo::runs::RunFilter;
@@ -42,13 +42,38 @@ pub enum SourcesCommand {
         #[arg(long)]
         cron: Option<String>,
     },
+    /// Remove a source; the open jobs only it carried are closed unless `--keep-jobs`.
     Remove {
         id: String,
+        #[arg(long)]
+        keep_jobs: bool,
     },
     /// Queue a run now; a running daemon's workers carry it out.
     Import {
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Build the index of stored jobs in Redis again from MongoDB, and make it current (after
+    /// restoring MongoDB from a backup, or moving the deployment to another Redis).
+    Rebuild,
+}
+
+/// Runs an `index` command and returns what to print.
+pub async fn index(settings: Settings, cmd: IndexCommand, as_json: bool) -> anyhow::Result<String> {
+    let p = crate::app::connect(Arc::new(settings)).await?;
+    match cmd {
+        IndexCommand::Rebuild => {
+            let n = p.store.rebuild_index().await?;
+            Ok(if as_json {
+                json!({"indexed": n}).to_string()
+            } else {
+                format!("indexed {n} jobs")
+            })
+        }
+    }
 }
 
 fn run_line(r: &ImportRun) -> String {
@@ -169,20 +194,7 @@ pub async fn sources(
             validate_cron(&cron).map_err(|m| anyhow::anyhow!("cron: {m}"))?;
             let id = slug(&name);
             anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
-            let s = Source {
-                id,
-                name: name.trim().to_owned(),
-                url: u.to_string(),
-                cron,
-                enabled: true,
-                format: SourceFormat::Auto,
-                publisher: None,
-                user_agent: None,
-                max_body_bytes: None,
-                etag: None,
-                last_modified: None,
-                health: SourceHealth::default(),
-            };
+            let s = Source::new(id, name.trim(), u.to_string(), cron);
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
             if as_json {
@@ -191,8 +203,11 @@ pub async fn sources(
                 Ok(format!("added {}", s.id))
             }
         }
-        SourcesCommand::Remove { id } => {
-            anyhow::ensure!(p.store.delete_source(&id).await?, "no source `{id}`");
+        SourcesCommand::Remove { id, keep_jobs } => {
+            anyhow::ensure!(
+                p.store.remove_source(&id, !keep_jobs).await?,
+                "no source `{id}`"
+            );
             p.sources_changed().await;
             Ok(if as_json {
                 json!({"removed": id}).to_string()

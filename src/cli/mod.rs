@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::pipeline::Started;
 use crate::config::{Settings, validate_source_url};
-use crate::domain::source::{Source, SourceFormat, SourceHealth};
+use crate::domain::source::Source;
 use crate::domain::{ImportRun, Trigger};
 
 /// The source an ad-hoc URL imports under: an existing source with that URL, or a new,
@@ -23,20 +23,13 @@ async fn source_for(p: &crate::actors::pipeline::Pipeline, url: &str) -> anyhow:
     }
     let u = validate_source_url(url).map_err(|m| anyhow::anyhow!("URL {m}"))?;
     let digest = crate::store::mongo::jobs::job_id("cli", url);
-    let s = Source {
-        id: format!("cli-{}", &digest[..12]),
-        name: format!("{}{}", u.host_str().unwrap_or(""), u.path()),
-        url: url.to_owned(),
-        cron: p.settings.scheduler.default_cron.clone(),
-        enabled: false,
-        format: SourceFormat::Auto,
-        publisher: None,
-        user_agent: None,
-        max_body_bytes: None,
-        etag: None,
-        last_modified: None,
-        health: SourceHealth::default(),
-    };
+    let s = Source::new(
+        format!("cli-{}", &digest[..12]),
+        format!("{}{}", u.host_str().unwrap_or(""), u.path()),
+        url,
+        p.settings.scheduler.default_cron.clone(),
+    )
+    .with_enabled(false);
     p.store.upsert_source(&s).await?;
     Ok(s)
 }

@@ -74,4 +74,49 @@ codes! {
     RUN_ALREADY_RUNNING = "run.already_running": "A run of this source is already in progress.";
     RUN_INTERRUPTED = "run.interrupted": "The process running the fetch stopped before the run finished.";
     INTERNAL = "internal": "An unexpected internal error; the daemon's log has the details.";
+    AUTH_MISSING_TOKEN = "auth.missing_token": "No token was sent: `Authorization: Bearer <token>`, or `?token=` on the WebSocket (401).";
+    AUTH_INVALID_TOKEN = "auth.invalid_token": "The token is not one of the configured tokens, or a previous token past its overlap (401).";
+    AUTH_READ_ONLY = "auth.read_only": "The read-only token was sent for a change; changes need the admin token (403).";
+    AUTH_ORIGIN = "auth.origin": "The WebSocket's Origin is neither the daemon's own nor one of `http.allowed_origins` (403).";
+    VALIDATION_FIELD = "validation.<field>": "A request value is invalid; `<field>` names it as the request spells it (`validation.limit`, `validation.url`, `validation.allowPrivateNetworks`) (400).";
+    VALIDATION_QUERY = "validation.query": "The query string has an unknown key or a value of the wrong type (400).";
+    VALIDATION_BODY = "validation.body": "The JSON body is malformed, has a value of the wrong type or an unknown field (400).";
+    VALIDATION_BODY_TOO_LARGE = "validation.body_too_large": "The body is larger than `http.max_body_bytes` (413).";
+    VALIDATION_CONTENT_TYPE = "validation.content_type": "The body was not sent as `application/json` (415).";
+    VALIDATION_PATH = "validation.path": "A path segment is not valid (400).";
+    VALIDATION_UPGRADE = "validation.upgrade": "A WebSocket handshake with more than `Upgrade: websocket` or with a request body (400).";
+    NOT_FOUND = "not_found": "No such run, job or source (404).";
+    CONFLICT = "conflict": "The request conflicts with what is stored, e.g. a source id that exists (409).";
+    RATE_LIMITED = "rate_limited": "Too many manual imports or new sources from this client address; `Retry-After` says when to try again (429).";
+    WS_MALFORMED = "ws.malformed": "A WebSocket message is not a JSON envelope `{\"event\": ..., \"data\": ...}`.";
+    WS_UNKNOWN_EVENT = "ws.unknown_event": "A WebSocket message names an event the server does not know.";
+    WS_INVALID_DATA = "ws.invalid_data": "A WebSocket event's `data` has the wrong shape.";
+    WS_RATE_LIMITED = "ws.rate_limited": "More than 20 WebSocket messages a second from one connection.";
+    WS_BUSY = "ws.busy": "A `sync` is already running on this connection.";
+}
+
+/// The code of an invalid request value: `validation.<field>`, the field spelled as the
+/// request spells it.
+pub fn validation(field: &str) -> String {
+    format!("validation.{field}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_codes_belong_to_the_validation_family() {
+        let family = VALIDATION_FIELD.trim_end_matches("<field>");
+        assert_eq!(validation("limit"), format!("{family}limit"));
+        assert!(ALL.iter().any(|(c, _)| *c == VALIDATION_FIELD));
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, _) in ALL {
+            assert!(seen.insert(*code), "{code} is listed twice");
+        }
+    }
 }

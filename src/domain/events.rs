@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::codes::Failure;
+use super::codes::{self, Failure};
 use super::import_run::ImportRun;
 use super::source::SourceHealth;
 
@@ -154,7 +154,7 @@ struct Envelope {
 
 fn data<T: DeserializeOwned>(event: &str, d: Option<serde_json::Value>) -> Result<T, EventError> {
     serde_json::from_value(d.unwrap_or(serde_json::Value::Null)).map_err(|e| EventError {
-        code: "ws.invalid_data".into(),
+        code: codes::WS_INVALID_DATA.into(),
         message: format!("`{event}` data: {e}"),
     })
 }
@@ -163,7 +163,7 @@ impl ClientEvent {
     /// Parses one text frame; the error says which code to answer with.
     pub fn parse(text: &str) -> Result<Self, EventError> {
         let env: Envelope = serde_json::from_str(text).map_err(|e| EventError {
-            code: "ws.malformed".into(),
+            code: codes::WS_MALFORMED.into(),
             message: format!("messages are JSON objects {{\"event\", \"data\"}}: {e}"),
         })?;
         let ev = env.event.as_str();
@@ -176,7 +176,7 @@ impl ClientEvent {
             "unsubscribe_source" => ClientEvent::UnsubscribeSource(data(ev, env.data)?),
             _ => {
                 return Err(EventError {
-                    code: "ws.unknown_event".into(),
+                    code: codes::WS_UNKNOWN_EVENT.into(),
                     message: format!("unknown event `{ev}`; this server accepts {CLIENT_EVENTS}"),
                 });
             }

@@ -75,6 +75,11 @@ pub struct Source {
     /// Overrides `fetch.max_body_bytes` for this source.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// This source may be fetched from loopback, private and link-local addresses. Only a
+    /// `[[sources]]` entry of the config file (and the built-in demo) sets it; the API refuses
+    /// the field, so an admin token cannot open the SSRF policy.
+    #[serde(default)]
+    pub allow_private_networks: bool,
     #[serde(default)]
     pub etag: Option<String>,
     #[serde(default)]
@@ -84,6 +89,61 @@ pub struct Source {
 }
 
 impl Source {
+    /// An enabled source read as `auto`, with nothing else set; the `with_*` methods set the
+    /// rest. Every source is built through here, so a new field has one default.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        url: impl Into<String>,
+        cron: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            url: url.into(),
+            cron: cron.into(),
+            enabled: true,
+            format: SourceFormat::Auto,
+            publisher: None,
+            user_agent: None,
+            max_body_bytes: None,
+            allow_private_networks: false,
+            etag: None,
+            last_modified: None,
+            health: SourceHealth::default(),
+        }
+    }
+
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    pub fn with_format(mut self, format: SourceFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    pub fn with_publisher(mut self, publisher: Option<String>) -> Self {
+        self.publisher = publisher;
+        self
+    }
+
+    pub fn with_user_agent(mut self, user_agent: Option<String>) -> Self {
+        self.user_agent = user_agent;
+        self
+    }
+
+    pub fn with_max_body_bytes(mut self, max_body_bytes: Option<u64>) -> Self {
+        self.max_body_bytes = max_body_bytes;
+        self
+    }
+
+    pub fn with_private_networks(mut self, allow: bool) -> Self {
+        self.allow_private_networks = allow;
+        self
+    }
+
     /// The publisher that scopes this source's external ids.
     pub fn publisher(&self) -> String {
         if let Some(p) = self.publisher.as_deref().filter(|p| !p.is_empty()) {
@@ -132,20 +192,30 @@ mod tests {
 
     #[test]
     fn publisher_defaults_to_the_host_without_www() {
-        let s = Source {
-            id: "x".into(),
-            name: "x".into(),
-            url: "https://www.higheredjobs.com/rss/articleFeed.cfm".into(),
-            cron: "0 0 * * * *".into(),
-            enabled: true,
-            format: SourceFormat::Auto,
-            publisher: None,
-            user_agent: None,
-            max_body_bytes: None,
-            etag: None,
-            last_modified: None,
-            health: SourceHealth::default(),
-        };
+        let s = Source::new(
+            "x",
+            "x",
+            "https://www.higheredjobs.com/rss/articleFeed.cfm",
+            "0 0 * * * *",
+        );
         assert_eq!(s.publisher(), "higheredjobs.com");
+        let named = s.with_publisher(Some("hej".into()));
+        assert_eq!(named.publisher(), "hej");
+    }
+
+    #[test]
+    fn a_new_source_is_enabled_auto_and_public_only() {
+        let s = Source::new("a", "A", "https://example.com/feed", "0 0 * * * *");
+        assert!(s.enabled);
+        assert_eq!(s.format, SourceFormat::Auto);
+        assert!(!s.allow_private_networks);
+        assert_eq!(s.health, SourceHealth::default());
+    }
+
+    #[test]
+    fn documents_without_the_private_networks_field_read_as_public_only() {
+        let json = r#"{"_id":"a","name":"A","url":"https://example.com/","cron":"0 0 * * * *","enabled":true}"#;
+        let s: Source = serde_json::from_str(json).unwrap();
+        assert!(!s.allow_private_networks);
     }
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::domain::codes;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, what)
     }
     pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
@@ -59,7 +60,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, m),
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "storage unavailable");
                 ApiError::new(
@@ -72,7 +73,7 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %e, "storage error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    codes::INTERNAL,
                     "internal error",
                 )
             }
@@ -85,7 +86,7 @@ pub fn query_error(
     err: actix_web::error::QueryPayloadError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("validation.query", format!("invalid query: {err}")).into()
+    ApiError::bad_request(codes::VALIDATION_QUERY, format!("invalid query: {err}")).into()
 }
 
 pub fn json_error(
@@ -96,17 +97,18 @@ pub fn json_error(
     match err {
         J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "validation.body_too_large",
+            codes::VALIDATION_BODY_TOO_LARGE,
             err.to_string(),
         )
         .into(),
         J::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "validation.content_type",
+            codes::VALIDATION_CONTENT_TYPE,
             "send application/json",
         )
         .into(),
-        _ => ApiError::bad_request("validation.body", format!("invalid JSON body: {err}")).into(),
+        _ => ApiError::bad_request(codes::VALIDATION_BODY, format!("invalid JSON body: {err}"))
+            .into(),
     }
 }
 
@@ -114,5 +116,5 @@ pub fn path_error(
     err: actix_web::error::PathError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("validation.path", err.to_string()).into()
+    ApiError::bad_request(codes::VALIDATION_PATH, err.to_string()).into()
 }

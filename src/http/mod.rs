@@ -17,13 +17,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::actors::history_broker::HistoryBroker;
 use crate::actors::pipeline::Pipeline;
 use crate::actors::scheduler::SchedulerActor;
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::store::Store;
 
 /// Shared by every request handler; built once, outside the per-worker app factory.
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub admin_token: Secret,
+    /// The admin, read and previous tokens; replaced in place on SIGHUP.
+    pub tokens: Arc<auth::Tokens>,
     pub store: Store,
     pub pipeline: Arc<Pipeline>,
     pub broker: Addr<HistoryBroker>,

@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::domain::codes;
 use crate::telemetry;
 
 const WINDOW_SECS: u64 = 60;
@@ -110,7 +111,7 @@ pub async fn check(state: &AppState, req: &HttpRequest, action: Action) -> Resul
             let retry = WINDOW_SECS - now % WINDOW_SECS;
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                codes::RATE_LIMITED,
                 format!("at most {budget} per minute from one address; retry in {retry} s"),
             );
             e.retry_after = Some(retry);

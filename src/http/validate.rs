@@ -1,6 +1,7 @@
 //! Typed checks of query values shared by the routes; each failure is a 400 naming its field.
 
 use super::error::ApiError;
+use crate::domain::codes;
 
 /// Largest page any list serves.
 pub const MAX_LIMIT: u64 = 100;
@@ -11,7 +12,7 @@ pub fn page(v: Option<u64>) -> Result<u64, ApiError> {
     let page = v.unwrap_or(1);
     if page == 0 || page > MAX_PAGE {
         return Err(ApiError::bad_request(
-            "validation.page",
+            &codes::validation("page"),
             format!("`page` is between 1 and {MAX_PAGE}"),
         ));
     }
@@ -22,7 +23,7 @@ pub fn limit(v: Option<u64>, default: u64) -> Result<u64, ApiError> {
     let limit = v.unwrap_or(default);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::bad_request(
-            "validation.limit",
+            &codes::validation("limit"),
             format!("`limit` is between 1 and {MAX_LIMIT}"),
         ));
     }
@@ -36,7 +37,7 @@ pub fn timestamp(key: &str, v: Option<&str>) -> Result<Option<String>, ApiError>
             .map(|t| crate::domain::time::format(&t.with_timezone(&chrono::Utc)))
             .map_err(|_| {
                 ApiError::bad_request(
-                    &format!("validation.{key}"),
+                    &codes::validation(key),
                     format!("`{key}` must be an RFC 3339 time, e.g. 2026-11-30T05:00:00Z"),
                 )
             })
@@ -56,7 +57,7 @@ pub fn id_ok(id: &str) -> bool {
 pub fn id(key: &str, v: Option<&str>) -> Result<Option<String>, ApiError> {
     match v {
         Some(s) if !id_ok(s) => Err(ApiError::bad_request(
-            &format!("validation.{key}"),
+            &codes::validation(key),
             format!("`{key}` is an id (letters, digits, '-', '_')"),
         )),
         other => Ok(other.map(str::to_owned)),
@@ -70,7 +71,7 @@ pub fn text(key: &str, v: Option<&str>, max: usize) -> Result<Option<String>, Ap
     };
     if raw.chars().count() > max || raw.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            &format!("validation.{key}"),
+            &codes::validation(key),
             format!("`{key}` is at most {max} printable characters"),
         ));
     }
@@ -81,7 +82,7 @@ pub fn text(key: &str, v: Option<&str>, max: usize) -> Result<Option<String>, Ap
 pub fn one_of(key: &str, v: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
     match v {
         Some(s) if !allowed.contains(&s) => Err(ApiError::bad_request(
-            &format!("validation.{key}"),
+            &codes::validation(key),
             format!("`{key}` is one of {}", allowed.join(", ")),
         )),
         other => Ok(other.map(str::to_owned)),

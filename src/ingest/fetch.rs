@@ -21,7 +21,7 @@ mod tests;
 
 pub use body::FetchBody;
 pub use classify::classify_reqwest_error;
-pub use client::HttpFetcher;
+pub use client::{HttpFetcher, install_crypto_provider};
 
 /// Limits for every fetch. Defaults follow Miniflux and are listed in the README's config table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,7 +38,8 @@ pub struct FetchLimits {
     pub max_redirects: usize,
     /// Default User-Agent; a source may override it per request.
     pub user_agent: String,
-    /// Lets the fetcher reach loopback and private ranges (LAN feeds, tests). Default false.
+    /// Lets the fetcher reach loopback and private ranges for every source (tests, private
+    /// deployments). Default false; one source can be allowed on its own instead.
     pub allow_private_networks: bool,
 }
 
@@ -72,6 +73,10 @@ pub struct FetchRequest {
     pub last_modified: Option<String>,
     /// Replaces [`FetchLimits::max_body_bytes`] for this request.
     pub max_body_bytes: Option<u64>,
+    /// Lets this request reach loopback, private and link-local addresses although
+    /// [`FetchLimits::allow_private_networks`] is off: set for sources whose `[[sources]]`
+    /// entry in the config file says so (never for sources made through the API).
+    pub allow_private_networks: bool,
 }
 
 /// A successful fetch: the server said nothing changed, or here is the body to stream.

@@ -67,32 +67,98 @@ impl Entry {
     }
 }
 
+/// The member of a source's set that says the set lists every open job of the source (it was
+/// filled from MongoDB). It lives in the set itself, so a set that Redis lost, wholly or
+/// partly rebuilt by later batches, never passes for complete.
+const COMPLETE: &str = "*";
+
+/// The index of one database. Its keys carry the database's index *epoch* (a random id kept
+/// in MongoDB, see `Store::index_epoch`), so a database never reads another database's index
+/// (a fresh database, one restored from a backup, another `mongodb.database`), and starting a
+/// new epoch drops the whole index at once.
+///
+/// Key layout, under the deployment's prefix `{p}` and the epoch `{e}`:
+/// `{p}:jobidx:{e}:jobs:{publisher}` (hash: job id → entry), `{p}:jobidx:{e}:dedupe` (hash:
+/// dedupe key → publisher and id), `{p}:jobidx:{e}:src:{source}` (set: open jobs the source
+/// carries, with `*` once complete), `{p}:jobidx:{e}:missed:{source}` (set: jobs the source
+/// missed since it last saw them).
 #[derive(Clone)]
 pub struct JobIndex {
     redis: Redis,
+    epoch: String,
 }
 
 impl JobIndex {
-    pub fn new(redis: Redis) -> Self {
-        Self { redis }
+    pub fn new(redis: Redis, epoch: &str) -> Self {
+        Self {
+            redis,
+            epoch: epoch.to_owned(),
+        }
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Every key of an epoch's index matches this pattern.
+    pub fn pattern(prefix: &str, epoch: &str) -> String {
+        format!("{prefix}:jobidx:{epoch}:*")
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("{}:jobidx:{}:{what}", self.redis.keys.prefix(), self.epoch)
     }
 
     fn jobs_key(&self, publisher: &str) -> String {
-        format!("{}:jobidx:{publisher}", self.redis.keys.prefix())
+        self.key(&format!("jobs:{}", escape(publisher)))
     }
 
     fn twins_key(&self) -> String {
-        format!("{}:jobidx-dedupe", self.redis.keys.prefix())
+        self.key("dedupe")
     }
 
     /// The jobs a source carries (open ones).
     pub fn source_key(&self, source_id: &str) -> String {
-        format!("{}:jobidx-src:{source_id}", self.redis.keys.prefix())
+        self.key(&format!("src:{source_id}"))
     }
 
     /// The jobs a source has missed at least once since it last saw them.
     pub fn missed_key(&self, source_id: &str) -> String {
-        format!("{}:jobidx-missed:{source_id}", self.redis.keys.prefix())
+        self.key(&format!("missed:{source_id}"))
+    }
+
+    /// Up to `n` random jobs of the source's set, for a check against MongoDB.
+    pub async fn sample_source(
+        &self,
+        source_id: &str,
+        n: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut c = self.redis.conn.clone();
+        let ids: Vec<String> = c
+            .srandmember_multiple(self.source_key(source_id), n as isize)
+            .await?;
+        Ok(ids.into_iter().filter(|i| i != COMPLETE).collect())
+    }
+
+    /// Lists every open job of the source in its set (read from MongoDB), and marks the set
+    /// complete.
+    pub async fn fill_source(&self, source_id: &str, open: &[String]) -> Result<(), StoreError> {
+        let key = self.source_key(source_id);
+        let mut c = self.redis.conn.clone();
+        for chunk in open.chunks(10_000) {
+            let _: i64 = c.sadd(&key, chunk).await?;
+        }
+        let _: i64 = c.sadd(&key, COMPLETE).await?;
+        Ok(())
+    }
+
+    /// Forgets a source (it was deleted).
+    pub async fn drop_source(&self, source_id: &str) -> Result<(), StoreError> {
+        let mut c = self.redis.conn.clone();
+        let _: i64 = c
+            .del(&[self.source_key(source_id), self.missed_key(source_id)])
+            .await?;
+        Ok(())
     }
 
     pub async fn add_to_source<S: AsRef<str> + ToRedisArgs + Sync>(
@@ -108,10 +174,11 @@ impl JobIndex {
         Ok(())
     }
 
-    /// Whether the index knows this source's jobs at all (it may have been lost with Redis).
+    /// Whether the index lists every open job of this source (it may have lost them with
+    /// Redis, or never had them: a new epoch, a source new to this database).
     pub async fn knows_source(&self, source_id: &str) -> Result<bool, StoreError> {
         let mut c = self.redis.conn.clone();
-        Ok(c.exists(self.source_key(source_id)).await?)
+        Ok(c.sismember(self.source_key(source_id), COMPLETE).await?)
     }
 
     /// Jobs of the source that the run did not see, and jobs it saw again after missing them.
@@ -121,9 +188,10 @@ impl JobIndex {
         seen_key: &str,
     ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut c = self.redis.conn.clone();
-        let missing: Vec<String> = c
+        let mut missing: Vec<String> = c
             .sdiff(&[self.source_key(source_id), seen_key.to_owned()])
             .await?;
+        missing.retain(|m| m != COMPLETE);
         let back: Vec<String> = c
             .sinter(&[self.missed_key(source_id), seen_key.to_owned()])
             .await?;
@@ -218,7 +286,8 @@ impl JobIndex {
         Ok(())
     }
 
-    /// Dedupe key → `publisher|id` of the first job stored with it.
+    /// Dedupe key → publisher and id of the first job stored with it (stored as `id|publisher`:
+    /// ids are hex, so the first `|` splits them whatever the publisher holds).
     pub async fn twins<S: AsRef<str> + ToRedisArgs + Sync>(
         &self,
         keys: &[S],
@@ -237,7 +306,7 @@ impl JobIndex {
             .zip(raw)
             .filter_map(|(k, r)| {
                 let r = r?;
-                let (p, id) = r.split_once('|')?;
+                let (id, p) = r.split_once('|')?;
                 Some((k.as_ref().to_owned(), (p.to_owned(), id.to_owned())))
             })
             .collect())
@@ -251,7 +320,7 @@ impl JobIndex {
         let mut c = self.redis.conn.clone();
         let mut pipe = redis::pipe();
         for (key, id) in keys {
-            pipe.hset_nx(self.twins_key(), key, format!("{publisher}|{id}"))
+            pipe.hset_nx(self.twins_key(), key, format!("{id}|{publisher}"))
                 .ignore();
         }
         if !keys.is_empty() {
@@ -261,9 +330,20 @@ impl JobIndex {
     }
 }
 
+/// A publisher as a key part: `:` and `%` escaped, so no two publishers share a key.
+fn escape(publisher: &str) -> String {
+    publisher.replace('%', "%25").replace(':', "%3A")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publishers_never_share_a_key() {
+        assert_ne!(escape("a:b"), escape("a%3Ab"));
+        assert_eq!(escape("jobicy.com"), "jobicy.com");
+    }
 
     #[test]
     fn entries_round_trip() {

@@ -5,6 +5,7 @@ pub mod job_index;
 pub mod mongo;
 pub mod queue;
 pub mod redis;
+pub mod run_state;
 
 pub use mongo::Store;
 
@@ -42,6 +43,7 @@ impl StoreError {
                     || e.is_timeout()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
+                    || e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::BusyLoading)
             }
             StoreError::Queue(_) => true,
             StoreError::Decode(_) | StoreError::NotFound(_) | StoreError::Conflict(_) => false,

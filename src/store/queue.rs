@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis::prelude::{FetchById, Status, TaskBuilder, TaskId, TaskSink};
+use apalis_core::backend::Vacuum;
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ use mongodb::bson::{self, RawDocument};
 use super::StoreError;
 use super::mongo::jobs::job_id;
 use super::redis::Redis;
+use super::run_state::RunLedger;
 use crate::config::PipelineSettings;
 use crate::domain::{Failure, JobPosting};
 
@@ -27,10 +29,19 @@ pub struct FetchFeedTask {
     pub source_id: String,
     /// 1 for the first try; transient failures queue the next attempt with a delay.
     pub attempt: u32,
-    /// 0 for the first fetch; each resume by the sweeper gets a new generation, so its batches
-    /// get new queue keys while batches already recorded on the run are skipped by number.
-    #[serde(default)]
-    pub generation: u32,
+    /// 0 for the run's first fetch, then how many times the sweeper queued it again (it makes
+    /// each resume a task of its own). The generation a fetch reads is claimed when it starts
+    /// (`Store::mark_running`), not carried here.
+    #[serde(default, alias = "generation")]
+    pub resume: u32,
+}
+
+impl FetchFeedTask {
+    /// The task's id in the queue: one per run, resume and attempt, so a second push of the
+    /// same task is a no-op and the sweeper can look the task up.
+    pub fn task_id(&self) -> String {
+        format!("fetch:{}:{}:{}", self.run_id, self.resume, self.attempt)
+    }
 }
 
 /// One parsed item as earlier versions queued it (a JSON object per item). Batches queued by
@@ -49,11 +60,17 @@ pub struct ImportBatchTask {
     pub source_id: String,
     pub publisher: String,
     pub batch_no: u32,
+    /// The feed read (generation) the batch belongs to; `None` in a batch of an earlier
+    /// version, which the run's current generation replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u32>,
+    /// The job index the fetcher classified against (`JobIndex` epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_epoch: Option<String>,
     /// The batch's items (see `PackedItems`), without the postings' bodies.
     #[serde(default)]
     pub items: PackedItems,
-    /// The field of the run's bodies hash in Redis (`Keys::bodies`) that holds the postings'
-    /// bodies; none for a batch of an earlier version (its postings are in `entries`).
+    /// Set by earlier versions (the field of their bodies hash); read, never used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bodies: Option<String>,
     /// The items of a batch queued by an earlier version; empty in new batches.
@@ -62,6 +79,11 @@ pub struct ImportBatchTask {
 }
 
 impl ImportBatchTask {
+    /// The task's id in the queue: one per run, generation and batch.
+    pub fn task_id(run_id: &str, generation: u32, batch_no: u32) -> String {
+        format!("batch:{run_id}:{generation}:{batch_no}")
+    }
+
     /// The batch's items, packed; a batch of an earlier version is packed here.
     pub fn into_items(self) -> Result<PackedItems, StoreError> {
         if self.entries.is_empty() {
@@ -130,11 +152,12 @@ impl PackedJob<'_> {
 pub enum Bodies<'a> {
     /// In memory: a batch of an earlier version, packed by the worker.
     Here(&'a [u8]),
-    /// In Redis, where the fetcher put them (`hash` field `field`).
-    Redis {
-        redis: &'a Redis,
-        hash: String,
-        field: String,
+    /// In Redis, where the fetcher put them (see `RunLedger::put_batch`).
+    Ledger {
+        ledger: &'a RunLedger,
+        run_id: &'a str,
+        generation: u32,
+        batch_no: u32,
     },
 }
 
@@ -142,15 +165,14 @@ impl Bodies<'_> {
     pub async fn load(&self) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
         match self {
             Bodies::Here(b) => Ok(std::borrow::Cow::Borrowed(b)),
-            Bodies::Redis { redis, hash, field } => {
-                let mut c = redis.conn.clone();
-                let b: Option<Vec<u8>> = ::redis::AsyncCommands::hget(&mut c, hash, field).await?;
-                b.map(std::borrow::Cow::Owned).ok_or_else(|| {
-                    StoreError::Decode(format!(
-                        "the postings of batch {field} are no longer in Redis ({hash})"
-                    ))
-                })
-            }
+            Bodies::Ledger {
+                ledger,
+                run_id,
+                generation,
+                batch_no,
+            } => Ok(std::borrow::Cow::Owned(
+                ledger.batch_bodies(run_id, *generation, *batch_no).await?,
+            )),
         }
     }
 }
@@ -320,7 +342,11 @@ fn config(queue: String, p: &PipelineSettings, batch: usize) -> Config {
         .batch_size(batch.max(1))
         .heartbeat_interval(Duration::from_secs(p.heartbeat_secs))
         .missed_heartbeats(3)
-        .persist_results(false)
+        // Acknowledged tasks leave their worker's in-flight set and show as done: without
+        // it, every task a worker ever ran is delivered again when that worker is presumed
+        // dead, and a task's state says nothing (the sweeper asks whether a run's work is
+        // still waiting). Finished tasks are vacuumed (`Queues::vacuum`).
+        .persist_results(true)
         .emit_events(false)
         .idempotency_ttl(Some(IDEMPOTENCY_TTL))
 }
@@ -347,14 +373,16 @@ impl Queues {
         Self { fetch, items }
     }
 
-    /// Queues a fetch; the key makes a second push of the same key a no-op.
+    /// Queues a fetch under its task id (a second push of the same task is a no-op).
     pub async fn push_fetch(
         &self,
         task: FetchFeedTask,
-        key: &str,
         delay: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let mut b = TaskBuilder::new(task).idempotency_key(key);
+        let id = task.task_id();
+        let mut b = TaskBuilder::new(task)
+            .task_id(TaskId::from_string(id.clone()))
+            .idempotency_key(&id);
         if let Some(d) = delay {
             b = b.run_after(d);
         }
@@ -364,13 +392,63 @@ impl Queues {
             .map_err(|e| StoreError::Queue(e.to_string()))
     }
 
-    pub async fn push_batch(&self, task: ImportBatchTask, key: &str) -> Result<(), StoreError> {
-        let b = TaskBuilder::new(task).idempotency_key(key);
+    /// Queues a batch under its task id (a second push of the same batch is a no-op).
+    pub async fn push_batch(
+        &self,
+        task: ImportBatchTask,
+        generation: u32,
+    ) -> Result<(), StoreError> {
+        let id = ImportBatchTask::task_id(&task.run_id, generation, task.batch_no);
+        let b = TaskBuilder::new(task)
+            .task_id(TaskId::from_string(id.clone()))
+            .idempotency_key(&id);
         let mut s = self.items.clone();
         s.push_task(b.build())
             .await
             .map_err(|e| StoreError::Queue(e.to_string()))
     }
+
+    /// Whether a fetch task is still to be done or being done (waiting, delayed for a retry,
+    /// or taken by a worker that is alive or not yet presumed dead).
+    pub async fn fetch_pending(&self, task_id: &str) -> Result<bool, StoreError> {
+        let mut s = self.fetch.clone();
+        let task = s
+            .fetch_by_id(&TaskId::from_string(task_id))
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        Ok(task.is_some_and(|t| is_pending(&t.ctx().status())))
+    }
+
+    /// Whether a batch task is still to be done or being done.
+    pub async fn batch_pending(&self, task_id: &str) -> Result<bool, StoreError> {
+        let mut s = self.items.clone();
+        let task = s
+            .fetch_by_id(&TaskId::from_string(task_id))
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        Ok(task.is_some_and(|t| is_pending(&t.ctx().status())))
+    }
+}
+
+impl Queues {
+    /// Deletes the data of finished tasks from both queues; returns how many.
+    pub async fn vacuum(&self) -> Result<usize, StoreError> {
+        let mut fetch = self.fetch.clone();
+        let mut items = self.items.clone();
+        let a = fetch
+            .vacuum()
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        let b = items
+            .vacuum()
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        Ok(a + b)
+    }
+}
+
+fn is_pending(status: &Status) -> bool {
+    matches!(status, Status::Pending | Status::Queued | Status::Running)
 }
 
 #[cfg(test)]
@@ -427,14 +505,17 @@ mod tests {
             source_id: "s".into(),
             publisher: "example.com".into(),
             batch_no: 3,
+            generation: Some(2),
+            index_epoch: Some("e".into()),
             items,
-            bodies: Some("0:3".into()),
+            bodies: None,
             entries: Vec::new(),
         };
         let json = serde_json::to_vec(&task).unwrap();
         let back: ImportBatchTask = serde_json::from_slice(&json).unwrap();
         assert_eq!(back.items, task.items);
-        assert_eq!(back.bodies.as_deref(), Some("0:3"));
+        assert_eq!(back.generation, Some(2));
+        assert_eq!(back.index_epoch.as_deref(), Some("e"));
         let items = back.items.items().unwrap();
         assert_eq!(items.len(), 4);
         let PackedItem::Job(j) = &items[0] else {

@@ -28,40 +28,6 @@ impl Keys {
     pub fn tick_lease(&self, source_id: &str, slot: i64) -> String {
         format!("{}:lease:tick:{source_id}:{slot}", self.prefix)
     }
-    /// Held while a source has a run queued or running.
-    pub fn running_lease(&self, source_id: &str) -> String {
-        format!("{}:lease:running:{source_id}", self.prefix)
-    }
-    /// Serializes the writes to one run's document (see `Pipeline::with_run_lock`).
-    pub fn run_lock(&self, run_id: &str) -> String {
-        format!("{}:lock:run:{run_id}", self.prefix)
-    }
-    /// The stored ids of the jobs a run has seen, for closing the ones it did not.
-    pub fn seen_set(&self, run_id: &str) -> String {
-        format!("{}:seen:{run_id}", self.prefix)
-    }
-    /// The postings' bodies of a run's queued batches (a hash, by generation and batch).
-    pub fn bodies(&self, run_id: &str) -> String {
-        format!("{}:bodies:{run_id}", self.prefix)
-    }
-    /// Exists while a run is running (from its fetch's start to its end), with the run's batch
-    /// count (`total`) once its feed is read: what a worker needs per batch, without reading
-    /// the run's document. Written and deleted under the run's lock (see `Pipeline::end`).
-    pub fn live(&self, run_id: &str) -> String {
-        format!("{}:live:{run_id}", self.prefix)
-    }
-    /// The numbers of a run's recorded batches: says cheaply when the last one is in.
-    pub fn done_set(&self, run_id: &str) -> String {
-        format!("{}:done:{run_id}", self.prefix)
-    }
-    /// The jobs a run is closing, so a repeated completion reports the same count.
-    pub fn closed_set(&self, run_id: &str) -> String {
-        format!("{}:closed:{run_id}", self.prefix)
-    }
-    /// Taken by whoever folds a run's batch records into its document, for a second.
-    pub fn fold_lease(&self, run_id: &str) -> String {
-        format!("{}:lease:fold:{run_id}", self.prefix)
-    }
     /// Held by the daemon that sweeps stale runs this interval.
     pub fn sweep_lease(&self) -> String {
         format!("{}:lease:sweep", self.prefix)
@@ -91,18 +57,39 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// Connects, waiting up to `startup_wait_secs` (with backoff, saying why in the log) for
+    /// a Redis that is down, restarting or still loading its data set.
     pub async fn connect(s: &RedisSettings) -> Result<Self, StoreError> {
         let client = Client::open(s.url.expose())?;
         let cfg = redis::aio::ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(s.response_timeout_ms)))
             .set_connection_timeout(Some(Duration::from_millis(s.connection_timeout_ms)))
             .set_number_of_retries(4);
-        let conn = client.get_connection_manager_with_config(cfg).await?;
-        Ok(Self {
-            client,
-            conn,
-            keys: Keys::new(&s.prefix),
-        })
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(s.startup_wait_secs);
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let attempt = async {
+                let conn = client
+                    .get_connection_manager_with_config(cfg.clone())
+                    .await?;
+                let redis = Self {
+                    client: client.clone(),
+                    conn,
+                    keys: Keys::new(&s.prefix),
+                };
+                redis.ping().await?;
+                Ok::<_, StoreError>(redis)
+            };
+            match attempt.await {
+                Ok(redis) => return Ok(redis),
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, retry_in = ?pause, "Redis is not ready yet; waiting");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -290,6 +277,31 @@ impl Redis {
         let mut c = self.conn.clone();
         let _: i64 = c.del(key).await?;
         Ok(())
+    }
+
+    /// Deletes every key matching `pattern` (`SCAN` + `UNLINK`, a thousand at a time).
+    pub async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await?;
+            if !keys.is_empty() {
+                let n: u64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut c).await?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
     }
 
     pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), StoreError> {

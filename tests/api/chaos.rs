@@ -213,3 +213,108 @@ async fn mongodb_stopped_and_started_mid_run_leaves_no_run_running() {
     assert_recovered(&app, &source, &run).await;
     app.cleanup().await;
 }
+
+fn redis_with_debug(port: u16, dir: &Path) -> Child {
+    Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--enable-debug-command",
+            "yes",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (make test installs it)")
+}
+
+async fn redis_info(port: u16, section: &str) -> String {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut c)
+        .await
+        .unwrap_or_default()
+}
+
+/// Redis restarted with a large append-only file answers `LOADING` for seconds: the daemon's
+/// connection (and every command's, which share it) waits and goes on.
+#[tokio::test]
+async fn a_redis_still_loading_its_data_is_waited_for() {
+    let mut server = Server::new(redis_with_debug);
+    let port = server.port;
+    {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        let mut c = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .unwrap();
+        for part in 0..8 {
+            let _: () = redis::cmd("DEBUG")
+                .arg("POPULATE")
+                .arg(250_000)
+                .arg(format!("filler{part}"))
+                .arg(128)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
+        let _: () = redis::cmd("BGREWRITEAOF")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let info = redis_info(port, "persistence").await;
+            if info.contains("aof_rewrite_in_progress:0")
+                && info.contains("aof_rewrite_scheduled:0")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the AOF rewrite did not end");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut s = chaos_settings();
+    s.redis.url = job_importer::config::Secret::new(format!("redis://127.0.0.1:{port}"));
+    s.redis.startup_wait_secs = 120;
+    server.kill("KILL");
+    server.up();
+    // It is loading now (this is what makes the test mean anything).
+    let info = redis_info(port, "persistence").await;
+    assert!(
+        info.contains("loading:1"),
+        "Redis loaded too fast to test: {info}"
+    );
+    let p = job_importer::app::connect(std::sync::Arc::new(s.clone()))
+        .await
+        .expect("the daemon waits for Redis to load");
+    p.redis.ping().await.unwrap();
+
+    // The command line waits too.
+    server.kill("KILL");
+    server.up();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_job-importer"))
+            .args(["runs", "list", "--json"])
+            .env("JOB_IMPORTER__REDIS__URL", s.redis.url.expose())
+            .env("JOB_IMPORTER__MONGODB__URI", s.mongodb.uri.expose())
+            .env("JOB_IMPORTER__MONGODB__DATABASE", &s.mongodb.database)
+            .env("JOB_IMPORTER__REDIS__PREFIX", &s.redis.prefix)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -88,7 +88,10 @@ impl TestApp {
         let db = client.database(&settings.mongodb.database);
         Self {
             daemon,
-            http: reqwest::Client::new(),
+            http: {
+                job_importer::ingest::fetch::install_crypto_provider();
+                reqwest::Client::new()
+            },
             db,
         }
     }

@@ -82,13 +82,14 @@ async fn a_worker_killed_mid_import_leaves_counts_equal_to_a_clean_run() {
     front.cleanup().await;
 }
 
-/// The batch numbers a run's workers counted as recorded (the run's done set in Redis), which
-/// a worker adds to right after it writes the batch's record.
+/// The batch numbers a run's workers counted as recorded (the done set of the run's first and
+/// only read in Redis, see `store::run_state`), which a worker adds to right after it writes
+/// the batch's record.
 async fn batches_counted(s: &job_importer::config::Settings, run_id: &str) -> HashSet<i64> {
     let redis = redis::Client::open(s.redis.url.expose()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
     let members: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(format!("{}:done:{run_id}", s.redis.prefix))
+        .arg(format!("{}:run:{run_id}:1:done", s.redis.prefix))
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -54,11 +54,12 @@ async fn a_run_whose_queued_fetch_was_lost_is_resumed_and_completes_exactly() {
 }
 
 #[tokio::test]
-async fn a_run_that_never_progresses_fails_with_queue_lost_after_its_resumes() {
+async fn a_run_whose_work_keeps_getting_lost_fails_with_queue_lost_after_its_resumes() {
     let mut s = test_settings();
     s.pipeline.stale_after_secs = 1;
     s.pipeline.sweep_interval_secs = 1;
     s.pipeline.max_resumes = 1;
+    let s_prefix = s.redis.prefix.clone();
     // A scheduler (which sweeps) but no fetcher: the fetch is never done.
     let roles = Roles {
         scheduler: true,
@@ -81,7 +82,17 @@ async fn a_run_that_never_progresses_fails_with_queue_lost_after_its_resumes() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let run_id = app.trigger(&source).await;
+    // A fetch that waits in the queue is not lost (nobody fetches here): Redis keeps losing
+    // it instead.
+    let prefix = s_prefix.clone();
+    let losing = tokio::spawn(async move {
+        loop {
+            delete_keys(&format!("{prefix}:fetch*")).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
     let run = app.wait_final(&run_id).await;
+    losing.abort();
     assert_eq!(run.get_str("status").unwrap(), "failed");
     assert_eq!(
         run.get_document("error").unwrap().get_str("code").unwrap(),

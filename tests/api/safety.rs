@@ -239,7 +239,7 @@ async fn cors_is_off_unless_origins_are_configured() {
 #[tokio::test]
 async fn readiness_reports_dependencies_and_metrics_are_prometheus_text() {
     let app = TestApp::spawn().await;
-    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    let r = app.get("/readyz").await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(

@@ -17,10 +17,11 @@ use crate::ingest::parallel::parse_parallel;
 use crate::ingest::{ItemOutcome, ParseOptions, ParseSummary};
 use crate::store::StoreError;
 use crate::store::mongo::jobs::job_id;
+use crate::store::mongo::runs::Validators;
 use crate::store::queue::{FetchFeedTask, ImportBatchTask, PackedItems};
 
-/// Sightings outlive any run by far.
-const SEEN_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+/// How much longer than a retry's delay the source's running lease is kept.
+const RUNNING_LEASE_MARGIN: Duration = Duration::from_secs(30 * 60);
 
 /// Chunks in flight between the network and the parser.
 const CHUNK_QUEUE: usize = 16;
@@ -35,17 +36,24 @@ fn normalize_threads() -> usize {
 
 pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreError> {
     let marking = async {
-        let run = p.store.mark_running(&task.run_id, &p.instance).await?;
-        if run.is_some() {
-            p.mark_live(&task.run_id).await?;
+        let started = p.store.mark_running(&task.run_id, &p.instance).await?;
+        if let Some((_, generation)) = &started {
+            p.runs.start_generation(&task.run_id, *generation).await?;
         }
-        Ok(run)
+        Ok(started)
     };
-    let Some(run) = p.with_run_lock(&task.run_id, marking).await? else {
+    let Some((run, generation)) = p.with_run_lock(&task.run_id, marking).await? else {
         // Already ended: a late redelivery of a finished fetch.
         return Ok(());
     };
+    p.runs
+        .renew_running(&run.source_id, &run.id, Duration::ZERO)
+        .await?;
     p.publish(&run).await;
+    let read = Read {
+        run_id: task.run_id.clone(),
+        generation,
+    };
     let Some(source) = p.store.get_source(&task.source_id).await? else {
         let f = Failure::new(
             codes::INTERNAL,
@@ -54,27 +62,47 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
         p.end(&task.run_id, RunStatus::Failed, Some(&f)).await?;
         return Ok(());
     };
+    // The job index this read classifies against; a sample of it is checked against MongoDB
+    // first (see `Store::check_index`).
+    let epoch = p.store.check_index(&source.id, &source.publisher()).await?;
     let started = Instant::now();
+    // Only the first read of a run is conditional: a later one (a retry, a redelivered fetch,
+    // a resume) must read the body, since what an earlier read queued may never be stored.
+    let conditional = generation == 1;
     let req = FetchRequest {
         url: source.url.clone(),
         user_agent: source.user_agent.clone(),
-        etag: source.etag.clone(),
-        last_modified: source.last_modified.clone(),
+        etag: source.etag.clone().filter(|_| conditional),
+        last_modified: source.last_modified.clone().filter(|_| conditional),
         max_body_bytes: source.max_body_bytes,
+        allow_private_networks: source.allow_private_networks,
     };
     match p.fetcher.fetch(&req).await {
-        Err(e) => fetch_failed(p, &task, e).await,
+        Err(e) => fetch_failed(p, &task, &run.source_id, e).await,
         Ok(FetchResponse::NotModified) => {
             p.end(&task.run_id, RunStatus::NotModified, None).await?;
             Ok(())
         }
-        Ok(FetchResponse::Body(body)) => read_and_queue(p, &task, &source, body, started).await,
+        Ok(FetchResponse::Body(body)) => {
+            read_and_queue(p, &read, &source, body, epoch, started).await
+        }
     }
+}
+
+/// One read of a run's feed: the run and the generation it claimed.
+struct Read {
+    run_id: String,
+    generation: u32,
 }
 
 /// Transient failures are tried again later (the run stays queued, with the reason visible);
 /// permanent ones, or the last attempt, end the run.
-async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Result<(), StoreError> {
+async fn fetch_failed(
+    p: &Pipeline,
+    task: &FetchFeedTask,
+    source_id: &str,
+    e: FetchError,
+) -> Result<(), StoreError> {
     let failure = Failure::new(e.code, e.message.clone());
     let max = p.settings.pipeline.max_fetch_attempts;
     if e.transient && task.attempt < max {
@@ -91,9 +119,12 @@ async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Resu
             attempt: next,
             ..task.clone()
         };
-        let key = format!("run:{}:{}:{next}", task.run_id, task.generation);
         tracing::info!(run_id = %task.run_id, code = e.code, ?delay, attempt = next, "fetch will be retried");
-        if p.queues.push_fetch(retry, &key, Some(delay)).await.is_ok() {
+        // The source stays taken while the run waits, however long `Retry-After` says.
+        p.runs
+            .renew_running(source_id, &task.run_id, delay + RUNNING_LEASE_MARGIN)
+            .await?;
+        if p.queue_fetch(retry, Some(delay)).await.is_ok() {
             return Ok(());
         }
     }
@@ -104,9 +135,10 @@ async fn fetch_failed(p: &Pipeline, task: &FetchFeedTask, e: FetchError) -> Resu
 
 async fn read_and_queue(
     p: &Pipeline,
-    task: &FetchFeedTask,
+    task: &Read,
     source: &Source,
     mut body: FetchBody,
+    epoch: Option<String>,
     started: Instant,
 ) -> Result<(), StoreError> {
     let opts = ParseOptions {
@@ -156,7 +188,7 @@ async fn read_and_queue(
 
     // Parser → batches on the queue.
     let batcher = async {
-        let mut b = Batcher::new(p, task, source);
+        let mut b = Batcher::new(p, task, source, epoch.clone());
         while let Some(item) = item_rx.recv().await {
             b.add(item).await?;
         }
@@ -196,23 +228,31 @@ async fn read_and_queue(
             .await?;
         return Ok(());
     }
-    if error.is_none() {
-        p.store
-            .set_validators(
-                &source.id,
-                body.etag.as_deref(),
-                body.last_modified.as_deref(),
-            )
-            .await?;
-    }
+    // Saved on the source only when the run completes (`Pipeline::complete_if_done`).
+    let validators = (error.is_none()).then(|| Validators {
+        url: source.url.clone(),
+        etag: body.etag.clone(),
+        last_modified: body.last_modified.clone(),
+    });
     let parse_ms = parse_time.as_millis() as i64;
     let finishing = async {
         let run = p
             .store
-            .finish_fetch(&task.run_id, batches, error.as_ref(), fetch_ms, parse_ms)
+            .finish_fetch(
+                &task.run_id,
+                task.generation,
+                batches,
+                error.as_ref(),
+                validators.as_ref(),
+                epoch.as_deref(),
+                fetch_ms,
+                parse_ms,
+            )
             .await?;
         if run.is_some() {
-            p.mark_live_total(&task.run_id, batches).await?;
+            p.runs
+                .set_total(&task.run_id, task.generation, batches)
+                .await?;
         }
         Ok(run)
     };
@@ -226,8 +266,10 @@ async fn read_and_queue(
 /// hash and dedupe key are computed here once (see `PackedItems`).
 struct Batcher<'a> {
     p: &'a Pipeline,
-    task: &'a FetchFeedTask,
+    task: &'a Read,
     publisher: String,
+    source_id: String,
+    epoch: Option<String>,
     seen: HashSet<String>,
     items: PackedItems,
     len: usize,
@@ -237,11 +279,13 @@ struct Batcher<'a> {
 }
 
 impl<'a> Batcher<'a> {
-    fn new(p: &'a Pipeline, task: &'a FetchFeedTask, source: &Source) -> Self {
+    fn new(p: &'a Pipeline, task: &'a Read, source: &Source, epoch: Option<String>) -> Self {
         Self {
             p,
             task,
             publisher: source.publisher(),
+            source_id: source.id.clone(),
+            epoch,
             seen: HashSet::new(),
             items: PackedItems::default(),
             len: 0,
@@ -274,31 +318,29 @@ impl<'a> Batcher<'a> {
         if self.len == 0 {
             return Ok(());
         }
-        let field = format!("{}:{}", self.task.generation, self.batch_no);
         let mut items = std::mem::take(&mut self.items);
         let bodies = items.take_bodies();
+        let (run_id, generation) = (&self.task.run_id, self.task.generation);
         let task = ImportBatchTask {
-            run_id: self.task.run_id.clone(),
-            source_id: self.task.source_id.clone(),
+            run_id: run_id.clone(),
+            source_id: self.source_id.clone(),
             publisher: self.publisher.clone(),
             batch_no: self.batch_no,
+            generation: Some(generation),
+            index_epoch: self.epoch.clone(),
             items,
-            bodies: Some(field.clone()),
+            bodies: None,
             entries: Vec::new(),
         };
         self.len = 0;
-        // The ids this run saw, for closing the jobs it did not see once it is complete, and
-        // the postings' bodies, both before the batch is queued.
-        let keys = &self.p.redis.keys;
-        let seen = keys.seen_set(&self.task.run_id);
-        let hash = keys.bodies(&self.task.run_id);
+        // The ids this read saw, for closing the jobs it did not see once the run is
+        // complete, and the postings' bodies, both before the batch is queued.
         self.p
-            .redis
-            .add_to_set_and_hash(&seen, &self.ids, &hash, &field, &bodies, SEEN_TTL)
+            .runs
+            .put_batch(run_id, generation, self.batch_no, &self.ids, &bodies)
             .await?;
         self.ids.clear();
-        let key = format!("{}:{field}", self.task.run_id);
-        self.p.queues.push_batch(task, &key).await?;
+        self.p.queues.push_batch(task, generation).await?;
         self.batch_no += 1;
         Ok(())
     }

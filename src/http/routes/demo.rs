@@ -3,6 +3,8 @@
 
 use actix_web::{HttpResponse, get, web};
 
+use crate::domain::source::Source;
+
 pub const FEEDS: &[(&str, &str, &str)] = &[
     (
         "jobicy.xml",
@@ -15,6 +17,22 @@ pub const FEEDS: &[(&str, &str, &str)] = &[
         include_str!("../../../assets/demo/board.xml"),
     ),
 ];
+
+/// The demo sources, fetched from this daemon on loopback (`port`), every ten minutes. They
+/// alone may reach a private address; the other sources keep the SSRF policy.
+pub fn sources(port: u16) -> Vec<Source> {
+    FEEDS
+        .iter()
+        .map(|(name, _, _)| {
+            let stem = name.trim_end_matches(".xml");
+            let id = format!("demo-{stem}");
+            let url = format!("http://127.0.0.1:{port}/demo/feeds/{name}");
+            Source::new(id.clone(), format!("Demo: {stem}"), url, "0 */10 * * * *")
+                .with_publisher(Some(id))
+                .with_private_networks(true)
+        })
+        .collect()
+}
 
 #[get("/demo/feeds/{name}")]
 pub async fn feed(name: web::Path<String>) -> HttpResponse {

@@ -1,12 +1,14 @@
-//! `/healthz` says the process answers; `/readyz` that MongoDB and Redis do too, and how many
-//! queue workers of the deployment sent a heartbeat lately.
+//! `/healthz` says the process answers; `/readyz` that MongoDB and Redis do too. Anyone learns
+//! whether the daemon is ready; a caller who may read also learns which dependency is not
+//! and how many queue workers of the deployment sent a heartbeat lately. The reason a
+//! dependency failed goes to the log, never into a response.
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde_json::json;
 
-use crate::http::AppState;
+use crate::http::{AppState, auth};
 use crate::store::redis::Redis;
 
 /// Each dependency gets this long to answer a readiness probe.
@@ -17,16 +19,27 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn probe<F, E>(f: F) -> Option<String>
+/// Whether `dependency` answered; the reason it did not is logged.
+async fn probe<F, E>(dependency: &str, f: F) -> bool
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
     match tokio::time::timeout(PROBE_TIMEOUT, f).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(dependency, error = %e, "readiness probe failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(dependency, timeout = ?PROBE_TIMEOUT, "readiness probe got no answer");
+            false
+        }
     }
+}
+
+fn word(ok: bool) -> &'static str {
+    if ok { "ok" } else { "unavailable" }
 }
 
 /// Workers of `queue` whose heartbeat (apalis' `{queue}:workers` sorted set, scored in unix
@@ -44,20 +57,23 @@ pub async fn live_workers(redis: &Redis, queue: &str, heartbeat_secs: u64) -> Op
 /// Ready when MongoDB and Redis answer. Worker counts are reported, not required: an
 /// HTTP-only daemon stays useful (the dashboard, the history) while workers restart.
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let redis = &state.pipeline.redis;
-    let mongo = probe(state.store.ping()).await;
-    let redis_err = probe(redis.ping()).await;
-    let hb = state.settings.pipeline.heartbeat_secs;
-    let fetch = live_workers(redis, &redis.keys.fetch_queue(), hb).await;
-    let items = live_workers(redis, &redis.keys.items_queue(), hb).await;
-    let body = json!({
-        "mongodb": mongo.as_deref().unwrap_or("ok"),
-        "redis": redis_err.as_deref().unwrap_or("ok"),
-        "broker": if state.broker.connected() { "ok" } else { "stopped" },
-        "workers": {"fetch": fetch, "items": items},
-    });
-    if mongo.is_none() && redis_err.is_none() && state.broker.connected() {
+    let mongo = probe("mongodb", state.store.ping()).await;
+    let redis_ok = probe("redis", redis.ping()).await;
+    let broker = state.broker.connected();
+    let ready = mongo && redis_ok && broker;
+    let mut body = json!({"status": if ready { "ready" } else { "not_ready" }});
+    if auth::may_read(&req) {
+        let hb = state.settings.pipeline.heartbeat_secs;
+        let fetch = live_workers(redis, &redis.keys.fetch_queue(), hb).await;
+        let items = live_workers(redis, &redis.keys.items_queue(), hb).await;
+        body["mongodb"] = json!(word(mongo));
+        body["redis"] = json!(word(redis_ok));
+        body["broker"] = json!(if broker { "ok" } else { "stopped" });
+        body["workers"] = json!({"fetch": fetch, "items": items});
+    }
+    if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -5,6 +5,7 @@
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::codes;
 use crate::domain::events::SyncRequest;
 use crate::domain::import_run::MAX_STORED_FAILURES;
 use crate::domain::{CodeCount, Failure, ImportRun, RunStatus};
@@ -48,7 +49,10 @@ impl ListQuery {
         };
         let cursor = match &self.cursor {
             Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
-                ApiError::bad_request("validation.cursor", "`cursor` is not one this API gave")
+                ApiError::bad_request(
+                    &codes::validation("cursor"),
+                    "`cursor` is not one this API gave",
+                )
             })?),
             None => None,
         };
@@ -57,7 +61,7 @@ impl ListQuery {
             .is_some_and(|c| sort == RunSort::Failures && c.failed.is_none())
         {
             return Err(ApiError::bad_request(
-                "validation.cursor",
+                &codes::validation("cursor"),
                 "the cursor belongs to another sort order",
             ));
         }
@@ -101,7 +105,10 @@ pub async fn changes(
     q: web::Query<ChangesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = since_with_margin(&q.since).ok_or_else(|| {
-        ApiError::bad_request("validation.since", "`since` must be an RFC 3339 time")
+        ApiError::bad_request(
+            &codes::validation("since"),
+            "`since` must be an RFC 3339 time",
+        )
     })?;
     let req = SyncRequest {
         since: Some(q.since.clone()),
@@ -177,13 +184,16 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if !validate::id_ok(&id) {
-        return Err(ApiError::bad_request("validation.id", "not a run id"));
+        return Err(ApiError::bad_request(
+            &codes::validation("id"),
+            "not a run id",
+        ));
     }
     let page = validate::page(q.failures_page).map_err(|e| rename(e, "failuresPage"))?;
     let limit = q.failures_limit.unwrap_or(MAX_STORED_FAILURES as u64);
     if limit == 0 || limit > MAX_STORED_FAILURES as u64 {
         return Err(ApiError::bad_request(
-            "validation.failuresLimit",
+            &codes::validation("failuresLimit"),
             format!("`failuresLimit` is between 1 and {MAX_STORED_FAILURES}"),
         ));
     }
@@ -214,7 +224,7 @@ pub async fn show(
 }
 
 fn rename(e: ApiError, key: &str) -> ApiError {
-    ApiError::bad_request(&format!("validation.{key}"), e.message.replace("page", key))
+    ApiError::bad_request(&codes::validation(key), e.message.replace("page", key))
 }
 
 #[cfg(test)]

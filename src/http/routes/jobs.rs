@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 
 use crate::domain::EmploymentType;
+use crate::domain::codes;
 use crate::http::AppState;
 use crate::http::auth::CanRead;
 use crate::http::error::ApiError;
@@ -40,7 +41,7 @@ impl JobsQuery {
                     .map(|t| t.as_str().to_owned())
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "validation.employmentType",
+                            &codes::validation("employmentType"),
                             "`employmentType` is e.g. FULL_TIME, PART_TIME, CONTRACTOR",
                         )
                     })?,
@@ -85,7 +86,10 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if !validate::id_ok(&id) {
-        return Err(ApiError::bad_request("validation.id", "not a job id"));
+        return Err(ApiError::bad_request(
+            &codes::validation("id"),
+            "not a job id",
+        ));
     }
     match state.store.get_job(&id).await? {
         Some(job) => Ok(HttpResponse::Ok().json(job)),

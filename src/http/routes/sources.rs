@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::actors::messages::ReloadSources;
 use crate::actors::pipeline::Started;
 use crate::config::{validate_cron, validate_source_url};
-use crate::domain::Trigger;
-use crate::domain::source::{Source, SourceFormat, SourceHealth, slug};
+use crate::domain::source::{Source, SourceFormat, slug};
+use crate::domain::{Trigger, codes};
 use crate::http::AppState;
 use crate::http::auth::{Admin, CanRead};
 use crate::http::error::ApiError;
@@ -26,6 +26,9 @@ pub struct SourceInput {
     pub user_agent: Option<String>,
     pub publisher: Option<String>,
     pub format: Option<SourceFormat>,
+    /// Never accepted here (only a `[[sources]]` entry of the config file sets it); named so
+    /// the refusal can say which field and why, rather than "unknown field".
+    pub allow_private_networks: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -38,7 +41,7 @@ struct SourceView {
 fn check_text(key: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            &format!("validation.{key}"),
+            &codes::validation(key),
             format!("`{key}` must be 1 to {max} printable characters"),
         ));
     }
@@ -47,21 +50,32 @@ fn check_text(key: &str, v: &str, max: usize) -> Result<(), ApiError> {
 
 /// Applies the given fields to `s`, validating each.
 fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), ApiError> {
+    if input.allow_private_networks.is_some() {
+        return Err(ApiError::bad_request(
+            &codes::validation("allowPrivateNetworks"),
+            "`allowPrivateNetworks` can only be set in the config file's [[sources]] entry",
+        ));
+    }
     if let Some(name) = input.name {
         check_text("name", &name, 100)?;
         s.name = name.trim().to_owned();
     }
     if let Some(url) = input.url {
         let u = validate_source_url(&url)
-            .map_err(|m| ApiError::bad_request("validation.url", format!("url {m}")))?;
+            .map_err(|m| ApiError::bad_request(&codes::validation("url"), format!("url {m}")))?;
         if !state.settings.fetch.allow_private_networks {
             crate::ingest::ip_policy::check_url(&u, false)
-                .map_err(|e| ApiError::bad_request("validation.url", e.message))?;
+                .map_err(|e| ApiError::bad_request(&codes::validation("url"), e.message))?;
         }
-        s.url = u.to_string();
+        let url = u.to_string();
+        // The config file allowed private networks for the URL it named, not for another.
+        if url != s.url {
+            s.allow_private_networks = false;
+        }
+        s.url = url;
     }
     if let Some(cron) = input.cron {
-        validate_cron(&cron).map_err(|m| ApiError::bad_request("validation.cron", m))?;
+        validate_cron(&cron).map_err(|m| ApiError::bad_request(&codes::validation("cron"), m))?;
         s.cron = cron;
     }
     if let Some(e) = input.enabled {
@@ -100,8 +114,12 @@ pub async fn list(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse
     let sources = state.store.list_sources().await?;
     let mut items = Vec::with_capacity(sources.len());
     for source in sources {
-        let lease = state.pipeline.redis.keys.running_lease(&source.id);
-        let running = state.pipeline.redis.lease_holder(&lease).await?.is_some();
+        let running = state
+            .pipeline
+            .runs
+            .running_holder(&source.id)
+            .await?
+            .is_some();
         items.push(SourceView { source, running });
     }
     Ok(HttpResponse::Ok().json(json!({"items": items})))
@@ -118,32 +136,22 @@ pub async fn create(
     let input = body.into_inner();
     if input.name.is_none() {
         return Err(ApiError::bad_request(
-            "validation.name",
+            &codes::validation("name"),
             "`name` is required",
         ));
     }
     if input.url.is_none() {
-        return Err(ApiError::bad_request("validation.url", "`url` is required"));
+        return Err(ApiError::bad_request(
+            &codes::validation("url"),
+            "`url` is required",
+        ));
     }
-    let mut s = Source {
-        id: String::new(),
-        name: String::new(),
-        url: String::new(),
-        cron: state.settings.scheduler.default_cron.clone(),
-        enabled: true,
-        format: SourceFormat::Auto,
-        publisher: None,
-        user_agent: None,
-        max_body_bytes: None,
-        etag: None,
-        last_modified: None,
-        health: SourceHealth::default(),
-    };
+    let mut s = Source::new("", "", "", state.settings.scheduler.default_cron.clone());
     apply(&state, &mut s, input)?;
     s.id = slug(&s.name);
     if s.id.is_empty() {
         return Err(ApiError::bad_request(
-            "validation.name",
+            &codes::validation("name"),
             "`name` needs at least one letter or digit",
         ));
     }
@@ -178,13 +186,32 @@ pub async fn update(
     }))
 }
 
+/// What happens to the jobs only a removed source carried.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobsOnRemove {
+    /// Closed (reason `source_removed`).
+    #[default]
+    Close,
+    /// Kept open.
+    Keep,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    pub jobs: Option<JobsOnRemove>,
+}
+
 #[delete("/api/sources/{id}")]
 pub async fn remove(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.store.delete_source(&id).await? {
+    let close = query.jobs.unwrap_or_default() == JobsOnRemove::Close;
+    if !state.store.remove_source(&id, close).await? {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     }
     reload(&state).await;

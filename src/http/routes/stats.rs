@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 
+use crate::domain::codes;
 use crate::http::AppState;
 use crate::http::auth::CanRead;
 use crate::http::error::ApiError;
@@ -24,7 +25,7 @@ fn in_range(key: &str, v: Option<u32>, default: u32, max: u32) -> Result<u32, Ap
     match v.unwrap_or(default) {
         n if (1..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::bad_request(
-            &format!("validation.{key}"),
+            &codes::validation(key),
             format!("`{key}` is between 1 and {max}"),
         )),
     }

@@ -1,6 +1,6 @@
 //! `GET /ws?token=...`: upgrades to a WebSocket served by a `WsSession` actor. Browsers cannot
-//! set headers on a WebSocket, so the admin token travels in the query; the Origin is checked.
-//! The connection is served by actix-ws (`actix_ws::handle`) for a `WsSession` actor.
+//! set headers on a WebSocket, so the token (admin or read) travels in the query; the Origin is
+//! checked. The connection is served by actix-ws (`actix_ws::handle`) for a `WsSession` actor.
 
 use std::sync::atomic::Ordering;
 
@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use crate::actors::ws_session::{MAX_FRAME, WsSession};
 use crate::http::AppState;
-use crate::http::auth::token_matches;
 use crate::http::error::ApiError;
 
 #[derive(Deserialize)]
@@ -36,25 +35,15 @@ pub async fn connect(
     q: web::Query<WsQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    match q.token.as_deref() {
-        None => {
-            return Err(ApiError::unauthorized(
-                "auth.missing_token",
-                "pass the admin token as `?token=`",
-            )
-            .into());
-        }
-        Some(t) if !token_matches(state.admin_token.expose(), t) => {
-            return Err(
-                ApiError::unauthorized("auth.invalid_token", "the token is not valid").into(),
-            );
-        }
-        Some(_) => {}
-    }
+    // The admin or the read token: every WebSocket event is a read.
+    state.tokens.check(
+        q.token.as_deref(),
+        "pass the admin or read token as `?token=`",
+    )?;
     if !origin_allowed(&req, &state.settings.http.allowed_origins) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
-            "auth.origin",
+            codes::AUTH_ORIGIN,
             "this origin may not open the WebSocket",
         )
         .into());

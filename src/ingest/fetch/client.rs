@@ -18,36 +18,45 @@ use super::{FetchError, FetchLimits, FetchRequest, FetchResponse};
 use crate::domain::codes;
 use crate::ingest::ip_policy::check_url;
 
-/// Cheap to clone: the connection pool is shared.
+/// Cheap to clone: the connection pools are shared.
 #[derive(Debug, Clone)]
 pub struct HttpFetcher {
+    /// Refuses non-public addresses unless `fetch.allow_private_networks` is on.
     pub(super) client: reqwest::Client,
+    /// Reaches private addresses too: for requests of sources the config file allows
+    /// (`allow_private_networks` on a `[[sources]]` entry). The resolver and the redirect
+    /// policy are fixed when a client is built, hence a second client rather than a flag.
+    pub(super) private_client: reqwest::Client,
     limits: Arc<FetchLimits>,
+}
+
+/// Makes ring the process's rustls crypto provider (once; later calls do nothing). reqwest is
+/// built without a provider of its own (aws-lc-rs would compile a C library with cmake), and
+/// panics when it builds a client before one is installed, so every process that makes a
+/// `reqwest::Client` calls this first; [`HttpFetcher::new`] does.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already, which is all we need.
+        rustls::crypto::ring::default_provider()
+            .install_default()
+            .ok();
+    });
 }
 
 impl HttpFetcher {
     pub fn new(limits: &FetchLimits) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(limits.user_agent.as_str())
-            .connect_timeout(Duration::from_millis(limits.connect_timeout_ms))
-            .timeout(Duration::from_millis(limits.total_timeout_ms))
-            .redirect(redirect_policy(
-                limits.max_redirects,
-                limits.allow_private_networks,
-            ))
-            .dns_resolver(PolicyResolver {
-                allow_private: limits.allow_private_networks,
-            })
-            // A proxy resolves names on its side, out of the resolver's sight.
-            .no_proxy()
-            .build()
-            .map_err(|e| {
-                FetchError::permanent(codes::INTERNAL, format!("HTTP client setup failed: {e}"))
-            })?;
+        install_crypto_provider();
         Ok(Self {
-            client,
+            client: build_client(limits, limits.allow_private_networks)?,
+            private_client: build_client(limits, true)?,
             limits: Arc::new(limits.clone()),
         })
+    }
+
+    /// Whether `req` may reach loopback, private and link-local addresses.
+    fn allows_private(&self, req: &FetchRequest) -> bool {
+        self.limits.allow_private_networks || req.allow_private_networks
     }
 
     /// Sends the request and returns once the headers are in; the body is then streamed
@@ -58,9 +67,15 @@ impl HttpFetcher {
         let url = Url::parse(req.url.trim()).map_err(|e| {
             FetchError::permanent(codes::FETCH_INVALID_URL, format!("invalid URL: {e}"))
         })?;
-        check_url(&url, self.limits.allow_private_networks)?;
+        let allow_private = self.allows_private(req);
+        check_url(&url, allow_private)?;
 
-        let mut builder = self.client.get(url);
+        let client = if allow_private {
+            &self.private_client
+        } else {
+            &self.client
+        };
+        let mut builder = client.get(url);
         if let Some(agent) = &req.user_agent {
             builder = builder.header(USER_AGENT, header_value("User-Agent", agent)?);
         }
@@ -86,7 +101,7 @@ impl HttpFetcher {
             return Ok(FetchResponse::NotModified);
         }
         if response.status().is_redirection() {
-            refuse_unfollowed_redirect(&response, self.limits.allow_private_networks)?;
+            refuse_unfollowed_redirect(&response, allow_private)?;
         }
         if let Some(err) = classify_status(response.status(), response.headers()) {
             return Err(err);
@@ -106,6 +121,21 @@ impl HttpFetcher {
             self.limits.total_timeout_ms,
         )))
     }
+}
+
+fn build_client(limits: &FetchLimits, allow_private: bool) -> Result<reqwest::Client, FetchError> {
+    reqwest::Client::builder()
+        .user_agent(limits.user_agent.as_str())
+        .connect_timeout(Duration::from_millis(limits.connect_timeout_ms))
+        .timeout(Duration::from_millis(limits.total_timeout_ms))
+        .redirect(redirect_policy(limits.max_redirects, allow_private))
+        .dns_resolver(PolicyResolver { allow_private })
+        // A proxy resolves names on its side, out of the resolver's sight.
+        .no_proxy()
+        .build()
+        .map_err(|e| {
+            FetchError::permanent(codes::INTERNAL, format!("HTTP client setup failed: {e}"))
+        })
 }
 
 /// Checked here because reqwest would report a bad header value as a builder error, which

@@ -36,7 +36,7 @@ pub struct BatchContext<'a> {
 
 type Existing = Entry;
 
-fn entry_from_doc(d: &Document) -> Entry {
+pub(crate) fn entry_from_doc(d: &Document) -> Entry {
     let s = |k: &str| d.get_str(k).ok().map(str::to_owned);
     Entry {
         content_hash: s("contentHash").unwrap_or_default(),
@@ -61,15 +61,25 @@ enum Plan {
     New,
     Update,
     Unchanged,
-    /// Written by this run's earlier delivery of the same batch.
+    /// Written by this run before (an earlier delivery of the same batch, or an earlier read
+    /// of the same feed).
     AlreadyNew,
+    /// Created by this run from an earlier read of the feed, whose content has changed since:
+    /// written again, still counted new.
+    AlreadyNewChanged,
     AlreadyUpdated,
 }
 
 fn plan(existing: Option<&Existing>, hash: &str, run_id: &str) -> Plan {
     match existing {
         None => Plan::New,
-        Some(e) if e.created_by_run.as_deref() == Some(run_id) => Plan::AlreadyNew,
+        Some(e) if e.created_by_run.as_deref() == Some(run_id) => {
+            if e.content_hash == hash {
+                Plan::AlreadyNew
+            } else {
+                Plan::AlreadyNewChanged
+            }
+        }
         Some(e) if e.content_hash == hash => {
             if e.updated_by_run.as_deref() == Some(run_id) {
                 Plan::AlreadyUpdated
@@ -224,9 +234,12 @@ impl Store {
         self.twins(&keys, ctx.publisher, &mut snap).await?;
         // The bodies are read only when a posting is written (new, or changed).
         let writes_any = !new.is_empty()
-            || jobs
-                .iter()
-                .any(|j| plan(snap.by_id.get(j.id), j.hash, ctx.run_id) == Plan::Update);
+            || jobs.iter().any(|j| {
+                matches!(
+                    plan(snap.by_id.get(j.id), j.hash, ctx.run_id),
+                    Plan::Update | Plan::AlreadyNewChanged
+                )
+            });
         let loaded = if writes_any {
             bodies.load().await?
         } else {
@@ -264,54 +277,8 @@ impl Store {
             }
         }
 
-        let missed = format!("missed.{}", ctx.source_id);
-        let mut statements: Vec<Bson> = Vec::new();
-        for &(i, reopen, content_changed) in &w.updates {
-            let j = &jobs[i];
-            let mut set = if content_changed {
-                let mut set = Document::try_from(j.body(&loaded)?)
-                    .map_err(|e| StoreError::Decode(e.to_string()))?;
-                set.insert("contentHash", j.hash);
-                set.insert("dedupeKey", j.dedupe_key);
-                set.insert("updatedByRun", ctx.run_id);
-                set.insert("updatedAt", now.as_str());
-                set.insert("lastSeenAt", now.as_str());
-                set
-            } else {
-                Document::new()
-            };
-            if reopen {
-                set.insert("status", "open");
-                set.insert("closedAt", Bson::Null);
-                set.insert("reopenedByRun", ctx.run_id);
-            }
-            set.insert(missed.as_str(), 0_i64);
-            statements.push(Bson::Document(doc! {
-                "q": {"_id": j.id},
-                "u": {"$set": set, "$addToSet": {"sources": ctx.source_id}},
-            }));
-        }
-        if !w.newly_carried.is_empty() {
-            let carried: Vec<&str> = w.newly_carried.iter().map(|&i| jobs[i].id).collect();
-            statements.push(Bson::Document(doc! {
-                "q": {"_id": {"$in": carried}},
-                "u": {"$addToSet": {"sources": ctx.source_id}, "$set": {missed.as_str(): 0_i64}},
-                "multi": true,
-            }));
-        }
-        if !statements.is_empty() {
-            let reply = self
-                .database()
-                .run_command(doc! {"update": JOBS, "updates": statements, "ordered": false})
-                .await?;
-            if let Ok(errors) = reply.get_array("writeErrors")
-                && !errors.is_empty()
-            {
-                return Err(StoreError::Decode(format!(
-                    "update of jobs failed: {errors:?}"
-                )));
-            }
-        }
+        self.write_updates(&jobs, &w, &loaded, ctx, &now, &mut result)
+            .await?;
         if let Some(index) = &self.index {
             let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
             index.put(ctx.publisher, &entries).await?;
@@ -321,6 +288,100 @@ impl Store {
         }
         result.failure_counts = count_codes(&failures);
         Ok((result, failures))
+    }
+
+    /// Writes the batch's changed, reopened and newly carried jobs. Content changes go in one
+    /// `update` command whose statements match only a job whose stored content differs (or
+    /// that this run changed already), so the number matched is what MongoDB says changed:
+    /// that is the count of updated jobs, and the rest were unchanged, whatever the job index
+    /// believed. Reopenings and the source's claim on its jobs go in a second command.
+    async fn write_updates(
+        &self,
+        jobs: &[PackedJob<'_>],
+        w: &Writes,
+        loaded: &[u8],
+        ctx: &BatchContext<'_>,
+        now: &str,
+        result: &mut BatchResult,
+    ) -> Result<(), StoreError> {
+        let missed = format!("missed.{}", ctx.source_id);
+        let mut content: Vec<Bson> = Vec::new();
+        let mut others: Vec<Bson> = Vec::new();
+        let mut carried: Vec<&str> = w.newly_carried.iter().map(|&i| jobs[i].id).collect();
+        for u in &w.updates {
+            let j = &jobs[u.at];
+            carried.push(j.id);
+            if u.content != Content::Same {
+                let mut set = Document::try_from(j.body(loaded)?)
+                    .map_err(|e| StoreError::Decode(e.to_string()))?;
+                set.insert("contentHash", j.hash);
+                set.insert("dedupeKey", j.dedupe_key);
+                set.insert("updatedByRun", ctx.run_id);
+                set.insert("updatedAt", now);
+                set.insert("lastSeenAt", now);
+                let statement = if u.content == Content::Counted {
+                    doc! {
+                        "q": {"_id": j.id, "$or": [
+                            {"contentHash": {"$ne": j.hash}},
+                            {"updatedByRun": ctx.run_id},
+                        ]},
+                        "u": {"$set": set},
+                    }
+                } else {
+                    doc! {"q": {"_id": j.id}, "u": {"$set": set}}
+                };
+                if u.content == Content::Counted {
+                    content.push(Bson::Document(statement));
+                } else {
+                    others.push(Bson::Document(statement));
+                }
+            }
+            if u.reopen {
+                others.push(Bson::Document(doc! {
+                    "q": {"_id": j.id},
+                    "u": {"$set": {"status": "open", "closedAt": Bson::Null, "reopenedByRun": ctx.run_id}},
+                }));
+            }
+        }
+        if !carried.is_empty() {
+            others.push(Bson::Document(doc! {
+                "q": {"_id": {"$in": carried}},
+                "u": {"$addToSet": {"sources": ctx.source_id}, "$set": {missed.as_str(): 0_i64}},
+                "multi": true,
+            }));
+        }
+        if !content.is_empty() {
+            let planned = content.len() as i64;
+            let matched = self.update_jobs(content).await?;
+            let changed = matched.min(planned);
+            result.updated_jobs += changed;
+            result.unchanged_jobs += planned - changed;
+        }
+        if !others.is_empty() {
+            self.update_jobs(others).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one multi-statement `update` of `jobs`; returns how many documents matched.
+    async fn update_jobs(&self, statements: Vec<Bson>) -> Result<i64, StoreError> {
+        let reply = self
+            .database()
+            .run_command(doc! {"update": JOBS, "updates": statements, "ordered": false})
+            .await?;
+        if let Ok(errors) = reply.get_array("writeErrors")
+            && !errors.is_empty()
+        {
+            return Err(StoreError::Decode(format!(
+                "update of jobs failed: {errors:?}"
+            )));
+        }
+        Ok(match reply.get("n") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            Some(Bson::Double(n)) => *n as i64,
+            _ => 0,
+        })
     }
 
     /// Inserts the new jobs; returns the positions (in the batch) that lost an insert race.
@@ -362,13 +423,14 @@ impl Store {
     /// job of the source it did not see has missed one more run, the ones it saw start again
     /// from zero, and a job that has missed `after` consecutive complete runs of every source
     /// carrying it is closed. Writes only the jobs whose count changes; idempotent per run.
+    /// Returns how many it closed and the ids of the source's jobs still open.
     pub async fn close_missing(
         &self,
         source_id: &str,
         run_id: &str,
         seen: &HashSet<String>,
         after: u32,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, Vec<String>), StoreError> {
         self.close_among(
             source_id,
             run_id,
@@ -397,8 +459,13 @@ impl Store {
         let index = match &self.index {
             Some(i) if i.knows_source(source_id).await? => i.clone(),
             _ => {
-                self.close_missing(source_id, run_id, &seen().await?, after)
+                // MongoDB says which jobs the source carries; the index learns them all here.
+                let (_, open) = self
+                    .close_missing(source_id, run_id, &seen().await?, after)
                     .await?;
+                if let Some(index) = &self.index {
+                    index.fill_source(source_id, &open).await?;
+                }
                 return self.count_closed_by(run_id).await;
             }
         };
@@ -439,7 +506,7 @@ impl Store {
         after: u32,
         filter: Document,
         record: Option<&str>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, Vec<String>), StoreError> {
         let missed_key = format!("missed.{source_id}");
         let counted_key = format!("missCountedRun.{source_id}");
         let open: Vec<Document> = self
@@ -497,8 +564,15 @@ impl Store {
                 )
                 .await?;
         }
+        let closing: HashSet<&str> = to_close.iter().map(String::as_str).collect();
+        let still_open: Vec<String> = open
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok())
+            .filter(|id| !closing.contains(id))
+            .map(str::to_owned)
+            .collect();
         if to_close.is_empty() {
-            return Ok(0);
+            return Ok((0, still_open));
         }
         if let (Some(key), Some(index)) = (record, &self.index) {
             index.record_closed(key, &to_close).await?;
@@ -530,7 +604,7 @@ impl Store {
                 index.put(publisher, &entries).await?;
             }
         }
-        Ok(r.modified_count as i64)
+        Ok((r.modified_count as i64, still_open))
     }
 
     /// Jobs this run closed (for a redelivered completion, which must report the same number).
@@ -555,12 +629,29 @@ fn missed_counts(d: &Document) -> HashMap<String, i64> {
 /// A dedupe key and the id of the job stored with it.
 type DedupeKeyOf = (String, String);
 
+/// What an update of one job writes.
+struct Update {
+    /// The job's position in the batch.
+    at: usize,
+    reopen: bool,
+    content: Content,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// Unchanged: nothing but the reopening.
+    Same,
+    /// Changed, and counted as updated only if MongoDB agrees (see `write_updates`).
+    Counted,
+    /// Written whatever MongoDB holds; already counted.
+    Rewrite,
+}
+
 /// The writes one batch needs, by position in the batch.
 #[derive(Default)]
 struct Writes {
     inserts: Vec<(usize, RawDocumentBuf)>,
-    /// (position, reopen, content changed)
-    updates: Vec<(usize, bool, bool)>,
+    updates: Vec<Update>,
     newly_carried: Vec<usize>,
     /// Positions stored new by this run (now or by its earlier delivery).
     created: Vec<usize>,
@@ -581,21 +672,37 @@ impl Writes {
             result.reopened_jobs += 1;
         }
         let carried = existing.is_some_and(|e| e.sources.iter().any(|s| s == ctx.source_id));
+        let update = |content| Update {
+            at: i,
+            reopen,
+            content,
+        };
         match plan(existing, hash, ctx.run_id) {
-            Plan::New => self.updates.push((i, reopen, true)),
+            // Lost an insert race and was not found after all: counted by `write_updates`.
+            Plan::New => self.updates.push(update(Content::Counted)),
             Plan::AlreadyNew => {
                 result.new_jobs += 1;
                 self.created.push(i);
+                if reopen || !carried {
+                    self.updates.push(update(Content::Same));
+                }
             }
-            Plan::AlreadyUpdated => result.updated_jobs += 1,
-            Plan::Update => {
+            Plan::AlreadyNewChanged => {
+                result.new_jobs += 1;
+                self.created.push(i);
+                self.updates.push(update(Content::Rewrite));
+            }
+            Plan::AlreadyUpdated => {
                 result.updated_jobs += 1;
-                self.updates.push((i, reopen, true));
+                if reopen || !carried {
+                    self.updates.push(update(Content::Same));
+                }
             }
+            Plan::Update => self.updates.push(update(Content::Counted)),
             Plan::Unchanged => {
                 result.unchanged_jobs += 1;
                 if reopen {
-                    self.updates.push((i, true, false));
+                    self.updates.push(update(Content::Same));
                 } else if !carried {
                     self.newly_carried.push(i);
                 }
@@ -629,12 +736,16 @@ impl Writes {
             out.push((j.id.to_owned(), e));
             twins.push((j.dedupe_key.to_owned(), j.id.to_owned()));
         }
-        for &(i, reopen, changed) in &self.updates {
-            let j = &jobs[i];
+        for u in &self.updates {
+            let (j, reopen) = (&jobs[u.at], u.reopen);
             let mut e = with_source(snap.by_id.get(j.id).cloned().unwrap_or_default());
-            if changed {
-                e.content_hash = j.hash.to_owned();
-                e.updated_by_run = Some(ctx.run_id.to_owned());
+            match u.content {
+                Content::Same => {}
+                Content::Counted => {
+                    e.content_hash = j.hash.to_owned();
+                    e.updated_by_run = Some(ctx.run_id.to_owned());
+                }
+                Content::Rewrite => e.content_hash = j.hash.to_owned(),
             }
             if reopen {
                 e.closed = false;

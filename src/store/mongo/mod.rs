@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::StoreError;
 
 pub mod history;
+pub mod index_epoch;
 pub mod jobs;
 pub mod jobs_query;
 pub mod live;
@@ -21,8 +22,20 @@ pub mod stats;
 pub const JOBS: &str = "jobs";
 pub const IMPORT_LOGS: &str = "import_logs";
 pub const SOURCES: &str = "sources";
+/// Small documents about the database itself (the job index epoch).
+pub const META: &str = "meta";
 /// One document per recorded batch of a run in progress (see `runs::BatchRecord`).
 pub const IMPORT_BATCHES: &str = "import_batches";
+
+/// Whether a write failed on a unique key (`E11000`).
+pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
 
 /// Indexes of `jobs` that earlier versions created and no query needs any more.
 const RETIRED_JOB_INDEXES: [&str; 2] = ["publisher_1_externalId_1", "dedupeKey_1"];
@@ -31,7 +44,9 @@ const RETIRED_JOB_INDEXES: [&str; 2] = ["publisher_1_externalId_1", "dedupeKey_1
 #[derive(Clone)]
 pub struct Store {
     db: Database,
-    /// The Redis-side index of stored jobs, when the process has Redis.
+    /// Redis, where the index of stored jobs lives (when the process has Redis).
+    redis: Option<super::redis::Redis>,
+    /// The index of stored jobs at the epoch this store was opened with (`at_epoch`).
     pub(crate) index: Option<super::job_index::JobIndex>,
 }
 
@@ -49,14 +64,31 @@ impl Store {
         let client = Client::with_options(opts)?;
         Ok(Self {
             db: client.database(database),
+            redis: None,
             index: None,
         })
     }
 
-    /// Classifies batches through the job index instead of reading MongoDB.
-    pub fn with_index(mut self, index: super::job_index::JobIndex) -> Self {
-        self.index = Some(index);
+    /// Keeps an index of stored jobs in `redis` (see `job_index`), used through `at_epoch`.
+    pub fn with_index(mut self, redis: super::redis::Redis) -> Self {
+        self.redis = Some(redis);
         self
+    }
+
+    /// This store classifying through the job index of `epoch` (as a batch's fetcher chose
+    /// it); without an epoch, or without Redis, through MongoDB alone.
+    pub fn at_epoch(&self, epoch: Option<&str>) -> Self {
+        let mut s = self.clone();
+        s.index = match (&self.redis, epoch) {
+            (Some(r), Some(e)) => Some(super::job_index::JobIndex::new(r.clone(), e)),
+            _ => None,
+        };
+        s
+    }
+
+    /// The Redis the job index lives in, if any.
+    pub(crate) fn index_redis(&self) -> Option<&super::redis::Redis> {
+        self.redis.as_ref()
     }
 
     pub fn database(&self) -> &Database {

@@ -56,6 +56,9 @@ pub struct BatchRecord {
     pub id: String,
     pub run_id: String,
     pub batch_no: i64,
+    /// The feed read the batch belongs to (absent in records of earlier versions).
+    #[serde(default)]
+    pub generation: Option<i64>,
     pub result: BatchResult,
     /// The batch's item failures (at most `MAX_STORED_FAILURES`).
     #[serde(default)]
@@ -64,15 +67,42 @@ pub struct BatchRecord {
     pub recorded_at: String,
 }
 
-/// What `Store::run_state` reads.
-#[derive(Debug, Clone, Copy)]
+/// What `Store::run_state` reads: the run's protocol fields, beside its document's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunState {
     pub status: RunStatus,
+    /// The current generation's batch count, once its feed is read.
     pub batches_total: Option<i64>,
+    /// The current generation (0: no fetch has started yet).
+    pub generation: u32,
+    /// The job index epoch the current generation classified against.
+    pub index_epoch: Option<String>,
+    /// The validators of the body the current generation read, saved on the source when the
+    /// run completes (never earlier: a run that does not complete must not make the next
+    /// fetch conditional on a body it did not store).
+    pub validators: Option<Validators>,
 }
 
-fn batch_record_id(run_id: &str, batch_no: u32) -> String {
-    format!("{run_id}:{batch_no}")
+/// A response's conditional-GET validators.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Validators {
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+fn batch_record_id(run_id: &str, generation: u32, batch_no: u32) -> String {
+    format!("{run_id}:{generation}:{batch_no}")
+}
+
+fn opt_i64(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key) {
+        Some(Bson::Int64(n)) => Some(*n),
+        Some(Bson::Int32(n)) => Some(i64::from(*n)),
+        Some(Bson::Double(n)) => Some(*n as i64),
+        _ => None,
+    }
 }
 
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
@@ -158,12 +188,15 @@ impl Store {
         }
     }
 
-    /// A run's status and batch count only (what a worker needs per batch).
+    /// A run's protocol fields (what a worker or the end of a run needs).
     pub async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
         let Some(d) = self
             .coll(IMPORT_LOGS)
             .find_one(doc! {"_id": id})
-            .projection(doc! {"status": 1, "batchesTotal": 1})
+            .projection(doc! {
+                "status": 1, "batchesTotal": 1, "generation": 1, "indexEpoch": 1,
+                "pendingValidators": 1,
+            })
             .await?
         else {
             return Ok(None);
@@ -173,14 +206,16 @@ impl Store {
             .ok()
             .and_then(RunStatus::parse)
             .ok_or_else(|| StoreError::Decode(format!("run {id} has no valid status")))?;
-        let batches_total = match d.get("batchesTotal") {
-            Some(Bson::Int64(n)) => Some(*n),
-            Some(Bson::Int32(n)) => Some(i64::from(*n)),
-            _ => None,
+        let validators = match d.get_document("pendingValidators") {
+            Ok(v) => Some(decode(v.clone())?),
+            Err(_) => None,
         };
         Ok(Some(RunState {
             status,
-            batches_total,
+            batches_total: opt_i64(&d, "batchesTotal"),
+            generation: opt_i64(&d, "generation").unwrap_or(0).max(0) as u32,
+            index_epoch: d.get_str("indexEpoch").ok().map(str::to_owned),
+            validators,
         }))
     }
 
@@ -263,18 +298,36 @@ impl Store {
         Ok(run)
     }
 
-    /// queued → running. A redelivered fetch finds the run already running and takes it over.
+    /// queued → running, claiming the next generation for the fetch that starts now (returned
+    /// beside the run). A redelivered fetch finds the run already running and takes it over
+    /// under a generation of its own; the batches of earlier generations stop counting, and
+    /// the progress shown restarts with this one.
     pub async fn mark_running(
         &self,
         id: &str,
         instance: &str,
-    ) -> Result<Option<ImportRun>, StoreError> {
-        self.change_run(
-            id,
-            doc! {"status": {"$in": ["queued", "running"]}},
-            doc! {"$set": {"status": "running", "startedAt": ts(&Utc::now()), "fetchedBy": instance}},
-        )
-        .await
+    ) -> Result<Option<(ImportRun, u32)>, StoreError> {
+        let run = self
+            .change_run(
+                id,
+                doc! {"status": {"$in": ["queued", "running"]}},
+                doc! {
+                    "$set": {
+                        "status": "running", "startedAt": ts(&Utc::now()), "fetchedBy": instance,
+                        "batchesTotal": Bson::Null, "batchesDone": 0_i64, "itemsDone": 0_i64,
+                        "batches": {}, "pendingValidators": Bson::Null,
+                    },
+                    "$inc": {"generation": 1_i64},
+                },
+            )
+            .await?;
+        let Some(run) = run else { return Ok(None) };
+        let generation = self
+            .run_state(id)
+            .await?
+            .map(|s| s.generation)
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        Ok(Some((run, generation)))
     }
 
     /// Records one batch's result exactly once, as its own document (`_id` = run:batch): an
@@ -283,15 +336,17 @@ impl Store {
     pub async fn record_batch(
         &self,
         run_id: &str,
+        generation: u32,
         batch_no: u32,
         result: &BatchResult,
         failures: &[Failure],
         persist_ms: i64,
     ) -> Result<bool, StoreError> {
         let record = BatchRecord {
-            id: batch_record_id(run_id, batch_no),
+            id: batch_record_id(run_id, generation, batch_no),
             run_id: run_id.to_owned(),
             batch_no: i64::from(batch_no),
+            generation: Some(i64::from(generation)),
             result: result.clone(),
             failures: failures.iter().take(MAX_STORED_FAILURES).cloned().collect(),
             persist_ms,
@@ -304,11 +359,15 @@ impl Store {
         }
     }
 
-    /// Every recorded batch of the run, by number.
-    pub async fn batch_records(&self, run_id: &str) -> Result<Vec<BatchRecord>, StoreError> {
+    /// Every recorded batch of the run's `generation`, by number.
+    pub async fn batch_records(
+        &self,
+        run_id: &str,
+        generation: u32,
+    ) -> Result<Vec<BatchRecord>, StoreError> {
         let docs: Vec<Document> = self
             .coll(IMPORT_BATCHES)
-            .find(doc! {"runId": run_id})
+            .find(doc! {"runId": run_id, "generation": i64::from(generation)})
             .await?
             .try_collect()
             .await?;
@@ -335,22 +394,29 @@ impl Store {
     pub async fn fold_batches(
         &self,
         id: &str,
+        generation: u32,
         records: &[BatchRecord],
     ) -> Result<Option<ImportRun>, StoreError> {
         self.change_run(
             id,
-            doc! {"status": "running"},
+            doc! {"status": "running", "generation": i64::from(generation)},
             doc! {"$set": folded(records)?},
         )
         .await
     }
 
-    /// The fetcher has read the whole feed: the batch count is known now.
+    /// The fetch of `generation` has read the whole feed: its batch count is known now, and
+    /// the validators of what it read wait on the run until it completes. No effect when a
+    /// later generation has started meanwhile.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish_fetch(
         &self,
         id: &str,
+        generation: u32,
         batches_total: u32,
         error: Option<&Failure>,
+        validators: Option<&Validators>,
+        index_epoch: Option<&str>,
         fetch_ms: i64,
         parse_ms: i64,
     ) -> Result<Option<ImportRun>, StoreError> {
@@ -358,12 +424,18 @@ impl Store {
             Some(f) => Bson::Document(encode(f)?),
             None => Bson::Null,
         };
+        let validators = match validators {
+            Some(v) => Bson::Document(encode(v)?),
+            None => Bson::Null,
+        };
         self.change_run(
             id,
-            doc! {"status": "running"},
+            doc! {"status": "running", "generation": i64::from(generation)},
             doc! {"$set": {
                 "batchesTotal": batches_total as i64,
                 "error": err,
+                "pendingValidators": validators,
+                "indexEpoch": index_epoch.map_or(Bson::Null, |e| Bson::String(e.to_owned())),
                 "durations.fetchMs": fetch_ms,
                 "durations.parseMs": parse_ms,
             }},
@@ -377,6 +449,7 @@ impl Store {
     pub async fn complete_run(
         &self,
         run: &ImportRun,
+        generation: u32,
         records: &[BatchRecord],
         closed: i64,
     ) -> Result<Option<ImportRun>, StoreError> {
@@ -390,8 +463,12 @@ impl Store {
         set.insert("finishedAt", ts(&Utc::now()));
         set.insert("failuresByCode", counts);
         set.insert("closedJobs", closed);
-        self.change_run(&run.id, doc! {"status": "running"}, doc! {"$set": set})
-            .await
+        self.change_run(
+            &run.id,
+            doc! {"status": "running", "generation": i64::from(generation)},
+            doc! {"$set": set},
+        )
+        .await
     }
 
     /// Ends a run that is not final yet with `status` (failed, not_modified) and a reason.

@@ -27,6 +27,7 @@ impl Store {
         set.remove("health");
         set.remove("etag");
         set.remove("lastModified");
+        self.forget_validators_if_moved(&s.id, &s.url).await?;
         self.coll(SOURCES)
             .update_one(
                 doc! {"_id": &s.id},
@@ -80,12 +81,63 @@ impl Store {
         let mut set = encode(s)?;
         set.remove("_id");
         set.remove("health");
+        // The validators are the stored ones' business (see `save_validators`); a new URL
+        // drops them.
+        set.remove("etag");
+        set.remove("lastModified");
+        self.forget_validators_if_moved(&s.id, &s.url).await?;
         let d = self
             .coll(SOURCES)
             .find_one_and_update(doc! {"_id": &s.id}, doc! {"$set": set})
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
         d.map(decode).transpose()
+    }
+
+    /// Validators belong to the URL they were answered for: a source whose URL changes
+    /// fetches its new URL unconditionally.
+    async fn forget_validators_if_moved(&self, id: &str, url: &str) -> Result<(), StoreError> {
+        self.coll(SOURCES)
+            .update_one(
+                doc! {"_id": id, "url": {"$ne": url}},
+                doc! {"$set": {"etag": Bson::Null, "lastModified": Bson::Null}},
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a source and detaches it from its jobs (`jobs.sources`, its missed counts, the
+    /// job index). With `close_jobs`, the open jobs that only this source carried are closed
+    /// (reason `source_removed`); otherwise they stay open, carried by no source. Returns
+    /// false when there was no such source.
+    pub async fn remove_source(&self, id: &str, close_jobs: bool) -> Result<bool, StoreError> {
+        if !self.delete_source(id).await? {
+            return Ok(false);
+        }
+        let jobs = self.coll(super::JOBS);
+        if close_jobs {
+            let now = ts(&Utc::now());
+            jobs.update_many(
+                doc! {"$and": [{"sources": id}, {"sources": {"$size": 1}}], "status": "open"},
+                doc! {"$set": {"status": "closed", "closedAt": &now, "closedReason": "source_removed"}},
+            )
+            .await?;
+        }
+        jobs.update_many(
+            doc! {"sources": id},
+            doc! {
+                "$pull": {"sources": id},
+                "$unset": {format!("missed.{id}"): "", format!("missCountedRun.{id}"): ""},
+            },
+        )
+        .await?;
+        if let Some(redis) = self.index_redis() {
+            let epoch = self.index_epoch().await?;
+            crate::store::job_index::JobIndex::new(redis.clone(), &epoch)
+                .drop_source(id)
+                .await?;
+        }
+        Ok(true)
     }
 
     pub async fn delete_source(&self, id: &str) -> Result<bool, StoreError> {
@@ -95,6 +147,23 @@ impl Store {
             .await?
             .deleted_count
             > 0)
+    }
+
+    /// Saves the validators of a body that a completed run stored, unless the source's URL
+    /// changed since that body was read (the new URL starts unconditional).
+    pub async fn save_validators(
+        &self,
+        id: &str,
+        v: &crate::store::mongo::runs::Validators,
+    ) -> Result<(), StoreError> {
+        let opt = |v: &Option<String>| v.clone().map(Bson::String).unwrap_or(Bson::Null);
+        self.coll(SOURCES)
+            .update_one(
+                doc! {"_id": id, "url": &v.url},
+                doc! {"$set": {"etag": opt(&v.etag), "lastModified": opt(&v.last_modified)}},
+            )
+            .await?;
+        Ok(())
     }
 
     pub async fn set_validators(

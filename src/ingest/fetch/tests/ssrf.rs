@@ -74,3 +74,38 @@ async fn loopback_is_reachable_when_private_networks_are_allowed() {
     assert_eq!(bytes, b"<rss/>");
     assert_eq!(server.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_request_allowed_private_networks_reaches_loopback_and_its_redirects() {
+    // The global setting is off; only this request (a source the config file allows) may.
+    let secret = TestServer::start(ok_feed).await;
+    let target = secret.url("/secret");
+    let entry = TestServer::start(move |_| {
+        Reply::Raw(response("302 Found", &[("Location", &target)], b""))
+    })
+    .await;
+    let req = FetchRequest {
+        allow_private_networks: true,
+        ..get(entry.url("/go"))
+    };
+    let (bytes, _) = fetch_body(&guarded(), &req).await.unwrap();
+    assert_eq!(bytes, b"<rss/>");
+    assert_eq!(secret.hits(), 1);
+}
+
+#[tokio::test]
+async fn one_allowed_request_does_not_open_private_networks_to_the_next() {
+    let server = TestServer::start(ok_feed).await;
+    let fetcher = HttpFetcher::new(&guarded()).unwrap();
+    let allowed = FetchRequest {
+        allow_private_networks: true,
+        ..get(server.url("/"))
+    };
+    assert!(fetcher.fetch(&allowed).await.is_ok());
+    // The same fetcher, the same (now pooled) server, a request without the flag.
+    let Err(err) = fetcher.fetch(&get(server.url("/"))).await else {
+        panic!("a request without the flag reached loopback");
+    };
+    assert_failure(&err, codes::FETCH_BLOCKED_ADDRESS, false);
+    assert_eq!(server.hits(), 1);
+}

@@ -1,0 +1,206 @@
+//! Binds the job index in Redis to the database it describes. The database keeps a random
+//! *epoch* (`meta` document `jobIndex`); the index's keys carry it. A fresh database (or
+//! another `mongodb.database`) has an epoch of its own and so starts with an empty index,
+//! whatever Redis holds. At the start of each feed read a sample of the source's indexed jobs
+//! is compared with MongoDB (`check_index`): a collection emptied or restored from an older
+//! backup differs, and the database then starts a new epoch, which drops the whole index.
+//! `job-importer index rebuild` does the same on demand and refills the index from MongoDB.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ReturnDocument;
+
+use super::{JOBS, META, Store};
+use crate::store::StoreError;
+use crate::store::job_index::{Entry, JobIndex};
+
+const EPOCH_DOC: &str = "jobIndex";
+
+/// Jobs of a source compared with MongoDB at the start of each read.
+const SAMPLE: usize = 16;
+
+impl Store {
+    /// The database's job index epoch, created on first use (by whichever daemon inserts it
+    /// first; the others read it).
+    pub async fn index_epoch(&self) -> Result<String, StoreError> {
+        let meta = self.coll(META);
+        for _ in 0..3 {
+            if let Some(d) = meta.find_one(doc! {"_id": EPOCH_DOC}).await? {
+                return epoch_of(&d);
+            }
+            let fresh = uuid::Uuid::new_v4().simple().to_string();
+            match meta
+                .insert_one(doc! {"_id": EPOCH_DOC, "epoch": &fresh})
+                .await
+            {
+                Ok(_) => return Ok(fresh),
+                Err(e) if super::is_duplicate_key(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(
+            "the job index epoch could not be read".into(),
+        ))
+    }
+
+    /// Starts a new epoch unless another daemon already replaced `old`; returns the current
+    /// one. The old epoch's keys are deleted in the background.
+    pub async fn renew_index_epoch(&self, old: &str) -> Result<String, StoreError> {
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let replaced = self
+            .coll(META)
+            .find_one_and_update(
+                doc! {"_id": EPOCH_DOC, "epoch": old},
+                doc! {"$set": {"epoch": &fresh}},
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        if replaced.is_some()
+            && let Some(redis) = self.index_redis()
+        {
+            let redis = redis.clone();
+            let pattern = JobIndex::pattern(redis.keys.prefix(), old);
+            tokio::spawn(async move {
+                if let Err(e) = redis.delete_matching(&pattern).await {
+                    tracing::warn!(error = %e, "could not delete an old job index; its keys stay in Redis");
+                }
+            });
+            tracing::warn!(old, new = %fresh, "the job index no longer matched MongoDB; a new one is built as runs go");
+        }
+        self.index_epoch().await
+    }
+
+    /// The epoch a read of `source_id` should classify against: the current one, after a
+    /// sample of the source's indexed open jobs was found in MongoDB as the index says (same
+    /// content hash, still open). A difference starts a new epoch. `None` without Redis.
+    pub async fn check_index(
+        &self,
+        source_id: &str,
+        publisher: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(redis) = self.index_redis() else {
+            return Ok(None);
+        };
+        let epoch = self.index_epoch().await?;
+        let index = JobIndex::new(redis.clone(), &epoch);
+        let ids = index.sample_source(source_id, SAMPLE).await?;
+        if ids.is_empty() {
+            return Ok(Some(epoch));
+        }
+        let indexed = index.get(publisher, &ids).await?;
+        let stored: HashMap<String, Document> = self
+            .coll(JOBS)
+            .find(doc! {"_id": {"$in": &ids}})
+            .projection(doc! {"contentHash": 1, "status": 1})
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
+            .collect();
+        let agrees = |id: &String| {
+            let Some(d) = stored.get(id) else {
+                return false;
+            };
+            let open = d.get_str("status").ok() != Some("closed");
+            let hash = d.get_str("contentHash").ok();
+            // A job the source set lists without an entry of this publisher (a job of another
+            // publisher carried by the source) is judged by MongoDB alone.
+            let same = indexed
+                .get(id)
+                .is_none_or(|e: &Entry| Some(e.content_hash.as_str()) == hash);
+            open && same
+        };
+        if ids.iter().all(agrees) {
+            return Ok(Some(epoch));
+        }
+        tracing::warn!(source = %source_id, "indexed jobs differ from MongoDB (emptied, replaced or restored)");
+        Ok(Some(self.renew_index_epoch(&epoch).await?))
+    }
+
+    /// Builds a new index from MongoDB and makes it current (`job-importer index rebuild`).
+    /// Returns how many jobs it indexed.
+    pub async fn rebuild_index(&self) -> Result<u64, StoreError> {
+        let Some(redis) = self.index_redis() else {
+            return Err(StoreError::Queue("the job index needs Redis".into()));
+        };
+        let old = self.index_epoch().await?;
+        // A new epoch nobody writes to yet: built first, then made current.
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let index = JobIndex::new(redis.clone(), &fresh);
+        let mut cursor = self
+            .coll(JOBS)
+            .find(doc! {})
+            .projection(doc! {
+                "publisher": 1, "contentHash": 1, "createdByRun": 1, "updatedByRun": 1,
+                "reopenedByRun": 1, "status": 1, "sources": 1, "dedupeKey": 1,
+            })
+            .batch_size(2_000)
+            .await?;
+        type Pending = (Vec<(String, Entry)>, Vec<(String, String)>);
+        let mut by_publisher: HashMap<String, Pending> = HashMap::new();
+        let mut by_source: HashMap<String, Vec<String>> = HashMap::new();
+        let mut count = 0_u64;
+        while let Some(d) = cursor.try_next().await? {
+            let (Ok(id), Ok(publisher)) = (d.get_str("_id"), d.get_str("publisher")) else {
+                continue;
+            };
+            let entry = super::jobs::entry_from_doc(&d);
+            if !entry.closed {
+                for s in &entry.sources {
+                    by_source.entry(s.clone()).or_default().push(id.to_owned());
+                }
+            }
+            let (batch, keys) = by_publisher.entry(publisher.to_owned()).or_default();
+            if let Ok(key) = d.get_str("dedupeKey") {
+                keys.push((key.to_owned(), id.to_owned()));
+            }
+            batch.push((id.to_owned(), entry));
+            if batch.len() >= 1_000 {
+                index.put(publisher, batch).await?;
+                index.put_twins(publisher, keys).await?;
+                batch.clear();
+                keys.clear();
+            }
+            count += 1;
+        }
+        for (publisher, (batch, keys)) in &by_publisher {
+            index.put(publisher, batch).await?;
+            index.put_twins(publisher, keys).await?;
+        }
+        // Every source of the database, also those with no open job.
+        let sources: Vec<Document> = self
+            .coll(super::SOURCES)
+            .find(doc! {})
+            .projection(doc! {"_id": 1})
+            .await?
+            .try_collect()
+            .await?;
+        for s in sources {
+            if let Ok(id) = s.get_str("_id") {
+                by_source.entry(id.to_owned()).or_default();
+            }
+        }
+        for (source, ids) in &by_source {
+            index.fill_source(source, ids).await?;
+        }
+        self.coll(META)
+            .update_one(doc! {"_id": EPOCH_DOC}, doc! {"$set": {"epoch": &fresh}})
+            .upsert(true)
+            .await?;
+        let pattern = JobIndex::pattern(redis.keys.prefix(), &old);
+        redis.delete_matching(&pattern).await?;
+        Ok(count)
+    }
+}
+
+fn epoch_of(d: &Document) -> Result<String, StoreError> {
+    match d.get("epoch") {
+        Some(Bson::String(e)) => Ok(e.clone()),
+        _ => Err(StoreError::Decode(
+            "the job index epoch is not a string".into(),
+        )),
+    }
+}
