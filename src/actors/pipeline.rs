@@ -32,6 +32,10 @@ pub struct Pipeline {
     pub instance: String,
 }
 
+/// How long a running lease may name a run this database does not have before it is taken
+/// over.
+const FOREIGN_LEASE_AFTER: Duration = Duration::from_secs(60);
+
 /// What a trigger did.
 pub enum Started {
     Run(Box<ImportRun>),
@@ -310,10 +314,16 @@ impl Pipeline {
         let Some(holder) = self.runs.running_holder(source_id).await? else {
             return self.runs.take_running(source_id, run_id).await;
         };
-        // A holder whose run is not stored yet is between taking the lease and writing the run.
+        // A holder whose run is not stored yet is between taking the lease and writing the run
+        // (milliseconds); one whose run this database never had for a minute is another
+        // database's (a fresh or restored database under the same Redis).
         let ended = match self.store.run_state(&holder).await? {
             Some(run) => run.status.is_final(),
-            None => false,
+            None => self
+                .runs
+                .running_lease_age(source_id)
+                .await?
+                .is_some_and(|age| age > FOREIGN_LEASE_AFTER),
         };
         if !ended {
             return Ok(false);

@@ -137,6 +137,18 @@ impl RunLedger {
             .await
     }
 
+    /// How long ago the source's running lease was taken or last renewed (from its TTL).
+    pub async fn running_lease_age(&self, source_id: &str) -> Result<Option<Duration>, StoreError> {
+        let mut c = self.redis.conn.clone();
+        let ttl: i64 = c.pttl(self.running_lease_key(source_id)).await?;
+        if ttl < 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            RUNNING_LEASE.saturating_sub(Duration::from_millis(ttl as u64)),
+        ))
+    }
+
     /// Frees the source's running lease if `run_id` holds it.
     pub async fn release_running(&self, source_id: &str, run_id: &str) -> Result<(), StoreError> {
         let key = self.running_lease_key(source_id);

@@ -581,7 +581,10 @@ async fn a_run_left_by_the_previous_version_is_completed_not_lost() {
         if !left {
             break;
         }
-        assert!(Instant::now() < deadline, "the old layout's keys go with the run");
+        assert!(
+            Instant::now() < deadline,
+            "the old layout's keys go with the run"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.cleanup().await;

@@ -60,6 +60,8 @@ fn main() {
             std::env::temp_dir().join(format!("job-importer-soak-{}", std::process::id()))
         });
     let max_steps = env_u64("SOAK_STEPS").unwrap_or(24) as usize;
+    // The soak's own HTTP clients use the same TLS provider as the daemon.
+    job_importer::ingest::fetch::install_crypto_provider();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
