@@ -322,7 +322,7 @@ mod tests {
     use super::*;
     use crate::actors::messages::Crash;
     use crate::config::{Secret, Settings};
-    use crate::domain::source::{SourceFormat, SourceHealth};
+    use crate::domain::source::Source;
     use chrono::TimeZone;
 
     /// Settings for the services of the test run (`TEST_MONGODB_URI`, `TEST_REDIS_URL`), with
@@ -343,20 +343,12 @@ mod tests {
     }
 
     fn source(id: &str) -> Source {
-        Source {
-            id: id.into(),
-            name: id.into(),
-            url: format!("http://127.0.0.1:9/{id}.xml"),
-            cron: "0 0 * * * *".into(),
-            enabled: true,
-            format: SourceFormat::Auto,
-            publisher: None,
-            user_agent: None,
-            max_body_bytes: None,
-            etag: None,
-            last_modified: None,
-            health: SourceHealth::default(),
-        }
+        Source::new(
+            id,
+            id,
+            format!("http://127.0.0.1:9/{id}.xml"),
+            "0 0 * * * *",
+        )
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn id_ok(id: &str) -> bool {
 
 pub fn invalid(message: impl Into<String>) -> EventError {
     EventError {
-        code: "ws.invalid_data".into(),
+        code: crate::domain::codes::WS_INVALID_DATA.into(),
         message: message.into(),
     }
 }

@@ -183,7 +183,7 @@ impl WsSession {
         };
         if self.syncing {
             let busy = EventError {
-                code: "ws.busy".into(),
+                code: crate::domain::codes::WS_BUSY.into(),
                 message: "a sync is already in progress".into(),
             };
             return self.reply_error(busy, ctx);
@@ -285,7 +285,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
             Ok(Message::Binary(_)) => {
                 return self.reply_error(
                     EventError {
-                        code: "ws.malformed".into(),
+                        code: crate::domain::codes::WS_MALFORMED.into(),
                         message: "binary messages are not accepted".into(),
                     },
                     ctx,
@@ -304,7 +304,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
             // Said once per second; answering every excess message would feed the flood.
             1 => {
                 let e = EventError {
-                    code: "ws.rate_limited".into(),
+                    code: crate::domain::codes::WS_RATE_LIMITED.into(),
                     message: format!("at most {MAX_MESSAGES_PER_SEC} messages per second"),
                 };
                 return self.reply_error(e, ctx);

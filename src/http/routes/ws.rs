@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 
 use crate::actors::ws_session::{MAX_FRAME, WsSession};
+use crate::domain::codes;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
