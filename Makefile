@@ -4,11 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/job-importer/target
 CARGO ?= cargo
 
-<<<<<<< HEAD
-.PHONY: help run serve services services-stop install build build-release build-run client test test-rust test-client test-browser lint fmt bench clean
-=======
-.PHONY: help run serve services services-stop install build build-release client test test-rust test-client test-browser soak lint fmt bench clean
->>>>>>> wip/soak
+.PHONY: help run serve services services-stop install build build-release build-run client test test-rust test-client test-browser soak lint fmt bench clean
 
 help:
 	@echo "make run    - install what is missing, start Redis and FerretDB, build, and run the daemon with its dashboard"
