@@ -96,21 +96,16 @@ async fn redis_conn() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-async fn delete_keys(pattern: &str) -> usize {
-    let mut c = redis_conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(pattern)
-        .query_async(&mut c)
+/// `DELETE /api/sources/{what}` (an id, with its query); the status.
+async fn remove_source(app: &TestApp, what: &str) -> u16 {
+    app.http
+        .delete(app.url(&format!("/api/sources/{what}")))
+        .bearer_auth(TOKEN)
+        .send()
         .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-    }
-    keys.len()
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 fn counts(d: &Document) -> [i64; 5] {
@@ -367,30 +362,9 @@ async fn removing_a_source_detaches_it_from_its_jobs_and_closes_only_what_it_alo
     for s in [&a, &b, &c] {
         app.wait_final(&app.trigger(s).await).await;
     }
-    let r = app
-        .http
-        .delete(app.url(&format!("/api/sources/{a}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = app
-        .http
-        .delete(app.url(&format!("/api/sources/{c}?jobs=keep")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = app
-        .http
-        .delete(app.url(&format!("/api/sources/{b}?jobs=maybe")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(remove_source(&app, &a).await, 204);
+    assert_eq!(remove_source(&app, &format!("{c}?jobs=keep")).await, 204);
+    assert_eq!(remove_source(&app, &format!("{b}?jobs=maybe")).await, 400);
     let jobs = app.jobs().await;
     let status_of = |title: &str| {
         let j = jobs

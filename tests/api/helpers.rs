@@ -457,3 +457,22 @@ pub async fn next_named(ws: &mut Ws, name: &str, timeout: Duration) -> Option<Va
         }
     }
 }
+
+/// Deletes the Redis keys matching `pattern` (Redis losing them); returns how many.
+pub async fn delete_keys(pattern: &str) -> usize {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    keys.len()
+}

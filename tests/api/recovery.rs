@@ -11,23 +11,6 @@ const HTTP_ONLY: Roles = Roles {
     http: true,
 };
 
-async fn delete_keys(pattern: &str) {
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(pattern)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_run_whose_queued_fetch_was_lost_is_resumed_and_completes_exactly() {
     let mut s = test_settings();
