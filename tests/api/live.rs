@@ -362,6 +362,7 @@ async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_an
     next_named(&mut slow, "initial_data", Duration::from_secs(5))
         .await
         .unwrap();
+    let closed_before = slow_sessions_closed(&app).await;
 
     // Big updates fill the socket buffers and the outbox; the client reads none meanwhile.
     const N: usize = 600;
@@ -375,6 +376,17 @@ async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_an
         let _: i64 = redis::AsyncCommands::publish(&mut conn, &channel, ev)
             .await
             .unwrap();
+    }
+
+    // The daemon gets through the updates at its own pace; the client reads only once it was
+    // found behind, however long that took on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while slow_sessions_closed(&app).await <= closed_before {
+        assert!(
+            Instant::now() < deadline,
+            "the slow client was never found behind"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // It reads now: what was already on its way, then a close frame telling it to come back.
@@ -408,4 +420,13 @@ async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_an
             .is_some()
     );
     app.cleanup().await;
+}
+
+/// `job_importer_ws_slow_sessions_closed_total` as `/metrics` says now.
+async fn slow_sessions_closed(app: &TestApp) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("job_importer_ws_slow_sessions_closed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
