@@ -246,9 +246,17 @@ pub struct PipelineSettings {
     /// On `SIGTERM`, how long in-flight fetches and batches may take to finish before the
     /// daemon exits anyway (what is unfinished is delivered again to another worker).
     pub shutdown_grace_secs: u64,
+    /// The time limit of one attempt of a fetch step (the whole read of a feed) or a batch step;
+    /// an attempt that takes longer (a store holding a request without answering) is abandoned
+    /// and tried again like an unreachable store. Above `fetch.total_timeout_ms`.
+    pub step_timeout_secs: u64,
 }
 
 impl PipelineSettings {
+    pub fn step_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.step_timeout_secs)
+    }
+
     pub fn poll_interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.poll_interval_ms)
     }
@@ -278,6 +286,7 @@ impl Default for PipelineSettings {
             max_resumes: 2,
             sweep_interval_secs: 30,
             shutdown_grace_secs: 30,
+            step_timeout_secs: 900,
         }
     }
 }
@@ -519,6 +528,12 @@ impl Settings {
         )?;
         positive("fetch.connect_timeout_ms", self.fetch.connect_timeout_ms)?;
         positive("fetch.total_timeout_ms", self.fetch.total_timeout_ms)?;
+        if self.pipeline.step_timeout_secs.saturating_mul(1000) <= self.fetch.total_timeout_ms {
+            return Err(invalid(
+                "pipeline.step_timeout_secs",
+                "must be longer than fetch.total_timeout_ms",
+            ));
+        }
         positive("fetch.max_body_bytes", self.fetch.max_body_bytes)?;
         in_range("fetch.max_redirects", self.fetch.max_redirects, 0, 20)?;
         in_range("parse.max_items", self.parse.max_items, 1, 10_000_000)?;

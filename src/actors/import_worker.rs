@@ -82,7 +82,14 @@ async fn handle(task: ImportBatchTask, p: Data<Arc<Pipeline>>) -> Result<(), Box
     let span = tracing::info_span!("batch", run_id = %run_id, batch_no);
     let policy = &p.settings.pipeline;
     let step = || import_batch(&p, task.clone()).instrument(span.clone());
-    match with_retries(policy.max_store_attempts, policy.retry_base(), step).await {
+    match with_retries(
+        policy.max_store_attempts,
+        policy.retry_base(),
+        policy.step_timeout(),
+        step,
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(p.give_up(&run_id, &format!("batch {batch_no}"), e).await),
     }
@@ -93,6 +100,7 @@ pub struct ItemsRole;
 
 impl QueueRole for ItemsRole {
     const KIND: &'static str = "worker";
+    const FETCH: bool = false;
 
     fn run(
         p: &Arc<Pipeline>,

@@ -32,10 +32,13 @@ pub enum StepError {
 }
 
 /// Runs `step` until it succeeds, fails permanently, or `attempts` transient failures happened.
-/// A panic inside the step is caught here (the worker pool survives it) and reported.
+/// An attempt that takes longer than `limit` is abandoned and counts as a transient failure (a
+/// store that holds a request without ever answering must not hold the worker with it). A
+/// panic inside the step is caught here (the worker pool survives it) and reported.
 pub async fn with_retries<T, F, Fut>(
     attempts: u32,
     base: Duration,
+    limit: Duration,
     mut step: F,
 ) -> Result<T, StepError>
 where
@@ -44,7 +47,10 @@ where
 {
     let mut attempt = 1;
     loop {
-        match AssertUnwindSafe(step()).catch_unwind().await {
+        let attempt_result = tokio::time::timeout(limit, AssertUnwindSafe(step()).catch_unwind())
+            .await
+            .unwrap_or(Ok(Err(StoreError::TimedOut(limit))));
+        match attempt_result {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) if e.is_transient() && attempt < attempts => {
                 attempt += 1;
@@ -87,19 +93,29 @@ mod tests {
     #[tokio::test]
     async fn transient_failures_are_retried_up_to_the_limit_and_permanent_ones_are_not() {
         let calls = AtomicU32::new(0);
-        let r: Result<(), _> = with_retries(3, Duration::from_millis(1), || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(StoreError::Queue("down".into()))
-        })
+        let r: Result<(), _> = with_retries(
+            3,
+            Duration::from_millis(1),
+            Duration::from_secs(5),
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(StoreError::Queue("down".into()))
+            },
+        )
         .await;
         assert!(matches!(r, Err(StepError::Store(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
 
         calls.store(0, Ordering::SeqCst);
-        let r: Result<(), _> = with_retries(3, Duration::from_millis(1), || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(StoreError::NotFound("x".into()))
-        })
+        let r: Result<(), _> = with_retries(
+            3,
+            Duration::from_millis(1),
+            Duration::from_secs(5),
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(StoreError::NotFound("x".into()))
+            },
+        )
         .await;
         assert!(matches!(r, Err(StepError::Store(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -107,8 +123,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_step_is_reported_not_propagated() {
-        let r: Result<(), _> =
-            with_retries(3, Duration::from_millis(1), || async { panic!("boom") }).await;
+        let r: Result<(), _> = with_retries(
+            3,
+            Duration::from_millis(1),
+            Duration::from_secs(5),
+            || async { panic!("boom") },
+        )
+        .await;
         assert!(matches!(r, Err(StepError::Panicked(m)) if m == "boom"));
     }
 }

@@ -22,6 +22,8 @@ use crate::domain::source::Source;
 
 /// How often sources are re-read in any case (an announcement may be lost while Redis is away).
 const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// A tick that waits on the stores for longer is abandoned (the next tick tries again).
+const TICK_LIMIT: Duration = Duration::from_secs(60);
 /// Tick leases outlive any clock skew between daemons by far.
 const TICK_LEASE: Duration = Duration::from_secs(24 * 3600);
 
@@ -231,8 +233,13 @@ impl SchedulerActor {
         if self.shutdown.is_cancelled() {
             return;
         }
-        let work = on_tick(self.pipeline.clone(), msg.source_id);
-        guard_future(NAME, self, ctx, work, |(), _, _| {});
+        let source = msg.source_id.clone();
+        let work = tokio::time::timeout(TICK_LIMIT, on_tick(self.pipeline.clone(), msg.source_id));
+        guard_future(NAME, self, ctx, work, move |res, _, _| {
+            if res.is_err() {
+                tracing::warn!(source = %source, limit = ?TICK_LIMIT, "tick abandoned: the stores did not answer in time");
+            }
+        });
     }
 }
 

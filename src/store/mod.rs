@@ -4,6 +4,7 @@
 pub mod job_index;
 pub mod mongo;
 pub mod queue;
+pub mod queue_state;
 pub mod redis;
 pub mod run_state;
 
@@ -24,6 +25,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A step against the stores did not finish within its time limit (a server that holds a
+    /// request without answering); tried again like an unreachable store.
+    #[error("no answer from the stores within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 impl StoreError {
@@ -45,7 +50,7 @@ impl StoreError {
                     || e.is_connection_refusal()
                     || e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::BusyLoading)
             }
-            StoreError::Queue(_) => true,
+            StoreError::Queue(_) | StoreError::TimedOut(_) => true,
             StoreError::Decode(_) | StoreError::NotFound(_) | StoreError::Conflict(_) => false,
         }
     }
@@ -55,6 +60,7 @@ impl StoreError {
         use crate::domain::codes;
         match self {
             StoreError::Mongo(_) if self.is_transient() => codes::DB_UNAVAILABLE,
+            StoreError::TimedOut(_) => codes::DB_UNAVAILABLE,
             StoreError::Mongo(_) | StoreError::Decode(_) => codes::DB_WRITE_ERROR,
             StoreError::Redis(_) | StoreError::Queue(_) => codes::QUEUE_UNAVAILABLE,
             StoreError::NotFound(_) | StoreError::Conflict(_) => codes::INTERNAL,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{FetchById, Status, TaskBuilder, TaskId, TaskSink};
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
 use apalis_core::backend::Vacuum;
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use mongodb::bson::{self, RawDocument};
 
 use super::StoreError;
 use super::mongo::jobs::job_id;
+use super::queue_state::{self, QueueKeys, Repair};
 use super::redis::Redis;
 use super::run_state::RunLedger;
 use crate::config::PipelineSettings;
@@ -356,6 +357,7 @@ fn config(queue: String, p: &PipelineSettings, batch: usize) -> Config {
 pub struct Queues {
     pub fetch: FetchStorage,
     pub items: ItemsStorage,
+    conn: redis::aio::ConnectionManager,
 }
 
 impl Queues {
@@ -370,7 +372,11 @@ impl Queues {
             p,
             p.worker_concurrency,
         ));
-        Self { fetch, items }
+        Self {
+            fetch,
+            items,
+            conn: redis.conn.clone(),
+        }
     }
 
     /// Queues a fetch under its task id (a second push of the same task is a no-op).
@@ -408,25 +414,44 @@ impl Queues {
             .map_err(|e| StoreError::Queue(e.to_string()))
     }
 
-    /// Whether a fetch task is still to be done or being done (waiting, delayed for a retry,
-    /// or taken by a worker that is alive or not yet presumed dead).
+    /// Whether a fetch task is still going to run: waiting, delayed for a retry, or held by a
+    /// registered worker (alive, or to be handed back once presumed dead). A task whose state
+    /// says pending but that no list holds any more (Redis lost part of the queue) is not.
     pub async fn fetch_pending(&self, task_id: &str) -> Result<bool, StoreError> {
-        let mut s = self.fetch.clone();
-        let task = s
-            .fetch_by_id(&TaskId::from_string(task_id))
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))?;
-        Ok(task.is_some_and(|t| is_pending(&t.ctx().status())))
+        let keys = QueueKeys::of(self.fetch.get_config());
+        let mut c = self.conn.clone();
+        queue_state::is_waiting(&mut c, &keys, task_id).await
     }
 
-    /// Whether a batch task is still to be done or being done.
+    /// Whether a batch task is still going to run (as `fetch_pending`).
     pub async fn batch_pending(&self, task_id: &str) -> Result<bool, StoreError> {
-        let mut s = self.items.clone();
-        let task = s
-            .fetch_by_id(&TaskId::from_string(task_id))
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))?;
-        Ok(task.is_some_and(|t| is_pending(&t.ctx().status())))
+        let keys = QueueKeys::of(self.items.get_config());
+        let mut c = self.conn.clone();
+        queue_state::is_waiting(&mut c, &keys, task_id).await
+    }
+
+    /// Makes both queues consistent after Redis lost part of them (`queue_state::repair`).
+    pub async fn repair(&self) -> Result<Repair, StoreError> {
+        let mut c = self.conn.clone();
+        let a = queue_state::repair(&mut c, &QueueKeys::of(self.fetch.get_config())).await?;
+        let b = queue_state::repair(&mut c, &QueueKeys::of(self.items.get_config())).await?;
+        Ok(Repair {
+            dropped: a.dropped + b.dropped,
+            requeued: a.requeued + b.requeued,
+        })
+    }
+
+    /// The keys of the fetch queue (`fetch == true`) or of the items queue.
+    pub fn keys(&self, fetch: bool) -> QueueKeys {
+        if fetch {
+            QueueKeys::of(self.fetch.get_config())
+        } else {
+            QueueKeys::of(self.items.get_config())
+        }
+    }
+
+    pub fn connection(&self) -> redis::aio::ConnectionManager {
+        self.conn.clone()
     }
 }
 
@@ -445,10 +470,6 @@ impl Queues {
             .map_err(|e| StoreError::Queue(e.to_string()))?;
         Ok(a + b)
     }
-}
-
-fn is_pending(status: &Status) -> bool {
-    matches!(status, Status::Pending | Status::Queued | Status::Running)
 }
 
 #[cfg(test)]

@@ -23,7 +23,14 @@ async fn handle(task: FetchFeedTask, p: Data<Arc<Pipeline>>) -> Result<(), BoxDy
     let span = tracing::info_span!("fetch", run_id = %run_id, source = %task.source_id, attempt = task.attempt);
     let policy = &p.settings.pipeline;
     let step = || fetch_run(&p, task.clone()).instrument(span.clone());
-    match with_retries(policy.max_store_attempts, policy.retry_base(), step).await {
+    match with_retries(
+        policy.max_store_attempts,
+        policy.retry_base(),
+        policy.step_timeout(),
+        step,
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(p.give_up(&run_id, "the fetch", e).await),
     }
@@ -34,6 +41,7 @@ pub struct FetchRole;
 
 impl QueueRole for FetchRole {
     const KIND: &'static str = "fetcher";
+    const FETCH: bool = true;
 
     fn run(
         p: &Arc<Pipeline>,

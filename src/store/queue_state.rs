@@ -1,0 +1,201 @@
+//! What the queues really hold, read and repaired through apalis-redis' layout. apalis has no
+//! public call for "is this task still going to run" or "drop tasks whose data is gone", so this
+//! module owns everything that depends on how apalis-redis keeps a queue; the key names come
+//! from `apalis_redis::Config`'s public methods, and what they hold is described here:
+//!
+//! - `data` (hash: task id → payload) and `meta:{id}` (hash with the task's `status`);
+//! - `active` (list of task ids waiting to be fetched), `scheduled` (sorted set of ids due
+//!   later, by time);
+//! - `workers` (sorted set: worker name → its last heartbeat, in seconds) and, per worker,
+//!   `inflight:{name}` (set of ids it fetched and has not acknowledged). Another worker's
+//!   heartbeat moves the in-flight ids of a worker that missed its heartbeats back to `active`.
+//!
+//! Redis may lose any of this (a restart without persistence, an eviction, someone deleting
+//! keys), and what is left can be inconsistent: an id listed whose payload is gone makes every
+//! fetch of a batch holding it fail (`Invalid job data format`) until it is removed, and the
+//! in-flight set of a worker whose registration is gone is never handed back by apalis. The
+//! scripts below are atomic, so they never see a push or a fetch half done.
+
+use redis::Script;
+
+use super::StoreError;
+
+/// The keys of one queue.
+#[derive(Debug, Clone)]
+pub struct QueueKeys {
+    data: String,
+    active: String,
+    scheduled: String,
+    workers: String,
+    inflight: String,
+    meta: String,
+    signal: String,
+}
+
+impl QueueKeys {
+    pub fn of(cfg: &apalis_redis::Config) -> Self {
+        Self {
+            data: cfg.job_data_hash(),
+            active: cfg.active_jobs_list(),
+            scheduled: cfg.scheduled_jobs_set(),
+            workers: cfg.workers_set(),
+            inflight: cfg.inflight_jobs_set(),
+            meta: cfg.job_meta_hash(),
+            signal: cfg.signal_list(),
+        }
+    }
+}
+
+/// A task is waiting when its payload is there and it is listed to be fetched, scheduled for
+/// later, or held by a registered worker (alive, or to be handed back once presumed dead).
+const WAITING: &str = r#"
+local id = ARGV[1]
+if redis.call('hexists', KEYS[1], id) == 0 then return 0 end
+if redis.call('zscore', KEYS[3], id) then return 1 end
+if redis.call('lpos', KEYS[2], id) then return 1 end
+for _, w in ipairs(redis.call('zrange', KEYS[4], 0, -1)) do
+  if redis.call('sismember', ARGV[2] .. ':' .. w, id) == 1 then return 1 end
+end
+return 0
+"#;
+
+/// Removes the ids whose payload is gone from the waiting list, the schedule and the in-flight
+/// sets of registered workers; returns how many.
+const DROP_DANGLING: &str = r#"
+local dropped = 0
+for _, id in ipairs(redis.call('lrange', KEYS[2], 0, -1)) do
+  if redis.call('hexists', KEYS[1], id) == 0 then
+    dropped = dropped + redis.call('lrem', KEYS[2], 0, id)
+  end
+end
+for _, id in ipairs(redis.call('zrange', KEYS[3], 0, -1)) do
+  if redis.call('hexists', KEYS[1], id) == 0 then
+    dropped = dropped + redis.call('zrem', KEYS[3], id)
+  end
+end
+for _, w in ipairs(redis.call('zrange', KEYS[4], 0, -1)) do
+  local set = ARGV[1] .. ':' .. w
+  for _, id in ipairs(redis.call('smembers', set)) do
+    if redis.call('hexists', KEYS[1], id) == 0 then
+      dropped = dropped + redis.call('srem', set, id)
+    end
+  end
+end
+return dropped
+"#;
+
+/// Hands the in-flight tasks of an unregistered worker back to the waiting list (those whose
+/// payload is there and that did not finish), then deletes its set; returns how many.
+const REQUEUE_UNREGISTERED: &str = r#"
+if redis.call('zscore', KEYS[2], ARGV[1]) then return 0 end
+local n = 0
+for _, id in ipairs(redis.call('smembers', KEYS[1])) do
+  local status = redis.call('hget', ARGV[2] .. ':' .. id, 'status')
+  local finished = status == 'Done' or status == 'Killed'
+  if redis.call('hexists', KEYS[4], id) == 1 and not finished then
+    redis.call('rpush', KEYS[3], id)
+    n = n + 1
+  end
+end
+redis.call('del', KEYS[1])
+if n > 0 then
+  redis.call('del', KEYS[5])
+  redis.call('lpush', KEYS[5], 1)
+end
+return n
+"#;
+
+/// What a repair did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Repair {
+    /// Ids removed because their payload was gone.
+    pub dropped: u64,
+    /// Tasks handed back from the in-flight sets of workers that are no longer registered.
+    pub requeued: u64,
+}
+
+/// Whether task `id` is still going to run (see `WAITING`).
+pub async fn is_waiting<C>(conn: &mut C, keys: &QueueKeys, id: &str) -> Result<bool, StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let n: i64 = Script::new(WAITING)
+        .key(&keys.data)
+        .key(&keys.active)
+        .key(&keys.scheduled)
+        .key(&keys.workers)
+        .arg(id)
+        .arg(&keys.inflight)
+        .invoke_async(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Makes the queue consistent again after Redis lost part of it (see the module docs).
+pub async fn repair<C>(conn: &mut C, keys: &QueueKeys) -> Result<Repair, StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let dropped: u64 = Script::new(DROP_DANGLING)
+        .key(&keys.data)
+        .key(&keys.active)
+        .key(&keys.scheduled)
+        .key(&keys.workers)
+        .arg(&keys.inflight)
+        .invoke_async(conn)
+        .await?;
+    let mut requeued = 0;
+    let pattern = format!("{}:*", keys.inflight);
+    let mut sets = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(conn)
+            .await?;
+        sets.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for set in sets {
+        let Some(name) = set.strip_prefix(&format!("{}:", keys.inflight)) else {
+            continue;
+        };
+        let n: u64 = Script::new(REQUEUE_UNREGISTERED)
+            .key(&set)
+            .key(&keys.workers)
+            .key(&keys.active)
+            .key(&keys.data)
+            .key(&keys.signal)
+            .arg(name)
+            .arg(&keys.meta)
+            .invoke_async(conn)
+            .await?;
+        requeued += n;
+    }
+    Ok(Repair { dropped, requeued })
+}
+
+/// The last heartbeat of worker `name` (seconds since the epoch), or `None` when it is not
+/// registered.
+pub async fn last_heartbeat<C>(
+    conn: &mut C,
+    keys: &QueueKeys,
+    name: &str,
+) -> Result<Option<i64>, StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg(&keys.workers)
+        .arg(name)
+        .query_async(conn)
+        .await?;
+    Ok(score.map(|s| s as i64))
+}
