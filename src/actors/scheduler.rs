@@ -3,7 +3,7 @@
 //! computes), the 30 s reload interval, and the Redis subscription to source changes (a
 //! stream of its context). Nothing outlives it, so its supervisor restarts all of it: after a
 //! panic the sources are read again and every timer set anew. Several daemons may fire the
-//! same tick; a Redis lease per (source, tick) lets exactly one start the run, and a tick
+//! same tick; a claim per (source, tick) in MongoDB lets exactly one start the run, and a tick
 //! missed while every daemon was down runs once at start.
 
 use std::collections::HashMap;
@@ -24,8 +24,6 @@ use crate::domain::source::Source;
 const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// A tick that waits on the stores for longer is abandoned (the next tick tries again).
 const TICK_LIMIT: Duration = Duration::from_secs(60);
-/// Tick leases outlive any clock skew between daemons by far.
-const TICK_LEASE: Duration = Duration::from_secs(24 * 3600);
 
 /// The tick a moment belongs to: the latest fire time of `cron` at or before `now`.
 pub fn slot_of(cron: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -38,13 +36,13 @@ pub fn next_fire(cron: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     c.find_next_occurrence(&now, false).ok()
 }
 
-/// Starts a run for the tick `slot` unless another daemon already took it.
+/// Starts a run for the tick `slot` unless another daemon already took it. The claim is kept
+/// in MongoDB (`Store::claim_tick`), so a Redis that lost its data never lets a tick run twice.
 pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
-    let key = p.redis.keys.tick_lease(&source.id, slot.timestamp());
-    match p.redis.try_lease(&key, &p.instance, TICK_LEASE).await {
+    match p.store.claim_tick(&source.id, slot).await {
         Ok(true) => match p.start_run(source, Trigger::Schedule).await {
             Ok(Started::Run(run)) => {
-                tracing::info!(source = %source.id, run_id = %run.id, "scheduled run started")
+                tracing::info!(source = %source.id, run_id = %run.id, %slot, "scheduled run started")
             }
             Ok(Started::AlreadyRunning(r)) => {
                 tracing::info!(source = %source.id, running = ?r, "tick skipped: a run is in progress")
@@ -53,8 +51,8 @@ pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
                 tracing::warn!(source = %source.id, error = %e, "scheduled run could not start")
             }
         },
-        Ok(false) => tracing::debug!(source = %source.id, "tick taken by another daemon"),
-        Err(e) => tracing::warn!(source = %source.id, error = %e, "tick lease unavailable"),
+        Ok(false) => tracing::debug!(source = %source.id, %slot, "tick taken by another daemon"),
+        Err(e) => tracing::warn!(source = %source.id, error = %e, "tick could not be claimed"),
     }
     if let Err(e) = p
         .store
@@ -65,7 +63,8 @@ pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
     }
 }
 
-async fn on_tick(p: Arc<Pipeline>, source_id: String) {
+/// The timer of tick `slot` fired.
+async fn on_tick(p: Arc<Pipeline>, source_id: String, cron: String, slot: DateTime<Utc>) {
     let now = Utc::now();
     let source = match p.store.get_source(&source_id).await {
         Ok(Some(s)) if s.enabled => s,
@@ -77,9 +76,10 @@ async fn on_tick(p: Arc<Pipeline>, source_id: String) {
         tracing::info!(source = %source_id, %until, failures, "tick skipped: the source is backing off");
         return;
     }
-    if let Some(slot) = slot_of(&source.cron, now + chrono::Duration::seconds(1)) {
-        fire(&p, &source, slot).await;
+    if source.cron != cron {
+        return; // the schedule changed meanwhile; the new timer fires the new ticks
     }
+    fire(&p, &source, slot).await;
 }
 
 const NAME: &str = "scheduler";
@@ -228,13 +228,19 @@ impl SchedulerActor {
         let Some(cron) = self.timers.get(&msg.source_id).map(|t| t.cron.clone()) else {
             return; // cancelled meanwhile
         };
-        // The next timer counts from the fire time, not from now: a late timer skips nothing.
-        self.set_timer(&msg.source_id, &cron, msg.at, ctx);
+        // A timer that fires late (a busy or frozen process) stands for the latest tick that
+        // has passed, not for each one it missed, as at start; the next timer follows it.
+        let now = Utc::now();
+        let slot = slot_of(&cron, now).map_or(msg.at, |latest| latest.max(msg.at));
+        self.set_timer(&msg.source_id, &cron, now.max(msg.at), ctx);
         if self.shutdown.is_cancelled() {
             return;
         }
         let source = msg.source_id.clone();
-        let work = tokio::time::timeout(TICK_LIMIT, on_tick(self.pipeline.clone(), msg.source_id));
+        let work = tokio::time::timeout(
+            TICK_LIMIT,
+            on_tick(self.pipeline.clone(), msg.source_id, cron, slot),
+        );
         guard_future(NAME, self, ctx, work, move |res, _, _| {
             if res.is_err() {
                 tracing::warn!(source = %source, limit = ?TICK_LIMIT, "tick abandoned: the stores did not answer in time");

@@ -24,10 +24,6 @@ impl Keys {
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
-    /// The lease that lets one daemon fire a source's cron tick.
-    pub fn tick_lease(&self, source_id: &str, slot: i64) -> String {
-        format!("{}:lease:tick:{source_id}:{slot}", self.prefix)
-    }
     /// Held by the daemon that sweeps stale runs this interval.
     pub fn sweep_lease(&self) -> String {
         format!("{}:lease:sweep", self.prefix)

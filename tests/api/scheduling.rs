@@ -159,3 +159,41 @@ async fn a_source_that_keeps_failing_backs_off_and_returns_after_a_success() {
     assert!(s["health"]["backoffUntil"].is_null());
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_tick_starts_one_run_even_when_redis_forgot_who_took_it() {
+    let s = test_settings();
+    let roles = job_importer::app::Roles {
+        scheduler: false,
+        fetcher: false,
+        worker: false,
+        http: true,
+    };
+    let app = TestApp::spawn_roles(s.clone(), roles).await;
+    let source_id = app
+        .create_source("One per tick", "http://127.0.0.1:9/feed.xml")
+        .await;
+    // Two daemons' schedulers fire the same tick; between them Redis loses every key (a
+    // restart without persistence), leases included.
+    let settings = std::sync::Arc::new(s.clone());
+    let one = job_importer::app::connect(settings.clone()).await.unwrap();
+    let two = job_importer::app::connect(settings).await.unwrap();
+    let source = one.store.get_source(&source_id).await.unwrap().unwrap();
+    let slot = Utc::now().with_nanosecond(0).unwrap();
+    job_importer::actors::scheduler::fire(&one, &source, slot).await;
+    assert!(delete_keys(&format!("{}:*", s.redis.prefix)).await > 0);
+    job_importer::actors::scheduler::fire(&two, &source, slot).await;
+    // The next tick is a tick of its own.
+    let next = slot + chrono::Duration::seconds(1);
+    delete_keys(&format!("{}:*", s.redis.prefix)).await;
+    job_importer::actors::scheduler::fire(&two, &source, next).await;
+
+    let page: Value = app
+        .get(&format!("/api/import-logs?source={source_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 2, "one run per tick: {page}");
+    app.cleanup().await;
+}

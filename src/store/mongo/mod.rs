@@ -24,6 +24,8 @@ pub const IMPORT_LOGS: &str = "import_logs";
 pub const SOURCES: &str = "sources";
 /// Small documents about the database itself (the job index epoch).
 pub const META: &str = "meta";
+/// One document per (source, scheduled tick) that started a run: `_id` `{source}@{seconds}`.
+pub const TICKS: &str = "schedule_ticks";
 /// One document per recorded batch of a run in progress (see `runs::BatchRecord`).
 pub const IMPORT_BATCHES: &str = "import_batches";
 

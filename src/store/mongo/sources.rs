@@ -1,7 +1,7 @@
 //! The `sources` collection: what to import, seeded from `config.toml` and editable through the
 //! API, with each source's conditional-GET validators and health.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
@@ -223,5 +223,29 @@ impl Store {
             .update_one(doc! {"_id": &run.source_id}, doc! {"$set": set})
             .await?;
         Ok(())
+    }
+
+    /// Claims the scheduled tick `slot` of a source for the caller; false when a daemon already
+    /// did. The claim is a document whose `_id` names the tick, so exactly one insert succeeds
+    /// whatever Redis lost meanwhile; claims older than two days are deleted on the way.
+    pub async fn claim_tick(
+        &self,
+        source_id: &str,
+        slot: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let id = |t: DateTime<Utc>| format!("{source_id}@{:012}", t.timestamp().max(0));
+        let claim = doc! {"_id": id(slot), "sourceId": source_id, "at": ts(&Utc::now())};
+        let claimed = match self.coll(super::TICKS).insert_one(claim).await {
+            Ok(_) => true,
+            Err(e) if super::is_duplicate_key(&e) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if claimed {
+            let old = id(slot - chrono::Duration::days(2));
+            self.coll(super::TICKS)
+                .delete_many(doc! {"_id": {"$gte": format!("{source_id}@"), "$lt": old}})
+                .await?;
+        }
+        Ok(claimed)
     }
 }
