@@ -19,37 +19,49 @@ pub async fn sweep(p: &Pipeline) -> Result<usize, StoreError> {
     let before = now - chrono::Duration::seconds(policy.stale_after_secs as i64);
     let stale = p.store.stale_runs(&ts(&before), &ts(&now)).await?;
     let mut handled = 0;
+    // One run the sweeper cannot judge (its queue entries unreadable, a store error) does not
+    // keep it from the others.
     for run in stale {
-        if has_work_in_queue(p, &run.id).await? {
-            continue;
+        match sweep_run(p, &run).await {
+            Ok(true) => handled += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(run_id = %run.id, error = %e, "could not sweep a run"),
         }
-        if run.resumes < i64::from(policy.max_resumes) {
-            let noting = p.store.note_resume(&run.id, run.version);
-            let Some(resumed) = p.with_run_lock(&run.id, noting).await? else {
-                continue; // it moved meanwhile: not stale after all
-            };
-            let task = FetchFeedTask {
-                run_id: run.id.clone(),
-                source_id: run.source_id.clone(),
-                attempt: 1,
-                resume: resumed.resumes as u32,
-            };
-            p.queue_fetch(task, None).await?;
-            tracing::warn!(run_id = %run.id, resumes = resumed.resumes, "run had lost its work; its feed will be read again");
-            p.publish(&resumed).await;
-        } else {
-            let f = Failure::new(
-                codes::QUEUE_LOST,
-                format!(
-                    "no progress for {}s after {} resumes: the run's queued work was lost",
-                    policy.stale_after_secs, run.resumes
-                ),
-            );
-            p.end(&run.id, RunStatus::Failed, Some(&f)).await?;
-        }
-        handled += 1;
     }
     Ok(handled)
+}
+
+/// Resumes or fails one stale run; false when its work is still there or it moved meanwhile.
+async fn sweep_run(p: &Pipeline, run: &crate::domain::ImportRun) -> Result<bool, StoreError> {
+    let policy = &p.settings.pipeline;
+    if has_work_in_queue(p, &run.id).await? {
+        return Ok(false);
+    }
+    if run.resumes < i64::from(policy.max_resumes) {
+        let noting = p.store.note_resume(&run.id, run.version);
+        let Some(resumed) = p.with_run_lock(&run.id, noting).await? else {
+            return Ok(false); // it moved meanwhile: not stale after all
+        };
+        let task = FetchFeedTask {
+            run_id: run.id.clone(),
+            source_id: run.source_id.clone(),
+            attempt: 1,
+            resume: resumed.resumes as u32,
+        };
+        p.queue_fetch(task, None).await?;
+        tracing::warn!(run_id = %run.id, resumes = resumed.resumes, "run had lost its work; its feed will be read again");
+        p.publish(&resumed).await;
+    } else {
+        let f = Failure::new(
+            codes::QUEUE_LOST,
+            format!(
+                "no progress for {}s after {} resumes: the run's queued work was lost",
+                policy.stale_after_secs, run.resumes
+            ),
+        );
+        p.end(&run.id, RunStatus::Failed, Some(&f)).await?;
+    }
+    Ok(true)
 }
 
 /// Whether a run still has work in the queues: its latest fetch waiting or being done, or a

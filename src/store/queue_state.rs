@@ -11,8 +11,9 @@
 //!   heartbeat moves the in-flight ids of a worker that missed its heartbeats back to `active`.
 //!
 //! Redis may lose any of this (a restart without persistence, an eviction, someone deleting
-//! keys), and what is left can be inconsistent: an id listed whose payload is gone makes every
-//! fetch of a batch holding it fail (`Invalid job data format`) until it is removed, and the
+//! keys), and what is left can be inconsistent: an id listed whose payload or metadata is gone
+//! makes every fetch of a batch holding it fail (`Invalid job data format`, `Missing attempts in
+//! metadata`) until it is removed, and the
 //! in-flight set of a worker whose registration is gone is never handed back by apalis. The
 //! scripts below are atomic, so they never see a push or a fetch half done.
 
@@ -46,11 +47,21 @@ impl QueueKeys {
     }
 }
 
-/// A task is waiting when its payload is there and it is listed to be fetched, scheduled for
-/// later, or held by a registered worker (alive, or to be handed back once presumed dead).
+/// Whether task `id` can be fetched at all: its payload and its metadata are both there. Used
+/// as a prefix of the scripts below (`KEYS[1]` the payloads, `ARGV[...]` the metadata prefix).
+const INTACT: &str = r#"
+local function intact(id, meta)
+  return redis.call('hexists', KEYS[1], id) == 1
+    and redis.call('hexists', meta .. ':' .. id, 'attempts') == 1
+    and redis.call('hexists', meta .. ':' .. id, 'status') == 1
+end
+"#;
+
+/// A task is waiting when it is intact and listed to be fetched, scheduled for later, or held
+/// by a registered worker (alive, or to be handed back once presumed dead).
 const WAITING: &str = r#"
 local id = ARGV[1]
-if redis.call('hexists', KEYS[1], id) == 0 then return 0 end
+if not intact(id, ARGV[3]) then return 0 end
 if redis.call('zscore', KEYS[3], id) then return 1 end
 if redis.call('lpos', KEYS[2], id) then return 1 end
 for _, w in ipairs(redis.call('zrange', KEYS[4], 0, -1)) do
@@ -59,24 +70,25 @@ end
 return 0
 "#;
 
-/// Removes the ids whose payload is gone from the waiting list, the schedule and the in-flight
+/// Removes the ids that are not intact from the waiting list, the schedule and the in-flight
 /// sets of registered workers; returns how many.
 const DROP_DANGLING: &str = r#"
 local dropped = 0
+local meta = ARGV[2]
 for _, id in ipairs(redis.call('lrange', KEYS[2], 0, -1)) do
-  if redis.call('hexists', KEYS[1], id) == 0 then
+  if not intact(id, meta) then
     dropped = dropped + redis.call('lrem', KEYS[2], 0, id)
   end
 end
 for _, id in ipairs(redis.call('zrange', KEYS[3], 0, -1)) do
-  if redis.call('hexists', KEYS[1], id) == 0 then
+  if not intact(id, meta) then
     dropped = dropped + redis.call('zrem', KEYS[3], id)
   end
 end
 for _, w in ipairs(redis.call('zrange', KEYS[4], 0, -1)) do
   local set = ARGV[1] .. ':' .. w
   for _, id in ipairs(redis.call('smembers', set)) do
-    if redis.call('hexists', KEYS[1], id) == 0 then
+    if not intact(id, meta) then
       dropped = dropped + redis.call('srem', set, id)
     end
   end
@@ -92,7 +104,8 @@ local n = 0
 for _, id in ipairs(redis.call('smembers', KEYS[1])) do
   local status = redis.call('hget', ARGV[2] .. ':' .. id, 'status')
   local finished = status == 'Done' or status == 'Killed'
-  if redis.call('hexists', KEYS[4], id) == 1 and not finished then
+  local counted = redis.call('hexists', ARGV[2] .. ':' .. id, 'attempts') == 1
+  if redis.call('hexists', KEYS[4], id) == 1 and status and counted and not finished then
     redis.call('rpush', KEYS[3], id)
     n = n + 1
   end
@@ -119,13 +132,14 @@ pub async fn is_waiting<C>(conn: &mut C, keys: &QueueKeys, id: &str) -> Result<b
 where
     C: redis::aio::ConnectionLike,
 {
-    let n: i64 = Script::new(WAITING)
+    let n: i64 = Script::new(&format!("{INTACT}{WAITING}"))
         .key(&keys.data)
         .key(&keys.active)
         .key(&keys.scheduled)
         .key(&keys.workers)
         .arg(id)
         .arg(&keys.inflight)
+        .arg(&keys.meta)
         .invoke_async(conn)
         .await?;
     Ok(n == 1)
@@ -136,12 +150,13 @@ pub async fn repair<C>(conn: &mut C, keys: &QueueKeys) -> Result<Repair, StoreEr
 where
     C: redis::aio::ConnectionLike,
 {
-    let dropped: u64 = Script::new(DROP_DANGLING)
+    let dropped: u64 = Script::new(&format!("{INTACT}{DROP_DANGLING}"))
         .key(&keys.data)
         .key(&keys.active)
         .key(&keys.scheduled)
         .key(&keys.workers)
         .arg(&keys.inflight)
+        .arg(&keys.meta)
         .invoke_async(conn)
         .await?;
     let mut requeued = 0;

@@ -100,6 +100,7 @@ impl Daemon {
             ),
             ("JOB_IMPORTER__PIPELINE__WORKER_CONCURRENCY", "2".into()),
             ("JOB_IMPORTER__PIPELINE__HEARTBEAT_SECS", "1".into()),
+            ("JOB_IMPORTER__PIPELINE__STEP_TIMEOUT_SECS", "30".into()),
             ("JOB_IMPORTER__PIPELINE__POLL_INTERVAL_MS", "50".into()),
             ("JOB_IMPORTER__PIPELINE__RETRY_BASE_MS", "100".into()),
             ("JOB_IMPORTER__PIPELINE__MAX_FETCH_ATTEMPTS", "3".into()),
