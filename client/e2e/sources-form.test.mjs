@@ -61,5 +61,17 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   const detail = page.locator('[data-testid="run-detail"][data-status="completed"]');
   await detail.waitFor({ timeout: IMPORT_TIMEOUT_MS });
   assert.match(await detail.innerText(), /Fetched\s+5/, 'the run shows its final numbers');
+
+  // Remove it, keeping the jobs it brought: the dialog asks, and the request says so.
+  await navigate(page, 'Sources');
+  await card.getByRole('button', { name: 'Remove' }).click();
+  assert.equal(await card.getByRole('radio', { name: /Close them/ }).isChecked(), true, 'closing is the default');
+  await card.getByRole('radio', { name: /Keep them open/ }).check();
+  const removal = page.waitForRequest((r) => r.method() === 'DELETE' && new URL(r.url()).pathname.startsWith('/api/sources/'));
+  await card.getByRole('button', { name: 'Confirm remove' }).click();
+  assert.equal(new URL((await removal).url()).searchParams.get('jobs'), 'keep');
+  await card.waitFor({ state: 'detached' });
+  const after = await api('GET', '/api/sources');
+  assert.ok(!after.items.some((s) => s.name === name), 'the source is gone on the server');
   assertNoProblems(problems);
 });

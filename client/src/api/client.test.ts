@@ -42,7 +42,9 @@ describe('createHttpApiClient', () => {
     const fetch = respond(204);
     const api = createHttpApiClient({ getToken: () => 't', fetch });
     await expect(api.deleteSource('a/b')).resolves.toBeUndefined();
-    expect(fetch.mock.calls[0]![0]).toBe('/api/sources/a%2Fb');
+    expect(fetch.mock.calls[0]![0]).toBe('/api/sources/a%2Fb?jobs=close');
     expect(fetch.mock.calls[0]![1]?.method).toBe('DELETE');
+    await api.deleteSource('a', 'keep');
+    expect(fetch.mock.calls[1]![0]).toBe('/api/sources/a?jobs=keep');
   });
 });

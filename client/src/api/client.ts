@@ -29,13 +29,17 @@ export const QUERY_PARAMS = {
 type ParamsOf<P extends keyof typeof QUERY_PARAMS> = Partial<Record<(typeof QUERY_PARAMS)[P][number], string | number | undefined>>;
 
 /** Everything the UI asks the daemon over REST. Tests substitute a fake with the same shape. */
+/** What a source removal does with the jobs only that source carries. */
+export type RemovedSourceJobs = 'close' | 'keep';
+
 export interface ApiClient {
   listRuns: (params: RunListParams) => Promise<RunPage>;
   getRun: (id: string, params?: RunDetailParams) => Promise<RunDetail>;
   listSources(): Promise<{ items: Source[] }>;
   createSource(input: SourceInput): Promise<Source>;
   updateSource(id: string, input: SourceInput): Promise<Source>;
-  deleteSource(id: string): Promise<void>;
+  /** Removes a source; `jobs` says what happens to the jobs only it carries (closed by default). */
+  deleteSource(id: string, jobs?: RemovedSourceJobs): Promise<void>;
   importNow(id: string): Promise<{ run: ImportRun }>;
   listJobs(params: JobListParams): Promise<Page<Job>>;
   getJob(id: string): Promise<Job>;
@@ -125,7 +129,7 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     },
     createSource: async (input) => normalizeSource(await request('POST', '/api/sources', input)),
     updateSource: async (id, input) => normalizeSource(await request('PATCH', `/api/sources/${enc(id)}`, input)),
-    deleteSource: (id) => request('DELETE', `/api/sources/${enc(id)}`),
+    deleteSource: (id, jobs = 'close') => request('DELETE', `/api/sources/${enc(id)}?jobs=${jobs}`),
     importNow: async (id) => {
       const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import`);
       return { run: normalizeRun(body.run) };

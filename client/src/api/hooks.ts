@@ -7,6 +7,7 @@ import { useApi } from './ApiContext';
 import { mergeDetail } from '../live/cacheUpdates';
 import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
 import type { ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StatsParams } from './types';
+import type { RemovedSourceJobs } from './client';
 
 export function useRunsPage(params: RunListParams) {
   const api = useApi();
@@ -99,7 +100,7 @@ export function useDeleteSource() {
   const api = useApi();
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (id: string) => api.deleteSource(id),
+    mutationFn: ({ id, jobs }: { id: string; jobs: RemovedSourceJobs }) => api.deleteSource(id, jobs),
     onSuccess: () => qc.invalidateQueries({ queryKey: queryKeys.sources.all() }),
   });
 }

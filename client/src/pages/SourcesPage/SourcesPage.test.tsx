@@ -77,6 +77,18 @@ describe('SourcesPage', () => {
     await user.click(await screen.findByRole('button', { name: 'Remove' }));
     expect(api.pendingCount('deleteSource')).toBe(0);
     await user.click(screen.getByRole('button', { name: 'Confirm remove' }));
-    expect(api.next('deleteSource').args).toEqual(['jobicy-all']);
+    expect(api.next('deleteSource').args).toEqual(['jobicy-all', 'close']);
+  });
+
+  it('asks whether the jobs only the removed source carries are closed or kept', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Remove' }));
+    const closing = screen.getByRole('radio', { name: /Close them/ });
+    expect(closing).toBeChecked();
+    await user.click(screen.getByRole('radio', { name: /Keep them open/ }));
+    await user.click(screen.getByRole('button', { name: 'Confirm remove' }));
+    expect(api.next('deleteSource').args).toEqual(['jobicy-all', 'keep']);
   });
 });

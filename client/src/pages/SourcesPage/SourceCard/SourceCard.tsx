@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { useDeleteSource, useImportNow, useUpdateSource } from '../../../api/hooks';
 import { errorMessage, isApiError } from '../../../api/errors';
+import type { RemovedSourceJobs } from '../../../api/client';
 import type { Source } from '../../../api/types';
 import { StatusBadge } from '../../../components/StatusBadge/StatusBadge';
 import { describeCron } from '../../../lib/cron';
@@ -21,6 +22,7 @@ function When({ iso }: { iso: string | null | undefined }) {
 export function SourceCard({ source }: { source: Source }) {
   const [editing, setEditing] = useState(false);
   const [confirmRemove, setConfirmRemove] = useState(false);
+  const [removedJobs, setRemovedJobs] = useState<RemovedSourceJobs>('close');
   const importNow = useImportNow();
   const update = useUpdateSource();
   const remove = useDeleteSource();
@@ -62,14 +64,42 @@ export function SourceCard({ source }: { source: Source }) {
             {editing ? 'Close editor' : 'Edit'}
           </button>
           {confirmRemove ? (
-            <>
-              <button type="button" className="btn btn--danger btn--small" onClick={() => remove.mutate(source._id)} disabled={remove.isPending}>
+            <div className="source__remove" role="group" aria-label={`Remove ${source.name}`}>
+              <fieldset className="source__remove-jobs">
+                <legend>Jobs that only this source carries</legend>
+                <label>
+                  <input
+                    type="radio"
+                    name={`${headingId}-jobs`}
+                    value="close"
+                    checked={removedJobs === 'close'}
+                    onChange={() => setRemovedJobs('close')}
+                  />{' '}
+                  Close them (they leave the board)
+                </label>
+                <label>
+                  <input
+                    type="radio"
+                    name={`${headingId}-jobs`}
+                    value="keep"
+                    checked={removedJobs === 'keep'}
+                    onChange={() => setRemovedJobs('keep')}
+                  />{' '}
+                  Keep them open
+                </label>
+              </fieldset>
+              <button
+                type="button"
+                className="btn btn--danger btn--small"
+                onClick={() => remove.mutate({ id: source._id, jobs: removedJobs })}
+                disabled={remove.isPending}
+              >
                 Confirm remove
               </button>
               <button type="button" className="btn btn--small" onClick={() => setConfirmRemove(false)}>
                 Keep
               </button>
-            </>
+            </div>
           ) : (
             <button type="button" className="btn btn--danger btn--small" onClick={() => setConfirmRemove(true)}>
               Remove
