@@ -50,6 +50,9 @@ fn seeds() -> Vec<u64> {
     let n = env_u64("SOAK_SCENARIOS").unwrap_or(10);
     let first = env_u64("SOAK_FIRST_SEED").unwrap_or(1);
     out.extend((0..n).map(|i| first.wrapping_add(i)));
+    // A kept seed that is also among the scenarios plays once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|s| seen.insert(*s));
     out
 }
 
