@@ -19,12 +19,12 @@ export function SignInForm() {
       <h1 id="signin-title">Sign in</h1>
       <p>
         {token
-          ? 'The server did not accept the stored token. Paste the admin token again.'
-          : 'Paste the admin token the daemon printed at start (the part after #token= in its URL).'}
+          ? 'The server did not accept the stored token. Paste a current admin or read token.'
+          : 'Paste the admin token (auth.admin_token in the daemon\'s configuration, or the one it printed at start when it generated one: the part after #token= in its URL), or a read token for a view without changes.'}
       </p>
       <form onSubmit={submit} className="form">
         <div className="field">
-          <label htmlFor="signin-token">Admin token</label>
+          <label htmlFor="signin-token">Token</label>
           <input
             id="signin-token"
             type="password"

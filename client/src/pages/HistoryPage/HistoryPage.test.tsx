@@ -106,7 +106,7 @@ describe('HistoryPage', () => {
     await waitFor(() => expect(sockets.last.closedByClient).toBe(true));
     expect(screen.getByTestId('connection-status')).toHaveAttribute('data-state', 'offline');
 
-    await user.type(screen.getByLabelText('Admin token'), 'good-token');
+    await user.type(screen.getByLabelText('Token'), 'good-token');
     await user.click(screen.getByRole('button', { name: 'Sign in' }));
     await waitFor(() => expect(sockets.last.url).toContain('token=good-token'));
     expect(api.pendingCount('listRuns')).toBeGreaterThan(0);
