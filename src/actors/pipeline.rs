@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use apalis::prelude::{AbortError, BoxDynError};
 
@@ -51,6 +51,16 @@ impl Pipeline {
         source: &Source,
         trigger: Trigger,
     ) -> Result<Started, StoreError> {
+        self.start_run_for(source, trigger, None).await
+    }
+
+    /// `start_run`, for the cron tick `scheduled_for` when the scheduler starts it.
+    pub async fn start_run_for(
+        &self,
+        source: &Source,
+        trigger: Trigger,
+        scheduled_for: Option<DateTime<Utc>>,
+    ) -> Result<Started, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         if !self.take_running_lease(&source.id, &run_id).await? {
             let holder = self.runs.running_holder(&source.id).await?;
@@ -64,6 +74,7 @@ impl Pipeline {
             trigger,
             Utc::now(),
         );
+        run.scheduled_for = scheduled_for;
         if let Err(e) = self.store.insert_run(&run).await {
             self.runs.release_running(&source.id, &run_id).await.ok();
             return Err(e);

@@ -114,6 +114,13 @@ pub struct ImportRun {
     /// The source URL (the assignment's name for it).
     pub file_name: String,
     pub trigger: Trigger,
+    /// The cron tick a scheduled run was started for (one run per source and tick).
+    #[serde(
+        default,
+        with = "time::rfc3339_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scheduled_for: Option<DateTime<Utc>>,
     pub status: RunStatus,
     #[serde(with = "time::rfc3339")]
     pub import_date_time: DateTime<Utc>,
@@ -187,6 +194,7 @@ impl ImportRun {
             source_name: source_name.to_owned(),
             file_name: url.to_owned(),
             trigger,
+            scheduled_for: None,
             status: RunStatus::Queued,
             import_date_time: now,
             started_at: None,

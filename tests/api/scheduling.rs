@@ -195,5 +195,14 @@ async fn a_tick_starts_one_run_even_when_redis_forgot_who_took_it() {
         .await
         .unwrap();
     assert_eq!(page["total"], 2, "one run per tick: {page}");
+    let mut ticks: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scheduledFor"].as_str().unwrap_or("none").to_owned())
+        .collect();
+    ticks.sort();
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(ticks, vec![at(slot), at(next)], "each run records its tick");
     app.cleanup().await;
 }

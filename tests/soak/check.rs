@@ -206,23 +206,32 @@ fn runs_per_source(inp: &Input<'_>, reads: &HashMap<String, Reads>, v: &mut Vec<
             }
         }
     }
-    for s in 0..inp.feeds.sources.len() {
-        let mut sched: Vec<&Run> = inp
-            .runs
-            .iter()
-            .filter(|r| r.source == s && r.trigger == "schedule")
-            .collect();
-        sched.sort_by_key(|r| r.start);
-        for w in sched.windows(2) {
-            if (w[1].start - w[0].start).num_milliseconds() < 1000 {
-                v.push(format!(
-                    "source {s} was run twice for one tick: runs {} and {} at {} and {}",
-                    w[0].id,
-                    w[1].id,
-                    ts(w[0].start),
-                    ts(w[1].start)
-                ));
-            }
+    // One scheduled run per source and cron tick: each records its tick (a database dropped in
+    // between took the record of the first with it).
+    let mut ticks: HashMap<(usize, Time), &Run> = HashMap::new();
+    let mut sched: Vec<&Run> = inp
+        .runs
+        .iter()
+        .filter(|r| r.trigger == "schedule")
+        .collect();
+    sched.sort_by_key(|r| r.start);
+    for r in sched {
+        let Some(tick) = r.tick else {
+            v.push(format!("scheduled run {} records no tick", r.id));
+            continue;
+        };
+        if let Some(other) = ticks.insert((r.source, tick), r)
+            && !inp.wipes.iter().any(|w| *w > other.start && *w < r.start)
+        {
+            v.push(format!(
+                "source {} was run twice for one tick ({}): runs {} and {} at {} and {}",
+                r.source,
+                ts(tick),
+                other.id,
+                r.id,
+                ts(other.start),
+                ts(r.start)
+            ));
         }
     }
 }

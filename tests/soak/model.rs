@@ -24,6 +24,8 @@ pub struct Run {
     pub source: usize,
     pub status: String,
     pub trigger: String,
+    /// The cron tick a scheduled run was started for.
+    pub tick: Option<Time>,
     pub start: Time,
     pub finish: Option<Time>,
     pub counts: Counts,
@@ -73,6 +75,7 @@ pub fn run_from(d: &Document, source_ids: &[String]) -> Option<Run> {
         source,
         status: d.get_str("status").unwrap_or("?").to_owned(),
         trigger: d.get_str("trigger").unwrap_or("?").to_owned(),
+        tick: time(d, "scheduledFor"),
         start: time(d, "importDateTime")?,
         finish: time(d, "finishedAt"),
         counts: Counts {
