@@ -34,7 +34,10 @@ fi
 if [ "$what" = all ] || [ "$what" = pipeline ]; then
   services
   echo; echo "## Import pipeline"
-  BENCH_RUNS=${BENCH_RUNS:-3} cargo bench --locked --bench pipeline 2>&1 | grep -vE '^\s+(Compiling|Finished|Running)'
+  for shape in small wp; do
+    BENCH_SHAPE=$shape BENCH_RUNS=${BENCH_RUNS:-3} cargo bench --locked --bench pipeline 2>&1 | grep -vE '^\s+(Compiling|Finished|Running)'
+    echo
+  done
 fi
 if [ "$what" = all ] || [ "$what" = ws ]; then
   services
