@@ -173,7 +173,16 @@ fn serve(
     // A configured token is never printed: it would end up in `docker logs` and log files.
     let generated = settings.auth.admin_token.is_empty();
     let result = sys.block_on(async move {
-        let daemon = app::start(settings, roles).await?;
+        // Listening for SIGTERM before anything else: a daemon stopped while it starts (still
+        // waiting for Redis, say) exits 0 too, instead of dying by the signal.
+        let mut stop = Stop::listen();
+        let daemon = tokio::select! {
+            daemon = app::start(settings, roles) => daemon?,
+            _ = stop.requested() => {
+                tracing::info!("stopped while starting");
+                return Ok(());
+            }
+        };
         actix_web::rt::spawn(job_importer::http::auth::reload_on_hangup(
             daemon.tokens.clone(),
             reload,
@@ -197,7 +206,7 @@ fn serve(
                 );
             }
         }
-        wait_for_signal().await;
+        stop.requested().await;
         tracing::info!("stopping: finishing in-flight work");
         daemon.stop().await;
         Ok::<(), anyhow::Error>(())
@@ -211,17 +220,41 @@ fn serve(
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+/// SIGTERM and SIGINT, listened for from the moment it is made.
+struct Stop {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
-        Err(_) => {
-            tokio::signal::ctrl_c().await.ok();
+    }
+
+    async fn requested(&mut self) {
+        let term = async {
+            match self.term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let int = async {
+            match self.int.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = int => {}
         }
     }
 }

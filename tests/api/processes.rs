@@ -194,3 +194,35 @@ async fn two_worker_processes_share_the_batches_and_the_counts_are_exact() {
     );
     front.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_daemon_stopped_with_sigterm_while_it_waits_for_redis_exits_0() {
+    let mut s = settings();
+    // Nothing listens there: the daemon waits for Redis (up to `startup_wait_secs`).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    s.redis.url = job_importer::config::Secret::new(format!("redis://127.0.0.1:{port}"));
+    let log = std::env::temp_dir().join(format!("job-importer-early-{}", uuid::Uuid::new_v4()));
+    let mut d = DaemonProcess::start_logging(&s, "worker", "info", &log);
+    // It is waiting (and says so) when the signal comes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("not ready yet")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never waited for Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(10)).expect("exits at once");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).ok();
+    assert!(status.success(), "exit status {status:?}: {text}");
+    assert!(text.contains("stopped while starting"), "{text}");
+}
