@@ -15,6 +15,21 @@ fn job_extension(f: &Field<'_>) -> bool {
     in_unknown_namespace(f) || (f.ns.is_none() && prefix(f.name) == Some(WPJM))
 }
 
+/// Names feeds give a posting's expiry date.
+fn is_expiry(local: &str) -> bool {
+    matches!(
+        local,
+        "expires_at"
+            | "expires"
+            | "expiry_date"
+            | "expiryDate"
+            | "expiration_date"
+            | "validThrough"
+            | "valid_through"
+            | "job_expires"
+    )
+}
+
 /// Maps one RSS item child (or grandchild) onto the raw item; anything unknown goes to `extra`.
 pub fn map_field(item: &mut RawItem, f: &mut Field<'_>) {
     if f.parent.is_some() {
@@ -26,6 +41,12 @@ pub fn map_field(item: &mut RawItem, f: &mut Field<'_>) {
             *slot = Some(text);
         }
     };
+    // An expiry date, bare (We Work Remotely's `expires_at`) or in a site's own namespace.
+    if ((f.ns.is_none() && prefix(f.name).is_none()) || job_extension(f))
+        && is_expiry(local(f.name))
+    {
+        return set(&mut item.valid_through, text);
+    }
     if job_extension(f) {
         match local(f.name) {
             "company" | "company_name" => return set(&mut item.company, text),

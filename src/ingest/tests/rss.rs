@@ -207,6 +207,39 @@ fn we_work_remotely_items_map_region_type_and_logo() {
     );
 }
 
+#[test]
+fn we_work_remotely_expires_at_is_the_postings_valid_through() {
+    let (items, _) = run(
+        fixture!("weworkremotely-rss.xml"),
+        &opts("https://weworkremotely.com/remote-jobs.rss"),
+    );
+    let jobs = postings(items);
+    assert_eq!(
+        jobs[0].valid_through.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-08-09T22:45:30+00:00")
+    );
+    assert!(jobs.iter().all(|j| j.valid_through.is_some()));
+    assert!(jobs.iter().all(|j| !j.extra.contains_key("expires_at")));
+}
+
+#[test]
+fn expiry_dates_in_a_sites_namespace_are_read_and_known_namespaces_are_not() {
+    let job = the_posting(&item_feed(
+        "xmlns:jobs=\"https://jobs.example.com\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"",
+        "<jobs:expires>2031-01-02T03:04:05Z</jobs:expires>",
+    ));
+    assert_eq!(
+        job.valid_through.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2031-01-02T03:04:05+00:00"),
+        "a date ahead is kept as it is"
+    );
+    let job = the_posting(&item_feed(
+        "xmlns:m=\"http://search.yahoo.com/mrss/\"",
+        "<m:expires>2031-01-02T03:04:05Z</m:expires>",
+    ));
+    assert_eq!(job.valid_through, None);
+}
+
 /// One RSS item with the given namespace declarations on the root and the given children.
 fn item_feed(decls: &str, children: &str) -> String {
     format!(

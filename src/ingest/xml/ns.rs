@@ -124,7 +124,10 @@ mod tests {
             &BytesStart::from_content(r#"rss xmlns:j="https://a.example/" xmlns="https://d/""#, 3),
             1,
         );
-        ns.open(&BytesStart::from_content(r#"item xmlns:j="https://b.example/""#, 4), 3);
+        ns.open(
+            &BytesStart::from_content(r#"item xmlns:j="https://b.example/""#, 4),
+            3,
+        );
         assert_eq!(ns.resolve("j:company"), Some("https://b.example/"));
         assert_eq!(ns.resolve("company"), Some("https://d/"));
         assert_eq!(ns.resolve("x:company"), None);
