@@ -282,3 +282,49 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_job_stands_in_time_by_its_posting_date_else_when_first_seen() {
+        let dated = doc! {"datePosted": "2026-11-02T00:00:00.000Z", "firstSeenAt": "2026-11-30T00:00:00.000Z"};
+        assert_eq!(job_date(&dated), Some(at("2026-11-02T00:00:00Z")));
+        let undated = doc! {"datePosted": Bson::Null, "firstSeenAt": "2026-11-30T00:00:00.000Z"};
+        assert_eq!(job_date(&undated), Some(at("2026-11-30T00:00:00Z")));
+        assert_eq!(job_date(&doc! {}), None);
+    }
+
+    #[test]
+    fn the_judge_reads_absence_by_mode_and_window() {
+        let mut window = FeedWindow::default();
+        window.observe(Some(at("2026-11-10T00:00:00Z")));
+        let old = doc! {"datePosted": "2026-11-01T00:00:00.000Z"};
+        let inside = doc! {"datePosted": "2026-11-12T00:00:00.000Z"};
+        let judge = |expiry| Judge {
+            expiry,
+            window: &window,
+        };
+        assert!(!judge(Expiry::Window).speaks_for(&old));
+        assert!(judge(Expiry::Window).speaks_for(&inside));
+        assert!(judge(Expiry::Complete).speaks_for(&old));
+        assert!(!judge(Expiry::Never).speaks_for(&inside));
+        // Without any date, the run's absence counts as it always did.
+        assert!(judge(Expiry::Window).speaks_for(&doc! {}));
+    }
+
+    #[test]
+    fn closings_sum_over_reasons() {
+        let mut c = Closing::default();
+        c.add(ClosedReason::MissingFromFeed, 2);
+        c.add(ClosedReason::Expired, 3);
+        c.add(ClosedReason::Expired, 1);
+        assert_eq!(c.closed(), 6);
+        assert_eq!(c.by_reason.get("expired"), Some(&4));
+    }
+}
