@@ -248,6 +248,15 @@ async fn jobs_closed_by_the_complete_rule_outside_the_window_reopen_under_the_wi
             .all(|j| j.get_str("closedReason").unwrap() == "missing_from_feed")
     );
 
+    // Job 0 as a daemon before expiry modes left it: closed with no reason nor rule.
+    app.db
+        .collection::<Document>("jobs")
+        .update_one(
+            doc! {"externalId": guid(0)},
+            doc! {"$unset": {"closedReason": "", "closedUnder": ""}},
+        )
+        .await
+        .unwrap();
     let patched = patch_source(&app, &source, json!({"expiry": "window"})).await;
     assert_eq!(patched["expiry"], "window");
     let run = app.wait_final(&app.trigger(&source).await).await;
