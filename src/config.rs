@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Expiry;
 use crate::domain::source::{Source, SourceFormat, slug};
 use crate::ingest::ParseLimits;
 use crate::ingest::fetch::FetchLimits;
@@ -243,6 +244,9 @@ pub struct PipelineSettings {
     pub max_resumes: u32,
     /// How often one daemon looks for stale runs.
     pub sweep_interval_secs: u64,
+    /// How often one daemon closes the open jobs whose `validThrough` has passed (besides
+    /// each run of their source); 0: only at runs.
+    pub expiry_sweep_interval_secs: u64,
     /// On `SIGTERM`, how long in-flight fetches and batches may take to finish before the
     /// daemon exits anyway (what is unfinished is delivered again to another worker).
     pub shutdown_grace_secs: u64,
@@ -285,6 +289,7 @@ impl Default for PipelineSettings {
             stale_after_secs: 600,
             max_resumes: 2,
             sweep_interval_secs: 30,
+            expiry_sweep_interval_secs: 600,
             shutdown_grace_secs: 30,
             step_timeout_secs: 900,
         }
@@ -339,6 +344,9 @@ pub struct SourceSettings {
     /// LAN). Settable only here: the API refuses it.
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// How absence from the feed closes jobs: `window` (default), `complete` or `never`.
+    #[serde(default)]
+    pub expiry: Expiry,
 }
 
 fn yes() -> bool {
@@ -360,6 +368,7 @@ impl SourceSettings {
             .with_user_agent(self.user_agent.clone())
             .with_max_body_bytes(self.max_body_bytes)
             .with_private_networks(self.allow_private_networks)
+            .with_expiry(self.expiry)
     }
 }
 
@@ -634,6 +643,24 @@ mod tests {
     }
 
     #[test]
+    fn a_source_reads_its_expiry_mode_and_defaults_to_window() {
+        let read = |extra: &str| {
+            let toml = format!("name = \"A\"\nurl = \"https://example.com/feed\"\n{extra}");
+            ::config::Config::builder()
+                .add_source(::config::File::from_str(&toml, ::config::FileFormat::Toml))
+                .build()
+                .and_then(|c| c.try_deserialize::<SourceSettings>())
+        };
+        let plain = read("").unwrap().to_source("0 0 * * * *");
+        assert_eq!(plain.expiry, Expiry::Window);
+        let full = read("expiry = \"complete\"")
+            .unwrap()
+            .to_source("0 0 * * * *");
+        assert_eq!(full.expiry, Expiry::Complete);
+        assert!(read("expiry = \"sometimes\"").is_err());
+    }
+
+    #[test]
     fn a_bad_cron_names_its_key() {
         let mut s = Settings::default();
         s.sources.push(SourceSettings {
@@ -647,6 +674,7 @@ mod tests {
             user_agent: None,
             max_body_bytes: None,
             allow_private_networks: false,
+            expiry: Expiry::Window,
         });
         let err = s.validate().map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("sources[0].cron"), "{err}");

@@ -57,7 +57,7 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Sources: `sources list|add|remove|import`.
+    /// Sources: `sources list|show|add|edit|remove|import`.
     Sources {
         #[command(subcommand)]
         cmd: SourcesCommand,

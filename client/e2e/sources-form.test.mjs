@@ -1,5 +1,6 @@
 // Journey (c): the Sources form shows the server's message next to a bad URL and a bad cron;
-// a source added through it can then be imported from its card.
+// a source added through it (with its expiry mode) can then be imported from its card, which
+// then shows the window the run covered.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -47,13 +48,19 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   assert.match(await form.getByTestId('cron-reading').innerText(), /30/);
   // Disabled, so the scheduler leaves it to this test.
   await form.getByLabel(/Enabled/).uncheck();
+  await form.getByLabel('Jobs missing from the feed').selectOption('complete');
+  assert.match(await form.getByTestId('expiry-hint').innerText(), /every open posting/);
   await form.getByRole('button', { name: 'Add source' }).click();
   const card = page.getByTestId('source-card').filter({ hasText: name });
   await card.waitFor();
   state.sourceIds.push(await card.getAttribute('data-source-id'));
+  assert.match(await card.getByTestId('source-expiry').innerText(), /Complete/);
+  assert.match(await card.getByTestId('source-window').innerText(), /no complete run yet/);
 
   const { items } = await api('GET', '/api/sources');
-  assert.ok(items.some((s) => s.name === name), 'the source exists on the server');
+  const created = items.find((s) => s.name === name);
+  assert.ok(created, 'the source exists on the server');
+  assert.equal(created.expiry, 'complete', 'the expiry mode was saved');
 
   // Import it from its card and follow the run to its end.
   await card.getByRole('button', { name: 'Import now' }).click();
@@ -61,9 +68,13 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   const detail = page.locator('[data-testid="run-detail"][data-status="completed"]');
   await detail.waitFor({ timeout: IMPORT_TIMEOUT_MS });
   assert.match(await detail.innerText(), /Fetched\s+5/, 'the run shows its final numbers');
+  assert.match(await page.getByTestId('run-window').innerText(), /covered 5 postings/);
+
+  // The source's card now shows the span that run covered.
+  await navigate(page, 'Sources');
+  await card.getByTestId('source-window').filter({ hasText: '5 items per run' }).waitFor();
 
   // Remove it, keeping the jobs it brought: the dialog asks, and the request says so.
-  await navigate(page, 'Sources');
   await card.getByRole('button', { name: 'Remove' }).click();
   assert.equal(await card.getByRole('radio', { name: /Close them/ }).isChecked(), true, 'closing is the default');
   await card.getByRole('radio', { name: /Keep them open/ }).check();

@@ -13,8 +13,10 @@ use crate::config::Settings;
 use crate::domain::codes;
 use crate::domain::events::ServerEvent;
 use crate::domain::source::Source;
-use crate::domain::{Failure, ImportRun, RunStatus, Trigger};
+use crate::domain::{ClosedReason, Expiry, Failure, ImportRun, RunStatus, Trigger};
 use crate::ingest::fetch::HttpFetcher;
+use crate::store::mongo::expiry::{Closing, Judge};
+use crate::store::mongo::runs::RunState;
 use crate::store::queue::{FetchFeedTask, Queues};
 use crate::store::redis::Redis;
 use crate::store::run_state::{Live, RunLedger};
@@ -264,24 +266,8 @@ impl Pipeline {
         let Some(run) = self.store.get_run(run_id).await? else {
             return Ok(None);
         };
-        let after = self.settings.pipeline.close_after_missed_runs;
-        let closed = if run.error.is_none() && after > 0 {
-            if !self.runs.has_seen(run_id, generation).await? && total > 0 {
-                // Redis lost what the feed carried: closing would close every job. The run is
-                // read again by the sweeper instead (its batches are recorded, so nothing
-                // else is lost).
-                tracing::warn!(%run_id, "the run's sightings are gone from Redis; it will be read again");
-                return Ok(None);
-            }
-            let seen_key = self.runs.seen_key(run_id, generation);
-            let closed_key = self.runs.closed_key(run_id);
-            let seen = async || self.runs.seen(run_id, generation).await;
-            let store = self.store.at_epoch(state.index_epoch.as_deref());
-            store
-                .close_missing_indexed(&run.source_id, run_id, &seen_key, &closed_key, seen, after)
-                .await?
-        } else {
-            0
+        let Some(closing) = self.close_on_completion(&run, &state).await? else {
+            return Ok(None);
         };
         // Saved before the run says it completed (a reader who sees it completed finds the
         // source's validators), and only for a run that completes (not a partial one).
@@ -292,9 +278,89 @@ impl Pipeline {
         }
         let completed = self
             .store
-            .complete_run(&run, generation, &records, closed)
+            .complete_run(&run, generation, &records, &closing)
             .await?;
         Ok(completed.map(|r| (r, generation)))
+    }
+
+    /// What a run's end does to the jobs of its source it did not list, by the source's expiry
+    /// mode and the window its read covered (see `domain::expiry`). Only a complete run (no
+    /// run-level error) closes or reopens anything. `None` when the run cannot be judged now
+    /// (its sightings are gone from Redis: the sweeper reads it again).
+    async fn close_on_completion(
+        &self,
+        run: &ImportRun,
+        state: &RunState,
+    ) -> Result<Option<Closing>, StoreError> {
+        let run_id = run.id.as_str();
+        let generation = state.generation;
+        let total = state.batches_total.unwrap_or(0);
+        let mut closing = Closing {
+            window: run.window.clone(),
+            ..Default::default()
+        };
+        // The feed's own expiry dates need no complete read: any run that ends closes its
+        // source's jobs whose date has passed.
+        let store = self.store.at_epoch(state.index_epoch.as_deref());
+        let expired = store
+            .close_expired(Some(&run.source_id), Some(run_id), Utc::now())
+            .await?;
+        closing.add(ClosedReason::Expired, expired);
+        if run.error.is_some() {
+            return Ok(Some(closing));
+        }
+        let expiry = self
+            .store
+            .get_source(&run.source_id)
+            .await?
+            .map(|s| s.expiry)
+            .unwrap_or_default();
+        let after = self.settings.pipeline.close_after_missed_runs;
+        let judges_absence = after > 0 && expiry != Expiry::Never;
+        if (judges_absence || closing.window.as_ref().is_some_and(|w| w.undated > 0))
+            && !self.runs.has_seen(run_id, generation).await?
+            && total > 0
+        {
+            // Redis lost what the feed carried: closing would close every job. The run is
+            // read again by the sweeper instead (its batches are recorded, so nothing
+            // else is lost).
+            tracing::warn!(%run_id, "the run's sightings are gone from Redis; it will be read again");
+            return Ok(None);
+        }
+        let mut window = closing.window.take().unwrap_or_default();
+        if window.undated > 0 {
+            let seen = self.runs.seen(run_id, generation).await?;
+            self.store.widen_by_first_seen(&mut window, &seen).await?;
+        }
+        if judges_absence {
+            let seen_key = self.runs.seen_key(run_id, generation);
+            let closed_key = self.runs.closed_key(run_id);
+            let seen = async || self.runs.seen(run_id, generation).await;
+            let judge = Judge {
+                expiry,
+                window: &window,
+            };
+            let closed = store
+                .close_missing_indexed(
+                    &run.source_id,
+                    run_id,
+                    &seen_key,
+                    &closed_key,
+                    seen,
+                    after,
+                    &judge,
+                )
+                .await?;
+            closing.add(ClosedReason::MissingFromFeed, closed);
+        }
+        if expiry == Expiry::Window {
+            closing.reopened = store
+                .rejudge_outside_window(&run.source_id, run_id, &window)
+                .await?;
+        }
+        self.store.save_window(&run.source_id, &window).await?;
+        closing.window = Some(window);
+        Ok(Some(closing))
     }
 
     /// A step that will not be tried again: the run fails with the reason (when the stores

@@ -1,4 +1,4 @@
-//! `job-importer runs list|show` and `job-importer sources list|add|remove|import`: the same
+//! `job-importer runs list|show` and `job-importer sources list|show|add|edit|remove|import`: the same
 //! store and rules as the API, for terminals and scripts (`--json` prints documents as stored).
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::actors::pipeline::Started;
 use crate::config::{Settings, validate_cron, validate_source_url};
 use crate::domain::source::{Source, slug};
-use crate::domain::{ImportRun, RunStatus, Trigger};
+use crate::domain::{Expiry, ImportRun, RunStatus, Trigger};
 use crate::store::mongo::history::{RunQuery, RunSort};
 use crate::store::mongo::runs::RunFilter;
 
@@ -41,6 +41,20 @@ pub enum SourcesCommand {
         /// Six fields (sec min hour day month weekday); default: scheduler.default_cron.
         #[arg(long)]
         cron: Option<String>,
+        /// How absence from the feed closes jobs: window (default), complete or never.
+        #[arg(long, value_parser = parse_expiry)]
+        expiry: Option<Expiry>,
+    },
+    /// One source: its settings, health and the window its last complete run covered.
+    Show {
+        id: String,
+    },
+    /// Change a source's settings.
+    Edit {
+        id: String,
+        /// How absence from the feed closes jobs: window, complete or never.
+        #[arg(long, value_parser = parse_expiry)]
+        expiry: Option<Expiry>,
     },
     /// Remove a source; the open jobs only it carried are closed unless `--keep-jobs`.
     Remove {
@@ -52,6 +66,24 @@ pub enum SourcesCommand {
     Import {
         id: String,
     },
+}
+
+fn parse_expiry(s: &str) -> Result<Expiry, String> {
+    Expiry::parse(s).ok_or_else(|| format!("`{s}` is not one of window, complete, never"))
+}
+
+/// What a source's last complete run covered, in one line.
+fn window_line(s: &Source) -> String {
+    let Some(w) = &s.last_window else {
+        return "no complete run yet".into();
+    };
+    let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+    };
+    format!("{} items, {} .. {}", w.items, day(w.oldest), day(w.newest))
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,12 +211,66 @@ pub async fn sources(
                 .map(|s| {
                     let state = if s.enabled { "enabled" } else { "disabled" };
                     let last = s.health.last_status.as_deref().unwrap_or("never run");
-                    format!("{:<24} {state:<8} {:<14} {}  {}", s.id, s.cron, last, s.url)
+                    format!(
+                        "{:<24} {state:<8} {:<14} {last:<12} {:<8} {}",
+                        s.id,
+                        s.cron,
+                        s.expiry.as_str(),
+                        s.url
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
-        SourcesCommand::Add { name, url, cron } => {
+        SourcesCommand::Show { id } => {
+            let s = p
+                .store
+                .get_source(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            if as_json {
+                return pretty(&s);
+            }
+            let last = s.health.last_status.as_deref().unwrap_or("never run");
+            Ok([
+                format!("id:       {}", s.id),
+                format!("name:     {}", s.name),
+                format!("url:      {}", s.url),
+                format!("cron:     {}", s.cron),
+                format!("enabled:  {}", s.enabled),
+                format!("expiry:   {}", s.expiry.as_str()),
+                format!("window:   {}", window_line(&s)),
+                format!("last run: {last}"),
+            ]
+            .join("\n"))
+        }
+        SourcesCommand::Edit { id, expiry } => {
+            let mut s = p
+                .store
+                .get_source(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            if let Some(e) = expiry {
+                s.expiry = e;
+            }
+            let s = p
+                .store
+                .update_source(&s)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            p.sources_changed().await;
+            if as_json {
+                pretty(&s)
+            } else {
+                Ok(format!("updated {} (expiry {})", s.id, s.expiry.as_str()))
+            }
+        }
+        SourcesCommand::Add {
+            name,
+            url,
+            cron,
+            expiry,
+        } => {
             let u = validate_source_url(&url).map_err(|m| anyhow::anyhow!("url {m}"))?;
             if !allow_private {
                 crate::ingest::ip_policy::check_url(&u, false)
@@ -194,7 +280,8 @@ pub async fn sources(
             validate_cron(&cron).map_err(|m| anyhow::anyhow!("cron: {m}"))?;
             let id = slug(&name);
             anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
-            let s = Source::new(id, name.trim(), u.to_string(), cron);
+            let s = Source::new(id, name.trim(), u.to_string(), cron)
+                .with_expiry(expiry.unwrap_or_default());
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
             if as_json {

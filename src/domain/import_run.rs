@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codes::Failure;
+use super::expiry::FeedWindow;
 use super::time;
 
 /// How many failures are stored on a run; the rest are only counted (by code).
@@ -142,6 +143,12 @@ pub struct ImportRun {
     pub closed_jobs: i64,
     #[serde(default)]
     pub reopened_jobs: i64,
+    /// Jobs this run closed, by reason (`missing_from_feed`, `expired`); set when it ends.
+    #[serde(default)]
+    pub closed_by_reason: BTreeMap<String, i64>,
+    /// The span of postings the feed covered in this run's read (set once the feed is read).
+    #[serde(default)]
+    pub window: Option<FeedWindow>,
     /// Item failures, the first `MAX_STORED_FAILURES` of them (left out of list pages).
     #[serde(default)]
     pub failures: Vec<Failure>,
@@ -209,6 +216,8 @@ impl ImportRun {
             failed_jobs: 0,
             closed_jobs: 0,
             reopened_jobs: 0,
+            closed_by_reason: BTreeMap::new(),
+            window: None,
             failures: Vec::new(),
             failures_by_code: Vec::new(),
             error: None,

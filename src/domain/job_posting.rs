@@ -89,6 +89,14 @@ pub struct JobPosting {
     pub date_posted: Option<DateTime<Utc>>,
     pub salary: Option<Salary>,
     pub logo_url: Option<String>,
+    /// Until when the feed says the posting is open (schema.org `validThrough`; We Work
+    /// Remotely's `expires_at`, Himalayas' `expiryDate`). The job closes once it has passed.
+    #[serde(
+        default,
+        with = "super::time::rfc3339_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_through: Option<DateTime<Utc>>,
     /// Elements the parser does not map, by qualified name; kept so nothing a publisher sends
     /// is silently lost.
     pub extra: BTreeMap<String, String>,
@@ -133,6 +141,11 @@ impl JobPosting {
         });
         field(salary.as_deref().unwrap_or(""));
         field(self.logo_url.as_deref().unwrap_or(""));
+        // Only when stated, so postings without one keep the hash they always had.
+        if let Some(v) = self.valid_through {
+            field("validThrough");
+            field(&v.to_rfc3339());
+        }
         for (k, v) in &self.extra {
             field(k);
             field(v);

@@ -3,12 +3,14 @@
 
 pub mod codes;
 pub mod events;
+pub mod expiry;
 pub mod import_run;
 pub mod job_posting;
 pub mod source;
 pub mod time;
 
 pub use codes::Failure;
+pub use expiry::{ClosedReason, Expiry, FeedWindow};
 pub use import_run::{BatchResult, CodeCount, ImportRun, RunStatus, Trigger};
 pub use job_posting::{EmploymentType, JobPosting, Salary};
 pub use source::Source;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codes::Failure;
+use super::expiry::{Expiry, FeedWindow};
 use super::time;
 
 /// How a source's body is read. `Auto` detects RSS, RDF, Atom and JSON Feed from the content;
@@ -80,6 +81,12 @@ pub struct Source {
     /// the field, so an admin token cannot open the SSRF policy.
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// How absence from the feed closes jobs (`window` unless set).
+    #[serde(default)]
+    pub expiry: Expiry,
+    /// The span the last complete run of the feed covered (written by the pipeline only).
+    #[serde(default)]
+    pub last_window: Option<FeedWindow>,
     #[serde(default)]
     pub etag: Option<String>,
     #[serde(default)]
@@ -108,6 +115,8 @@ impl Source {
             user_agent: None,
             max_body_bytes: None,
             allow_private_networks: false,
+            expiry: Expiry::Window,
+            last_window: None,
             etag: None,
             last_modified: None,
             health: SourceHealth::default(),
@@ -136,6 +145,11 @@ impl Source {
 
     pub fn with_max_body_bytes(mut self, max_body_bytes: Option<u64>) -> Self {
         self.max_body_bytes = max_body_bytes;
+        self
+    }
+
+    pub fn with_expiry(mut self, expiry: Expiry) -> Self {
+        self.expiry = expiry;
         self
     }
 

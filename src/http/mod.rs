@@ -71,6 +71,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/api/stats", routes::stats::stats),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
+    route!("GET", "/api/sources/{id}", routes::sources::show),
     route!("PATCH", "/api/sources/{id}", routes::sources::update),
     route!("DELETE", "/api/sources/{id}", routes::sources::remove),
     route!("POST", "/api/sources/{id}/import", routes::sources::import),

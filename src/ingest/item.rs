@@ -28,6 +28,10 @@ pub struct RawItem {
     pub date: Option<String>,
     /// Already a timestamp (JSON epochs); wins over `date`.
     pub date_value: Option<DateTime<Utc>>,
+    /// When the posting expires, as found (`expires_at`, `validThrough`).
+    pub valid_through: Option<String>,
+    /// Already a timestamp (JSON epochs); wins over `valid_through`.
+    pub valid_through_value: Option<DateTime<Utc>>,
     pub summary: Option<String>,
     /// Full content (`content:encoded`, Atom `content`); preferred over `summary`.
     pub content: Option<String>,
@@ -226,6 +230,10 @@ impl<'a> Normalizer<'a> {
             salary: raw
                 .salary
                 .or_else(|| raw.salary_text.as_deref().and_then(salary::parse_salary)),
+            // Not clamped: an expiry date is meant to lie ahead.
+            valid_through: raw
+                .valid_through_value
+                .or_else(|| raw.valid_through.as_deref().and_then(dates::parse_date)),
             logo_url: raw
                 .logo
                 .as_deref()

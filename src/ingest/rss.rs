@@ -2,11 +2,33 @@
 //! extension. The driver in [`super::xml`] streams the items; this module only maps fields.
 
 use super::item::RawItem;
-use super::xml::{Field, local, prefix};
+use super::xml::{Field, canonical, in_unknown_namespace, local, prefix};
 
-/// The WP Job Manager prefix. Its namespace URI is each site's own URL, so fields are
-/// recognised by prefix and local name, never by URI.
+/// The prefix WP Job Manager writes. Its namespace URI is each site's own URL, so its fields
+/// are recognised by local name under any namespace that is not a known one (whatever the
+/// prefix, or none); this prefix counts too when a document uses it without declaring it.
 const WPJM: &str = "job_listing";
+
+/// Whether an element may carry a WP Job Manager field: in a site's own namespace, or under
+/// the plugin's prefix left undeclared.
+fn job_extension(f: &Field<'_>) -> bool {
+    in_unknown_namespace(f) || (f.ns.is_none() && prefix(f.name) == Some(WPJM))
+}
+
+/// Names feeds give a posting's expiry date.
+fn is_expiry(local: &str) -> bool {
+    matches!(
+        local,
+        "expires_at"
+            | "expires"
+            | "expiry_date"
+            | "expiryDate"
+            | "expiration_date"
+            | "validThrough"
+            | "valid_through"
+            | "job_expires"
+    )
+}
 
 /// Maps one RSS item child (or grandchild) onto the raw item; anything unknown goes to `extra`.
 pub fn map_field(item: &mut RawItem, f: &mut Field<'_>) {
@@ -19,19 +41,26 @@ pub fn map_field(item: &mut RawItem, f: &mut Field<'_>) {
             *slot = Some(text);
         }
     };
-    if prefix(f.name) == Some(WPJM) {
-        match local(f.name) {
-            "company" | "company_name" => set(&mut item.company, text),
-            "location" => item.locations.push(text),
-            "job_type" => item.job_types.push(text),
-            "category" | "job_category" => item.categories.push(text),
-            "salary" => set(&mut item.salary_text, text),
-            "company_logo" | "logo" => set(&mut item.logo, text),
-            _ => item.add_extra(f.name, &text),
-        }
-        return;
+    // An expiry date, bare (We Work Remotely's `expires_at`) or in a site's own namespace.
+    if ((f.ns.is_none() && prefix(f.name).is_none()) || job_extension(f))
+        && is_expiry(local(f.name))
+    {
+        return set(&mut item.valid_through, text);
     }
-    match f.name {
+    if job_extension(f) {
+        match local(f.name) {
+            "company" | "company_name" => return set(&mut item.company, text),
+            "location" => return item.locations.push(text),
+            "job_type" => return item.job_types.push(text),
+            "category" | "job_category" => return item.categories.push(text),
+            "salary" => return set(&mut item.salary_text, text),
+            "company_logo" | "logo" => return set(&mut item.logo, text),
+            // A site's default namespace covers the core elements too (`title`, `link`).
+            _ if prefix(f.name).is_some() => return item.add_extra(f.name, &text),
+            _ => {}
+        }
+    }
+    match canonical(f).as_ref() {
         "title" => set(&mut item.title, text),
         "link" => set(&mut item.link, text),
         "guid" => set(&mut item.guid, text),

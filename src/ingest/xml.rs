@@ -12,6 +12,7 @@ use super::position::LineCounter;
 use super::{FeedFormat, ParseOptions, ParseSummary, RawOutcome, text};
 use crate::domain::codes::{PARSE_FORBIDDEN_DTD, PARSE_MALFORMED, PARSE_NOT_A_FEED};
 
+mod ns;
 mod scope;
 mod walker;
 mod xhtml;
@@ -21,7 +22,10 @@ use walker::Walker;
 /// One element inside an item: a direct child, or a grandchild (`parent` set). Deeper
 /// elements are not fields; their text flows into the grandchild that holds them.
 pub struct Field<'a> {
+    /// The qualified name as written (`job_listing:company`).
     pub name: &'a str,
+    /// The element's namespace URI, when its prefix (or the default namespace) is bound.
+    pub ns: Option<&'a str>,
     pub parent: Option<&'a str>,
     pub attrs: &'a [(String, String)],
     /// The element's text; a mapper may take it (`std::mem::take`) instead of copying it,
@@ -41,6 +45,27 @@ impl Field<'_> {
 /// The part of a qualified name after the prefix (`job_listing:company` -> `company`).
 pub fn local(name: &str) -> &str {
     name.rsplit_once(':').map_or(name, |(_, l)| l)
+}
+
+/// What an element means, by its namespace URI: a known namespace's element is named with the
+/// prefix the mappers know it by (`dc:date` whatever the document's prefix; the RSS core by its
+/// local name), an element with no namespace by its name as written.
+pub fn canonical<'a>(f: &Field<'a>) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    let Some(uri) = f.ns else {
+        return Cow::Borrowed(f.name);
+    };
+    match ns::known_prefix(uri) {
+        Some("") => Cow::Borrowed(local(f.name)),
+        Some(p) => Cow::Owned(format!("{p}:{}", local(f.name))),
+        None => Cow::Borrowed(f.name),
+    }
+}
+
+/// Whether an element sits in a namespace we know nothing about: a site's own extension
+/// (WP Job Manager binds its fields to the site's URL).
+pub fn in_unknown_namespace(f: &Field<'_>) -> bool {
+    f.ns.is_some_and(|uri| ns::known_prefix(uri).is_none())
 }
 
 /// The prefix of a qualified name, if any.

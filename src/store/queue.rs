@@ -500,6 +500,7 @@ mod tests {
                 period: Some("YEAR".into()),
             }),
             logo_url: None,
+            valid_through: None,
             extra: [("job_listing:x".to_owned(), "y".to_owned())].into(),
         }
     }

@@ -28,6 +28,10 @@ impl Keys {
     pub fn sweep_lease(&self) -> String {
         format!("{}:lease:sweep", self.prefix)
     }
+    /// Held by the daemon that closes expired jobs this interval.
+    pub fn expiry_lease(&self) -> String {
+        format!("{}:lease:expiry", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)

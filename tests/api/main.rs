@@ -8,6 +8,7 @@ mod cli;
 mod cli_admin;
 mod contract;
 mod exactness;
+mod expiry;
 mod helpers;
 mod http_api;
 mod jobs_api;

@@ -137,6 +137,8 @@ impl Ctx<'_> {
                 "url": self.feed.url(i),
                 "publisher": publisher_name(s.publisher),
                 "cron": s.cron.clone().unwrap_or_else(|| "0 0 0 1 1 *".into()),
+                // The model closes a job after missed complete runs, whatever its age.
+                "expiry": "complete",
             });
             let url = format!("{}/api/sources", self.front(0));
             let (status, v) = self.call(reqwest::Method::POST, &url, Some(&body)).await;

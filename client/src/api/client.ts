@@ -1,5 +1,5 @@
 import { ApiError, parseErrorBody } from './errors';
-import { normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
+import { normalizeJob, normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
 import type {
   ImportRun,
   Job,
@@ -134,12 +134,14 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
       const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import`);
       return { run: normalizeRun(body.run) };
     },
-    listJobs: (p) => {
+    listJobs: async (p) => {
       const { q, page, limit, source, company, location, employmentType, remote, status, from, to } = p;
       const qs = query('/api/jobs', { q, page, limit, source, company, location, employmentType, remote, status, from, to });
-      return request('GET', `/api/jobs${qs}`);
+      const body = await request<Partial<Page<unknown>>>('GET', `/api/jobs${qs}`);
+      const items = (body.items ?? []).map(normalizeJob);
+      return { items, total: body.total ?? items.length, page: body.page ?? 1, limit: body.limit ?? items.length };
     },
-    getJob: (id) => request('GET', `/api/jobs/${enc(id)}`),
+    getJob: async (id) => normalizeJob(await request('GET', `/api/jobs/${enc(id)}`)),
     getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
   };
 }

@@ -6,6 +6,7 @@
  */
 import type {
   CodeCount,
+  FeedWindow,
   FailureGroup,
   ImportRun,
   Job,
@@ -54,6 +55,8 @@ const nullable = { nullable: true } as const;
 
 export const RUN_STATUS_VALUES = ['queued', 'running', 'completed', 'partial', 'failed', 'not_modified'] as const;
 
+const feedWindow: SpecOf<FeedWindow> = { oldest: S(nullable), newest: S(nullable), items: I(), undated: I() };
+
 const failure: SpecOf<RunFailure> = { code: S(), message: S(), externalId: S({ nullable: true, defaulted: true }) };
 const codeCount: SpecOf<CodeCount> = { code: S(), count: I() };
 
@@ -91,6 +94,9 @@ export const importRunSpec: SpecOf<ImportRun> = {
   fetchAttempts: I({ defaulted: true, undocumented: true }),
   retryAt: S({ nullable: true, defaulted: true, undocumented: true }),
   resumes: I({ defaulted: true, undocumented: true }),
+  // Reason → count; the schema leaves the keys open.
+  closedByReason: { type: 'object', defaulted: true, unpinned: true },
+  window: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
 };
 
 const failureGroup: SpecOf<FailureGroup> = {
@@ -143,6 +149,10 @@ export const jobSpec: SpecOf<Job> = {
   updatedAt: S(),
   lastSeenAt: S(),
   logoUrl: S(nullable),
+  validThrough: S({ nullable: true, defaulted: true }),
+  closedAt: S({ nullable: true, defaulted: true }),
+  closedReason: S({ nullable: true, defaulted: true, enum: ['missing_from_feed', 'expired', 'link_gone', 'source_removed'] }),
+  reopenedAt: S({ nullable: true, defaulted: true }),
 };
 
 export const jobPageSpec: SpecOf<Page<Job>> = pageSpec(jobSpec);
@@ -180,6 +190,8 @@ export const sourceSpec: SpecOf<Source> = {
   format: { type: 'object', unpinned: true },
   publisher: S(nullable),
   userAgent: S(nullable),
+  expiry: S({ defaulted: true, enum: ['window', 'complete', 'never'] }),
+  lastWindow: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
   // The schema types health as a bare object; normalizeHealth() defaults each field.
   health: { type: 'object', nullable: true, defaulted: true, unpinned: true },
   running: { type: 'boolean', defaulted: true },
@@ -192,6 +204,7 @@ export const sourceInputSpec: SpecOf<SourceInput> = {
   cron: S(),
   enabled: { type: 'boolean' },
   userAgent: S(),
+  expiry: S({ enum: ['window', 'complete', 'never'] }),
 };
 
 /** Schema name in docs/openapi.json → what the client expects of it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeRun, normalizeRunPage } from './normalize';
+import { normalizeJob, normalizeRun, normalizeRunPage, normalizeSource } from './normalize';
 
 describe('normalizeRun', () => {
   it('fills counters, durations and lists a partial document lacks', () => {
@@ -29,5 +29,26 @@ describe('normalizeRun', () => {
 
   it('reads a page whose items are runs', () => {
     expect(normalizeRunPage({ items: [{ _id: 'c' }], total: 9, page: 2, limit: 1 })).toMatchObject({ total: 9, page: 2, limit: 1 });
+  });
+});
+
+describe('expiry fields', () => {
+  it('reads a source and a job from a daemon without them as window-expiring and never closed', () => {
+    const source = normalizeSource({ _id: 's', name: 'S', url: 'https://x', cron: '0 0 * * * *', enabled: true });
+    expect(source.expiry).toBe('window');
+    expect(source.lastWindow).toBeNull();
+    const job = normalizeJob({ _id: 'j', title: 'Dev', status: 'open' });
+    expect(job).toMatchObject({ validThrough: null, closedAt: null, closedReason: null, reopenedAt: null });
+  });
+
+  it('keeps known closing reasons and run windows, and drops what it does not know', () => {
+    const run = normalizeRun({
+      _id: 'r',
+      closedByReason: { expired: 2, missing_from_feed: 0, bogus: 5 },
+      window: { oldest: '2026-11-01T00:00:00Z', items: 10 },
+    });
+    expect(run.closedByReason).toEqual({ expired: 2 });
+    expect(run.window).toEqual({ oldest: '2026-11-01T00:00:00Z', newest: null, items: 10, undated: 0 });
+    expect(normalizeJob({ _id: 'j', closedReason: 'whatever' }).closedReason).toBeNull();
   });
 });

@@ -2,7 +2,8 @@
  * Fills defaults for fields an ImportRun may lack (an older daemon, a run still being created),
  * so one missing field never blanks a page. Applied wherever runs enter the app: REST and socket.
  */
-import type { CodeCount, FailureGroup, ImportRun, RunDetail, RunPage, Source, SourceHealth } from './types';
+import { CLOSED_REASONS, EXPIRY_MODES } from './types';
+import type { ClosedReason, CodeCount, FailureGroup, FeedWindow, ImportRun, Job, RunDetail, RunPage, Source, SourceHealth } from './types';
 
 type Loose = Partial<Record<keyof ImportRun, unknown>>;
 
@@ -50,6 +51,34 @@ export function normalizeRun(raw: unknown): ImportRun {
     fetchAttempts: num(r.fetchAttempts),
     retryAt: strOrNull(r.retryAt),
     resumes: num(r.resumes),
+    closedByReason: closedByReason(r.closedByReason),
+    window: normalizeWindow(r.window),
+  };
+}
+
+function closedByReason(v: unknown): ImportRun['closedByReason'] {
+  const o = obj(v);
+  const out: ImportRun['closedByReason'] = {};
+  for (const reason of CLOSED_REASONS) if (num(o[reason]) > 0) out[reason] = num(o[reason]);
+  return out;
+}
+
+export function normalizeWindow(raw: unknown): FeedWindow | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const w = raw as Record<string, unknown>;
+  return { oldest: strOrNull(w.oldest), newest: strOrNull(w.newest), items: num(w.items), undated: num(w.undated) };
+}
+
+/** Jobs from a daemon that predates expiry lack its fields. */
+export function normalizeJob(raw: unknown): Job {
+  const j = obj(raw);
+  const reason = strOrNull(j.closedReason);
+  return {
+    ...(j as unknown as Job),
+    validThrough: strOrNull(j.validThrough),
+    closedAt: strOrNull(j.closedAt),
+    closedReason: reason && (CLOSED_REASONS as readonly string[]).includes(reason) ? (reason as ClosedReason) : null,
+    reopenedAt: strOrNull(j.reopenedAt),
   };
 }
 
@@ -99,7 +128,14 @@ export function normalizeHealth(raw: unknown): SourceHealth | null {
 
 export function normalizeSource(raw: unknown): Source {
   const s = obj(raw);
-  return { ...(s as unknown as Source), health: normalizeHealth(s.health), running: s.running === true };
+  const expiry = EXPIRY_MODES.find((m) => m === s.expiry) ?? 'window';
+  return {
+    ...(s as unknown as Source),
+    expiry,
+    lastWindow: normalizeWindow(s.lastWindow),
+    health: normalizeHealth(s.health),
+    running: s.running === true,
+  };
 }
 
 export function normalizeRunPage(raw: unknown): RunPage {

@@ -33,6 +33,25 @@ export interface RunDurations {
   persistMs: number | null;
 }
 
+/** How absence from a source's feed closes its jobs. */
+export type Expiry = 'window' | 'complete' | 'never';
+export const EXPIRY_MODES: readonly Expiry[] = ['window', 'complete', 'never'];
+
+/** Why a job was closed. */
+export type ClosedReason = 'missing_from_feed' | 'expired' | 'link_gone' | 'source_removed';
+export const CLOSED_REASONS: readonly ClosedReason[] = ['missing_from_feed', 'expired', 'link_gone', 'source_removed'];
+
+/** The span of postings one read of a feed covered. */
+export interface FeedWindow {
+  /** Oldest posting date (first-seen time for undated postings). */
+  oldest: string | null;
+  newest: string | null;
+  /** Postings read. */
+  items: number;
+  /** Postings without a date. */
+  undated: number;
+}
+
 /** One `import_logs` document. */
 export interface ImportRun {
   _id: string;
@@ -70,6 +89,10 @@ export interface ImportRun {
   retryAt: string | null;
   /** Times the sweeper queued the run's fetch again after its work was lost. */
   resumes: number;
+  /** Jobs this run closed, by reason (set when it ends). */
+  closedByReason: Partial<Record<ClosedReason, number>>;
+  /** The span of postings the feed covered in this run. */
+  window: FeedWindow | null;
 }
 
 /** `GET /api/import-logs/{id}`: the run, one page of its stored failures, and counts per code. */
@@ -129,6 +152,9 @@ export interface Source {
   format: SourceFormat;
   publisher: string | null;
   userAgent: string | null;
+  expiry: Expiry;
+  /** The span the last complete run covered. */
+  lastWindow: FeedWindow | null;
   health: SourceHealth | null;
   running: boolean;
 }
@@ -140,6 +166,7 @@ export interface SourceInput {
   enabled?: boolean;
   /** `""` clears a custom User-Agent (`null` would mean "unchanged" to the daemon). */
   userAgent?: string;
+  expiry?: Expiry;
 }
 
 export interface Job {
@@ -161,6 +188,11 @@ export interface Job {
   updatedAt: string;
   lastSeenAt: string;
   logoUrl: string | null;
+  /** Until when the feed said the posting is open. */
+  validThrough: string | null;
+  closedAt: string | null;
+  closedReason: ClosedReason | null;
+  reopenedAt: string | null;
   /** Only on `GET /api/jobs/{id}`. */
   descriptionText?: string | null;
 }

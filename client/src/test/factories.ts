@@ -38,6 +38,8 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     fetchAttempts: 1,
     retryAt: null,
     resumes: 0,
+    closedByReason: {},
+    window: null,
     ...over,
   };
 }
@@ -56,6 +58,8 @@ export function makeSource(over: Partial<Source> = {}): Source {
     format: 'auto',
     publisher: null,
     userAgent: null,
+    expiry: 'window',
+    lastWindow: null,
     health: {
       lastRunAt: null,
       lastSuccessAt: null,

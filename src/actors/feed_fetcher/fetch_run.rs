@@ -11,7 +11,7 @@ use super::stream::ChannelReader;
 use crate::actors::pipeline::Pipeline;
 use crate::actors::retry::backoff;
 use crate::domain::source::Source;
-use crate::domain::{Failure, RunStatus, codes};
+use crate::domain::{Failure, FeedWindow, RunStatus, codes};
 use crate::ingest::fetch::{FetchBody, FetchError, FetchRequest, FetchResponse};
 use crate::ingest::parallel::parse_parallel;
 use crate::ingest::{ItemOutcome, ParseOptions, ParseSummary};
@@ -193,7 +193,7 @@ async fn read_and_queue(
             b.add(item).await?;
         }
         b.flush().await?;
-        Ok::<u32, StoreError>(b.batch_no)
+        Ok::<(u32, FeedWindow), StoreError>((b.batch_no, b.window))
     };
 
     let (fetch_error, batches) = tokio::join!(feed, batcher);
@@ -208,7 +208,7 @@ async fn read_and_queue(
             Duration::ZERO,
         )
     });
-    let batches = match batches {
+    let (batches, window) = match batches {
         Ok(n) => n,
         Err(e) => {
             // The queue is gone: batches already queued still finish, but the run cannot be
@@ -245,6 +245,7 @@ async fn read_and_queue(
                 error.as_ref(),
                 validators.as_ref(),
                 epoch.as_deref(),
+                &window,
                 fetch_ms,
                 parse_ms,
             )
@@ -276,6 +277,8 @@ struct Batcher<'a> {
     /// Stored ids of the postings in `items`, for the run's set of sightings.
     ids: Vec<String>,
     batch_no: u32,
+    /// The span of posting dates this read covers.
+    window: FeedWindow,
 }
 
 impl<'a> Batcher<'a> {
@@ -291,6 +294,7 @@ impl<'a> Batcher<'a> {
             len: 0,
             ids: Vec::with_capacity(p.settings.pipeline.batch_size),
             batch_no: 0,
+            window: FeedWindow::default(),
         }
     }
 
@@ -298,6 +302,7 @@ impl<'a> Batcher<'a> {
         match item {
             Ok(posting) => {
                 if self.seen.insert(posting.external_id.clone()) {
+                    self.window.observe(posting.date_posted);
                     let id = job_id(&self.publisher, &posting.external_id);
                     self.items.push_job_with_id(&id, &posting)?;
                     self.ids.push(id);

@@ -10,7 +10,7 @@ use crate::actors::messages::ReloadSources;
 use crate::actors::pipeline::Started;
 use crate::config::{validate_cron, validate_source_url};
 use crate::domain::source::{Source, SourceFormat, slug};
-use crate::domain::{Trigger, codes};
+use crate::domain::{Expiry, Trigger, codes};
 use crate::http::AppState;
 use crate::http::auth::{Admin, CanRead};
 use crate::http::error::ApiError;
@@ -26,6 +26,8 @@ pub struct SourceInput {
     pub user_agent: Option<String>,
     pub publisher: Option<String>,
     pub format: Option<SourceFormat>,
+    /// How absence from the feed closes jobs: `window`, `complete` or `never`.
+    pub expiry: Option<Expiry>,
     /// Never accepted here (only a `[[sources]]` entry of the config file sets it); named so
     /// the refusal can say which field and why, rather than "unknown field".
     pub allow_private_networks: Option<serde_json::Value>,
@@ -98,6 +100,9 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
     if let Some(f) = input.format {
         s.format = f;
     }
+    if let Some(e) = input.expiry {
+        s.expiry = e;
+    }
     Ok(())
 }
 
@@ -123,6 +128,24 @@ pub async fn list(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse
         items.push(SourceView { source, running });
     }
     Ok(HttpResponse::Ok().json(json!({"items": items})))
+}
+
+#[get("/api/sources/{id}")]
+pub async fn show(
+    _: CanRead,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(source) = state.store.get_source(&id).await? else {
+        return Err(ApiError::not_found(format!("no source `{id}`")));
+    };
+    let running = state
+        .pipeline
+        .runs
+        .running_holder(&source.id)
+        .await?
+        .is_some();
+    Ok(HttpResponse::Ok().json(SourceView { source, running }))
 }
 
 #[post("/api/sources")]

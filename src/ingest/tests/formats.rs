@@ -180,6 +180,25 @@ fn arbeitnow_and_himalayas_are_recognised_and_mapped() {
     assert_eq!(jobs[1].company.as_deref(), Some("Binance"));
     assert_eq!(jobs[1].locations, ["Hong Kong", "Singapore", "Taiwan"]);
     assert_eq!(jobs[1].employment_type, Some(EmploymentType::FullTime));
+    // `expiryDate` is epoch seconds.
+    assert_eq!(
+        jobs[0].valid_through.map(|d| d.timestamp()),
+        Some(1_788_915_531)
+    );
+    assert!(jobs.iter().all(|j| j.valid_through.is_some()));
+}
+
+#[test]
+fn a_json_api_item_with_valid_through_keeps_it() {
+    let body = br#"{"jobs":[{"id":7,"title":"Dev","company_name":"A","candidate_required_location":"x","validThrough":"2031-05-06T00:00:00Z"}]}"#;
+    let (items, _) = run(body, &opts("https://ex.com/"));
+    assert_eq!(
+        postings(items)[0]
+            .valid_through
+            .map(|d| d.to_rfc3339())
+            .as_deref(),
+        Some("2031-05-06T00:00:00+00:00")
+    );
 }
 
 #[test]

@@ -206,3 +206,125 @@ fn we_work_remotely_items_map_region_type_and_logo() {
         "https://weworkremotely.com/remote-jobs/mathmo-maths-coach"
     );
 }
+
+#[test]
+fn we_work_remotely_expires_at_is_the_postings_valid_through() {
+    let (items, _) = run(
+        fixture!("weworkremotely-rss.xml"),
+        &opts("https://weworkremotely.com/remote-jobs.rss"),
+    );
+    let jobs = postings(items);
+    assert_eq!(
+        jobs[0].valid_through.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-08-09T22:45:30+00:00")
+    );
+    assert!(jobs.iter().all(|j| j.valid_through.is_some()));
+    assert!(jobs.iter().all(|j| !j.extra.contains_key("expires_at")));
+}
+
+#[test]
+fn expiry_dates_in_a_sites_namespace_are_read_and_known_namespaces_are_not() {
+    let job = the_posting(&item_feed(
+        "xmlns:jobs=\"https://jobs.example.com\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"",
+        "<jobs:expires>2031-01-02T03:04:05Z</jobs:expires>",
+    ));
+    assert_eq!(
+        job.valid_through.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2031-01-02T03:04:05+00:00"),
+        "a date ahead is kept as it is"
+    );
+    let job = the_posting(&item_feed(
+        "xmlns:m=\"http://search.yahoo.com/mrss/\"",
+        "<m:expires>2031-01-02T03:04:05Z</m:expires>",
+    ));
+    assert_eq!(job.valid_through, None);
+}
+
+/// One RSS item with the given namespace declarations on the root and the given children.
+fn item_feed(decls: &str, children: &str) -> String {
+    format!(
+        "<rss version=\"2.0\" {decls}><channel><title>Jobs</title>\
+         <item><title>Engineer</title><guid>g1</guid>{children}</item></channel></rss>"
+    )
+}
+
+fn the_posting(feed: &str) -> crate::domain::JobPosting {
+    let (items, summary) = run(feed.as_bytes(), &opts("https://jobs.example.com/feed"));
+    assert_eq!(summary.error, None);
+    postings(items).remove(0)
+}
+
+#[test]
+fn job_fields_under_another_prefix_are_recognised_by_their_namespace() {
+    let job = the_posting(&item_feed(
+        "xmlns:jobs=\"https://jobs.example.com\"",
+        "<jobs:company>Acme</jobs:company><jobs:location>Berlin</jobs:location>\
+         <jobs:job_type>Part Time</jobs:job_type><jobs:salary>$50,000</jobs:salary>\
+         <jobs:reference>R-1</jobs:reference>",
+    ));
+    assert_eq!(job.company.as_deref(), Some("Acme"));
+    assert_eq!(job.locations, vec!["Berlin".to_owned()]);
+    assert_eq!(job.employment_type, Some(EmploymentType::PartTime));
+    assert!(job.salary.is_some());
+    assert_eq!(
+        job.extra.get("jobs:reference").map(String::as_str),
+        Some("R-1")
+    );
+}
+
+#[test]
+fn job_fields_in_a_default_namespace_without_a_prefix_are_recognised() {
+    // The fields declare the site's namespace as their default one; the item's core elements
+    // in the same default namespace still read as the core.
+    let job = the_posting(
+        "<rss version=\"2.0\"><channel><item xmlns=\"https://jobs.example.com/\">\
+         <title>Engineer</title><guid>g1</guid><company>Acme</company>\
+         <location>Lisbon</location><job_type>Contract</job_type></item></channel></rss>",
+    );
+    assert_eq!(job.title, "Engineer");
+    assert_eq!(job.external_id, "g1");
+    assert_eq!(job.company.as_deref(), Some("Acme"));
+    assert_eq!(job.locations, vec!["Lisbon".to_owned()]);
+    assert_eq!(job.employment_type, Some(EmploymentType::Contractor));
+    let own = the_posting(&item_feed(
+        "",
+        "<company xmlns=\"https://other.example/ns\">Initech</company>",
+    ));
+    assert_eq!(own.company.as_deref(), Some("Initech"));
+}
+
+#[test]
+fn job_fields_under_the_job_listing_prefix_are_recognised_declared_or_not() {
+    let children = "<job_listing:company>Acme</job_listing:company>\
+         <job_listing:location>Remote</job_listing:location>\
+         <job_listing:job_type>Full Time</job_listing:job_type>";
+    for decls in ["xmlns:job_listing=\"https://jobicy.com\"", ""] {
+        let job = the_posting(&item_feed(decls, children));
+        assert_eq!(job.company.as_deref(), Some("Acme"), "{decls}");
+        assert_eq!(job.locations, vec!["Remote".to_owned()], "{decls}");
+        assert_eq!(job.employment_type, Some(EmploymentType::FullTime));
+    }
+}
+
+#[test]
+fn an_element_of_a_known_namespace_is_not_taken_for_a_job_field() {
+    // The prefix says `job_listing`, but the URI is Dublin Core's: `location`, `company` and
+    // `job_type` there are not WP Job Manager's fields. Media RSS's `category` is not a job
+    // category either, and Dublin Core's `date` under any prefix is the posting date.
+    let job = the_posting(&item_feed(
+        "xmlns:job_listing=\"http://purl.org/dc/elements/1.1/\" \
+         xmlns:m=\"http://search.yahoo.com/mrss/\" xmlns:d=\"http://purl.org/dc/elements/1.1/\"",
+        "<job_listing:location>Berlin</job_listing:location>\
+         <job_listing:company>Acme</job_listing:company>\
+         <job_listing:job_type>Full Time</job_listing:job_type>\
+         <m:category>Nature</m:category><d:date>2026-08-03T18:45:05Z</d:date>",
+    ));
+    assert!(job.locations.is_empty());
+    assert_eq!(job.company, None);
+    assert_eq!(job.employment_type, None);
+    assert!(job.categories.is_empty());
+    assert_eq!(
+        job.date_posted.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-08-03T18:45:05+00:00")
+    );
+}

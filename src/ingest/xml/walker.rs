@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use quick_xml::events::BytesStart;
 
+use super::ns::Namespaces;
 use super::scope::BaseScope;
 use super::xhtml::Xhtml;
 use super::{Dialect, Field, attributes, dialect, local};
@@ -15,6 +16,8 @@ use crate::ingest::{ParseOptions, ParseSummary, RawOutcome};
 
 struct Open {
     name: String,
+    /// The element's namespace URI, when one is bound.
+    ns: Option<String>,
     attrs: Vec<(String, String)>,
     text: String,
 }
@@ -36,6 +39,7 @@ pub(super) struct Walker<'a> {
     pub(super) depth: usize,
     pub(super) current: Option<Current>,
     pub(super) scope: BaseScope,
+    ns: Namespaces,
 }
 
 impl<'a> Walker<'a> {
@@ -47,6 +51,7 @@ impl<'a> Walker<'a> {
             depth: 0,
             current: None,
             scope: BaseScope::new(opts.base_url.as_ref()),
+            ns: Namespaces::default(),
         }
     }
 
@@ -66,6 +71,7 @@ impl<'a> Walker<'a> {
             return ControlFlow::Break(());
         }
         let name = e.name().as_ref().to_owned();
+        self.ns.open(e, self.depth);
         let Some(d) = self.dialect.as_ref() else {
             self.dialect = dialect(&name);
             self.summary.format = self.dialect.as_ref().map(|d| d.format);
@@ -96,7 +102,13 @@ impl<'a> Walker<'a> {
                     cur.xhtml = Some(Xhtml::new(self.depth));
                 }
                 let text = String::new();
-                cur.open.push(Open { name, attrs, text });
+                let ns = self.ns.resolve(&name).map(str::to_owned);
+                cur.open.push(Open {
+                    name,
+                    ns,
+                    attrs,
+                    text,
+                });
             }
         } else if local(&name) == d.item {
             self.current = Some(Current {
@@ -138,6 +150,7 @@ impl<'a> Walker<'a> {
         self.depth = depth.saturating_sub(1);
         let flow = self.close_at(depth, emit);
         self.scope.close(depth);
+        self.ns.close(depth);
         flow
     }
 
@@ -165,6 +178,7 @@ impl<'a> Walker<'a> {
             {
                 let mut field = Field {
                     name: &open.name,
+                    ns: open.ns.as_deref(),
                     parent: cur.open.last().map(|p| p.name.as_str()),
                     attrs: &open.attrs,
                     text: open.text,

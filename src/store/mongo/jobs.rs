@@ -13,9 +13,10 @@ use sha2::{Digest, Sha256};
 
 use super::{JOBS, Store};
 use crate::domain::time::format as ts;
-use crate::domain::{BatchResult, CodeCount, Failure};
+use crate::domain::{BatchResult, ClosedReason, CodeCount, Failure};
 use crate::store::StoreError;
 use crate::store::job_index::Entry;
+use crate::store::mongo::expiry::{CloseContext, Closed, Judge};
 use crate::store::queue::{Bodies, PackedItem, PackedJob};
 
 /// The stored id of a posting: its external id scoped by its publisher.
@@ -339,7 +340,10 @@ impl Store {
             if u.reopen {
                 others.push(Bson::Document(doc! {
                     "q": {"_id": j.id},
-                    "u": {"$set": {"status": "open", "closedAt": Bson::Null, "reopenedByRun": ctx.run_id}},
+                    "u": {"$set": {
+                        "status": "open", "closedAt": Bson::Null, "closedReason": Bson::Null,
+                        "closedUnder": Bson::Null, "reopenedByRun": ctx.run_id, "reopenedAt": now,
+                    }},
                 }));
             }
         }
@@ -420,9 +424,10 @@ impl Store {
     }
 
     /// After a complete run of `source_id` that saw the jobs `seen` (stored ids): every open
-    /// job of the source it did not see has missed one more run, the ones it saw start again
-    /// from zero, and a job that has missed `after` consecutive complete runs of every source
-    /// carrying it is closed. Writes only the jobs whose count changes; idempotent per run.
+    /// job of the source it did not see and that `judge` says its absence speaks for has
+    /// missed one more run, the ones it saw start again from zero, and a job that has missed
+    /// `after` consecutive complete runs of every source carrying it is closed (reason
+    /// `missing_from_feed`). Writes only the jobs whose count changes; idempotent per run.
     /// Returns how many it closed and the ids of the source's jobs still open.
     pub async fn close_missing(
         &self,
@@ -430,16 +435,23 @@ impl Store {
         run_id: &str,
         seen: &HashSet<String>,
         after: u32,
+        judge: &Judge<'_>,
     ) -> Result<(i64, Vec<String>), StoreError> {
-        self.close_among(
+        let ctx = CloseContext {
             source_id,
             run_id,
-            seen,
             after,
-            doc! {"sources": source_id, "status": "open"},
-            None,
-        )
-        .await
+            judge,
+        };
+        let c = self
+            .close_among(
+                &ctx,
+                seen,
+                doc! {"sources": source_id, "status": "open"},
+                None,
+            )
+            .await?;
+        Ok((c.closed, c.still_open))
     }
 
     /// `close_missing` through the job index: the sets in Redis say which jobs were missed or
@@ -447,6 +459,7 @@ impl Store {
     /// Returns how many jobs the run closed in all, also when this is a repeated completion:
     /// the jobs it closes are noted in the Redis set `closed_key` first (without the index,
     /// the jobs marked `closedByRun` are counted).
+    #[allow(clippy::too_many_arguments)]
     pub async fn close_missing_indexed(
         &self,
         source_id: &str,
@@ -455,13 +468,14 @@ impl Store {
         closed_key: &str,
         seen: impl AsyncFnOnce() -> Result<HashSet<String>, StoreError>,
         after: u32,
+        judge: &Judge<'_>,
     ) -> Result<i64, StoreError> {
         let index = match &self.index {
             Some(i) if i.knows_source(source_id).await? => i.clone(),
             _ => {
                 // MongoDB says which jobs the source carries; the index learns them all here.
                 let (_, open) = self
-                    .close_missing(source_id, run_id, &seen().await?, after)
+                    .close_missing(source_id, run_id, &seen().await?, after, judge)
                     .await?;
                 if let Some(index) = &self.index {
                     index.fill_source(source_id, &open).await?;
@@ -469,7 +483,7 @@ impl Store {
                 return self.count_closed_by(run_id).await;
             }
         };
-        let (missing, back) = index.sightings(source_id, seen_key).await?;
+        let (mut missing, back) = index.sightings(source_id, seen_key).await?;
         let missed_key = format!("missed.{source_id}");
         if !back.is_empty() {
             self.coll(JOBS)
@@ -481,44 +495,60 @@ impl Store {
         }
         if !missing.is_empty() {
             let none = HashSet::new();
-            self.close_among(
+            let ctx = CloseContext {
                 source_id,
                 run_id,
-                &none,
                 after,
-                doc! {"_id": {"$in": &missing}, "status": "open"},
-                Some(closed_key),
-            )
-            .await?;
+                judge,
+            };
+            let c = self
+                .close_among(
+                    &ctx,
+                    &none,
+                    doc! {"_id": {"$in": &missing}, "status": "open"},
+                    Some(closed_key),
+                )
+                .await?;
+            // A job outside the window was not missed: its absence said nothing.
+            missing.retain(|id| !c.outside.contains(id));
         }
         index.mark_missed(source_id, &missing, &back).await?;
         index.closed_count(closed_key).await
     }
 
-    /// Counts a missed run for the open jobs matching `filter` that are not in `seen`, resets
-    /// the seen ones, and closes those missed `after` times by every source carrying them.
-    /// With `record`, the jobs to close are added to that Redis set before they are closed.
+    /// Counts a missed run for the open jobs matching `filter` that are not in `seen` (and
+    /// that the judge says the run speaks for), resets the seen ones, and closes those missed
+    /// `after` times by every source carrying them. With `record`, the jobs to close are
+    /// added to that Redis set before they are closed.
     async fn close_among(
         &self,
-        source_id: &str,
-        run_id: &str,
+        ctx: &CloseContext<'_>,
         seen: &HashSet<String>,
-        after: u32,
         filter: Document,
         record: Option<&str>,
-    ) -> Result<(i64, Vec<String>), StoreError> {
+    ) -> Result<Closed, StoreError> {
+        let CloseContext {
+            source_id,
+            run_id,
+            after,
+            judge,
+        } = *ctx;
         let missed_key = format!("missed.{source_id}");
         let counted_key = format!("missCountedRun.{source_id}");
         let open: Vec<Document> = self
             .coll(JOBS)
             .find(filter)
-            .projection(doc! {"sources": 1, "missed": 1, "missCountedRun": 1, "publisher": 1})
+            .projection(doc! {
+                "sources": 1, "missed": 1, "missCountedRun": 1, "publisher": 1,
+                "datePosted": 1, "firstSeenAt": 1,
+            })
             .await?
             .try_collect()
             .await?;
         let mut missing = Vec::new();
         let mut back = Vec::new();
         let mut to_close = Vec::new();
+        let mut outside = HashSet::new();
         for d in &open {
             let Ok(id) = d.get_str("_id") else { continue };
             let mut missed = missed_counts(d);
@@ -527,6 +557,10 @@ impl Store {
                 if here > 0 {
                     back.push(id.to_owned());
                 }
+                continue;
+            }
+            if !judge.speaks_for(d) {
+                outside.insert(id.to_owned());
                 continue;
             }
             let counted = d
@@ -572,7 +606,11 @@ impl Store {
             .map(str::to_owned)
             .collect();
         if to_close.is_empty() {
-            return Ok((0, still_open));
+            return Ok(Closed {
+                closed: 0,
+                still_open,
+                outside,
+            });
         }
         if let (Some(key), Some(index)) = (record, &self.index) {
             index.record_closed(key, &to_close).await?;
@@ -582,36 +620,57 @@ impl Store {
             .coll(JOBS)
             .update_many(
                 doc! {"_id": {"$in": &to_close}, "status": "open"},
-                doc! {"$set": {"status": "closed", "closedAt": now, "closedByRun": run_id}},
+                doc! {"$set": {
+                    "status": "closed",
+                    "closedAt": now,
+                    "closedByRun": run_id,
+                    "closedReason": ClosedReason::MissingFromFeed.as_str(),
+                    "closedUnder": judge.expiry.as_str(),
+                }},
             )
             .await?;
-        if let Some(index) = &self.index {
-            let mut by_publisher: HashMap<&str, Vec<String>> = HashMap::new();
-            for d in &open {
-                if let (Ok(id), Ok(p)) = (d.get_str("_id"), d.get_str("publisher"))
-                    && to_close.iter().any(|c| c == id)
-                {
-                    by_publisher.entry(p).or_default().push(id.to_owned());
-                }
-            }
-            for (publisher, ids) in by_publisher {
-                let mut entries: Vec<(String, Entry)> =
-                    index.get(publisher, &ids).await?.into_iter().collect();
-                for (id, e) in &mut entries {
-                    e.closed = true;
-                    index.remove_from_sources(&e.sources, id).await?;
-                }
-                index.put(publisher, &entries).await?;
-            }
-        }
-        Ok((r.modified_count as i64, still_open))
+        let closed_docs: Vec<&Document> = open
+            .iter()
+            .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))
+            .collect();
+        self.index_closed(&closed_docs).await?;
+        Ok(Closed {
+            closed: r.modified_count as i64,
+            still_open,
+            outside,
+        })
     }
 
-    /// Jobs this run closed (for a redelivered completion, which must report the same number).
+    /// The job index learns that these jobs (documents with `_id`, `publisher`) closed: they
+    /// leave every source's open set.
+    pub(crate) async fn index_closed(&self, docs: &[&Document]) -> Result<(), StoreError> {
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        let mut by_publisher: HashMap<&str, Vec<String>> = HashMap::new();
+        for d in docs {
+            if let (Ok(id), Ok(p)) = (d.get_str("_id"), d.get_str("publisher")) {
+                by_publisher.entry(p).or_default().push(id.to_owned());
+            }
+        }
+        for (publisher, ids) in by_publisher {
+            let mut entries: Vec<(String, Entry)> =
+                index.get(publisher, &ids).await?.into_iter().collect();
+            for (id, e) in &mut entries {
+                e.closed = true;
+                index.remove_from_sources(&e.sources, id).await?;
+            }
+            index.put(publisher, &entries).await?;
+        }
+        Ok(())
+    }
+
+    /// Jobs this run closed for missing from the feed (for a redelivered completion, which must
+    /// report the same number).
     pub async fn count_closed_by(&self, run_id: &str) -> Result<i64, StoreError> {
         Ok(self
             .coll(JOBS)
-            .count_documents(doc! {"closedByRun": run_id})
+            .count_documents(doc! {"closedByRun": run_id, "closedReason": ClosedReason::MissingFromFeed.as_str()})
             .await? as i64)
     }
 }

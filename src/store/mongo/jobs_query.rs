@@ -140,6 +140,16 @@ pub struct JobView {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub last_seen_at: Option<String>,
+    /// Until when the feed said the posting is open.
+    #[serde(default)]
+    pub valid_through: Option<String>,
+    #[serde(default)]
+    pub closed_at: Option<String>,
+    /// `missing_from_feed`, `expired`, `link_gone` or `source_removed`.
+    #[serde(default)]
+    pub closed_reason: Option<String>,
+    #[serde(default)]
+    pub reopened_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
-use mongodb::options::ClientOptions;
+use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::StoreError;
 
+pub mod expiry;
 pub mod history;
 pub mod index_epoch;
 pub mod jobs;
@@ -110,7 +111,8 @@ impl Store {
     /// FerretDB 1.24 crashes the connection on a multi-index `createIndexes` whose indexes all
     /// exist already (every restart would hit it).
     ///
-    /// `jobs` needs one secondary index, for listing a source's jobs. A job is found by `_id`,
+    /// `jobs` needs one secondary index, for listing a source's jobs (and a sparse one on
+    /// `validThrough`, which holds only the jobs whose feed states an expiry date). A job is found by `_id`,
     /// which is derived from its publisher and external id (`jobs::job_id`), so it is unique
     /// per publisher and external id without an index of its own; dedupe keys are looked up in
     /// the job index in Redis. The two indexes earlier versions kept for those are dropped:
@@ -120,6 +122,15 @@ impl Store {
             .create_index(
                 IndexModel::builder()
                     .keys(doc! {"sources": 1, "lastSeenAt": -1})
+                    .build(),
+            )
+            .await?;
+        // The expiry sweep's query; sparse, so jobs without an expiry date cost it nothing.
+        self.coll(JOBS)
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"validThrough": 1})
+                    .options(IndexOptions::builder().sparse(true).build())
                     .build(),
             )
             .await?;

@@ -417,6 +417,7 @@ impl Store {
         error: Option<&Failure>,
         validators: Option<&Validators>,
         index_epoch: Option<&str>,
+        window: &crate::domain::FeedWindow,
         fetch_ms: i64,
         parse_ms: i64,
     ) -> Result<Option<ImportRun>, StoreError> {
@@ -436,6 +437,7 @@ impl Store {
                 "error": err,
                 "pendingValidators": validators,
                 "indexEpoch": index_epoch.map_or(Bson::Null, |e| Bson::String(e.to_owned())),
+                "window": encode(window)?,
                 "durations.fetchMs": fetch_ms,
                 "durations.parseMs": parse_ms,
             }},
@@ -451,10 +453,26 @@ impl Store {
         run: &ImportRun,
         generation: u32,
         records: &[BatchRecord],
-        closed: i64,
+        closing: &crate::store::mongo::expiry::Closing,
     ) -> Result<Option<ImportRun>, StoreError> {
         let status = ImportRun::final_status(run.error.is_some());
         let mut set = folded(records)?;
+        // Jobs reopened by the run's end (closed earlier while outside the window) count
+        // with those its batches reopened.
+        if closing.reopened > 0 {
+            let by_batches = set.get_i64("reopenedJobs").unwrap_or(0);
+            set.insert("reopenedJobs", by_batches + closing.reopened);
+        }
+        let mut by_reason = Document::new();
+        for (reason, n) in &closing.by_reason {
+            if *n > 0 {
+                by_reason.insert(*reason, *n);
+            }
+        }
+        set.insert("closedByReason", by_reason);
+        if let Some(w) = &closing.window {
+            set.insert("window", encode(w)?);
+        }
         let counts: Vec<Bson> = sum_failure_counts(records)
             .iter()
             .map(|c| encode(c).map(Bson::Document))
@@ -462,7 +480,7 @@ impl Store {
         set.insert("status", status.as_str());
         set.insert("finishedAt", ts(&Utc::now()));
         set.insert("failuresByCode", counts);
-        set.insert("closedJobs", closed);
+        set.insert("closedJobs", closing.closed());
         self.change_run(
             &run.id,
             doc! {"status": "running", "generation": i64::from(generation)},

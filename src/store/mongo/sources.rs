@@ -25,6 +25,7 @@ impl Store {
         let mut set = encode(s)?;
         set.remove("_id");
         set.remove("health");
+        set.remove("lastWindow");
         set.remove("etag");
         set.remove("lastModified");
         self.forget_validators_if_moved(&s.id, &s.url).await?;
@@ -81,6 +82,7 @@ impl Store {
         let mut set = encode(s)?;
         set.remove("_id");
         set.remove("health");
+        set.remove("lastWindow");
         // The validators are the stored ones' business (see `save_validators`); a new URL
         // drops them.
         set.remove("etag");

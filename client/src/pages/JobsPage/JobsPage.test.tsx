@@ -25,6 +25,10 @@ const job: Job = {
   datePosted: '2026-11-29T10:00:00Z',
   status: 'open',
   sources: ['jobicy-all'],
+  validThrough: null,
+  closedAt: null,
+  closedReason: null,
+  reopenedAt: null,
 };
 
 describe('JobsPage', () => {

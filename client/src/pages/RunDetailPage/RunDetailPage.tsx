@@ -11,6 +11,7 @@ import { useLive } from '../../live/LiveContext';
 import { RecentFailures } from './RecentFailures/RecentFailures';
 import { FailureGroups } from './FailureGroups/FailureGroups';
 import { StageTimings } from './StageTimings/StageTimings';
+import { ClosedByReason } from './ClosedByReason/ClosedByReason';
 
 function Time({ iso }: { iso: string | null }) {
   if (!iso) return <>—</>;
@@ -148,6 +149,7 @@ export function RunDetailPage() {
 
       <h2>Stage timings</h2>
       <StageTimings durations={run.durations} />
+      <ClosedByReason run={run} />
 
       <h2>Failures by reason</h2>
       <FailureGroups run={run} />

@@ -19,7 +19,7 @@ describe('SourcesPage', () => {
     await user.click(within(form).getByRole('button', { name: 'Add source' }));
 
     const call = api.next('createSource');
-    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true });
+    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window' });
     expect(within(form).getByRole('button', { name: 'Saving…' })).toBeDisabled();
     act(() => call.reject(new ApiError(400, { code: 'validation.url', message: 'Only http and https URLs are allowed.' })));
 
@@ -27,6 +27,22 @@ describe('SourcesPage', () => {
     await waitFor(() => expect(urlInput).toHaveAttribute('aria-invalid', 'true'));
     expect(urlInput).toHaveAccessibleDescription('Only http and https URLs are allowed.');
     expect(within(form).getByLabelText('Name')).not.toHaveAttribute('aria-invalid');
+  });
+
+  it('edits how jobs missing from the feed expire', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Edit' }));
+    const form = screen.getByRole('form', { name: 'Edit Jobicy: all' });
+    const select = within(form).getByLabelText('Jobs missing from the feed');
+    expect(select).toHaveValue('window');
+    await user.selectOptions(select, 'complete');
+    expect(within(form).getByTestId('expiry-hint')).toHaveTextContent('lists every open posting');
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    const call = api.next('updateSource');
+    expect(call.args[0]).toBe('jobicy-all');
+    expect(call.args[1]).toMatchObject({ expiry: 'complete' });
   });
 
   it('disables "Import now" with a reason while the source is running', async () => {

@@ -1,6 +1,7 @@
 import type { Job } from '../../../api/types';
 import { SafeHtml } from '../../../components/SafeHtml/SafeHtml';
 import { formatDateTime } from '../../../lib/format';
+import { JobStatus } from './JobStatus';
 
 export function JobDetail({ job }: { job: Job }) {
   const safeUrl = job.url && /^https?:\/\//i.test(job.url) ? job.url : null;
@@ -20,6 +21,7 @@ export function JobDetail({ job }: { job: Job }) {
         </ul>
       ) : null}
       <dl className="kv">
+        <JobStatus job={job} />
         <dt>Posted</dt>
         <dd>{job.datePosted ? <time dateTime={job.datePosted} title={job.datePosted}>{formatDateTime(job.datePosted)}</time> : '—'}</dd>
         <dt>First seen</dt>

@@ -9,6 +9,7 @@ import { describeCron } from '../../../lib/cron';
 import { formatDateTime } from '../../../lib/format';
 import { useNow } from '../../../lib/useNow';
 import { SourceForm } from '../SourceForm/SourceForm';
+import { SourceWindow } from './SourceWindow';
 
 function When({ iso }: { iso: string | null | undefined }) {
   if (!iso) return <>never</>;
@@ -163,6 +164,7 @@ export function SourceCard({ source }: { source: Source }) {
           {source.enabled ? <When iso={h?.nextRunAt} /> : 'not scheduled (disabled)'}
           {source.enabled && backoff ? <> · skipped until <When iso={backoff} /></> : null}
         </dd>
+        <SourceWindow source={source} />
         {h && h.consecutiveFailures > 0 ? (
           <>
             <dt>Failures in a row</dt>

@@ -1,10 +1,11 @@
 import { useId, useState, type SyntheticEvent } from 'react';
 import { errorMessage, isApiError } from '../../../api/errors';
-import type { Source, SourceInput } from '../../../api/types';
+import { EXPIRY_MODES, type Expiry, type Source, type SourceInput } from '../../../api/types';
 import { describeCron } from '../../../lib/cron';
+import { EXPIRY_LABELS } from '../../../lib/expiry';
 
-type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled';
-const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled'];
+type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry';
+const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry'];
 
 interface Props {
   /** Editing an existing source when given; adding otherwise. */
@@ -16,8 +17,19 @@ interface Props {
   onDone?: () => void;
 }
 
-function toInput(v: { name: string; url: string; cron: string; enabled: boolean; userAgent: string }, initial?: Source): SourceInput {
-  const input: SourceInput = { name: v.name.trim(), url: v.url.trim(), enabled: v.enabled };
+interface Values {
+  name: string;
+  url: string;
+  cron: string;
+  enabled: boolean;
+  userAgent: string;
+  expiry: Expiry;
+}
+
+const EMPTY: Values = { name: '', url: '', cron: '', enabled: true, userAgent: '', expiry: 'window' };
+
+function toInput(v: Values, initial?: Source): SourceInput {
+  const input: SourceInput = { name: v.name.trim(), url: v.url.trim(), enabled: v.enabled, expiry: v.expiry };
   const cron = v.cron.trim();
   if (cron || initial) input.cron = cron || undefined;
   const ua = v.userAgent.trim();
@@ -29,12 +41,13 @@ function toInput(v: { name: string; url: string; cron: string; enabled: boolean;
 /** Add/edit form. Validation is the server's: its `validation.<field>` message is shown by the field. */
 export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }: Props) {
   const uid = useId();
-  const [values, setValues] = useState({
+  const [values, setValues] = useState<Values>({
     name: initial?.name ?? '',
     url: initial?.url ?? '',
     cron: initial?.cron ?? '',
     enabled: initial?.enabled ?? true,
     userAgent: initial?.userAgent ?? '',
+    expiry: initial?.expiry ?? 'window',
   });
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<Field, string>>>({});
   const [formError, setFormError] = useState<string | null>(null);
@@ -53,7 +66,7 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
     setFieldErrors({});
     try {
       await onSubmit(toInput(values, initial));
-      if (!initial) setValues({ name: '', url: '', cron: '', enabled: true, userAgent: '' });
+      if (!initial) setValues(EMPTY);
       onDone?.();
     } catch (err) {
       const field = isApiError(err) ? err.field : undefined;
@@ -145,6 +158,29 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
             aria-describedby={described('userAgent')}
           />
           {errorFor('userAgent')}
+        </div>
+      </div>
+      <div className="form__row">
+        <div className="field">
+          <label htmlFor={ids('expiry').input}>Jobs missing from the feed</label>
+          <select
+            id={ids('expiry').input}
+            name="expiry"
+            value={values.expiry}
+            onChange={(e) => set('expiry', e.target.value as Expiry)}
+            aria-invalid={fieldErrors.expiry ? true : undefined}
+            aria-describedby={described('expiry', true)}
+          >
+            {EXPIRY_MODES.map((m) => (
+              <option key={m} value={m}>
+                {EXPIRY_LABELS[m].title}
+              </option>
+            ))}
+          </select>
+          <p id={ids('expiry').hint} className="field__hint" data-testid="expiry-hint">
+            {EXPIRY_LABELS[values.expiry].hint}
+          </p>
+          {errorFor('expiry')}
         </div>
       </div>
       <div className="form__actions">
