@@ -4,6 +4,7 @@
 pub mod feed_fetcher;
 pub mod history_broker;
 pub mod import_worker;
+pub mod manual;
 pub mod messages;
 pub mod pipeline;
 pub mod queue_actor;

@@ -36,6 +36,15 @@ pub struct Pipeline {
 /// over.
 const FOREIGN_LEASE_AFTER: Duration = Duration::from_secs(60);
 
+/// How a run is started beyond its trigger.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Fetch without the source's cache validators (a replay).
+    pub unconditional: bool,
+    /// The run this one replays.
+    pub replay_of: Option<String>,
+}
+
 /// What a trigger did.
 pub enum Started {
     Run(Box<ImportRun>),
@@ -51,6 +60,17 @@ impl Pipeline {
         source: &Source,
         trigger: Trigger,
     ) -> Result<Started, StoreError> {
+        self.start_run_with(source, trigger, RunOptions::default())
+            .await
+    }
+
+    /// `start_run` with options (a replay: fetched without validators).
+    pub async fn start_run_with(
+        &self,
+        source: &Source,
+        trigger: Trigger,
+        options: RunOptions,
+    ) -> Result<Started, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         if !self.take_running_lease(&source.id, &run_id).await? {
             let holder = self.runs.running_holder(&source.id).await?;
@@ -64,6 +84,8 @@ impl Pipeline {
             trigger,
             Utc::now(),
         );
+        run.unconditional = options.unconditional;
+        run.replay_of = options.replay_of;
         if let Err(e) = self.store.insert_run(&run).await {
             self.runs.release_running(&source.id, &run_id).await.ok();
             return Err(e);

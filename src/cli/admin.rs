@@ -6,7 +6,8 @@ use std::sync::Arc;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::actors::pipeline::Started;
+use crate::actors::manual::{self, Replay};
+use crate::actors::pipeline::{RunOptions, Started};
 use crate::config::{Settings, validate_cron, validate_source_url};
 use crate::domain::source::{Source, slug};
 use crate::domain::{ImportRun, RunStatus, Trigger};
@@ -24,9 +25,17 @@ pub enum RunsCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u64,
+        /// Runs that failed with this code or had items fail with it (e.g. `fetch.timeout`).
+        #[arg(long)]
+        failure_code: Option<String>,
+        /// Text in the run's error message or its item failures' messages (literal).
+        #[arg(long)]
+        error: Option<String>,
     },
     /// One run with its failures.
     Show { id: String },
+    /// Run the source of a run again now, fetching without cache validators.
+    Replay { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,9 +57,18 @@ pub enum SourcesCommand {
         #[arg(long)]
         keep_jobs: bool,
     },
-    /// Queue a run now; a running daemon's workers carry it out.
+    /// Queue a run now (of one source, or with `--all` of every enabled source); a running
+    /// daemon's workers carry it out. A source already importing is not queued twice.
     Import {
-        id: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every enabled source.
+        #[arg(long)]
+        all: bool,
+        /// Fetch without the cache validators: read and import the whole feed even when it
+        /// did not change.
+        #[arg(long)]
+        unconditional: bool,
     },
 }
 
@@ -102,6 +120,8 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
             source,
             status,
             limit,
+            failure_code,
+            error,
         } => {
             let status = match status.as_deref() {
                 Some(s) => Some(
@@ -115,6 +135,8 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
                     status,
                     from: None,
                     to: None,
+                    failure_code,
+                    error_text: error,
                 },
                 sort: RunSort::Date,
                 page: 1,
@@ -156,6 +178,18 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
             }
             Ok(out.join("\n"))
         }
+        RunsCommand::Replay { id } => match manual::replay(&p, &id, Trigger::Cli).await? {
+            Replay::Started(run) if as_json => pretty(&json!({"run": run})),
+            Replay::Started(run) => Ok(format!("queued run {} of {}", run.id, run.source_id)),
+            Replay::AlreadyRunning(source, r) => anyhow::bail!(
+                "source `{source}` is already importing (run {})",
+                r.unwrap_or_default()
+            ),
+            Replay::NoSuchRun => anyhow::bail!("no import run `{id}`"),
+            Replay::NoSuchSource(s) => {
+                anyhow::bail!("the source `{s}` of run `{id}` no longer exists")
+            }
+        },
     }
 }
 
@@ -215,13 +249,54 @@ pub async fn sources(
                 format!("removed {id}")
             })
         }
-        SourcesCommand::Import { id } => {
+        SourcesCommand::Import {
+            all: true,
+            unconditional,
+            ..
+        } => {
+            let report = manual::start_all_enabled(&p, Trigger::Cli, unconditional).await?;
+            if as_json {
+                return pretty(&report);
+            }
+            let mut out: Vec<String> = report
+                .started
+                .iter()
+                .map(|s| format!("queued run {} of {}", s.run.id, s.source_id))
+                .collect();
+            out.extend(report.already_running.iter().map(|a| {
+                format!(
+                    "{} is already importing (run {})",
+                    a.source_id,
+                    a.run_id.as_deref().unwrap_or("?")
+                )
+            }));
+            out.extend(
+                report
+                    .failed
+                    .iter()
+                    .map(|f| format!("{}: not started ({})", f.source_id, f.code)),
+            );
+            anyhow::ensure!(
+                report.failed.is_empty(),
+                "{}\nsome runs could not be started",
+                out.join("\n")
+            );
+            Ok(out.join("\n"))
+        }
+        SourcesCommand::Import {
+            id, unconditional, ..
+        } => {
+            let id = id.unwrap_or_default();
             let source = p
                 .store
                 .get_source(&id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
-            match p.start_run(&source, Trigger::Cli).await? {
+            let options = RunOptions {
+                unconditional,
+                replay_of: None,
+            };
+            match p.start_run_with(&source, Trigger::Cli, options).await? {
                 Started::Run(run) if as_json => pretty(&json!({"run": run})),
                 Started::Run(run) => Ok(format!("queued run {} of {id}", run.id)),
                 Started::AlreadyRunning(r) => anyhow::bail!(

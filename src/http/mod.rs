@@ -66,11 +66,21 @@ pub const ROUTES: &[Route] = &[
         routes::import_logs::changes
     ),
     route!("GET", "/api/import-logs/{id}", routes::import_logs::show),
+    route!(
+        "POST",
+        "/api/import-logs/{id}/replay",
+        routes::sources::replay
+    ),
     route!("GET", "/api/jobs", routes::jobs::list),
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
+    route!(
+        "POST",
+        "/api/sources/import-all",
+        routes::sources::import_all
+    ),
     route!("PATCH", "/api/sources/{id}", routes::sources::update),
     route!("DELETE", "/api/sources/{id}", routes::sources::remove),
     route!("POST", "/api/sources/{id}/import", routes::sources::import),

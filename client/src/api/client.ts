@@ -11,6 +11,7 @@ import type {
   RunPage,
   Source,
   SourceInput,
+  StartAllReport,
   Stats,
   StatsParams,
 } from './types';
@@ -20,7 +21,7 @@ import type {
  * every one against `docs/openapi.json`, so a parameter renamed on the daemon fails a test.
  */
 export const QUERY_PARAMS = {
-  '/api/import-logs': ['page', 'limit', 'source', 'status', 'from', 'to', 'sort'],
+  '/api/import-logs': ['page', 'limit', 'source', 'status', 'from', 'to', 'sort', 'failureCode', 'errorText'],
   '/api/import-logs/{id}': ['failuresPage', 'failuresLimit', 'failureCode'],
   '/api/jobs': ['q', 'page', 'limit', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
   '/api/stats': ['hours', 'days', 'source'],
@@ -36,7 +37,11 @@ export interface ApiClient {
   createSource(input: SourceInput): Promise<Source>;
   updateSource(id: string, input: SourceInput): Promise<Source>;
   deleteSource(id: string): Promise<void>;
-  importNow(id: string): Promise<{ run: ImportRun }>;
+  importNow(id: string, opts?: { unconditional?: boolean }): Promise<{ run: ImportRun }>;
+  /** Runs the source of run `id` again now, fetching without validators. */
+  replayRun(id: string): Promise<{ run: ImportRun }>;
+  /** One run of every enabled source. */
+  importAll(): Promise<StartAllReport>;
   listJobs(params: JobListParams): Promise<Page<Job>>;
   getJob(id: string): Promise<Job>;
   getStats(params?: StatsParams): Promise<Stats>;
@@ -112,6 +117,8 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
         from: p.from,
         to: p.to,
         sort: p.sort === 'date' ? undefined : p.sort,
+        failureCode: p.failureCode,
+        errorText: p.errorText,
       });
       return normalizeRunPage(await request<unknown>('GET', `/api/import-logs${qs}`));
     },
@@ -126,9 +133,22 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     createSource: async (input) => normalizeSource(await request('POST', '/api/sources', input)),
     updateSource: async (id, input) => normalizeSource(await request('PATCH', `/api/sources/${enc(id)}`, input)),
     deleteSource: (id) => request('DELETE', `/api/sources/${enc(id)}`),
-    importNow: async (id) => {
-      const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import`);
+    importNow: async (id, o) => {
+      const qs = o?.unconditional ? '?unconditional=true' : '';
+      const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import${qs}`);
       return { run: normalizeRun(body.run) };
+    },
+    replayRun: async (id) => {
+      const body = await request<{ run?: unknown }>('POST', `/api/import-logs/${enc(id)}/replay`);
+      return { run: normalizeRun(body.run) };
+    },
+    importAll: async () => {
+      const body = await request<Partial<StartAllReport>>('POST', '/api/sources/import-all');
+      return {
+        started: (body.started ?? []).map((s) => ({ sourceId: s.sourceId, run: normalizeRun(s.run) })),
+        alreadyRunning: body.alreadyRunning ?? [],
+        failed: body.failed ?? [],
+      };
     },
     listJobs: (p) => {
       const { q, page, limit, source, company, location, employmentType, remote, status, from, to } = p;

@@ -91,6 +91,8 @@ export const importRunSpec: SpecOf<ImportRun> = {
   fetchAttempts: I({ defaulted: true, undocumented: true }),
   retryAt: S({ nullable: true, defaulted: true, undocumented: true }),
   resumes: I({ defaulted: true, undocumented: true }),
+  unconditional: { type: 'boolean', defaulted: true },
+  replayOf: S({ nullable: true, defaulted: true }),
 };
 
 const failureGroup: SpecOf<FailureGroup> = {

@@ -6,7 +6,7 @@ import { applyLiveRun } from '../live/cacheUpdates';
 import { useApi } from './ApiContext';
 import { mergeDetail } from '../live/cacheUpdates';
 import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
-import type { ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StatsParams } from './types';
+import type { ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
 
 export function useRunsPage(params: RunListParams) {
   const api = useApi();
@@ -116,6 +116,34 @@ export function useImportNow() {
       qc.setQueryData<Source[]>(queryKeys.sources.list(), (old) =>
         old?.map((s) => (s._id === run.sourceId ? { ...s, running: true } : s)),
       );
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}
+
+/** Runs the source of a run again now, without validators; the new run shows at once. */
+export function useReplayRun() {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { ledger } = useLive();
+  return useMutation({
+    mutationFn: (id: string) => api.replayRun(id),
+    onSuccess: ({ run }: { run: ImportRun }) => {
+      applyLiveRun(qc, ledger, run);
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}
+
+/** One run of every enabled source; the runs started show at once. */
+export function useImportAll() {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { ledger } = useLive();
+  return useMutation({
+    mutationFn: () => api.importAll(),
+    onSuccess: (report: StartAllReport) => {
+      for (const { run } of report.started) applyLiveRun(qc, ledger, run);
       return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
     },
   });

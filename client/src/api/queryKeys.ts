@@ -20,6 +20,8 @@ export const queryKeys = {
           from: p.from ?? null,
           to: p.to ?? null,
           sort: p.sort ?? 'date',
+          failureCode: p.failureCode ?? null,
+          errorText: p.errorText ?? null,
         },
       ] as const,
     details: () => [...queryKeys.runs.all(), 'detail'] as const,

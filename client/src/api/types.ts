@@ -70,6 +70,17 @@ export interface ImportRun {
   retryAt: string | null;
   /** Times the sweeper queued the run's fetch again after its work was lost. */
   resumes: number;
+  /** Fetched without cache validators (a replay): the whole feed was read even if unchanged. */
+  unconditional: boolean;
+  /** The run this one replays. */
+  replayOf: string | null;
+}
+
+/** `POST /api/sources/import-all`: what was started, source by source. */
+export interface StartAllReport {
+  started: { sourceId: string; run: ImportRun }[];
+  alreadyRunning: { sourceId: string; runId: string | null }[];
+  failed: { sourceId: string; code: string; message: string }[];
 }
 
 /** `GET /api/import-logs/{id}`: the run, one page of its stored failures, and counts per code. */
@@ -216,6 +227,10 @@ export interface RunListParams {
   from?: string | undefined;
   to?: string | undefined;
   sort?: RunSort | undefined;
+  /** Runs that failed with this code, or had items fail with it. */
+  failureCode?: string | undefined;
+  /** Literal, case-insensitive text in the run's error or its item failures' messages. */
+  errorText?: string | undefined;
 }
 
 export const EMPLOYMENT_TYPES = ['FULL_TIME', 'PART_TIME', 'CONTRACTOR', 'TEMPORARY', 'INTERN', 'VOLUNTEER', 'PER_DIEM', 'OTHER'] as const;

@@ -38,6 +38,8 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     fetchAttempts: 1,
     retryAt: null,
     resumes: 0,
+    unconditional: false,
+    replayOf: null,
     ...over,
   };
 }

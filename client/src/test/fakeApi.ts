@@ -53,6 +53,8 @@ export class FakeApi {
       updateSource: handler('updateSource'),
       deleteSource: handler('deleteSource'),
       importNow: handler('importNow'),
+      replayRun: handler('replayRun'),
+      importAll: handler('importAll'),
       listJobs: handler('listJobs'),
       getJob: handler('getJob'),
       getStats: handler('getStats'),

@@ -6,8 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::actors::manual::{self, Replay};
 use crate::actors::messages::ReloadSources;
-use crate::actors::pipeline::Started;
+use crate::actors::pipeline::{RunOptions, Started};
 use crate::config::{validate_cron, validate_source_url};
 use crate::domain::source::{Source, SourceFormat, slug};
 use crate::domain::{Trigger, codes};
@@ -15,6 +16,7 @@ use crate::http::AppState;
 use crate::http::auth::{Admin, CanRead};
 use crate::http::error::ApiError;
 use crate::http::rate_limit::{self, Action};
+use crate::http::validate;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -218,26 +220,93 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Fetch without the source's cache validators: the whole feed is read and imported even
+    /// when it did not change.
+    pub unconditional: Option<bool>,
+}
+
 #[post("/api/sources/{id}/import")]
 pub async fn import(
     _: Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<ImportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit::check(&state, &req, Action::Trigger).await?;
     let Some(source) = state.store.get_source(&id).await? else {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     };
-    match state.pipeline.start_run(&source, Trigger::Manual).await? {
+    let options = RunOptions {
+        unconditional: query.unconditional.unwrap_or(false),
+        replay_of: None,
+    };
+    let started = state
+        .pipeline
+        .start_run_with(&source, Trigger::Manual, options)
+        .await?;
+    accepted(&id, started)
+}
+
+/// `202 {"run"}` for a run queued now, `409 run.already_running` when one is in progress.
+pub fn accepted(source_id: &str, started: Started) -> Result<HttpResponse, ApiError> {
+    match started {
         Started::Run(run) => Ok(HttpResponse::Accepted().json(json!({"run": run}))),
-        Started::AlreadyRunning(run_id) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            crate::domain::codes::RUN_ALREADY_RUNNING,
-            match run_id {
-                Some(r) => format!("source `{id}` is already importing (run {r})"),
-                None => format!("source `{id}` is already importing"),
-            },
-        )),
+        Started::AlreadyRunning(run_id) => Err(already_running(source_id, run_id)),
+    }
+}
+
+fn already_running(id: &str, run_id: Option<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        crate::domain::codes::RUN_ALREADY_RUNNING,
+        match run_id {
+            Some(r) => format!("source `{id}` is already importing (run {r})"),
+            None => format!("source `{id}` is already importing"),
+        },
+    )
+}
+
+/// One run of every enabled source; one manual action for the rate limit. A source already
+/// importing is listed under `alreadyRunning`, not queued twice.
+#[post("/api/sources/import-all")]
+pub async fn import_all(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ImportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    rate_limit::check(&state, &req, Action::Trigger).await?;
+    let unconditional = query.unconditional.unwrap_or(false);
+    let report = manual::start_all_enabled(&state.pipeline, Trigger::Manual, unconditional).await?;
+    Ok(HttpResponse::Accepted().json(report))
+}
+
+/// Runs the source of a run again now, fetching without validators (`replayOf` names the
+/// run on the new one).
+#[post("/api/import-logs/{id}/replay")]
+pub async fn replay(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !validate::id_ok(&id) {
+        return Err(ApiError::bad_request(
+            &codes::validation("id"),
+            "not a run id",
+        ));
+    }
+    rate_limit::check(&state, &req, Action::Trigger).await?;
+    match manual::replay(&state.pipeline, &id, Trigger::Manual).await? {
+        Replay::Started(run) => Ok(HttpResponse::Accepted().json(json!({"run": run}))),
+        Replay::AlreadyRunning(source_id, run_id) => Err(already_running(&source_id, run_id)),
+        Replay::NoSuchRun => Err(ApiError::not_found(format!("no import run `{id}`"))),
+        Replay::NoSuchSource(s) => Err(ApiError::not_found(format!(
+            "the source `{s}` of run `{id}` no longer exists"
+        ))),
     }
 }

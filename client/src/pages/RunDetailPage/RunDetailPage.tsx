@@ -11,6 +11,7 @@ import { useLive } from '../../live/LiveContext';
 import { RecentFailures } from './RecentFailures/RecentFailures';
 import { FailureGroups } from './FailureGroups/FailureGroups';
 import { StageTimings } from './StageTimings/StageTimings';
+import { ReplayButton } from './ReplayButton/ReplayButton';
 
 function Time({ iso }: { iso: string | null }) {
   if (!iso) return <>—</>;
@@ -66,6 +67,7 @@ export function RunDetailPage() {
         <h1 id="run-title">
           {run.sourceName} <StatusBadge status={run.status} />
         </h1>
+        <ReplayButton run={run} />
       </div>
 
       {run.error ? (
@@ -109,7 +111,18 @@ export function RunDetailPage() {
             <Link to={`/?source=${encodeURIComponent(run.sourceId)}`}>{run.sourceId}</Link>
           </dd>
           <dt>Trigger</dt>
-          <dd>{run.trigger}</dd>
+          <dd>
+            {run.trigger}
+            {run.unconditional ? ' · read without cache validators' : ''}
+            {run.replayOf ? (
+              <>
+                {' · replay of '}
+                <Link to={`/runs/${encodeURIComponent(run.replayOf)}`}>
+                  <code>{run.replayOf}</code>
+                </Link>
+              </>
+            ) : null}
+          </dd>
           <dt>Queued</dt>
           <dd>
             <Time iso={run.importDateTime} />
