@@ -96,6 +96,7 @@ pub struct Daemon {
     broker: Addr<HistoryBroker>,
     _scheduler: Option<Addr<SchedulerActor>>,
     _sweeper: Option<Addr<LoopActor>>,
+    _retention: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -263,7 +264,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         HistoryBroker::new(redis).with_store(store, instance)
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
-    let (scheduler, sweeper) = match roles.scheduler {
+    let (scheduler, sweeper, retention) = match roles.scheduler {
         true => {
             let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
             let addr = Supervisor::start(move |_| actor);
@@ -279,9 +280,18 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
                     Box::pin(crate::actors::sweeper::sweep_forever(p.clone(), s.clone()))
                 })
             });
-            (Some(addr), Some(sweeper))
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let retention = Supervisor::start(move |_| {
+                LoopActor::new("retention", move || {
+                    Box::pin(crate::actors::retention::retain_forever(
+                        p.clone(),
+                        s.clone(),
+                    ))
+                })
+            });
+            (Some(addr), Some(sweeper), Some(retention))
         }
-        false => (None, None),
+        false => (None, None, None),
     };
 
     let mut server_handle = None;
@@ -315,6 +325,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         broker,
         _scheduler: scheduler,
         _sweeper: sweeper,
+        _retention: retention,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod manual;
 pub mod messages;
 pub mod pipeline;
 pub mod queue_actor;
+pub mod retention;
 pub mod retry;
 pub mod scheduler;
 pub mod subscription;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod rate_limit;
 pub mod redact;
 pub mod routes;
@@ -72,6 +73,7 @@ pub const ROUTES: &[Route] = &[
         routes::sources::replay
     ),
     route!("GET", "/api/jobs", routes::jobs::list),
+    route!("GET", "/api/jobs/export", routes::jobs::export),
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
     route!("GET", "/api/sources", routes::sources::list),

@@ -2,6 +2,8 @@ import { ApiError, parseErrorBody } from './errors';
 import { normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
 import type {
   ImportRun,
+  ExportFile,
+  ExportFormat,
   Job,
   JobListParams,
   Page,
@@ -24,6 +26,7 @@ export const QUERY_PARAMS = {
   '/api/import-logs': ['page', 'limit', 'source', 'status', 'from', 'to', 'sort', 'failureCode', 'errorText'],
   '/api/import-logs/{id}': ['failuresPage', 'failuresLimit', 'failureCode'],
   '/api/jobs': ['q', 'page', 'limit', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
+  '/api/jobs/export': ['format', 'q', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
   '/api/stats': ['hours', 'days', 'source'],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -44,6 +47,8 @@ export interface ApiClient {
   importAll(): Promise<StartAllReport>;
   listJobs(params: JobListParams): Promise<Page<Job>>;
   getJob(id: string): Promise<Job>;
+  /** Every job matching the list's filters, as a file. */
+  exportJobs(params: Omit<JobListParams, 'page' | 'limit'>, format: ExportFormat): Promise<ExportFile>;
   getStats(params?: StatsParams): Promise<Stats>;
 }
 
@@ -106,6 +111,32 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     return parsed as T;
   }
 
+  /** A download: the body as a Blob, errors as from `request`. */
+  async function download(path: string): Promise<ExportFile> {
+    const headers: Record<string, string> = {};
+    const token = opts.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, { method: 'GET', headers });
+    } catch {
+      throw new ApiError(0, { code: 'network', message: 'Could not reach the server. Check that the daemon is running.' });
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      throw new ApiError(res.status, parseErrorBody(res.status, res.statusText, parsed));
+    }
+    const disposition = res.headers.get('Content-Disposition') ?? '';
+    const fileName = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'jobs-export';
+    return { blob: await res.blob(), fileName };
+  }
+
   const enc = encodeURIComponent;
   return {
     listRuns: async (p) => {
@@ -156,6 +187,10 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
       return request('GET', `/api/jobs${qs}`);
     },
     getJob: (id) => request('GET', `/api/jobs/${enc(id)}`),
+    exportJobs: (p, format) => {
+      const { q, source, company, location, employmentType, remote, status, from, to } = p;
+      return download(`/api/jobs/export${query('/api/jobs/export', { format, q, source, company, location, employmentType, remote, status, from, to })}`);
+    },
     getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
   };
 }

@@ -250,6 +250,14 @@ export interface JobListParams {
   to?: string | undefined;
 }
 
+export type ExportFormat = 'csv' | 'ndjson';
+
+/** A downloaded export: the file and the name the daemon gave it. */
+export interface ExportFile {
+  blob: Blob;
+  fileName: string;
+}
+
 export interface ErrorBody {
   error: CodedMessage;
 }

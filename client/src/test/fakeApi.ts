@@ -57,6 +57,7 @@ export class FakeApi {
       importAll: handler('importAll'),
       listJobs: handler('listJobs'),
       getJob: handler('getJob'),
+      exportJobs: handler('exportJobs'),
       getStats: handler('getStats'),
     };
   }

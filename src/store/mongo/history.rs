@@ -72,7 +72,7 @@ impl Cursor {
 
 /// Rows strictly after `values` in a descending order over `keys`:
 /// `k1 < v1 OR (k1 = v1 AND k2 < v2) OR ...`.
-fn after(keys: &[&str], values: &[Bson]) -> Document {
+pub(crate) fn after(keys: &[&str], values: &[Bson]) -> Document {
     let mut or = Vec::new();
     for (i, (key, value)) in keys.iter().zip(values).enumerate() {
         let mut clause: Document = keys
