@@ -253,6 +253,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     let shutdown = CancellationToken::new();
     crate::telemetry::init();
     pipeline.store.ensure_history_indexes().await?;
+    pipeline.store.ensure_audit_indexes().await?;
     // The broker (and its Redis subscription) gets a thread of its own, so a run's change is
     // fanned out at once rather than behind import work on the shared runtime.
     let (redis, store, instance) = (

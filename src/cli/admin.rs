@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::actors::manual::{self, Replay};
 use crate::actors::pipeline::{RunOptions, Started};
 use crate::config::{Settings, validate_cron, validate_source_url};
+use crate::domain::audit::{Actor, AuditAction, AuditEntry, diff};
 use crate::domain::source::{Source, slug};
 use crate::domain::{ImportRun, RunStatus, Trigger};
 use crate::store::mongo::history::{RunQuery, RunSort};
@@ -193,6 +194,24 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
     }
 }
 
+/// Records a change made from the command line in the audit log (a failure is only logged).
+async fn cli_audit(
+    p: &crate::actors::pipeline::Pipeline,
+    action: AuditAction,
+    fill: impl FnOnce(&mut AuditEntry),
+) {
+    let mut e = AuditEntry::new(
+        uuid::Uuid::now_v7().to_string(),
+        chrono::Utc::now(),
+        Actor::Cli,
+        action,
+    );
+    fill(&mut e);
+    if let Err(err) = p.store.record_audit(&e).await {
+        tracing::warn!(error = %err, "could not record an audit entry");
+    }
+}
+
 /// Runs a `sources` command and returns what to print.
 pub async fn sources(
     settings: Settings,
@@ -231,6 +250,17 @@ pub async fn sources(
             let s = Source::new(id, name.trim(), u.to_string(), cron);
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
+            let blank = Source::new(s.id.clone(), "", "", "");
+            let changes = diff(
+                &serde_json::to_value(&blank)?,
+                &serde_json::to_value(&s)?,
+                &["health", "etag", "lastModified"],
+            );
+            cli_audit(&p, AuditAction::SourceCreated, |e| {
+                e.source_id = Some(s.id.clone());
+                e.changes = changes;
+            })
+            .await;
             if as_json {
                 pretty(&s)
             } else {
@@ -243,6 +273,11 @@ pub async fn sources(
                 "no source `{id}`"
             );
             p.sources_changed().await;
+            cli_audit(&p, AuditAction::SourceRemoved, |e| {
+                e.source_id = Some(id.clone());
+                e.detail = Some(if keep_jobs { "jobs=keep" } else { "jobs=close" }.into());
+            })
+            .await;
             Ok(if as_json {
                 json!({"removed": id}).to_string()
             } else {

@@ -76,6 +76,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/api/jobs/export", routes::jobs::export),
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
+    route!("GET", "/api/audit", routes::audit::list),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
     route!(

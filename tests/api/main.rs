@@ -1,6 +1,7 @@
 //! One integration binary (one link step) with a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
 mod bad_input;
 mod chaos;

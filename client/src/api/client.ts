@@ -1,6 +1,8 @@
 import { ApiError, parseErrorBody } from './errors';
 import { normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
 import type {
+  AuditEntry,
+  AuditParams,
   ImportRun,
   ExportFile,
   ExportFormat,
@@ -28,6 +30,7 @@ export const QUERY_PARAMS = {
   '/api/jobs': ['q', 'page', 'limit', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
   '/api/jobs/export': ['format', 'q', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
   '/api/stats': ['hours', 'days', 'source'],
+  '/api/audit': ['source', 'action', 'page', 'limit'],
 } as const satisfies Record<string, readonly string[]>;
 
 type ParamsOf<P extends keyof typeof QUERY_PARAMS> = Partial<Record<(typeof QUERY_PARAMS)[P][number], string | number | undefined>>;
@@ -50,6 +53,7 @@ export interface ApiClient {
   /** Every job matching the list's filters, as a file. */
   exportJobs(params: Omit<JobListParams, 'page' | 'limit'>, format: ExportFormat): Promise<ExportFile>;
   getStats(params?: StatsParams): Promise<Stats>;
+  listAudit(params: AuditParams): Promise<Page<AuditEntry>>;
 }
 
 export interface HttpApiClientOptions {
@@ -191,6 +195,7 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
       const { q, source, company, location, employmentType, remote, status, from, to } = p;
       return download(`/api/jobs/export${query('/api/jobs/export', { format, q, source, company, location, employmentType, remote, status, from, to })}`);
     },
+    listAudit: (p) => request('GET', `/api/audit${query('/api/audit', { source: p.source, action: p.action, page: p.page, limit: p.limit })}`),
     getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
   };
 }

@@ -6,7 +6,7 @@ import { applyLiveRun } from '../live/cacheUpdates';
 import { useApi } from './ApiContext';
 import { mergeDetail } from '../live/cacheUpdates';
 import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
-import type { ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
+import type { AuditParams, ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
 
 export function useRunsPage(params: RunListParams) {
   const api = useApi();
@@ -146,5 +146,15 @@ export function useImportAll() {
       for (const { run } of report.started) applyLiveRun(qc, ledger, run);
       return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
     },
+  });
+}
+
+/** A page of the audit log. */
+export function useAudit(params: AuditParams) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.audit(params),
+    queryFn: () => api.listAudit(params),
+    placeholderData: keepPreviousData,
   });
 }

@@ -250,6 +250,28 @@ export interface JobListParams {
   to?: string | undefined;
 }
 
+export const AUDIT_ACTIONS = ['source_created', 'source_updated', 'source_removed', 'import_started', 'import_all_started', 'run_replayed'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** One entry of `GET /api/audit`: who (the token's role, never the token) did what, when. */
+export interface AuditEntry {
+  _id: string;
+  at: string;
+  actor: 'admin' | 'previous_admin' | 'cli';
+  action: AuditAction;
+  sourceId?: string;
+  runId?: string;
+  changes?: { field: string; before: unknown; after: unknown }[];
+  detail?: string;
+}
+
+export interface AuditParams {
+  page: number;
+  limit: number;
+  source?: string | undefined;
+  action?: AuditAction | undefined;
+}
+
 export type ExportFormat = 'csv' | 'ndjson';
 
 /** A downloaded export: the file and the name the daemon gave it. */

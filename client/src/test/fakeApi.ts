@@ -59,6 +59,7 @@ export class FakeApi {
       getJob: handler('getJob'),
       exportJobs: handler('exportJobs'),
       getStats: handler('getStats'),
+      listAudit: handler('listAudit'),
     };
   }
 

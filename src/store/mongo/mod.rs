@@ -10,6 +10,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::StoreError;
 
+pub mod audit;
 pub mod history;
 pub mod index_epoch;
 pub mod jobs;
@@ -28,6 +29,8 @@ pub const SOURCES: &str = "sources";
 pub const META: &str = "meta";
 /// One document per recorded batch of a run in progress (see `runs::BatchRecord`).
 pub const IMPORT_BATCHES: &str = "import_batches";
+/// Who changed which source, and when (see `domain::audit`).
+pub const AUDIT_LOG: &str = "audit_log";
 
 /// Whether a write failed on a unique key (`E11000`).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {

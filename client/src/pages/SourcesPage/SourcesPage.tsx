@@ -1,3 +1,4 @@
+import { Link } from 'react-router';
 import { useCreateSource, useSources } from '../../api/hooks';
 import { ErrorMessage } from '../../components/ErrorMessage/ErrorMessage';
 import { SourceCard } from './SourceCard/SourceCard';
@@ -12,6 +13,7 @@ export function SourcesPage() {
       <div className="page-head">
         <h1 id="sources-title">Sources</h1>
         <ImportAll />
+        <Link to="/audit">Who changed what (audit log)</Link>
       </div>
       <section className="card" aria-labelledby="add-source-title" style={{ marginBottom: '1rem' }}>
         <h2 id="add-source-title" style={{ marginTop: 0 }}>
