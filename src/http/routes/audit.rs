@@ -1,4 +1,4 @@
-//! `GET /api/audit`: who changed which source, and when (newest first), and the one helper
+//! `GET /api/audit`: who changed which source, and when (newest first), and the one function
 //! every changing route records through.
 
 use actix_web::{HttpResponse, get, web};
