@@ -97,6 +97,7 @@ pub struct Daemon {
     _scheduler: Option<Addr<SchedulerActor>>,
     _sweeper: Option<Addr<LoopActor>>,
     _expiry_sweeper: Option<Addr<LoopActor>>,
+    _retention: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -253,6 +254,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     let shutdown = CancellationToken::new();
     crate::telemetry::init();
     pipeline.store.ensure_history_indexes().await?;
+    pipeline.store.ensure_audit_indexes().await?;
     // The broker (and its Redis subscription) gets a thread of its own, so a run's change is
     // fanned out at once rather than behind import work on the shared runtime.
     let (redis, store, instance) = (
@@ -264,7 +266,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         HistoryBroker::new(redis).with_store(store, instance)
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
-    let (scheduler, sweeper, expiry_sweeper) = match roles.scheduler {
+    let (scheduler, sweeper, expiry_sweeper, retention) = match roles.scheduler {
         true => {
             let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
             let addr = Supervisor::start(move |_| actor);
@@ -289,9 +291,18 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
                     ))
                 })
             });
-            (Some(addr), Some(sweeper), Some(expiry))
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let retention = Supervisor::start(move |_| {
+                LoopActor::new("retention", move || {
+                    Box::pin(crate::actors::retention::retain_forever(
+                        p.clone(),
+                        s.clone(),
+                    ))
+                })
+            });
+            (Some(addr), Some(sweeper), Some(expiry), Some(retention))
         }
-        false => (None, None, None),
+        false => (None, None, None, None),
     };
 
     let mut server_handle = None;
@@ -326,6 +337,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         _scheduler: scheduler,
         _sweeper: sweeper,
         _expiry_sweeper: expiry_sweeper,
+        _retention: retention,
     })
 }
 

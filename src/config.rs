@@ -64,6 +64,9 @@ pub struct HttpSettings {
     /// Addresses of reverse proxies whose `X-Forwarded-For` names the client for the rate
     /// limits. Empty: the header is ignored and the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Jobs read per database round trip by an export (`GET /api/jobs/export`); what an
+    /// export holds in memory is about one such batch.
+    pub export_batch_size: u32,
 }
 
 impl Default for HttpSettings {
@@ -78,6 +81,7 @@ impl Default for HttpSettings {
             rate_limit_trigger_per_minute: 10,
             rate_limit_create_source_per_minute: 20,
             trusted_proxies: Vec::new(),
+            export_batch_size: 500,
         }
     }
 }
@@ -314,6 +318,60 @@ impl Default for SchedulerSettings {
     }
 }
 
+/// What is deleted, and when: old runs of `import_logs` and jobs closed long ago. Applied by
+/// one daemon of a deployment at a time (a Redis lease), once per `interval_secs`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Turn every deletion off.
+    pub enabled: bool,
+    /// How often retention is applied (by whichever daemon takes the lease first).
+    pub interval_secs: u64,
+    /// Finished runs older than this are deleted, unless among the newest
+    /// `runs_keep_per_source` of their source. 0: kept whatever their age.
+    pub runs_keep_days: u32,
+    /// The newest runs of each source kept whatever their age. 0: none kept for their rank.
+    pub runs_keep_per_source: u32,
+    /// As `runs_keep_days`, for failed and partial runs (kept longer to look into them).
+    /// 0: kept whatever their age.
+    pub failed_runs_keep_days: u32,
+    /// Closed jobs are deleted this many days after they were closed. 0: never deleted.
+    pub closed_jobs_keep_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 24 * 3600,
+            runs_keep_days: 90,
+            runs_keep_per_source: 100,
+            failed_runs_keep_days: 180,
+            closed_jobs_keep_days: 365,
+        }
+    }
+}
+
+impl RetentionSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(60..=30 * 24 * 3600).contains(&self.interval_secs) {
+            return Err(invalid(
+                "retention.interval_secs",
+                "must be between 60 and 2592000 (30 days)",
+            ));
+        }
+        if self.failed_runs_keep_days != 0
+            && (self.runs_keep_days == 0 || self.failed_runs_keep_days < self.runs_keep_days)
+        {
+            return Err(invalid(
+                "retention.failed_runs_keep_days",
+                "must be 0 (kept forever) or at least retention.runs_keep_days: failed runs are kept longer",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoSettings {
@@ -384,6 +442,7 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub scheduler: SchedulerSettings,
     pub demo: DemoSettings,
+    pub retention: RetentionSettings,
     pub sources: Vec<SourceSettings>,
 }
 
@@ -456,6 +515,13 @@ impl Settings {
                     format!("`{o}` is not an origin like https://admin.example.com"),
                 ));
             }
+        }
+        self.retention.validate()?;
+        if !(1..=10_000).contains(&self.http.export_batch_size) {
+            return Err(invalid(
+                "http.export_batch_size",
+                "must be between 1 and 10000",
+            ));
         }
         for p in &self.http.trusted_proxies {
             if p.parse::<std::net::IpAddr>().is_err() {

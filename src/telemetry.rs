@@ -32,6 +32,10 @@ pub const WS_SLOW_CLOSED: &str = "job_importer_ws_slow_sessions_closed_total";
 pub const ACTOR_RESTARTS: &str = "job_importer_actor_restarts_total";
 /// Requests refused by a rate limit (label `action`).
 pub const RATE_LIMITED: &str = "job_importer_rate_limited_total";
+/// Runs of `import_logs` deleted by retention (this process).
+pub const RETENTION_RUNS_DELETED: &str = "job_importer_retention_runs_deleted_total";
+/// Closed jobs deleted by retention (this process).
+pub const RETENTION_JOBS_DELETED: &str = "job_importer_retention_jobs_deleted_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -72,6 +76,14 @@ fn describe() {
         "WebSocket sessions closed for falling behind"
     );
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
+    describe_counter!(
+        RETENTION_RUNS_DELETED,
+        "Import runs deleted by retention (in this process)"
+    );
+    describe_counter!(
+        RETENTION_JOBS_DELETED,
+        "Closed jobs deleted by retention (in this process)"
+    );
     describe_counter!(
         ACTOR_RESTARTS,
         "Actors restarted by their supervisor after a panic"

@@ -13,6 +13,7 @@ import { JobsPage } from './pages/JobsPage/JobsPage';
 import { NotFoundPage } from './pages/NotFoundPage/NotFoundPage';
 import { RunDetailPage } from './pages/RunDetailPage/RunDetailPage';
 import { SourcesPage } from './pages/SourcesPage/SourcesPage';
+import { AuditPage } from './pages/AuditPage/AuditPage';
 import { createQueryClient } from './queryClient';
 
 // Charts are heavy; only the overview pulls them in.
@@ -27,6 +28,7 @@ const routes: RouteObject[] = [
       { path: 'runs/:id', element: <RunDetailPage /> },
       { path: 'sources', element: <SourcesPage /> },
       { path: 'jobs', element: <JobsPage /> },
+      { path: 'audit', element: <AuditPage /> },
       {
         path: 'overview',
         element: (

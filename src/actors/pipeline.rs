@@ -38,6 +38,17 @@ pub struct Pipeline {
 /// over.
 const FOREIGN_LEASE_AFTER: Duration = Duration::from_secs(60);
 
+/// How a run is started beyond its trigger.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Fetch without the source's cache validators (a replay).
+    pub unconditional: bool,
+    /// The run this one replays.
+    pub replay_of: Option<String>,
+    /// The cron tick a scheduled run is started for.
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
 /// What a trigger did.
 pub enum Started {
     Run(Box<ImportRun>),
@@ -53,15 +64,16 @@ impl Pipeline {
         source: &Source,
         trigger: Trigger,
     ) -> Result<Started, StoreError> {
-        self.start_run_for(source, trigger, None).await
+        self.start_run_with(source, trigger, RunOptions::default())
+            .await
     }
 
-    /// `start_run`, for the cron tick `scheduled_for` when the scheduler starts it.
-    pub async fn start_run_for(
+    /// `start_run` with options (a replay: fetched without validators).
+    pub async fn start_run_with(
         &self,
         source: &Source,
         trigger: Trigger,
-        scheduled_for: Option<DateTime<Utc>>,
+        options: RunOptions,
     ) -> Result<Started, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         if !self.take_running_lease(&source.id, &run_id).await? {
@@ -76,7 +88,9 @@ impl Pipeline {
             trigger,
             Utc::now(),
         );
-        run.scheduled_for = scheduled_for;
+        run.scheduled_for = options.scheduled_for;
+        run.unconditional = options.unconditional;
+        run.replay_of = options.replay_of;
         if let Err(e) = self.store.insert_run(&run).await {
             self.runs.release_running(&source.id, &run_id).await.ok();
             return Err(e);

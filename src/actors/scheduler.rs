@@ -40,7 +40,17 @@ pub fn next_fire(cron: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// in MongoDB (`Store::claim_tick`), so a Redis that lost its data never lets a tick run twice.
 pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
     match p.store.claim_tick(&source.id, slot).await {
-        Ok(true) => match p.start_run_for(source, Trigger::Schedule, Some(slot)).await {
+        Ok(true) => match p
+            .start_run_with(
+                source,
+                Trigger::Schedule,
+                crate::actors::pipeline::RunOptions {
+                    scheduled_for: Some(slot),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
             Ok(Started::Run(run)) => {
                 tracing::info!(source = %source.id, run_id = %run.id, %slot, "scheduled run started")
             }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::actors::pipeline::Started;
+use crate::actors::manual::{self, Replay};
+use crate::actors::pipeline::{RunOptions, Started};
 use crate::config::{Settings, validate_cron, validate_source_url};
+use crate::domain::audit::{Actor, AuditAction, AuditEntry, diff};
 use crate::domain::source::{Source, slug};
 use crate::domain::{Expiry, ImportRun, RunStatus, Trigger};
 use crate::store::mongo::history::{RunQuery, RunSort};
@@ -24,9 +26,17 @@ pub enum RunsCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u64,
+        /// Runs that failed with this code or had items fail with it (e.g. `fetch.timeout`).
+        #[arg(long)]
+        failure_code: Option<String>,
+        /// Text in the run's error message or its item failures' messages (literal).
+        #[arg(long)]
+        error: Option<String>,
     },
     /// One run with its failures.
     Show { id: String },
+    /// Run the source of a run again now, fetching without cache validators.
+    Replay { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,9 +72,18 @@ pub enum SourcesCommand {
         #[arg(long)]
         keep_jobs: bool,
     },
-    /// Queue a run now; a running daemon's workers carry it out.
+    /// Queue a run now (of one source, or with `--all` of every enabled source); a running
+    /// daemon's workers carry it out. A source already importing is not queued twice.
     Import {
-        id: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every enabled source.
+        #[arg(long)]
+        all: bool,
+        /// Fetch without the cache validators: read and import the whole feed even when it
+        /// did not change.
+        #[arg(long)]
+        unconditional: bool,
     },
 }
 
@@ -134,6 +153,8 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
             source,
             status,
             limit,
+            failure_code,
+            error,
         } => {
             let status = match status.as_deref() {
                 Some(s) => Some(
@@ -147,6 +168,8 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
                     status,
                     from: None,
                     to: None,
+                    failure_code,
+                    error_text: error,
                 },
                 sort: RunSort::Date,
                 page: 1,
@@ -188,6 +211,36 @@ pub async fn runs(settings: Settings, cmd: RunsCommand, as_json: bool) -> anyhow
             }
             Ok(out.join("\n"))
         }
+        RunsCommand::Replay { id } => match manual::replay(&p, &id, Trigger::Cli).await? {
+            Replay::Started(run) if as_json => pretty(&json!({"run": run})),
+            Replay::Started(run) => Ok(format!("queued run {} of {}", run.id, run.source_id)),
+            Replay::AlreadyRunning(source, r) => anyhow::bail!(
+                "source `{source}` is already importing (run {})",
+                r.unwrap_or_default()
+            ),
+            Replay::NoSuchRun => anyhow::bail!("no import run `{id}`"),
+            Replay::NoSuchSource(s) => {
+                anyhow::bail!("the source `{s}` of run `{id}` no longer exists")
+            }
+        },
+    }
+}
+
+/// Records a change made from the command line in the audit log (a failure is only logged).
+async fn cli_audit(
+    p: &crate::actors::pipeline::Pipeline,
+    action: AuditAction,
+    fill: impl FnOnce(&mut AuditEntry),
+) {
+    let mut e = AuditEntry::new(
+        uuid::Uuid::now_v7().to_string(),
+        chrono::Utc::now(),
+        Actor::Cli,
+        action,
+    );
+    fill(&mut e);
+    if let Err(err) = p.store.record_audit(&e).await {
+        tracing::warn!(error = %err, "could not record an audit entry");
     }
 }
 
@@ -284,6 +337,17 @@ pub async fn sources(
                 .with_expiry(expiry.unwrap_or_default());
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
+            let blank = Source::new(s.id.clone(), "", "", "");
+            let changes = diff(
+                &serde_json::to_value(&blank)?,
+                &serde_json::to_value(&s)?,
+                &["health", "etag", "lastModified"],
+            );
+            cli_audit(&p, AuditAction::SourceCreated, |e| {
+                e.source_id = Some(s.id.clone());
+                e.changes = changes;
+            })
+            .await;
             if as_json {
                 pretty(&s)
             } else {
@@ -296,19 +360,66 @@ pub async fn sources(
                 "no source `{id}`"
             );
             p.sources_changed().await;
+            cli_audit(&p, AuditAction::SourceRemoved, |e| {
+                e.source_id = Some(id.clone());
+                e.detail = Some(if keep_jobs { "jobs=keep" } else { "jobs=close" }.into());
+            })
+            .await;
             Ok(if as_json {
                 json!({"removed": id}).to_string()
             } else {
                 format!("removed {id}")
             })
         }
-        SourcesCommand::Import { id } => {
+        SourcesCommand::Import {
+            all: true,
+            unconditional,
+            ..
+        } => {
+            let report = manual::start_all_enabled(&p, Trigger::Cli, unconditional).await?;
+            if as_json {
+                return pretty(&report);
+            }
+            let mut out: Vec<String> = report
+                .started
+                .iter()
+                .map(|s| format!("queued run {} of {}", s.run.id, s.source_id))
+                .collect();
+            out.extend(report.already_running.iter().map(|a| {
+                format!(
+                    "{} is already importing (run {})",
+                    a.source_id,
+                    a.run_id.as_deref().unwrap_or("?")
+                )
+            }));
+            out.extend(
+                report
+                    .failed
+                    .iter()
+                    .map(|f| format!("{}: not started ({})", f.source_id, f.code)),
+            );
+            anyhow::ensure!(
+                report.failed.is_empty(),
+                "{}\nsome runs could not be started",
+                out.join("\n")
+            );
+            Ok(out.join("\n"))
+        }
+        SourcesCommand::Import {
+            id, unconditional, ..
+        } => {
+            let id = id.unwrap_or_default();
             let source = p
                 .store
                 .get_source(&id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
-            match p.start_run(&source, Trigger::Cli).await? {
+            let options = RunOptions {
+                unconditional,
+                replay_of: None,
+                ..Default::default()
+            };
+            match p.start_run_with(&source, Trigger::Cli, options).await? {
                 Started::Run(run) if as_json => pretty(&json!({"run": run})),
                 Started::Run(run) => Ok(format!("queued run {} of {id}", run.id)),
                 Started::AlreadyRunning(r) => anyhow::bail!(

@@ -179,6 +179,13 @@ pub struct ImportRun {
     /// Times the sweeper queued the run's fetch again after its work was lost.
     #[serde(default)]
     pub resumes: i64,
+    /// Read without the source's cache validators (`If-None-Match`, `If-Modified-Since`): the
+    /// feed is downloaded and imported in full even when it did not change (a replay).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconditional: bool,
+    /// The run this one runs again, when it was started as a replay of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
     /// When the database acknowledged the write that produced this version: set on the
     /// document a write returns, never stored nor served as part of the document (live
     /// updates carry it beside it, as `committedAt`).
@@ -231,6 +238,8 @@ impl ImportRun {
             fetch_attempts: 0,
             retry_at: None,
             resumes: 0,
+            unconditional: false,
+            replay_of: None,
             committed_at: None,
         }
     }

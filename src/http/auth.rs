@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::error::ApiError;
 use crate::config::{AuthSettings, Secret};
+use crate::domain::audit::Actor;
 use crate::domain::codes;
 
 pub fn token_matches(expected: &str, given: &str) -> bool {
@@ -87,6 +88,22 @@ impl Tokens {
             Some(Access::Admin)
         } else if read {
             Some(Access::Read)
+        } else {
+            None
+        }
+    }
+
+    /// Which admin token `given` is (for the audit log): the current one or, during a
+    /// rotation, the previous one. Both are compared, as in `access`.
+    pub fn admin_actor(&self, given: &str, now: DateTime<Utc>) -> Option<Actor> {
+        let set = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let previous_valid = set.previous_until.is_some_and(|until| now < until);
+        let current = token_matches(set.admin.expose(), given);
+        let previous = previous_valid & token_matches(set.previous_admin.expose(), given);
+        if current {
+            Some(Actor::Admin)
+        } else if previous {
+            Some(Actor::PreviousAdmin)
         } else {
             None
         }
@@ -174,8 +191,9 @@ pub fn may_read(req: &HttpRequest) -> bool {
 
 /// Extracting this proves the caller may read.
 pub struct CanRead;
-/// Extracting this proves the caller holds the admin token.
-pub struct Admin;
+/// Extracting this proves the caller holds an admin token; it says which one (for the audit
+/// log), never what it is.
+pub struct Admin(pub Actor);
 
 impl FromRequest for CanRead {
     type Error = ApiError;
@@ -193,7 +211,14 @@ impl FromRequest for Admin {
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match check(req, true) {
-            Ok(Some(Access::Admin)) => Ok(Admin),
+            Ok(Some(Access::Admin)) => {
+                let actor = req
+                    .app_data::<web::Data<AppState>>()
+                    .zip(bearer(req))
+                    .and_then(|(s, t)| s.tokens.admin_actor(t, Utc::now()))
+                    .unwrap_or(Actor::Admin);
+                Ok(Admin(actor))
+            }
             Ok(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 codes::AUTH_READ_ONLY,

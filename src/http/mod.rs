@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod rate_limit;
 pub mod redact;
 pub mod routes;
@@ -66,12 +67,24 @@ pub const ROUTES: &[Route] = &[
         routes::import_logs::changes
     ),
     route!("GET", "/api/import-logs/{id}", routes::import_logs::show),
+    route!(
+        "POST",
+        "/api/import-logs/{id}/replay",
+        routes::sources::replay
+    ),
     route!("GET", "/api/jobs", routes::jobs::list),
+    route!("GET", "/api/jobs/export", routes::jobs::export),
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
+    route!("GET", "/api/audit", routes::audit::list),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
     route!("GET", "/api/sources/{id}", routes::sources::show),
+    route!(
+        "POST",
+        "/api/sources/import-all",
+        routes::sources::import_all
+    ),
     route!("PATCH", "/api/sources/{id}", routes::sources::update),
     route!("DELETE", "/api/sources/{id}", routes::sources::remove),
     route!("POST", "/api/sources/{id}/import", routes::sources::import),

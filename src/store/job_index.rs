@@ -330,6 +330,47 @@ impl JobIndex {
     }
 }
 
+impl JobIndex {
+    /// Forgets jobs deleted from MongoDB: their entries, their sources' sets, and the dedupe
+    /// keys that name them (so a job that comes back is stored as new). Called before the
+    /// deletion: an entry missing for a job that still exists only costs a read.
+    pub async fn forget(&self, jobs: &[ForgottenJob]) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = jobs
+            .iter()
+            .filter_map(|j| j.dedupe_key.as_deref())
+            .collect();
+        let twins = self.twins(&keys).await?;
+        let mut c = self.redis.conn.clone();
+        let mut pipe = redis::pipe();
+        for j in jobs {
+            pipe.hdel(self.jobs_key(&j.publisher), &j.id).ignore();
+            for s in &j.sources {
+                pipe.srem(self.source_key(s), &j.id).ignore();
+                pipe.srem(self.missed_key(s), &j.id).ignore();
+            }
+            if let Some(k) = &j.dedupe_key
+                && twins.get(k).is_some_and(|(_, id)| *id == j.id)
+            {
+                pipe.hdel(self.twins_key(), k).ignore();
+            }
+        }
+        let _: () = pipe.query_async(&mut c).await?;
+        Ok(())
+    }
+}
+
+/// What the index holds of a job that is being deleted.
+#[derive(Debug, Clone)]
+pub struct ForgottenJob {
+    pub id: String,
+    pub publisher: String,
+    pub sources: Vec<String>,
+    pub dedupe_key: Option<String>,
+}
+
 /// A publisher as a key part: `:` and `%` escaped, so no two publishers share a key.
 fn escape(publisher: &str) -> String {
     publisher.replace('%', "%25").replace(':', "%3A")

@@ -32,6 +32,10 @@ impl Keys {
     pub fn expiry_lease(&self) -> String {
         format!("{}:lease:expiry", self.prefix)
     }
+    /// Held for `retention.interval_secs` by the daemon that applied retention last.
+    pub fn retention_lease(&self) -> String {
+        format!("{}:lease:retention", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-async fn cli(s: &job_importer::config::Settings, args: &[&str]) -> (bool, String, String) {
+pub async fn cli(s: &job_importer::config::Settings, args: &[&str]) -> (bool, String, String) {
     let cfg = std::env::temp_dir().join(format!("job-importer-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&cfg, "").unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-importer"))

@@ -1,6 +1,7 @@
 //! One integration binary (one link step) with a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
 mod bad_input;
 mod chaos;
@@ -9,7 +10,9 @@ mod cli_admin;
 mod contract;
 mod exactness;
 mod expiry;
+mod export;
 mod helpers;
+mod history_search;
 mod http_api;
 mod jobs_api;
 mod live;
@@ -17,6 +20,8 @@ mod openapi;
 mod pipeline;
 mod processes;
 mod recovery;
+mod replay;
+mod retention;
 mod safety;
 mod scheduling;
 mod tokens;

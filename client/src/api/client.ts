@@ -1,7 +1,11 @@
 import { ApiError, parseErrorBody } from './errors';
 import { normalizeJob, normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
 import type {
+  AuditEntry,
+  AuditParams,
   ImportRun,
+  ExportFile,
+  ExportFormat,
   Job,
   JobListParams,
   Page,
@@ -11,6 +15,7 @@ import type {
   RunPage,
   Source,
   SourceInput,
+  StartAllReport,
   Stats,
   StatsParams,
 } from './types';
@@ -20,10 +25,12 @@ import type {
  * every one against `docs/openapi.json`, so a parameter renamed on the daemon fails a test.
  */
 export const QUERY_PARAMS = {
-  '/api/import-logs': ['page', 'limit', 'source', 'status', 'from', 'to', 'sort'],
+  '/api/import-logs': ['page', 'limit', 'source', 'status', 'from', 'to', 'sort', 'failureCode', 'errorText'],
   '/api/import-logs/{id}': ['failuresPage', 'failuresLimit', 'failureCode'],
   '/api/jobs': ['q', 'page', 'limit', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
+  '/api/jobs/export': ['format', 'q', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
   '/api/stats': ['hours', 'days', 'source'],
+  '/api/audit': ['source', 'action', 'page', 'limit'],
 } as const satisfies Record<string, readonly string[]>;
 
 type ParamsOf<P extends keyof typeof QUERY_PARAMS> = Partial<Record<(typeof QUERY_PARAMS)[P][number], string | number | undefined>>;
@@ -40,10 +47,17 @@ export interface ApiClient {
   updateSource(id: string, input: SourceInput): Promise<Source>;
   /** Removes a source; `jobs` says what happens to the jobs only it carries (closed by default). */
   deleteSource(id: string, jobs?: RemovedSourceJobs): Promise<void>;
-  importNow(id: string): Promise<{ run: ImportRun }>;
+  importNow(id: string, opts?: { unconditional?: boolean }): Promise<{ run: ImportRun }>;
+  /** Runs the source of run `id` again now, fetching without validators. */
+  replayRun(id: string): Promise<{ run: ImportRun }>;
+  /** One run of every enabled source. */
+  importAll(): Promise<StartAllReport>;
   listJobs(params: JobListParams): Promise<Page<Job>>;
   getJob(id: string): Promise<Job>;
+  /** Every job matching the list's filters, as a file. */
+  exportJobs(params: Omit<JobListParams, 'page' | 'limit'>, format: ExportFormat): Promise<ExportFile>;
   getStats(params?: StatsParams): Promise<Stats>;
+  listAudit(params: AuditParams): Promise<Page<AuditEntry>>;
 }
 
 export interface HttpApiClientOptions {
@@ -105,6 +119,32 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     return parsed as T;
   }
 
+  /** A download: the body as a Blob, errors as from `request`. */
+  async function download(path: string): Promise<ExportFile> {
+    const headers: Record<string, string> = {};
+    const token = opts.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, { method: 'GET', headers });
+    } catch {
+      throw new ApiError(0, { code: 'network', message: 'Could not reach the server. Check that the daemon is running.' });
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      throw new ApiError(res.status, parseErrorBody(res.status, res.statusText, parsed));
+    }
+    const disposition = res.headers.get('Content-Disposition') ?? '';
+    const fileName = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'jobs-export';
+    return { blob: await res.blob(), fileName };
+  }
+
   const enc = encodeURIComponent;
   return {
     listRuns: async (p) => {
@@ -116,6 +156,8 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
         from: p.from,
         to: p.to,
         sort: p.sort === 'date' ? undefined : p.sort,
+        failureCode: p.failureCode,
+        errorText: p.errorText,
       });
       return normalizeRunPage(await request<unknown>('GET', `/api/import-logs${qs}`));
     },
@@ -130,9 +172,22 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     createSource: async (input) => normalizeSource(await request('POST', '/api/sources', input)),
     updateSource: async (id, input) => normalizeSource(await request('PATCH', `/api/sources/${enc(id)}`, input)),
     deleteSource: (id, jobs = 'close') => request('DELETE', `/api/sources/${enc(id)}?jobs=${jobs}`),
-    importNow: async (id) => {
-      const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import`);
+    importNow: async (id, o) => {
+      const qs = o?.unconditional ? '?unconditional=true' : '';
+      const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/import${qs}`);
       return { run: normalizeRun(body.run) };
+    },
+    replayRun: async (id) => {
+      const body = await request<{ run?: unknown }>('POST', `/api/import-logs/${enc(id)}/replay`);
+      return { run: normalizeRun(body.run) };
+    },
+    importAll: async () => {
+      const body = await request<Partial<StartAllReport>>('POST', '/api/sources/import-all');
+      return {
+        started: (body.started ?? []).map((s) => ({ sourceId: s.sourceId, run: normalizeRun(s.run) })),
+        alreadyRunning: body.alreadyRunning ?? [],
+        failed: body.failed ?? [],
+      };
     },
     listJobs: async (p) => {
       const { q, page, limit, source, company, location, employmentType, remote, status, from, to } = p;
@@ -142,6 +197,11 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
       return { items, total: body.total ?? items.length, page: body.page ?? 1, limit: body.limit ?? items.length };
     },
     getJob: async (id) => normalizeJob(await request('GET', `/api/jobs/${enc(id)}`)),
+    exportJobs: (p, format) => {
+      const { q, source, company, location, employmentType, remote, status, from, to } = p;
+      return download(`/api/jobs/export${query('/api/jobs/export', { format, q, source, company, location, employmentType, remote, status, from, to })}`);
+    },
+    listAudit: (p) => request('GET', `/api/audit${query('/api/audit', { source: p.source, action: p.action, page: p.page, limit: p.limit })}`),
     getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
   };
 }

@@ -97,6 +97,8 @@ export const importRunSpec: SpecOf<ImportRun> = {
   // Reason → count; the schema leaves the keys open.
   closedByReason: { type: 'object', defaulted: true, unpinned: true },
   window: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
+  unconditional: { type: 'boolean', defaulted: true },
+  replayOf: S({ nullable: true, defaulted: true }),
 };
 
 const failureGroup: SpecOf<FailureGroup> = {

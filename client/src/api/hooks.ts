@@ -6,7 +6,7 @@ import { applyLiveRun } from '../live/cacheUpdates';
 import { useApi } from './ApiContext';
 import { mergeDetail } from '../live/cacheUpdates';
 import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
-import type { ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StatsParams } from './types';
+import type { AuditParams, ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
 import type { RemovedSourceJobs } from './client';
 
 export function useRunsPage(params: RunListParams) {
@@ -119,5 +119,43 @@ export function useImportNow() {
       );
       return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
     },
+  });
+}
+
+/** Runs the source of a run again now, without validators; the new run shows at once. */
+export function useReplayRun() {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { ledger } = useLive();
+  return useMutation({
+    mutationFn: (id: string) => api.replayRun(id),
+    onSuccess: ({ run }: { run: ImportRun }) => {
+      applyLiveRun(qc, ledger, run);
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}
+
+/** One run of every enabled source; the runs started show at once. */
+export function useImportAll() {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { ledger } = useLive();
+  return useMutation({
+    mutationFn: () => api.importAll(),
+    onSuccess: (report: StartAllReport) => {
+      for (const { run } of report.started) applyLiveRun(qc, ledger, run);
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}
+
+/** A page of the audit log. */
+export function useAudit(params: AuditParams) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.audit(params),
+    queryFn: () => api.listAudit(params),
+    placeholderData: keepPreviousData,
   });
 }

@@ -51,6 +51,8 @@ export function normalizeRun(raw: unknown): ImportRun {
     fetchAttempts: num(r.fetchAttempts),
     retryAt: strOrNull(r.retryAt),
     resumes: num(r.resumes),
+    unconditional: r.unconditional === true,
+    replayOf: strOrNull(r.replayOf),
     closedByReason: closedByReason(r.closedByReason),
     window: normalizeWindow(r.window),
   };

@@ -1,4 +1,4 @@
-import type { JobListParams, RunDetailParams, RunListParams, StatsParams } from './types';
+import type { AuditParams, JobListParams, RunDetailParams, RunListParams, StatsParams } from './types';
 
 /** Failures per page on the run detail page. */
 export const DEFAULT_FAILURES: RunDetailParams = { failuresPage: 1, failuresLimit: 50 };
@@ -6,6 +6,7 @@ export const DEFAULT_FAILURES: RunDetailParams = { failuresPage: 1, failuresLimi
 /** The one place query keys are built, so invalidation can target a whole family. */
 export const queryKeys = {
   all: ['api'] as const,
+  audit: (p: AuditParams) => [...queryKeys.all, 'audit', { page: p.page, limit: p.limit, source: p.source ?? null, action: p.action ?? null }] as const,
   runs: {
     all: () => [...queryKeys.all, 'runs'] as const,
     lists: () => [...queryKeys.runs.all(), 'list'] as const,
@@ -20,6 +21,8 @@ export const queryKeys = {
           from: p.from ?? null,
           to: p.to ?? null,
           sort: p.sort ?? 'date',
+          failureCode: p.failureCode ?? null,
+          errorText: p.errorText ?? null,
         },
       ] as const,
     details: () => [...queryKeys.runs.all(), 'detail'] as const,

@@ -93,6 +93,17 @@ export interface ImportRun {
   closedByReason: Partial<Record<ClosedReason, number>>;
   /** The span of postings the feed covered in this run. */
   window: FeedWindow | null;
+  /** Fetched without cache validators (a replay): the whole feed was read even if unchanged. */
+  unconditional: boolean;
+  /** The run this one replays. */
+  replayOf: string | null;
+}
+
+/** `POST /api/sources/import-all`: what was started, source by source. */
+export interface StartAllReport {
+  started: { sourceId: string; run: ImportRun }[];
+  alreadyRunning: { sourceId: string; runId: string | null }[];
+  failed: { sourceId: string; code: string; message: string }[];
 }
 
 /** `GET /api/import-logs/{id}`: the run, one page of its stored failures, and counts per code. */
@@ -248,6 +259,10 @@ export interface RunListParams {
   from?: string | undefined;
   to?: string | undefined;
   sort?: RunSort | undefined;
+  /** Runs that failed with this code, or had items fail with it. */
+  failureCode?: string | undefined;
+  /** Literal, case-insensitive text in the run's error or its item failures' messages. */
+  errorText?: string | undefined;
 }
 
 export const EMPLOYMENT_TYPES = ['FULL_TIME', 'PART_TIME', 'CONTRACTOR', 'TEMPORARY', 'INTERN', 'VOLUNTEER', 'PER_DIEM', 'OTHER'] as const;
@@ -265,6 +280,36 @@ export interface JobListParams {
   status?: 'open' | 'closed' | undefined;
   from?: string | undefined;
   to?: string | undefined;
+}
+
+export const AUDIT_ACTIONS = ['source_created', 'source_updated', 'source_removed', 'import_started', 'import_all_started', 'run_replayed'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** One entry of `GET /api/audit`: who (the token's role, never the token) did what, when. */
+export interface AuditEntry {
+  _id: string;
+  at: string;
+  actor: 'admin' | 'previous_admin' | 'cli';
+  action: AuditAction;
+  sourceId?: string;
+  runId?: string;
+  changes?: { field: string; before: unknown; after: unknown }[];
+  detail?: string;
+}
+
+export interface AuditParams {
+  page: number;
+  limit: number;
+  source?: string | undefined;
+  action?: AuditAction | undefined;
+}
+
+export type ExportFormat = 'csv' | 'ndjson';
+
+/** A downloaded export: the file and the name the daemon gave it. */
+export interface ExportFile {
+  blob: Blob;
+  fileName: string;
 }
 
 export interface ErrorBody {

@@ -12,9 +12,20 @@ export function compareNewestFirst(a: ImportRun, b: ImportRun): number {
   return a._id < b._id ? 1 : a._id > b._id ? -1 : 0;
 }
 
-export function matchesFilters(run: ImportRun, p: Pick<RunListParams, 'source' | 'status'>): boolean {
+export function matchesFilters(run: ImportRun, p: Pick<RunListParams, 'source' | 'status' | 'failureCode' | 'errorText'>): boolean {
   if (p.source && run.sourceId !== p.source) return false;
   if (p.status && run.status !== p.status) return false;
+  if (p.failureCode) {
+    const c = p.failureCode;
+    const has = run.error?.code === c || run.failuresByCode.some((x) => x.code === c) || run.failures.some((f) => f.code === c);
+    if (!has) return false;
+  }
+  if (p.errorText) {
+    // As the server matches it: literally, ignoring case.
+    const t = p.errorText.toLowerCase();
+    const has = run.error?.message.toLowerCase().includes(t) === true || run.failures.some((f) => f.message.toLowerCase().includes(t));
+    if (!has) return false;
+  }
   return true;
 }
 

@@ -40,6 +40,8 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     resumes: 0,
     closedByReason: {},
     window: null,
+    unconditional: false,
+    replayOf: null,
     ...over,
   };
 }

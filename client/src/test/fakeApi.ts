@@ -53,9 +53,13 @@ export class FakeApi {
       updateSource: handler('updateSource'),
       deleteSource: handler('deleteSource'),
       importNow: handler('importNow'),
+      replayRun: handler('replayRun'),
+      importAll: handler('importAll'),
       listJobs: handler('listJobs'),
       getJob: handler('getJob'),
+      exportJobs: handler('exportJobs'),
       getStats: handler('getStats'),
+      listAudit: handler('listAudit'),
     };
   }
 

@@ -68,7 +68,8 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
     let started = Instant::now();
     // Only the first read of a run is conditional: a later one (a retry, a redelivered fetch,
     // a resume) must read the body, since what an earlier read queued may never be stored.
-    let conditional = generation == 1;
+    // A replay asked for the body whatever the validators say.
+    let conditional = generation == 1 && !run.unconditional;
     let req = FetchRequest {
         url: source.url.clone(),
         user_agent: source.user_agent.clone(),

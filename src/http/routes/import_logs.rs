@@ -18,7 +18,7 @@ use crate::store::mongo::live::since_with_margin;
 use crate::store::mongo::runs::RunFilter;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListQuery {
     page: Option<u64>,
     limit: Option<u64>,
@@ -28,6 +28,28 @@ pub struct ListQuery {
     from: Option<String>,
     to: Option<String>,
     sort: Option<String>,
+    failure_code: Option<String>,
+    error_text: Option<String>,
+}
+
+/// Longest text searched in runs' error messages.
+pub const MAX_ERROR_TEXT: usize = 200;
+
+/// A failure code as the catalogue writes them: `family.name` in lower case (at most 64).
+fn failure_code(v: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(code) = v else { return Ok(None) };
+    let ok = code.len() <= 64
+        && code.split('.').count() >= 2
+        && code
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    if !ok {
+        return Err(ApiError::bad_request(
+            &codes::validation("failureCode"),
+            "`failureCode` is a failure code such as `fetch.timeout` (see docs/errors.md)",
+        ));
+    }
+    Ok(Some(code.to_owned()))
 }
 
 const STATUSES: &[&str] = &[
@@ -72,6 +94,12 @@ impl ListQuery {
                 status: status.as_deref().and_then(RunStatus::parse),
                 from: validate::timestamp("from", self.from.as_deref())?,
                 to: validate::timestamp("to", self.to.as_deref())?,
+                failure_code: failure_code(self.failure_code.as_deref())?,
+                error_text: validate::text(
+                    "errorText",
+                    self.error_text.as_deref(),
+                    MAX_ERROR_TEXT,
+                )?,
             },
             sort,
             page: validate::page(self.page)?,

@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod demo;
 pub mod health;
 pub mod import_logs;

@@ -6,15 +6,19 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::actors::manual::{self, Replay};
 use crate::actors::messages::ReloadSources;
-use crate::actors::pipeline::Started;
+use crate::actors::pipeline::{RunOptions, Started};
 use crate::config::{validate_cron, validate_source_url};
+use crate::domain::audit::{AuditAction, FieldChange, diff};
 use crate::domain::source::{Source, SourceFormat, slug};
 use crate::domain::{Expiry, Trigger, codes};
 use crate::http::AppState;
 use crate::http::auth::{Admin, CanRead};
 use crate::http::error::ApiError;
 use crate::http::rate_limit::{self, Action};
+use crate::http::routes::audit;
+use crate::http::validate;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -148,9 +152,20 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(SourceView { source, running }))
 }
 
+/// What an edit of a source changed, for the audit log: the fields a person sets, not the
+/// bookkeeping (health, validators) that runs keep up to date.
+fn source_changes(before: &Source, after: &Source) -> Vec<FieldChange> {
+    let json = |s: &Source| serde_json::to_value(s).unwrap_or_default();
+    diff(
+        &json(before),
+        &json(after),
+        &["health", "etag", "lastModified"],
+    )
+}
+
 #[post("/api/sources")]
 pub async fn create(
-    _: Admin,
+    Admin(actor): Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<SourceInput>,
@@ -180,6 +195,12 @@ pub async fn create(
     }
     state.store.insert_source(&s).await?;
     reload(&state).await;
+    let blank = Source::new(s.id.clone(), "", "", "");
+    audit::record(&state, actor, AuditAction::SourceCreated, |e| {
+        e.source_id = Some(s.id.clone());
+        e.changes = source_changes(&blank, &s);
+    })
+    .await;
     Ok(HttpResponse::Created().json(SourceView {
         source: s,
         running: false,
@@ -188,7 +209,7 @@ pub async fn create(
 
 #[patch("/api/sources/{id}")]
 pub async fn update(
-    _: Admin,
+    Admin(actor): Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<SourceInput>,
@@ -196,6 +217,7 @@ pub async fn update(
     let Some(mut s) = state.store.get_source(&id).await? else {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     };
+    let before = s.clone();
     apply(&state, &mut s, body.into_inner())?;
     let updated = state
         .store
@@ -203,6 +225,14 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
     reload(&state).await;
+    let changes = source_changes(&before, &updated);
+    if !changes.is_empty() {
+        audit::record(&state, actor, AuditAction::SourceUpdated, |e| {
+            e.source_id = Some(updated.id.clone());
+            e.changes = changes;
+        })
+        .await;
+    }
     Ok(HttpResponse::Ok().json(SourceView {
         source: updated,
         running: false,
@@ -228,39 +258,146 @@ pub struct RemoveQuery {
 
 #[delete("/api/sources/{id}")]
 pub async fn remove(
-    _: Admin,
+    Admin(actor): Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let close = query.jobs.unwrap_or_default() == JobsOnRemove::Close;
+    let before = state.store.get_source(&id).await?;
     if !state.store.remove_source(&id, close).await? {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     }
     reload(&state).await;
+    audit::record(&state, actor, AuditAction::SourceRemoved, |e| {
+        e.source_id = Some(id.to_string());
+        if let Some(b) = &before {
+            e.changes = source_changes(b, &Source::new(b.id.clone(), "", "", ""));
+        }
+        e.detail = Some(if close { "jobs=close" } else { "jobs=keep" }.into());
+    })
+    .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Fetch without the source's cache validators: the whole feed is read and imported even
+    /// when it did not change.
+    pub unconditional: Option<bool>,
 }
 
 #[post("/api/sources/{id}/import")]
 pub async fn import(
-    _: Admin,
+    Admin(actor): Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<ImportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit::check(&state, &req, Action::Trigger).await?;
     let Some(source) = state.store.get_source(&id).await? else {
         return Err(ApiError::not_found(format!("no source `{id}`")));
     };
-    match state.pipeline.start_run(&source, Trigger::Manual).await? {
+    let options = RunOptions {
+        unconditional: query.unconditional.unwrap_or(false),
+        replay_of: None,
+        ..Default::default()
+    };
+    let started = state
+        .pipeline
+        .start_run_with(&source, Trigger::Manual, options)
+        .await?;
+    if let Started::Run(run) = &started {
+        audit::record(&state, actor, AuditAction::ImportStarted, |e| {
+            e.source_id = Some(source.id.clone());
+            e.run_id = Some(run.id.clone());
+            e.detail = run.unconditional.then(|| "unconditional".into());
+        })
+        .await;
+    }
+    accepted(&id, started)
+}
+
+/// `202 {"run"}` for a run queued now, `409 run.already_running` when one is in progress.
+pub fn accepted(source_id: &str, started: Started) -> Result<HttpResponse, ApiError> {
+    match started {
         Started::Run(run) => Ok(HttpResponse::Accepted().json(json!({"run": run}))),
-        Started::AlreadyRunning(run_id) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            crate::domain::codes::RUN_ALREADY_RUNNING,
-            match run_id {
-                Some(r) => format!("source `{id}` is already importing (run {r})"),
-                None => format!("source `{id}` is already importing"),
-            },
-        )),
+        Started::AlreadyRunning(run_id) => Err(already_running(source_id, run_id)),
+    }
+}
+
+fn already_running(id: &str, run_id: Option<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        crate::domain::codes::RUN_ALREADY_RUNNING,
+        match run_id {
+            Some(r) => format!("source `{id}` is already importing (run {r})"),
+            None => format!("source `{id}` is already importing"),
+        },
+    )
+}
+
+/// One run of every enabled source; one manual action for the rate limit. A source already
+/// importing is listed under `alreadyRunning`, not queued twice.
+#[post("/api/sources/import-all")]
+pub async fn import_all(
+    Admin(actor): Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ImportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    rate_limit::check(&state, &req, Action::Trigger).await?;
+    let unconditional = query.unconditional.unwrap_or(false);
+    let report = manual::start_all_enabled(&state.pipeline, Trigger::Manual, unconditional).await?;
+    audit::record(&state, actor, AuditAction::ImportAllStarted, |e| {
+        let started: Vec<&str> = report
+            .started
+            .iter()
+            .map(|s| s.source_id.as_str())
+            .collect();
+        e.detail = Some(format!(
+            "started: {}; already running: {}{}",
+            started.join(", "),
+            report.already_running.len(),
+            if unconditional { "; unconditional" } else { "" }
+        ));
+    })
+    .await;
+    Ok(HttpResponse::Accepted().json(report))
+}
+
+/// Runs the source of a run again now, fetching without validators (`replayOf` names the
+/// run on the new one).
+#[post("/api/import-logs/{id}/replay")]
+pub async fn replay(
+    Admin(actor): Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !validate::id_ok(&id) {
+        return Err(ApiError::bad_request(
+            &codes::validation("id"),
+            "not a run id",
+        ));
+    }
+    rate_limit::check(&state, &req, Action::Trigger).await?;
+    match manual::replay(&state.pipeline, &id, Trigger::Manual).await? {
+        Replay::Started(run) => {
+            audit::record(&state, actor, AuditAction::RunReplayed, |e| {
+                e.source_id = Some(run.source_id.clone());
+                e.run_id = Some(run.id.clone());
+                e.detail = Some(format!("replay of run {id}"));
+            })
+            .await;
+            Ok(HttpResponse::Accepted().json(json!({"run": run})))
+        }
+        Replay::AlreadyRunning(source_id, run_id) => Err(already_running(&source_id, run_id)),
+        Replay::NoSuchRun => Err(ApiError::not_found(format!("no import run `{id}`"))),
+        Replay::NoSuchSource(s) => Err(ApiError::not_found(format!(
+            "the source `{s}` of run `{id}` no longer exists"
+        ))),
     }
 }

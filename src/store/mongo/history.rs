@@ -72,7 +72,7 @@ impl Cursor {
 
 /// Rows strictly after `values` in a descending order over `keys`:
 /// `k1 < v1 OR (k1 = v1 AND k2 < v2) OR ...`.
-fn after(keys: &[&str], values: &[Bson]) -> Document {
+pub(crate) fn after(keys: &[&str], values: &[Bson]) -> Document {
     let mut or = Vec::new();
     for (i, (key, value)) in keys.iter().zip(values).enumerate() {
         let mut clause: Document = keys
@@ -85,28 +85,6 @@ fn after(keys: &[&str], values: &[Bson]) -> Document {
         or.push(Bson::Document(clause));
     }
     doc! {"$or": or}
-}
-
-/// The typed filter as a MongoDB document: only equality and ranges over fixed fields.
-pub fn filter_doc(f: &RunFilter) -> Document {
-    let mut d = Document::new();
-    if let Some(s) = &f.source_id {
-        d.insert("sourceId", s.as_str());
-    }
-    if let Some(st) = f.status {
-        d.insert("status", st.as_str());
-    }
-    let mut range = Document::new();
-    if let Some(from) = &f.from {
-        range.insert("$gte", from.as_str());
-    }
-    if let Some(to) = &f.to {
-        range.insert("$lte", to.as_str());
-    }
-    if !range.is_empty() {
-        d.insert("importDateTime", range);
-    }
-    d
 }
 
 /// A page of runs with an opaque cursor to the next one (absent on the last page).
@@ -135,7 +113,7 @@ impl Store {
     /// A page of runs with the total; with a cursor, the rows after it (and `page` is ignored).
     pub async fn query_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
         let coll = self.coll(IMPORT_LOGS);
-        let base = filter_doc(&q.filter);
+        let base = q.filter.to_doc();
         let total = coll.count_documents(base.clone()).await?;
         let keys = q.sort.keys();
         let mut sort = Document::new();

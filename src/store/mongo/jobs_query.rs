@@ -160,7 +160,7 @@ pub struct JobPage {
     pub limit: u64,
 }
 
-fn hidden_fields(list: bool) -> Document {
+pub(crate) fn hidden_fields(list: bool) -> Document {
     let mut d = doc! {"contentHash": 0, "dedupeKey": 0, "extra": 0, "createdByRun": 0,
     "updatedByRun": 0, "lastSeenRun": 0};
     if list {

@@ -10,12 +10,15 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::StoreError;
 
+pub mod audit;
 pub mod expiry;
 pub mod history;
 pub mod index_epoch;
 pub mod jobs;
+pub mod jobs_export;
 pub mod jobs_query;
 pub mod live;
+pub mod retention;
 pub mod runs;
 pub mod sources;
 pub mod stats;
@@ -29,6 +32,8 @@ pub const META: &str = "meta";
 pub const TICKS: &str = "schedule_ticks";
 /// One document per recorded batch of a run in progress (see `runs::BatchRecord`).
 pub const IMPORT_BATCHES: &str = "import_batches";
+/// Who changed which source, and when (see `domain::audit`).
+pub const AUDIT_LOG: &str = "audit_log";
 
 /// Whether a write failed on a unique key (`E11000`).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {

@@ -8,6 +8,7 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
+use super::jobs_query::escape_regex;
 use super::{IMPORT_BATCHES, IMPORT_LOGS, Store};
 use crate::domain::events::HistoryPage;
 use crate::domain::import_run::MAX_STORED_FAILURES;
@@ -23,10 +24,17 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// Runs that failed with this code, or had items fail with it.
+    pub failure_code: Option<String>,
+    /// Text found (literally, case-insensitively) in the run's error message or in one of its
+    /// stored item failures' messages.
+    pub error_text: Option<String>,
 }
 
 impl RunFilter {
-    fn to_doc(&self) -> Document {
+    /// The filter as a MongoDB document: equality and ranges over fixed fields, and user text
+    /// only as an escaped `$regex`.
+    pub fn to_doc(&self) -> Document {
         let mut f = Document::new();
         if let Some(s) = &self.source_id {
             f.insert("sourceId", s.as_str());
@@ -44,7 +52,26 @@ impl RunFilter {
         if !range.is_empty() {
             f.insert("importDateTime", range);
         }
-        f
+        let mut and: Vec<Bson> = Vec::new();
+        if let Some(code) = &self.failure_code {
+            and.push(Bson::Document(doc! {"$or": [
+                {"error.code": code.as_str()},
+                {"failuresByCode.code": code.as_str()},
+                {"failures.code": code.as_str()},
+            ]}));
+        }
+        if let Some(text) = &self.error_text {
+            let m = doc! {"$regex": escape_regex(text), "$options": "i"};
+            and.push(Bson::Document(doc! {"$or": [
+                {"error.message": m.clone()},
+                {"failures.message": m},
+            ]}));
+        }
+        if and.is_empty() {
+            return f;
+        }
+        and.insert(0, Bson::Document(f));
+        doc! {"$and": and}
     }
 }
 

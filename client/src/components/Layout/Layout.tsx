@@ -11,6 +11,7 @@ const NAV = [
   { to: '/sources', label: 'Sources', end: false },
   { to: '/jobs', label: 'Jobs', end: false },
   { to: '/overview', label: 'Overview', end: false },
+  { to: '/audit', label: 'Audit log', end: false },
 ];
 
 export function Layout() {

@@ -1,10 +1,12 @@
+import { useCallback } from 'react';
 import { useRunsPage, useSources } from '../../api/hooks';
 import { RUN_STATUSES } from '../../api/types';
 import { ErrorMessage } from '../../components/ErrorMessage/ErrorMessage';
 import { Pagination } from '../../components/Pagination/Pagination';
 import { useNow } from '../../lib/useNow';
 import { RunRow } from './RunRow/RunRow';
-import { useHistoryParams } from './useHistoryParams';
+import { MAX_ERROR_TEXT, MAX_FAILURE_CODE, useHistoryParams } from './useHistoryParams';
+import { DebouncedInput } from './DebouncedInput/DebouncedInput';
 
 export function HistoryPage() {
   const { params, days, filtered, update } = useHistoryParams();
@@ -12,6 +14,10 @@ export function HistoryPage() {
   const sources = useSources();
   const items = runs.data?.items ?? [];
   const now = useNow(items.some((r) => r.status === 'running' || r.status === 'queued'));
+  const onFailureCode = useCallback((v: string | undefined) => update({ failureCode: v }), [update]);
+  const onErrorText = useCallback((v: string | undefined) => update({ errorText: v }), [update]);
+  // Suggestions for the code filter: the codes of the runs in view.
+  const codesOnPage = [...new Set(items.flatMap((r) => [...(r.error ? [r.error.code] : []), ...r.failuresByCode.map((c) => c.code)]))].sort();
 
   return (
     <section aria-labelledby="history-title">
@@ -59,6 +65,28 @@ export function HistoryPage() {
             <label htmlFor="filter-to">To</label>
             <input id="filter-to" type="date" value={days.to ?? ''} min={days.from} onChange={(e) => update({ to: e.target.value || undefined })} />
           </div>
+          <DebouncedInput
+            id="filter-failure-code"
+            label="Failure code"
+            value={params.failureCode ?? ''}
+            onChange={onFailureCode}
+            maxLength={MAX_FAILURE_CODE}
+            placeholder="fetch.timeout"
+            list="failure-codes"
+          />
+          <datalist id="failure-codes">
+            {codesOnPage.map((c) => (
+              <option key={c} value={c} />
+            ))}
+          </datalist>
+          <DebouncedInput
+            id="filter-error-text"
+            label="Error text"
+            value={params.errorText ?? ''}
+            onChange={onErrorText}
+            maxLength={MAX_ERROR_TEXT}
+            placeholder="words in the error"
+          />
           <div className="field field--inline">
             <label htmlFor="filter-sort">Order</label>
             <select id="filter-sort" value={params.sort ?? 'date'} onChange={(e) => update({ sort: e.target.value === 'date' ? undefined : e.target.value })}>
@@ -70,7 +98,9 @@ export function HistoryPage() {
             <button
               type="button"
               className="btn btn--small btn--ghost"
-              onClick={() => update({ source: undefined, status: undefined, from: undefined, to: undefined, sort: undefined })}
+              onClick={() =>
+                update({ source: undefined, status: undefined, from: undefined, to: undefined, sort: undefined, failureCode: undefined, errorText: undefined })
+              }
             >
               Clear filters
             </button>

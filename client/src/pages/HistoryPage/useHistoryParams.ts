@@ -26,6 +26,24 @@ export interface HistoryFilters {
   from?: string | undefined;
   to?: string | undefined;
   sort?: string | undefined;
+  failureCode?: string | undefined;
+  errorText?: string | undefined;
+}
+
+/** The daemon's caps on the search values (longer values are refused with a 400). */
+export const MAX_FAILURE_CODE = 64;
+export const MAX_ERROR_TEXT = 200;
+
+const FAILURE_CODE = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$/;
+
+function parseFailureCode(v: string | null): string | undefined {
+  return v && v.length <= MAX_FAILURE_CODE && FAILURE_CODE.test(v) ? v : undefined;
+}
+
+function parseErrorText(v: string | null): string | undefined {
+  const t = v?.trim();
+  // Control characters are refused by the daemon; such a link is ignored rather than failing.
+  return t && t.length <= MAX_ERROR_TEXT && !/\p{Cc}/u.test(t) ? t : undefined;
 }
 
 /** Page, filters and order live in the query string so a view can be bookmarked and shared. */
@@ -42,6 +60,8 @@ export function useHistoryParams() {
       from: fromDay ? dayStartIso(fromDay) : undefined,
       to: toDay ? dayEndIso(toDay) : undefined,
       sort: parseSort(search.get('sort')),
+      failureCode: parseFailureCode(search.get('failureCode')),
+      errorText: parseErrorText(search.get('errorText')),
     }),
     [search, fromDay, toDay],
   );
@@ -54,7 +74,7 @@ export function useHistoryParams() {
           if (v) next.set(k, v);
           else next.delete(k);
         };
-        for (const k of ['source', 'status', 'from', 'to', 'sort'] as const) if (k in patch) set(k, patch[k]);
+        for (const k of ['source', 'status', 'from', 'to', 'sort', 'failureCode', 'errorText'] as const) if (k in patch) set(k, patch[k]);
         // Changing a filter starts again from the first page.
         set('page', patch.page && patch.page > 1 ? String(patch.page) : undefined);
         return next;
@@ -63,6 +83,6 @@ export function useHistoryParams() {
     [setSearch],
   );
 
-  const filtered = Boolean(params.source || params.status || fromDay || toDay);
+  const filtered = Boolean(params.source || params.status || fromDay || toDay || params.failureCode || params.errorText);
   return { params, days: { from: fromDay, to: toDay }, filtered, update };
 }

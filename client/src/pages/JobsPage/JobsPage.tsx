@@ -4,6 +4,7 @@ import { ErrorMessage } from '../../components/ErrorMessage/ErrorMessage';
 import { Pagination } from '../../components/Pagination/Pagination';
 import { JobDetail } from './JobDetail/JobDetail';
 import { JobFilters } from './JobFilters/JobFilters';
+import { ExportButtons } from './ExportButtons/ExportButtons';
 import { JOBS_LIMIT, useJobsParams } from './useJobsParams';
 
 export function JobsPage() {
@@ -24,6 +25,7 @@ export function JobsPage() {
             {jobs.data.total.toLocaleString()} {jobs.data.total === 1 ? 'job' : 'jobs'}
           </p>
         ) : null}
+        <ExportButtons params={params} />
       </div>
       <JobFilters raw={raw} set={set} filtered={filtered} />
 

@@ -12,6 +12,7 @@ import { RecentFailures } from './RecentFailures/RecentFailures';
 import { FailureGroups } from './FailureGroups/FailureGroups';
 import { StageTimings } from './StageTimings/StageTimings';
 import { ClosedByReason } from './ClosedByReason/ClosedByReason';
+import { ReplayButton } from './ReplayButton/ReplayButton';
 
 function Time({ iso }: { iso: string | null }) {
   if (!iso) return <>—</>;
@@ -67,6 +68,7 @@ export function RunDetailPage() {
         <h1 id="run-title">
           {run.sourceName} <StatusBadge status={run.status} />
         </h1>
+        <ReplayButton run={run} />
       </div>
 
       {run.error ? (
@@ -110,7 +112,18 @@ export function RunDetailPage() {
             <Link to={`/?source=${encodeURIComponent(run.sourceId)}`}>{run.sourceId}</Link>
           </dd>
           <dt>Trigger</dt>
-          <dd>{run.trigger}</dd>
+          <dd>
+            {run.trigger}
+            {run.unconditional ? ' · read without cache validators' : ''}
+            {run.replayOf ? (
+              <>
+                {' · replay of '}
+                <Link to={`/runs/${encodeURIComponent(run.replayOf)}`}>
+                  <code>{run.replayOf}</code>
+                </Link>
+              </>
+            ) : null}
+          </dd>
           <dt>Queued</dt>
           <dd>
             <Time iso={run.importDateTime} />

@@ -1,7 +1,9 @@
+import { Link } from 'react-router';
 import { useCreateSource, useSources } from '../../api/hooks';
 import { ErrorMessage } from '../../components/ErrorMessage/ErrorMessage';
 import { SourceCard } from './SourceCard/SourceCard';
 import { SourceForm } from './SourceForm/SourceForm';
+import { ImportAll } from './ImportAll/ImportAll';
 
 export function SourcesPage() {
   const sources = useSources();
@@ -10,6 +12,8 @@ export function SourcesPage() {
     <section aria-labelledby="sources-title">
       <div className="page-head">
         <h1 id="sources-title">Sources</h1>
+        <ImportAll />
+        <Link to="/audit">Who changed what (audit log)</Link>
       </div>
       <section className="card" aria-labelledby="add-source-title" style={{ marginBottom: '1rem' }}>
         <h2 id="add-source-title" style={{ marginTop: 0 }}>
