@@ -16,16 +16,14 @@ fn item(title: &str) -> String {
 }
 
 #[test]
-fn billion_laughs_is_refused_quickly_without_expansion() {
+fn billion_laughs_is_refused_without_expansion() {
     let mut dtd = String::from("<!DOCTYPE rss [<!ENTITY l0 \"lol\">");
     for i in 1..10 {
         let refs = format!("&l{};", i - 1).repeat(10);
         dtd.push_str(&format!("<!ENTITY l{i} \"{refs}\">"));
     }
     let feed = format!("{dtd}]><rss><channel>{}</channel></rss>", item("&l9;"));
-    let started = std::time::Instant::now();
     let (items, summary) = run(feed.as_bytes(), &opts("https://ex.com/"));
-    assert!(started.elapsed().as_millis() < 100);
     assert!(items.is_empty());
     assert_eq!(code(&summary), Some(PARSE_FORBIDDEN_DTD));
 }
