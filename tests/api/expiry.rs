@@ -348,6 +348,16 @@ async fn a_job_whose_valid_through_has_passed_closes_at_the_end_of_its_sources_r
     )
     .await;
     assert!(shown["validThrough"].is_string(), "{shown}");
+
+    // The feed still lists the expired posting: it stays closed, and nothing flaps (no
+    // reopening counted, no second closing).
+    let again = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(again.get_i64("unchangedJobs").unwrap(), 3, "{again}");
+    assert_eq!(again.get_i64("reopenedJobs").unwrap(), 0, "{again}");
+    assert_eq!(again.get_i64("closedJobs").unwrap(), 0, "{again}");
+    let still = jobs_where(&app, doc! {"externalId": guid(2)}).await;
+    assert_eq!(still[0].get_str("status").unwrap(), "closed");
+    assert_eq!(still[0].get_str("closedReason").unwrap(), "expired");
     app.cleanup().await;
 }
 

@@ -92,6 +92,16 @@ fn plan(existing: Option<&Existing>, hash: &str, run_id: &str) -> Plan {
     }
 }
 
+/// Whether the posting's own end date (`validThrough`) has passed; false when its body is not
+/// at hand (it is whenever a closed job comes back, see `persist_batch`).
+fn has_expired(j: &PackedJob<'_>, bodies: &[u8]) -> bool {
+    j.body(bodies)
+        .ok()
+        .and_then(|b| b.get_str("validThrough").ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+        .is_some_and(|t| t.to_utc() <= Utc::now())
+}
+
 /// A closed job seen again is reopened; counted once per run, also on redelivery.
 fn reopens(existing: Option<&Existing>, run_id: &str) -> bool {
     existing.is_some_and(|e| e.closed || e.reopened_by_run.as_deref() == Some(run_id))
@@ -233,13 +243,16 @@ impl Store {
             .collect();
         let keys: Vec<&str> = new.iter().map(|&i| jobs[i].dedupe_key).collect();
         self.twins(&keys, ctx.publisher, &mut snap).await?;
-        // The bodies are read only when a posting is written (new, or changed).
+        // The bodies are read only when a posting is written (new, or changed) or a closed job
+        // comes back (whether it reopens depends on its `validThrough`).
         let writes_any = !new.is_empty()
             || jobs.iter().any(|j| {
-                matches!(
-                    plan(snap.by_id.get(j.id), j.hash, ctx.run_id),
-                    Plan::Update | Plan::AlreadyNewChanged
-                )
+                let e = snap.by_id.get(j.id);
+                e.is_some_and(|e| e.closed)
+                    || matches!(
+                        plan(e, j.hash, ctx.run_id),
+                        Plan::Update | Plan::AlreadyNewChanged
+                    )
             });
         let loaded = if writes_any {
             bodies.load().await?
@@ -255,7 +268,8 @@ impl Store {
                 w.inserts
                     .push((i, new_job_doc(ctx, j, j.body(&loaded)?, twin, &now)));
             } else {
-                w.classify(i, existing, j.hash, ctx, &mut result);
+                let expired = has_expired(j, &loaded);
+                w.classify(i, existing, j.hash, expired, ctx, &mut result);
             }
         }
 
@@ -271,7 +285,8 @@ impl Store {
             for i in lost {
                 let j = &jobs[i];
                 let existing = found.by_id.get(j.id);
-                w.classify(i, existing, j.hash, ctx, &mut result);
+                let expired = has_expired(j, &loaded);
+                w.classify(i, existing, j.hash, expired, ctx, &mut result);
                 if let Some(e) = existing {
                     snap.by_id.insert(j.id.to_owned(), e.clone());
                 }
@@ -723,10 +738,12 @@ impl Writes {
         i: usize,
         existing: Option<&Entry>,
         hash: &str,
+        expired: bool,
         ctx: &BatchContext<'_>,
         result: &mut BatchResult,
     ) {
-        let reopen = reopens(existing, ctx.run_id);
+        // A posting past its own end date stays closed though the feed still lists it.
+        let reopen = !expired && reopens(existing, ctx.run_id);
         if reopen {
             result.reopened_jobs += 1;
         }
