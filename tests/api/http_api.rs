@@ -187,10 +187,14 @@ async fn run_detail_pages_its_failures_and_groups_them_by_code() {
 #[tokio::test]
 async fn changes_since_returns_runs_changed_after_a_time_oldest_first() {
     let app = TestApp::spawn().await;
+    // Finished runs: a queued one this old is the sweeper's to resume (which changes it).
     let old = run_at("run-old", "alpha", 120, |r| {
+        r.status = job_importer::domain::RunStatus::Completed;
         r.updated_at = Some(chrono::Utc::now() - chrono::Duration::minutes(120));
     });
-    let recent = run_at("run-recent", "alpha", 1, |_| {});
+    let recent = run_at("run-recent", "alpha", 1, |r| {
+        r.status = job_importer::domain::RunStatus::Completed;
+    });
     seed_run(&app, &old).await;
     seed_run(&app, &recent).await;
     let since = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
