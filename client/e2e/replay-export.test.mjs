@@ -18,7 +18,11 @@ test('a run is replayed from its page, and the jobs download as CSV with the cur
   await page.getByRole('button', { name: 'Run again' }).click();
   await page.waitForURL((url) => url.pathname.startsWith('/runs/') && !url.pathname.endsWith(run._id));
   const replayId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
-  await page.locator('[data-testid="run-detail"][data-status="completed"]').waitFor({ timeout: IMPORT_TIMEOUT_MS });
+  // The replay's own page (not the first run's, which may still show while the new one loads).
+  await page
+    .locator('[data-testid="run-detail"][data-status="completed"]')
+    .filter({ hasText: replayId })
+    .waitFor({ timeout: IMPORT_TIMEOUT_MS });
   const detail = await page.getByTestId('run-detail').innerText();
   assert.match(detail, /read without cache validators/);
   assert.match(detail, new RegExp(`replay of\\s+${run._id}`));
