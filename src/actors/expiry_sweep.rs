@@ -28,29 +28,14 @@ pub async fn expire_forever(
         return;
     }
     let every = Duration::from_secs(secs);
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
+    let ttl = every.saturating_sub(Duration::from_millis(100));
+    let key = p.redis.keys.expiry_lease();
+    super::leased::every_with_lease(&p, &shutdown, every, key, ttl, "expiry", || async {
+        match expire(&p).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "closed jobs whose validThrough has passed"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
-        let key = p.redis.keys.expiry_lease();
-        match p
-            .redis
-            .try_lease(
-                &key,
-                &p.instance,
-                every.saturating_sub(Duration::from_millis(100)),
-            )
-            .await
-        {
-            Ok(true) => match expire(&p).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(jobs = n, "closed jobs whose validThrough has passed"),
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-            },
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "expiry lease unavailable"),
-        }
-    }
+    })
+    .await;
 }

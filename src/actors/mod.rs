@@ -5,6 +5,7 @@ pub mod expiry_sweep;
 pub mod feed_fetcher;
 pub mod history_broker;
 pub mod import_worker;
+pub mod leased;
 pub mod manual;
 pub mod messages;
 pub mod pipeline;

@@ -51,22 +51,23 @@ pub async fn retain_forever(p: Arc<Pipeline>, shutdown: tokio_util::sync::Cancel
         return;
     }
     let interval = Duration::from_secs(r.interval_secs);
-    let mut tick = tokio::time::interval(interval.min(CHECK_EVERY));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        let key = p.redis.keys.retention_lease();
-        match p.redis.try_lease(&key, &p.instance, interval).await {
-            Ok(true) => match apply(&p.store, &r, Utc::now()).await {
+    let key = p.redis.keys.retention_lease();
+    let check_every = interval.min(CHECK_EVERY);
+    super::leased::every_with_lease(
+        &p,
+        &shutdown,
+        check_every,
+        key,
+        interval,
+        "retention",
+        || async {
+            match apply(&p.store, &r, Utc::now()).await {
                 Ok(d) => tracing::info!(runs = d.runs, jobs = d.jobs, "retention applied"),
                 Err(e) => {
                     tracing::warn!(error = %e, "retention failed; it is tried again next interval")
                 }
-            },
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "retention lease unavailable"),
-        }
-    }
+            }
+        },
+    )
+    .await;
 }

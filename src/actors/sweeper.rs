@@ -97,34 +97,17 @@ pub async fn sweep_forever(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let every = Duration::from_secs(p.settings.pipeline.sweep_interval_secs);
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
+    let ttl = every.saturating_sub(Duration::from_millis(100));
+    let key = p.redis.keys.sweep_lease();
+    super::leased::every_with_lease(&p, &shutdown, every, key, ttl, "sweep", || async {
+        match sweep(&p).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "sweeper handled stale runs"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
-        let key = p.redis.keys.sweep_lease();
-        match p
-            .redis
-            .try_lease(
-                &key,
-                &p.instance,
-                every.saturating_sub(Duration::from_millis(100)),
-            )
-            .await
-        {
-            Ok(true) => {
-                match sweep(&p).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(runs = n, "sweeper handled stale runs"),
-                    Err(e) => tracing::warn!(error = %e, "sweep failed"),
-                }
-                if let Err(e) = p.queues.vacuum().await {
-                    tracing::warn!(error = %e, "could not vacuum the queues");
-                }
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "sweep lease unavailable"),
+        if let Err(e) = p.queues.vacuum().await {
+            tracing::warn!(error = %e, "could not vacuum the queues");
         }
-    }
+    })
+    .await;
 }
