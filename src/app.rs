@@ -201,6 +201,20 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
         .await
         .context("Redis is not reachable (redis.url)")?;
     let store = store.with_index(redis.clone());
+    {
+        let store = store.clone();
+        tokio::spawn(async move {
+            match store.drop_old_index_layout().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(keys = n, "deleted the job index keys of an earlier layout")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete the job index keys of an earlier layout")
+                }
+            }
+        });
+    }
     let queues = Queues::new(&redis, &settings.pipeline);
     let fetcher =
         HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;

@@ -64,7 +64,7 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
     };
     // The job index this read classifies against; a sample of it is checked against MongoDB
     // first (see `Store::check_index`).
-    let epoch = p.store.check_index(&source.id, &source.publisher()).await?;
+    let epoch = p.store.check_index(&source.id).await?;
     let started = Instant::now();
     // Only the first read of a run is conditional: a later one (a retry, a redelivered fetch,
     // a resume) must read the body, since what an earlier read queued may never be stored.

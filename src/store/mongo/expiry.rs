@@ -193,14 +193,14 @@ impl Store {
             return Ok(());
         };
         for d in docs {
-            let (Ok(id), Ok(publisher)) = (d.get_str("_id"), d.get_str("publisher")) else {
+            let Ok(id) = d.get_str("_id") else {
                 continue;
             };
-            let mut entries: Vec<_> = index.get(publisher, &[id]).await?.into_iter().collect();
+            let mut entries: Vec<_> = index.get(&[id]).await?.into_iter().collect();
             for (_, e) in &mut entries {
                 e.closed = false;
             }
-            index.put(publisher, &entries).await?;
+            index.put(&entries).await?;
             let sources: Vec<&str> = d
                 .get_array("sources")
                 .map(|a| a.iter().filter_map(Bson::as_str).collect())

@@ -14,7 +14,7 @@ use mongodb::options::ReturnDocument;
 
 use super::{JOBS, META, Store};
 use crate::store::StoreError;
-use crate::store::job_index::{Entry, JobIndex};
+use crate::store::job_index::{Entry, JobIndex, tag};
 
 const EPOCH_DOC: &str = "jobIndex";
 
@@ -75,11 +75,7 @@ impl Store {
     /// The epoch a read of `source_id` should classify against: the current one, after a
     /// sample of the source's indexed open jobs was found in MongoDB as the index says (same
     /// content hash, still open). A difference starts a new epoch. `None` without Redis.
-    pub async fn check_index(
-        &self,
-        source_id: &str,
-        publisher: &str,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn check_index(&self, source_id: &str) -> Result<Option<String>, StoreError> {
         let Some(redis) = self.index_redis() else {
             return Ok(None);
         };
@@ -89,7 +85,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Some(epoch));
         }
-        let indexed = index.get(publisher, &ids).await?;
+        let indexed = index.get(&ids).await?;
         let stored: HashMap<String, Document> = self
             .coll(JOBS)
             .find(doc! {"_id": {"$in": &ids}})
@@ -105,12 +101,11 @@ impl Store {
                 return false;
             };
             let open = d.get_str("status").ok() != Some("closed");
-            let hash = d.get_str("contentHash").ok();
-            // A job the source set lists without an entry of this publisher (a job of another
-            // publisher carried by the source) is judged by MongoDB alone.
+            let hash = d.get_str("contentHash").ok().map(tag);
+            // A job the source set lists without an entry is judged by MongoDB alone.
             let same = indexed
                 .get(id)
-                .is_none_or(|e: &Entry| Some(e.content_hash.as_str()) == hash);
+                .is_none_or(|e: &Entry| Some(e.content_hash) == hash);
             open && same
         };
         if ids.iter().all(agrees) {
@@ -118,6 +113,16 @@ impl Store {
         }
         tracing::warn!(source = %source_id, "indexed jobs differ from MongoDB (emptied, replaced or restored)");
         Ok(Some(self.renew_index_epoch(&epoch).await?))
+    }
+
+    /// Deletes the keys an earlier version's index layout left under the current epoch (they
+    /// are never read again). Returns how many it deleted.
+    pub async fn drop_old_index_layout(&self) -> Result<u64, StoreError> {
+        let Some(redis) = self.index_redis() else {
+            return Ok(0);
+        };
+        let epoch = self.index_epoch().await?;
+        crate::store::job_index::drop_old_layout(redis, &epoch).await
     }
 
     /// Builds a new index from MongoDB and makes it current (`job-importer index rebuild`).
@@ -148,9 +153,14 @@ impl Store {
                 continue;
             };
             let entry = super::jobs::entry_from_doc(&d);
-            if !entry.closed {
-                for s in &entry.sources {
-                    by_source.entry(s.clone()).or_default().push(id.to_owned());
+            if !entry.closed
+                && let Ok(sources) = d.get_array("sources")
+            {
+                for s in sources.iter().filter_map(Bson::as_str) {
+                    by_source
+                        .entry(s.to_owned())
+                        .or_default()
+                        .push(id.to_owned());
                 }
             }
             let (batch, keys) = by_publisher.entry(publisher.to_owned()).or_default();
@@ -159,7 +169,7 @@ impl Store {
             }
             batch.push((id.to_owned(), entry));
             if batch.len() >= 1_000 {
-                index.put(publisher, batch).await?;
+                index.put(batch).await?;
                 index.put_twins(publisher, keys).await?;
                 batch.clear();
                 keys.clear();
@@ -167,7 +177,7 @@ impl Store {
             count += 1;
         }
         for (publisher, (batch, keys)) in &by_publisher {
-            index.put(publisher, batch).await?;
+            index.put(batch).await?;
             index.put_twins(publisher, keys).await?;
         }
         // Every source of the database, also those with no open job.

@@ -15,7 +15,7 @@ use super::{JOBS, Store};
 use crate::domain::time::format as ts;
 use crate::domain::{BatchResult, ClosedReason, CodeCount, Failure};
 use crate::store::StoreError;
-use crate::store::job_index::Entry;
+use crate::store::job_index::{Entry, source_tag, tag};
 use crate::store::mongo::expiry::{CloseContext, Closed, Judge};
 use crate::store::queue::{Bodies, PackedItem, PackedJob};
 
@@ -38,7 +38,7 @@ pub struct BatchContext<'a> {
 type Existing = Entry;
 
 pub(crate) fn entry_from_doc(d: &Document) -> Entry {
-    let s = |k: &str| d.get_str(k).ok().map(str::to_owned);
+    let s = |k: &str| d.get_str(k).ok().map(tag);
     Entry {
         content_hash: s("contentHash").unwrap_or_default(),
         created_by_run: s("createdByRun"),
@@ -47,12 +47,7 @@ pub(crate) fn entry_from_doc(d: &Document) -> Entry {
         closed: d.get_str("status").ok() == Some("closed"),
         sources: d
             .get_array("sources")
-            .map(|a| {
-                a.iter()
-                    .filter_map(Bson::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Bson::as_str).map(source_tag).collect())
             .unwrap_or_default(),
     }
 }
@@ -72,23 +67,26 @@ enum Plan {
 }
 
 fn plan(existing: Option<&Existing>, hash: &str, run_id: &str) -> Plan {
-    match existing {
-        None => Plan::New,
-        Some(e) if e.created_by_run.as_deref() == Some(run_id) => {
+    let Some(e) = existing else {
+        return Plan::New;
+    };
+    let (hash, run) = (tag(hash), Some(tag(run_id)));
+    match e {
+        e if e.created_by_run == run => {
             if e.content_hash == hash {
                 Plan::AlreadyNew
             } else {
                 Plan::AlreadyNewChanged
             }
         }
-        Some(e) if e.content_hash == hash => {
-            if e.updated_by_run.as_deref() == Some(run_id) {
+        e if e.content_hash == hash => {
+            if e.updated_by_run == run {
                 Plan::AlreadyUpdated
             } else {
                 Plan::Unchanged
             }
         }
-        Some(_) => Plan::Update,
+        _ => Plan::Update,
     }
 }
 
@@ -104,7 +102,7 @@ fn has_expired(j: &PackedJob<'_>, bodies: &[u8]) -> bool {
 
 /// A closed job seen again is reopened; counted once per run, also on redelivery.
 fn reopens(existing: Option<&Existing>, run_id: &str) -> bool {
-    existing.is_some_and(|e| e.closed || e.reopened_by_run.as_deref() == Some(run_id))
+    existing.is_some_and(|e| e.closed || e.reopened_by_run == Some(tag(run_id)))
 }
 
 /// What one batch looked like in the database before it was written.
@@ -177,7 +175,7 @@ impl Store {
             let keys: Vec<&str> = jobs.iter().map(|j| j.dedupe_key).collect();
             return self.snapshot(&ids, &keys, publisher).await;
         };
-        let by_id = index.get(publisher, &ids).await?;
+        let by_id = index.get(&ids).await?;
         Ok(Snapshot {
             by_id,
             twins: HashMap::new(),
@@ -202,7 +200,7 @@ impl Store {
             .twins(keys)
             .await?
             .into_iter()
-            .filter(|(_, (p, _))| p != publisher)
+            .filter(|(_, (p, _))| *p != source_tag(publisher))
             .map(|(k, (_, id))| (k, id))
             .collect();
         Ok(())
@@ -297,7 +295,7 @@ impl Store {
             .await?;
         if let Some(index) = &self.index {
             let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
-            index.put(ctx.publisher, &entries).await?;
+            index.put(&entries).await?;
             index.put_twins(ctx.publisher, &twins).await?;
             let ids: Vec<&str> = jobs.iter().map(|j| j.id).collect();
             index.add_to_source(ctx.source_id, &ids).await?;
@@ -485,20 +483,23 @@ impl Store {
         after: u32,
         judge: &Judge<'_>,
     ) -> Result<i64, StoreError> {
-        let index = match &self.index {
-            Some(i) if i.knows_source(source_id).await? => i.clone(),
-            _ => {
-                // MongoDB says which jobs the source carries; the index learns them all here.
-                let (_, open) = self
-                    .close_missing(source_id, run_id, &seen().await?, after, judge)
-                    .await?;
-                if let Some(index) = &self.index {
-                    index.fill_source(source_id, &open).await?;
-                }
-                return self.count_closed_by(run_id).await;
-            }
+        let sightings = match &self.index {
+            Some(i) => i
+                .sightings(source_id, seen_key)
+                .await?
+                .map(|s| (i.clone(), s)),
+            None => None,
         };
-        let (mut missing, back) = index.sightings(source_id, seen_key).await?;
+        let Some((index, (mut missing, back))) = sightings else {
+            // MongoDB says which jobs the source carries; the index learns them all here.
+            let (_, open) = self
+                .close_missing(source_id, run_id, &seen().await?, after, judge)
+                .await?;
+            if let Some(index) = &self.index {
+                index.fill_source(source_id, &open).await?;
+            }
+            return self.count_closed_by(run_id).await;
+        };
         let missed_key = format!("missed.{source_id}");
         if !back.is_empty() {
             self.coll(JOBS)
@@ -656,26 +657,25 @@ impl Store {
         })
     }
 
-    /// The job index learns that these jobs (documents with `_id`, `publisher`) closed: they
+    /// The job index learns that these jobs (documents with `_id` and `sources`) closed: they
     /// leave every source's open set.
     pub(crate) async fn index_closed(&self, docs: &[&Document]) -> Result<(), StoreError> {
         let Some(index) = &self.index else {
             return Ok(());
         };
-        let mut by_publisher: HashMap<&str, Vec<String>> = HashMap::new();
-        for d in docs {
-            if let (Ok(id), Ok(p)) = (d.get_str("_id"), d.get_str("publisher")) {
-                by_publisher.entry(p).or_default().push(id.to_owned());
-            }
+        let ids: Vec<&str> = docs.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+        let mut entries: Vec<(String, Entry)> = index.get(&ids).await?.into_iter().collect();
+        for e in &mut entries {
+            e.1.closed = true;
         }
-        for (publisher, ids) in by_publisher {
-            let mut entries: Vec<(String, Entry)> =
-                index.get(publisher, &ids).await?.into_iter().collect();
-            for (id, e) in &mut entries {
-                e.closed = true;
-                index.remove_from_sources(&e.sources, id).await?;
-            }
-            index.put(publisher, &entries).await?;
+        index.put(&entries).await?;
+        for d in docs {
+            let Ok(id) = d.get_str("_id") else { continue };
+            let sources: Vec<&str> = d
+                .get_array("sources")
+                .map(|a| a.iter().filter_map(Bson::as_str).collect())
+                .unwrap_or_default();
+            index.remove_from_sources(&sources, id).await?;
         }
         Ok(())
     }
@@ -747,7 +747,7 @@ impl Writes {
         if reopen {
             result.reopened_jobs += 1;
         }
-        let carried = existing.is_some_and(|e| e.sources.iter().any(|s| s == ctx.source_id));
+        let carried = existing.is_some_and(|e| e.carries(ctx.source_id));
         let update = |content| Update {
             at: i,
             reopen,
@@ -795,18 +795,17 @@ impl Writes {
     ) -> (Vec<(String, Entry)>, Vec<DedupeKeyOf>) {
         let mut out = Vec::new();
         let mut twins = Vec::new();
+        let run = tag(ctx.run_id);
         let with_source = |mut e: Entry| {
-            if !e.sources.iter().any(|s| s == ctx.source_id) {
-                e.sources.push(ctx.source_id.to_owned());
-            }
+            e.add_source(ctx.source_id);
             e
         };
         for &i in &self.created {
             let j = &jobs[i];
             let e = Entry {
-                content_hash: j.hash.to_owned(),
-                created_by_run: Some(ctx.run_id.to_owned()),
-                sources: vec![ctx.source_id.to_owned()],
+                content_hash: tag(j.hash),
+                created_by_run: Some(run),
+                sources: vec![source_tag(ctx.source_id)],
                 ..Default::default()
             };
             out.push((j.id.to_owned(), e));
@@ -818,14 +817,14 @@ impl Writes {
             match u.content {
                 Content::Same => {}
                 Content::Counted => {
-                    e.content_hash = j.hash.to_owned();
-                    e.updated_by_run = Some(ctx.run_id.to_owned());
+                    e.content_hash = tag(j.hash);
+                    e.updated_by_run = Some(run);
                 }
-                Content::Rewrite => e.content_hash = j.hash.to_owned(),
+                Content::Rewrite => e.content_hash = tag(j.hash),
             }
             if reopen {
                 e.closed = false;
-                e.reopened_by_run = Some(ctx.run_id.to_owned());
+                e.reopened_by_run = Some(run);
             }
             out.push((j.id.to_owned(), e));
         }
@@ -916,9 +915,9 @@ mod tests {
 
     fn existing(created: &str, updated: Option<&str>, hash: &str) -> Existing {
         Existing {
-            content_hash: hash.into(),
-            created_by_run: Some(created.into()),
-            updated_by_run: updated.map(Into::into),
+            content_hash: tag(hash),
+            created_by_run: Some(tag(created)),
+            updated_by_run: updated.map(tag),
             reopened_by_run: None,
             closed: false,
             sources: vec![],
@@ -950,7 +949,7 @@ mod tests {
         e.closed = true;
         assert!(reopens(Some(&e), "r5"));
         e.closed = false;
-        e.reopened_by_run = Some("r5".into());
+        e.reopened_by_run = Some(tag("r5"));
         assert!(reopens(Some(&e), "r5"));
         assert!(!reopens(Some(&e), "r6"));
     }
