@@ -35,6 +35,13 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
     // jobs recognise the run's own writes), and its record stands.
     let (run_id, batch_no) = (task.run_id.clone(), task.batch_no);
     if !p.runs.is_done(&run_id, generation, batch_no).await? {
+        // Redis may outlive the database it worked for (a database dropped, replaced or
+        // restored while batches waited): a batch whose run this database does not hold
+        // writes nothing into it.
+        if p.store.run_state(&run_id).await?.is_none() {
+            tracing::warn!(%run_id, batch_no, "batch of a run this database does not hold dropped");
+            return Ok(());
+        }
         let started = Instant::now();
         let (source_id, publisher) = (task.source_id.clone(), task.publisher.clone());
         let store = p.store.at_epoch(task.index_epoch.as_deref());

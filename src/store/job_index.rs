@@ -30,7 +30,7 @@ const CLOSED_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 
 /// hashes hold about 30 entries each at a million jobs, and stay compact up to about three
 /// million (beyond, Redis converts the crowded ones to its larger encoding: still correct,
 /// larger).
-const BUCKET_BITS: u32 = 15;
+const BUCKET_BITS: u32 = 14;
 
 /// Most open jobs per hash of a source's set, on average, when the set is (re)built: the
 /// set's hashes are `2^k` with the smallest `k` that keeps them this full.

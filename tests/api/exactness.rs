@@ -307,6 +307,41 @@ async fn the_job_index_is_never_trusted_over_mongodb() {
 }
 
 #[tokio::test]
+async fn batches_queued_for_a_dropped_database_write_nothing_into_the_next_one() {
+    let s = batched(test_settings());
+    let front = TestApp::spawn_roles(s.clone(), NO_WORKER).await;
+    let feed = serve_feed(rss_feed(&items(0..250, "a"))).await;
+    let source = front
+        .create_source("Dropped", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let run_id = front.trigger(&source).await;
+    wait_run(&front, &run_id, "the feed is read", |d| {
+        d.get_i64("batchesTotal").is_ok()
+    })
+    .await;
+    front.daemon.stop();
+    // The database goes (dropped, or replaced by an older backup) while Redis keeps the run's
+    // live mark and its queued batches.
+    front.db.drop().await.unwrap();
+    // A daemon with every role starts on the fresh database; the stale batches are first in
+    // the queue, and a new source's run is queued behind them.
+    let back = TestApp::spawn_with(s).await;
+    let other = serve_feed(rss_feed(&items(1000..1010, "b"))).await;
+    let source = back
+        .create_source("Fresh", &format!("{}/feed.xml", other.uri()))
+        .await;
+    let run = back.wait_final(&back.trigger(&source).await).await;
+    assert_eq!(counts(&run), [10, 10, 0, 0, 0], "{run}");
+    let jobs = back.jobs().await;
+    assert_eq!(
+        jobs.len(),
+        10,
+        "batches of the dropped database's run wrote into the fresh one"
+    );
+    back.cleanup().await;
+}
+
+#[tokio::test]
 async fn jobs_still_close_after_the_index_of_their_source_is_lost() {
     let mut s = test_settings();
     s.pipeline.close_after_missed_runs = 1;
