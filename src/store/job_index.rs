@@ -42,19 +42,27 @@ const SOURCE_MAX_BITS: u32 = 16;
 /// The field each hash of a complete source set holds beside its jobs.
 const COMPLETE: &[u8] = b"*";
 
+/// The first `N` bytes of `b` (zeros past its end).
+fn first<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut out = [0; N];
+    let n = N.min(b.len());
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}
+
 /// A run, a source or a content hash, by the first 8 bytes of its SHA-256.
 pub type Tag = u64;
 
 pub fn tag(s: &str) -> Tag {
     let d = Sha256::digest(s.as_bytes());
-    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+    u64::from_be_bytes(first(&d))
 }
 
 /// A source by the first 4 bytes of its SHA-256 (a job carries few; a collision only makes a
 /// source believe it already carries a job, which a complete read of the source corrects).
 pub fn source_tag(s: &str) -> u32 {
     let d = Sha256::digest(s.as_bytes());
-    u32::from_be_bytes(d[..4].try_into().expect("4 bytes"))
+    u32::from_be_bytes(first(&d))
 }
 
 /// The index's view of one stored job.
@@ -136,7 +144,7 @@ impl Entry {
         }
         let sources = rest
             .chunks_exact(4)
-            .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")))
+            .map(|c| u32::from_be_bytes(first(c)))
             .collect();
         Some(Self {
             content_hash,
@@ -179,11 +187,9 @@ fn id_from_bytes(b: &[u8]) -> Option<String> {
 fn spread(id: &str) -> [u8; 16] {
     let b = id_bytes(id);
     if b.len() == 16 {
-        return b.try_into().expect("16 bytes");
+        return first(&b);
     }
-    Sha256::digest(id.as_bytes())[..16]
-        .try_into()
-        .expect("16 bytes")
+    first(&Sha256::digest(id.as_bytes()))
 }
 
 /// Which of `2^bits` hashes a digest belongs to, and its field there: the 7 bytes after the
@@ -191,7 +197,7 @@ fn spread(id: &str) -> [u8; 16] {
 fn place(d: &[u8; 16], bits: u32) -> (u32, [u8; 7]) {
     let top = u32::from(u16::from_be_bytes([d[0], d[1]]));
     let bucket = if bits == 0 { 0 } else { top >> (16 - bits) };
-    (bucket, d[2..9].try_into().expect("7 bytes"))
+    (bucket, first(&d[2..]))
 }
 
 /// The hash of a source's set that holds a job, among `2^bits`.
@@ -568,7 +574,8 @@ impl JobIndex {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut by_bucket: HashMap<u32, Vec<([u8; 7], Vec<u8>)>> = HashMap::new();
+        type Field = [u8; 7];
+        let mut by_bucket: HashMap<u32, Vec<(Field, Vec<u8>)>> = HashMap::new();
         for (id, e) in entries {
             let (bucket, field) = place(&spread(id), BUCKET_BITS);
             by_bucket
@@ -686,9 +693,7 @@ pub struct ForgottenJob {
 
 /// The SHA-256 of a dedupe key (a normalised title and company), first 16 bytes.
 fn digest(key: &str) -> [u8; 16] {
-    Sha256::digest(key.as_bytes())[..16]
-        .try_into()
-        .expect("16 bytes")
+    first(&Sha256::digest(key.as_bytes()))
 }
 
 fn glob_escape(s: &str) -> String {

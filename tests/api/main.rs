@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod cli;
 mod cli_admin;
+mod compat;
 mod contract;
 mod exactness;
 mod expiry;

@@ -2,8 +2,6 @@
 //! depth, live workers) are read at scrape time; the rest are counted as things happen.
 
 use actix_web::{HttpResponse, get, web};
-use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
 
 use crate::actors::messages::GetBrokerStats;
 use crate::domain::RunStatus;
@@ -36,24 +34,9 @@ async fn queue_depth(state: &AppState, queue: &str) -> Option<u64> {
 }
 
 async fn refresh_gauges(state: &AppState) -> Result<(), ApiError> {
-    let coll = state
-        .store
-        .database()
-        .collection::<Document>(crate::store::mongo::IMPORT_LOGS);
-    // One read of the statuses: FerretDB's `$group` is not trusted for sums (see live.rs).
-    let docs: Vec<Document> = coll
-        .find(doc! {})
-        .projection(doc! {"status": 1})
-        .await
-        .map_err(crate::store::StoreError::from)?
-        .try_collect()
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let counts = state.store.runs_by_status().await?;
     for st in STATUSES {
-        let n = docs
-            .iter()
-            .filter(|d| d.get_str("status") == Ok(st.as_str()))
-            .count();
+        let n = counts.get(st.as_str()).copied().unwrap_or(0);
         ::metrics::gauge!(telemetry::RUNS, "status" => st.as_str()).set(n as f64);
     }
     let redis = &state.pipeline.redis;

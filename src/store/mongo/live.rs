@@ -39,7 +39,8 @@ fn int(d: &Document, k: &str) -> i64 {
 }
 
 impl Store {
-    /// Summed here rather than with `$group`: FerretDB 1.x answers `$sum` of a field with 0.
+    /// Totals over the newest `MAX_STATS_RUNS` runs: by an aggregation on MongoDB, summed
+    /// here elsewhere (`compat::Compat::sums_in_app`: FerretDB 1.x has no `$cond`).
     pub async fn totals(&self) -> Result<Totals, StoreError> {
         let key = self.database().name().to_owned();
         if let Ok(guard) = TOTALS.lock()
@@ -49,6 +50,19 @@ impl Store {
         {
             return Ok(t.clone());
         }
+        let t = if self.compat().sums_in_app() {
+            self.totals_in_app().await?
+        } else {
+            self.totals_aggregated().await?
+        };
+        if let Ok(mut guard) = TOTALS.lock() {
+            *guard = Some((key, Instant::now(), t.clone()));
+        }
+        Ok(t)
+    }
+
+    /// The portable path of `totals`: one bounded read, summed here.
+    pub async fn totals_in_app(&self) -> Result<Totals, StoreError> {
         let docs: Vec<Document> = self
             .coll(IMPORT_LOGS)
             .find(doc! {})
@@ -71,10 +85,60 @@ impl Store {
             t.updated_jobs += int(d, "updatedJobs");
             t.failed_jobs += int(d, "failedJobs");
         }
-        if let Ok(mut guard) = TOTALS.lock() {
-            *guard = Some((key, Instant::now(), t.clone()));
-        }
         Ok(t)
+    }
+
+    /// The native path of `totals`: the server sums.
+    pub async fn totals_aggregated(&self) -> Result<Totals, StoreError> {
+        let pipeline = vec![
+            doc! {"$sort": {"importDateTime": -1}},
+            doc! {"$limit": MAX_STATS_RUNS},
+            doc! {"$group": {
+                "_id": null,
+                "runs": {"$sum": 1},
+                "active": {"$sum": {"$cond": [{"$in": ["$status", ["queued", "running"]]}, 1, 0]}},
+                "totalFetched": {"$sum": "$totalFetched"},
+                "newJobs": {"$sum": "$newJobs"},
+                "updatedJobs": {"$sum": "$updatedJobs"},
+                "failedJobs": {"$sum": "$failedJobs"},
+            }},
+        ];
+        let docs: Vec<Document> = self
+            .coll(IMPORT_LOGS)
+            .aggregate(pipeline)
+            .max_time(QUERY_MAX_TIME)
+            .await?
+            .try_collect()
+            .await?;
+        let Some(d) = docs.first() else {
+            return Ok(Totals::default());
+        };
+        Ok(Totals {
+            runs: int(d, "runs"),
+            active_runs: int(d, "active"),
+            total_fetched: int(d, "totalFetched"),
+            new_jobs: int(d, "newJobs"),
+            updated_jobs: int(d, "updatedJobs"),
+            failed_jobs: int(d, "failedJobs"),
+        })
+    }
+
+    /// How many runs have each status, counted by the server (a `$group` that every server
+    /// this store knows runs right).
+    pub async fn runs_by_status(
+        &self,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let docs: Vec<Document> = self
+            .coll(IMPORT_LOGS)
+            .aggregate(vec![doc! {"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+            .max_time(QUERY_MAX_TIME)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), int(d, "n") as u64)))
+            .collect())
     }
 
     /// The first page, every source with its status, and the totals.

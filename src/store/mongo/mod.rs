@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::StoreError;
 
 pub mod audit;
+pub mod compat;
 pub mod expiry;
 pub mod history;
 pub mod index_epoch;
@@ -56,6 +57,8 @@ pub struct Store {
     redis: Option<super::redis::Redis>,
     /// The index of stored jobs at the epoch this store was opened with (`at_epoch`).
     pub(crate) index: Option<super::job_index::JobIndex>,
+    /// Which server this is, and what that means for the store's commands.
+    compat: compat::Compat,
 }
 
 impl Store {
@@ -74,7 +77,19 @@ impl Store {
             db: client.database(database),
             redis: None,
             index: None,
+            compat: compat::Compat::default(),
         })
+    }
+
+    /// This store with the compatibility decisions of a known server (tests take a path with
+    /// it; daemons detect the server in `ensure_indexes`).
+    pub fn with_server(mut self, server: compat::Server) -> Self {
+        self.compat = compat::Compat::for_server(server);
+        self
+    }
+
+    pub fn compat(&self) -> &compat::Compat {
+        &self.compat
     }
 
     /// Keeps an index of stored jobs in `redis` (see `job_index`), used through `at_epoch`.
@@ -112,9 +127,8 @@ impl Store {
         Ok(())
     }
 
-    /// Creates the indexes every query relies on; idempotent. One index per command:
-    /// FerretDB 1.24 crashes the connection on a multi-index `createIndexes` whose indexes all
-    /// exist already (every restart would hit it).
+    /// Detects the server (see `compat`), then creates the indexes every query relies on;
+    /// idempotent.
     ///
     /// `jobs` needs one secondary index, for listing a source's jobs (and a sparse one on
     /// `validThrough`, which holds only the jobs whose feed states an expiry date). A job is found by `_id`,
@@ -123,22 +137,19 @@ impl Store {
     /// the job index in Redis. The two indexes earlier versions kept for those are dropped:
     /// every insert paid for them.
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        self.coll(JOBS)
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"sources": 1, "lastSeenAt": -1})
-                    .build(),
-            )
-            .await?;
-        // The expiry sweep's query; sparse, so jobs without an expiry date cost it nothing.
-        self.coll(JOBS)
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"validThrough": 1})
-                    .options(IndexOptions::builder().sparse(true).build())
-                    .build(),
-            )
-            .await?;
+        let server = self.compat.detect(&self.db).await?;
+        tracing::info!(server = %server.describe(), "connected to the database server");
+        let jobs = vec![
+            IndexModel::builder()
+                .keys(doc! {"sources": 1, "lastSeenAt": -1})
+                .build(),
+            // The expiry sweep's query; sparse, so jobs without an expiry date cost it nothing.
+            IndexModel::builder()
+                .keys(doc! {"validThrough": 1})
+                .options(IndexOptions::builder().sparse(true).build())
+                .build(),
+        ];
+        self.create_indexes(JOBS, jobs).await?;
         // Dropping them only saves work; a daemon that cannot (another one dropped them first,
         // or the collection went away meanwhile) still starts.
         match self.coll(JOBS).list_index_names().await {
@@ -153,7 +164,7 @@ impl Store {
             }
             Err(e) => tracing::warn!(error = %e, "could not list the jobs indexes"),
         }
-        let logs = [
+        let logs = vec![
             IndexModel::builder()
                 .keys(doc! {"importDateTime": -1})
                 .build(),
@@ -162,12 +173,29 @@ impl Store {
                 .build(),
             IndexModel::builder().keys(doc! {"status": 1}).build(),
         ];
-        for index in logs {
-            self.coll(IMPORT_LOGS).create_index(index).await?;
+        self.create_indexes(IMPORT_LOGS, logs).await?;
+        self.create_indexes(
+            IMPORT_BATCHES,
+            vec![IndexModel::builder().keys(doc! {"runId": 1}).build()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates indexes in one command, or one per command where the server needs it
+    /// (`compat::Compat::one_index_per_command`).
+    pub async fn create_indexes(
+        &self,
+        coll: &str,
+        indexes: Vec<IndexModel>,
+    ) -> Result<(), StoreError> {
+        if self.compat.one_index_per_command() {
+            for index in indexes {
+                self.coll(coll).create_index(index).await?;
+            }
+        } else {
+            self.coll(coll).create_indexes(indexes).await?;
         }
-        self.coll(IMPORT_BATCHES)
-            .create_index(IndexModel::builder().keys(doc! {"runId": 1}).build())
-            .await?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /api/stats`: runs and new/updated/failed items per hour and per day, overall and per
-//! source. Buckets are summed here from one bounded read, since FerretDB's aggregation support
-//! is partial; timestamps are fixed-width strings, so a bucket is a prefix.
+//! source. Buckets are summed here from one bounded read on every server (see `compat`: FerretDB
+//! 1.x has no `$cond` in `$group`); timestamps are fixed-width strings, so a bucket is a prefix.
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,138 @@
+//! Every decision that depends on which MongoDB-compatible server the store talks to, in one
+//! place. The server is detected once at start from `buildInfo` (FerretDB answers with a
+//! `ferretdb` section); until then, and on any server this module does not know, the store
+//! takes the portable path, which is correct everywhere and only slower. On MongoDB 6+ and
+//! Atlas it takes the native path.
+//!
+//! Workarounds, each named by the behaviour it avoids (and each shown by a test in
+//! `tests/api/compat.rs` against the FerretDB the tests run on):
+//! - `one_index_per_command`: FerretDB 1.x fails a `createIndexes` of several indexes when
+//!   they all exist already (every restart would), so indexes are created one per command.
+//! - `sums_in_app`: FerretDB 1.x does not implement operator expressions such as `$cond`
+//!   inside `$group` (it answers `NotImplemented`), so totals that count conditionally (active
+//!   runs among all) are summed here from a bounded read instead of by an aggregation.
+//!
+//! Aggregations FerretDB does run right (`$group` by a field with `$sum: 1` or `$sum` of a
+//! field) take one path on every server.
+//!
+//! Not decided here: the run-document lock that serializes writers of one run (see
+//! `actors::pipeline::with_run_lock`) is part of the exactness protocol on every server.
+
+use std::sync::{Arc, OnceLock};
+
+use mongodb::Database;
+use mongodb::bson::{Document, doc};
+
+use crate::store::StoreError;
+
+/// The server behind the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    MongoDb { version: String },
+    FerretDb { version: String },
+}
+
+impl Server {
+    /// What `buildInfo` says.
+    pub fn from_build_info(info: &Document) -> Self {
+        let version = info.get_str("version").unwrap_or("unknown").to_owned();
+        // FerretDB 1.x: `ferretdbVersion` and `ferretdbFeatures` beside a MongoDB version.
+        match info.get_str("ferretdbVersion") {
+            Ok(v) => Self::FerretDb {
+                version: v.to_owned(),
+            },
+            Err(_) if info.contains_key("ferretdbFeatures") => Self::FerretDb { version },
+            Err(_) => Self::MongoDb { version },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::MongoDb { version } => format!("MongoDB {version}"),
+            Self::FerretDb { version } => format!("FerretDB {version}"),
+        }
+    }
+}
+
+/// The store's compatibility decisions; cheap to clone (the detection is shared).
+#[derive(Debug, Clone, Default)]
+pub struct Compat {
+    server: Arc<OnceLock<Server>>,
+}
+
+impl Compat {
+    /// Decisions for a known server (tests force a path with it).
+    pub fn for_server(server: Server) -> Self {
+        let c = Self::default();
+        c.server.set(server).ok();
+        c
+    }
+
+    /// Asks the server once; later calls return what the first one learnt.
+    pub async fn detect(&self, db: &Database) -> Result<Server, StoreError> {
+        if let Some(s) = self.server.get() {
+            return Ok(s.clone());
+        }
+        let info = db.run_command(doc! {"buildInfo": 1}).await?;
+        let server = Server::from_build_info(&info);
+        let _ = self.server.set(server.clone());
+        Ok(self.server.get().cloned().unwrap_or(server))
+    }
+
+    pub fn server(&self) -> Option<&Server> {
+        self.server.get()
+    }
+
+    /// Only MongoDB itself is trusted with the native paths; anything else (FerretDB, a
+    /// server not detected yet) takes the portable ones.
+    fn native(&self) -> bool {
+        matches!(self.server.get(), Some(Server::MongoDb { .. }))
+    }
+
+    /// Create indexes one per `createIndexes` command (see the module's documentation).
+    pub fn one_index_per_command(&self) -> bool {
+        !self.native()
+    }
+
+    /// Sum fields here rather than with `$group` (see the module's documentation).
+    pub fn sums_in_app(&self) -> bool {
+        !self.native()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_info_names_the_server() {
+        let ferret = doc! {"version": "7.0.42", "ferretdbVersion": "v1.24.2",
+        "ferretdbFeatures": {"aggregationStages": ["$group"]}};
+        assert_eq!(
+            Server::from_build_info(&ferret),
+            Server::FerretDb {
+                version: "v1.24.2".into()
+            }
+        );
+        let mongo = doc! {"version": "7.0.14", "modules": []};
+        assert_eq!(
+            Server::from_build_info(&mongo),
+            Server::MongoDb {
+                version: "7.0.14".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_mongodb_takes_the_native_paths() {
+        assert!(Compat::default().sums_in_app());
+        let f = Compat::for_server(Server::FerretDb {
+            version: "v1".into(),
+        });
+        assert!(f.sums_in_app() && f.one_index_per_command());
+        let m = Compat::for_server(Server::MongoDb {
+            version: "7".into(),
+        });
+        assert!(!m.sums_in_app() && !m.one_index_per_command());
+    }
+}
