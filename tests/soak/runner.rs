@@ -125,6 +125,27 @@ impl Ctx<'_> {
         self.mongo.database(&self.env.database)
     }
 
+    /// Whether two runs started by triggers sent at once were in progress together. On a busy
+    /// machine the second request may be served after the first run ended (a `304` run takes
+    /// milliseconds): starting it then is right. Undecidable runs count as overlapping.
+    async fn overlapped(&self, a: &str, b: &str) -> bool {
+        let id = |s: &str| s.trim_start_matches("202 run ").to_owned();
+        let logs = self.db().collection::<Document>("import_logs");
+        let mut runs = Vec::new();
+        for run_id in [id(a), id(b)] {
+            match logs.find_one(doc! {"_id": &run_id}).await {
+                Ok(Some(d)) => runs.push(d),
+                _ => return true,
+            }
+        }
+        let started = |d: &Document| d.get_str("importDateTime").unwrap_or("").to_owned();
+        runs.sort_by_key(started);
+        match runs[0].get_str("finishedAt") {
+            Ok(ended) => ended > started(&runs[1]).as_str(),
+            Err(_) => true,
+        }
+    }
+
     fn front(&self, i: usize) -> String {
         self.daemons[i].base_url().unwrap_or_default()
     }
@@ -200,7 +221,7 @@ impl Ctx<'_> {
             Step::Trigger { source, daemon } => self.trigger(source, daemon).await,
             Step::TriggerTwice { source } => {
                 let (a, b) = tokio::join!(self.trigger(source, 0), self.trigger(source, 1));
-                if a.starts_with("202") && b.starts_with("202") {
+                if a.starts_with("202") && b.starts_with("202") && self.overlapped(&a, &b).await {
                     self.violations.push(format!(
                         "step {}: both daemons started a run of source {source}: {a}; {b}",
                         i + 1
