@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::StoreError;
 
 pub mod audit;
+pub mod changes;
 pub mod expiry;
 pub mod history;
 pub mod index_epoch;
@@ -168,6 +169,7 @@ impl Store {
         self.coll(IMPORT_BATCHES)
             .create_index(IndexModel::builder().keys(doc! {"runId": 1}).build())
             .await?;
+        self.ensure_change_indexes().await?;
         Ok(())
     }
 }
