@@ -337,6 +337,9 @@ pub struct RetentionSettings {
     pub failed_runs_keep_days: u32,
     /// Closed jobs are deleted this many days after they were closed. 0: never deleted.
     pub closed_jobs_keep_days: u32,
+    /// Entries of the changes feed (`GET /api/jobs/changes`) older than this are deleted
+    /// (the newest is always kept). 0: kept forever.
+    pub changes_keep_days: u32,
 }
 
 impl Default for RetentionSettings {
@@ -348,6 +351,7 @@ impl Default for RetentionSettings {
             runs_keep_per_source: 100,
             failed_runs_keep_days: 180,
             closed_jobs_keep_days: 365,
+            changes_keep_days: 30,
         }
     }
 }

@@ -36,6 +36,8 @@ pub const RATE_LIMITED: &str = "job_importer_rate_limited_total";
 pub const RETENTION_RUNS_DELETED: &str = "job_importer_retention_runs_deleted_total";
 /// Closed jobs deleted by retention (this process).
 pub const RETENTION_JOBS_DELETED: &str = "job_importer_retention_jobs_deleted_total";
+/// Entries of the changes feed deleted by retention (this process).
+pub const RETENTION_CHANGES_DELETED: &str = "job_importer_retention_changes_deleted_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -83,6 +85,10 @@ fn describe() {
     describe_counter!(
         RETENTION_JOBS_DELETED,
         "Closed jobs deleted by retention (in this process)"
+    );
+    describe_counter!(
+        RETENTION_CHANGES_DELETED,
+        "Entries of the changes feed deleted by retention (in this process)"
     );
     describe_counter!(
         ACTOR_RESTARTS,

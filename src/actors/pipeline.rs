@@ -321,6 +321,7 @@ impl Pipeline {
             .await?;
         closing.add(ClosedReason::Expired, expired);
         if run.error.is_some() {
+            store.record_run_end_changes(&run.source_id, run_id).await?;
             return Ok(Some(closing));
         }
         let expiry = self
@@ -373,6 +374,7 @@ impl Pipeline {
                 .await?;
         }
         self.store.save_window(&run.source_id, &window).await?;
+        store.record_run_end_changes(&run.source_id, run_id).await?;
         closing.window = Some(window);
         Ok(Some(closing))
     }

@@ -21,6 +21,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(3600);
 pub struct Deleted {
     pub runs: u64,
     pub jobs: u64,
+    pub changes: u64,
 }
 
 /// Deletes what `r` does not keep, as of `now`.
@@ -40,7 +41,20 @@ pub async fn apply(
         .delete_closed_jobs(r.closed_jobs_keep_days, now)
         .await?;
     metrics::counter!(telemetry::RETENTION_JOBS_DELETED).increment(jobs);
-    Ok(Deleted { runs, jobs })
+    let changes = if r.changes_keep_days == 0 {
+        0
+    } else {
+        let cutoff = now - chrono::Duration::days(i64::from(r.changes_keep_days));
+        store
+            .prune_changes(&crate::domain::time::format(&cutoff))
+            .await?
+    };
+    metrics::counter!(telemetry::RETENTION_CHANGES_DELETED).increment(changes);
+    Ok(Deleted {
+        runs,
+        jobs,
+        changes,
+    })
 }
 
 /// Applies retention whenever this daemon takes the lease: at start when no daemon has in
@@ -62,7 +76,12 @@ pub async fn retain_forever(p: Arc<Pipeline>, shutdown: tokio_util::sync::Cancel
         "retention",
         || async {
             match apply(&p.store, &r, Utc::now()).await {
-                Ok(d) => tracing::info!(runs = d.runs, jobs = d.jobs, "retention applied"),
+                Ok(d) => tracing::info!(
+                    runs = d.runs,
+                    jobs = d.jobs,
+                    changes = d.changes,
+                    "retention applied"
+                ),
                 Err(e) => {
                     tracing::warn!(error = %e, "retention failed; it is tried again next interval")
                 }

@@ -87,6 +87,7 @@ codes! {
     VALIDATION_UPGRADE = "validation.upgrade": "A WebSocket handshake with more than `Upgrade: websocket` or with a request body (400).";
     NOT_FOUND = "not_found": "No such run, job or source (404).";
     CONFLICT = "conflict": "The request conflicts with what is stored, e.g. a source id that exists (409).";
+    CHANGES_CURSOR_EXPIRED = "changes.cursor_expired": "Changes after this cursor of `GET /api/jobs/changes` were deleted by retention (`retention.changes_keep_days`); read the jobs again and follow the feed from its newest change (410).";
     RATE_LIMITED = "rate_limited": "Too many manual imports or new sources from this client address; `Retry-After` says when to try again (429).";
     WS_MALFORMED = "ws.malformed": "A WebSocket message is not a JSON envelope `{\"event\": ..., \"data\": ...}`.";
     WS_UNKNOWN_EVENT = "ws.unknown_event": "A WebSocket message names an event the server does not know.";

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod events;
 pub mod expiry;
 pub mod import_run;
+pub mod job_change;
 pub mod job_posting;
 pub mod source;
 pub mod time;

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod changes_feed;
 mod chaos;
 mod cli;
 mod cli_admin;

@@ -22,6 +22,7 @@ fn policy() -> RetentionSettings {
         runs_keep_per_source: 50,
         failed_runs_keep_days: 20,
         closed_jobs_keep_days: 365,
+        changes_keep_days: 30,
     }
 }
 

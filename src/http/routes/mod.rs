@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod changes;
 pub mod demo;
 pub mod health;
 pub mod import_logs;

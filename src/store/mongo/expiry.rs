@@ -11,6 +11,7 @@ use mongodb::bson::{Bson, Document, doc};
 
 use super::{JOBS, SOURCES, Store};
 use crate::domain::expiry::counts_as_missed;
+use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::time::format as ts;
 use crate::domain::{ClosedReason, Expiry, FeedWindow};
 use crate::store::{StoreError, encode};
@@ -256,6 +257,9 @@ impl Store {
             let docs: Vec<&Document> = due.iter().collect();
             self.index_closed(&docs).await?;
         }
+        if run_id.is_none() {
+            self.record_sweep_closings(&now).await?;
+        }
         match run_id {
             Some(r) => Ok(self
                 .coll(JOBS)
@@ -265,6 +269,40 @@ impl Store {
                 .await? as i64),
             None => Ok(closed),
         }
+    }
+
+    /// Records in the changes feed the jobs the expiry sweep closed in the last day (its own
+    /// closings, and any an earlier sweep closed but could not record before it stopped); a
+    /// closing is known by its time, so it is recorded once.
+    async fn record_sweep_closings(&self, now: &str) -> Result<(), StoreError> {
+        let since = chrono::DateTime::parse_from_rfc3339(now)
+            .map(|t| ts(&(t.to_utc() - chrono::Duration::days(1))))
+            .unwrap_or_default();
+        let mut closed = self
+            .coll(JOBS)
+            .find(doc! {
+                "status": "closed",
+                "closedReason": ClosedReason::Expired.as_str(),
+                "closedByRun": {"$exists": false},
+                "closedAt": {"$gte": since},
+            })
+            .projection(doc! {"closedAt": 1})
+            .await?;
+        let mut changes = Vec::new();
+        while let Some(d) = closed.try_next().await? {
+            let (Ok(id), Ok(at)) = (d.get_str("_id"), d.get_str("closedAt")) else {
+                continue;
+            };
+            changes.push(NewChange {
+                job_id: id.to_owned(),
+                kind: ChangeKind::Closed,
+                by: format!("sweep@{at}"),
+                source_id: None,
+                run_id: None,
+                reason: Some(ClosedReason::Expired.as_str().to_owned()),
+            });
+        }
+        self.record_changes(&changes).await
     }
 
     /// Records the window of a source's last complete run.

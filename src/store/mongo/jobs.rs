@@ -12,6 +12,7 @@ use mongodb::error::ErrorKind;
 use sha2::{Digest, Sha256};
 
 use super::{JOBS, Store};
+use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::time::format as ts;
 use crate::domain::{BatchResult, ClosedReason, CodeCount, Failure};
 use crate::store::StoreError;
@@ -293,6 +294,7 @@ impl Store {
 
         self.write_updates(&jobs, &w, &loaded, ctx, &now, &mut result)
             .await?;
+        self.record_batch_changes(&jobs, &w, ctx).await?;
         if let Some(index) = &self.index {
             let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
             index.put(&entries).await?;
@@ -378,6 +380,81 @@ impl Store {
             self.update_jobs(others).await?;
         }
         Ok(())
+    }
+
+    /// Records what this batch did to its jobs in the changes feed (again, for a redelivered
+    /// batch: its changes are found by the same keys and stored once). A job counts as
+    /// updated only if MongoDB holds this run's update.
+    async fn record_batch_changes(
+        &self,
+        jobs: &[PackedJob<'_>],
+        w: &Writes,
+        ctx: &BatchContext<'_>,
+    ) -> Result<(), StoreError> {
+        let change = |id: &str, kind| NewChange::by_run(id, kind, ctx.source_id, ctx.run_id);
+        let mut changes: Vec<NewChange> = w
+            .created
+            .iter()
+            .map(|&i| change(jobs[i].id, ChangeKind::New))
+            .collect();
+        if !w.maybe_updated.is_empty() {
+            let ids: Vec<&str> = w.maybe_updated.iter().map(|&i| jobs[i].id).collect();
+            let mut updated = self
+                .coll(JOBS)
+                .find(doc! {"_id": {"$in": ids}, "updatedByRun": ctx.run_id})
+                .projection(doc! {"_id": 1})
+                .await?;
+            while let Some(d) = updated.try_next().await? {
+                if let Ok(id) = d.get_str("_id") {
+                    changes.push(change(id, ChangeKind::Updated));
+                }
+            }
+        }
+        changes.extend(
+            w.updates
+                .iter()
+                .filter(|u| u.reopen)
+                .map(|u| change(jobs[u.at].id, ChangeKind::Reopened)),
+        );
+        self.record_changes(&changes).await
+    }
+
+    /// Records the closings and reopenings a run's end made (`closedByRun`, `rejudgedByRun`);
+    /// repeated ends find the same changes.
+    pub async fn record_run_end_changes(
+        &self,
+        source_id: &str,
+        run_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut changes = Vec::new();
+        let mut closed = self
+            .coll(JOBS)
+            .find(doc! {"closedByRun": run_id, "status": "closed"})
+            .projection(doc! {"closedReason": 1})
+            .await?;
+        while let Some(d) = closed.try_next().await? {
+            if let Ok(id) = d.get_str("_id") {
+                let mut c = NewChange::by_run(id, ChangeKind::Closed, source_id, run_id);
+                c.reason = d.get_str("closedReason").ok().map(str::to_owned);
+                changes.push(c);
+            }
+        }
+        let mut reopened = self
+            .coll(JOBS)
+            .find(doc! {"rejudgedByRun": run_id, "status": "open"})
+            .projection(doc! {"_id": 1})
+            .await?;
+        while let Some(d) = reopened.try_next().await? {
+            if let Ok(id) = d.get_str("_id") {
+                changes.push(NewChange::by_run(
+                    id,
+                    ChangeKind::Reopened,
+                    source_id,
+                    run_id,
+                ));
+            }
+        }
+        self.record_changes(&changes).await
     }
 
     /// Runs one multi-statement `update` of `jobs`; returns how many documents matched.
@@ -729,6 +806,8 @@ struct Writes {
     newly_carried: Vec<usize>,
     /// Positions stored new by this run (now or by its earlier delivery).
     created: Vec<usize>,
+    /// Positions this run may have updated (it did if the job names it `updatedByRun`).
+    maybe_updated: Vec<usize>,
 }
 
 impl Writes {
@@ -755,7 +834,10 @@ impl Writes {
         };
         match plan(existing, hash, ctx.run_id) {
             // Lost an insert race and was not found after all: counted by `write_updates`.
-            Plan::New => self.updates.push(update(Content::Counted)),
+            Plan::New => {
+                self.maybe_updated.push(i);
+                self.updates.push(update(Content::Counted));
+            }
             Plan::AlreadyNew => {
                 result.new_jobs += 1;
                 self.created.push(i);
@@ -770,11 +852,15 @@ impl Writes {
             }
             Plan::AlreadyUpdated => {
                 result.updated_jobs += 1;
+                self.maybe_updated.push(i);
                 if reopen || !carried {
                     self.updates.push(update(Content::Same));
                 }
             }
-            Plan::Update => self.updates.push(update(Content::Counted)),
+            Plan::Update => {
+                self.maybe_updated.push(i);
+                self.updates.push(update(Content::Counted));
+            }
             Plan::Unchanged => {
                 result.unchanged_jobs += 1;
                 if reopen {

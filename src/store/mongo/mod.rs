@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::StoreError;
 
 pub mod audit;
+pub mod changes;
 pub mod compat;
 pub mod expiry;
 pub mod history;
@@ -179,6 +180,7 @@ impl Store {
             vec![IndexModel::builder().keys(doc! {"runId": 1}).build()],
         )
         .await?;
+        self.ensure_change_indexes().await?;
         Ok(())
     }
 

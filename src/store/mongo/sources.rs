@@ -7,6 +7,7 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
 
 use super::{SOURCES, Store};
+use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::source::{Source, SourceHealth};
 use crate::domain::time::format as ts;
 use crate::domain::{ImportRun, RunStatus};
@@ -124,6 +125,7 @@ impl Store {
                 doc! {"$set": {"status": "closed", "closedAt": &now, "closedReason": "source_removed"}},
             )
             .await?;
+            self.record_removal_closings(id, &now).await?;
         }
         jobs.update_many(
             doc! {"sources": id},
@@ -140,6 +142,30 @@ impl Store {
                 .await?;
         }
         Ok(true)
+    }
+
+    /// The jobs that removing source `id` closed at `now`, in the changes feed.
+    async fn record_removal_closings(&self, id: &str, now: &str) -> Result<(), StoreError> {
+        let closed: Vec<Document> = self
+            .coll(super::JOBS)
+            .find(doc! {"sources": id, "closedAt": now, "closedReason": "source_removed"})
+            .projection(doc! {"_id": 1})
+            .await?
+            .try_collect()
+            .await?;
+        let changes: Vec<NewChange> = closed
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok())
+            .map(|job| NewChange {
+                job_id: job.to_owned(),
+                kind: ChangeKind::Closed,
+                by: format!("removed:{id}@{now}"),
+                source_id: Some(id.to_owned()),
+                run_id: None,
+                reason: Some("source_removed".into()),
+            })
+            .collect();
+        self.record_changes(&changes).await
     }
 
     pub async fn delete_source(&self, id: &str) -> Result<bool, StoreError> {

@@ -9,6 +9,7 @@ import { describeCron } from '../../../lib/cron';
 import { formatDateTime } from '../../../lib/format';
 import { useNow } from '../../../lib/useNow';
 import { SourceForm } from '../SourceForm/SourceForm';
+import { SourceAudit } from './SourceAudit';
 import { SourceWindow } from './SourceWindow';
 
 function When({ iso }: { iso: string | null | undefined }) {
@@ -165,6 +166,7 @@ export function SourceCard({ source }: { source: Source }) {
           {source.enabled && backoff ? <> · skipped until <When iso={backoff} /></> : null}
         </dd>
         <SourceWindow source={source} />
+        <SourceAudit sourceId={source._id} />
         {h && h.consecutiveFailures > 0 ? (
           <>
             <dt>Failures in a row</dt>
