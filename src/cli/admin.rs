@@ -54,6 +54,9 @@ pub enum SourcesCommand {
         /// How absence from the feed closes jobs: window (default), complete or never.
         #[arg(long, value_parser = parse_expiry)]
         expiry: Option<Expiry>,
+        /// Check the posting links of jobs that left the feed's window (true or false).
+        #[arg(long)]
+        link_check: Option<bool>,
     },
     /// One source: its settings, health and the window its last complete run covered.
     Show {
@@ -65,6 +68,9 @@ pub enum SourcesCommand {
         /// How absence from the feed closes jobs: window, complete or never.
         #[arg(long, value_parser = parse_expiry)]
         expiry: Option<Expiry>,
+        /// Check the posting links of jobs that left the feed's window (true or false).
+        #[arg(long)]
+        link_check: Option<bool>,
     },
     /// Remove a source; the open jobs only it carried are closed unless `--keep-jobs`.
     Remove {
@@ -292,12 +298,24 @@ pub async fn sources(
                 format!("cron:     {}", s.cron),
                 format!("enabled:  {}", s.enabled),
                 format!("expiry:   {}", s.expiry.as_str()),
+                format!(
+                    "links:    {}",
+                    if s.link_check {
+                        "checked"
+                    } else {
+                        "not checked"
+                    }
+                ),
                 format!("window:   {}", window_line(&s)),
                 format!("last run: {last}"),
             ]
             .join("\n"))
         }
-        SourcesCommand::Edit { id, expiry } => {
+        SourcesCommand::Edit {
+            id,
+            expiry,
+            link_check,
+        } => {
             let mut s = p
                 .store
                 .get_source(&id)
@@ -305,6 +323,9 @@ pub async fn sources(
                 .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
             if let Some(e) = expiry {
                 s.expiry = e;
+            }
+            if let Some(c) = link_check {
+                s.link_check = c;
             }
             let s = p
                 .store
@@ -315,7 +336,12 @@ pub async fn sources(
             if as_json {
                 pretty(&s)
             } else {
-                Ok(format!("updated {} (expiry {})", s.id, s.expiry.as_str()))
+                Ok(format!(
+                    "updated {} (expiry {}, link check {})",
+                    s.id,
+                    s.expiry.as_str(),
+                    if s.link_check { "on" } else { "off" }
+                ))
             }
         }
         SourcesCommand::Add {
@@ -323,6 +349,7 @@ pub async fn sources(
             url,
             cron,
             expiry,
+            link_check,
         } => {
             let u = validate_source_url(&url).map_err(|m| anyhow::anyhow!("url {m}"))?;
             if !allow_private {
@@ -334,7 +361,8 @@ pub async fn sources(
             let id = slug(&name);
             anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
             let s = Source::new(id, name.trim(), u.to_string(), cron)
-                .with_expiry(expiry.unwrap_or_default());
+                .with_expiry(expiry.unwrap_or_default())
+                .with_link_check(link_check.unwrap_or(false));
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
             let blank = Source::new(s.id.clone(), "", "", "");

@@ -84,6 +84,10 @@ pub struct Source {
     /// How absence from the feed closes jobs (`window` unless set).
     #[serde(default)]
     pub expiry: Expiry,
+    /// Jobs that left the feed's window have their posting's URL checked (about daily); a
+    /// 404 or 410 closes them (`link_gone`). Off unless set.
+    #[serde(default)]
+    pub link_check: bool,
     /// The span the last complete run of the feed covered (written by the pipeline only).
     #[serde(default)]
     pub last_window: Option<FeedWindow>,
@@ -116,6 +120,7 @@ impl Source {
             max_body_bytes: None,
             allow_private_networks: false,
             expiry: Expiry::Window,
+            link_check: false,
             last_window: None,
             etag: None,
             last_modified: None,
@@ -150,6 +155,11 @@ impl Source {
 
     pub fn with_expiry(mut self, expiry: Expiry) -> Self {
         self.expiry = expiry;
+        self
+    }
+
+    pub fn with_link_check(mut self, link_check: bool) -> Self {
+        self.link_check = link_check;
         self
     }
 

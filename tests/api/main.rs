@@ -15,6 +15,7 @@ mod helpers;
 mod history_search;
 mod http_api;
 mod jobs_api;
+mod links;
 mod live;
 mod openapi;
 mod pipeline;

@@ -32,6 +32,8 @@ pub struct SourceInput {
     pub format: Option<SourceFormat>,
     /// How absence from the feed closes jobs: `window`, `complete` or `never`.
     pub expiry: Option<Expiry>,
+    /// Check the posting URLs of jobs that left the feed's window (`link_gone` on 404/410).
+    pub link_check: Option<bool>,
     /// Never accepted here (only a `[[sources]]` entry of the config file sets it); named so
     /// the refusal can say which field and why, rather than "unknown field".
     pub allow_private_networks: Option<serde_json::Value>,
@@ -106,6 +108,9 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
     }
     if let Some(e) = input.expiry {
         s.expiry = e;
+    }
+    if let Some(c) = input.link_check {
+        s.link_check = c;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod index_epoch;
 pub mod jobs;
 pub mod jobs_export;
 pub mod jobs_query;
+pub mod links;
 pub mod live;
 pub mod retention;
 pub mod runs;
