@@ -193,6 +193,7 @@ export const sourceSpec: SpecOf<Source> = {
   publisher: S(nullable),
   userAgent: S(nullable),
   expiry: S({ defaulted: true, enum: ['window', 'complete', 'never'] }),
+  linkCheck: { type: 'boolean', defaulted: true },
   lastWindow: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
   // The schema types health as a bare object; normalizeHealth() defaults each field.
   health: { type: 'object', nullable: true, defaulted: true, unpinned: true },
@@ -207,6 +208,7 @@ export const sourceInputSpec: SpecOf<SourceInput> = {
   enabled: { type: 'boolean' },
   userAgent: S(),
   expiry: S({ enum: ['window', 'complete', 'never'] }),
+  linkCheck: { type: 'boolean' },
 };
 
 /** Schema name in docs/openapi.json → what the client expects of it. */

@@ -134,6 +134,7 @@ export function normalizeSource(raw: unknown): Source {
   return {
     ...(s as unknown as Source),
     expiry,
+    linkCheck: s.linkCheck === true,
     lastWindow: normalizeWindow(s.lastWindow),
     health: normalizeHealth(s.health),
     running: s.running === true,

@@ -164,6 +164,8 @@ export interface Source {
   publisher: string | null;
   userAgent: string | null;
   expiry: Expiry;
+  /** Jobs that left the window have their posting's link checked (404/410 closes them). */
+  linkCheck: boolean;
   /** The span the last complete run covered. */
   lastWindow: FeedWindow | null;
   health: SourceHealth | null;
@@ -178,6 +180,7 @@ export interface SourceInput {
   /** `""` clears a custom User-Agent (`null` would mean "unchanged" to the daemon). */
   userAgent?: string;
   expiry?: Expiry;
+  linkCheck?: boolean;
 }
 
 export interface Job {

@@ -61,6 +61,7 @@ export function makeSource(over: Partial<Source> = {}): Source {
     publisher: null,
     userAgent: null,
     expiry: 'window',
+    linkCheck: false,
     lastWindow: null,
     health: {
       lastRunAt: null,

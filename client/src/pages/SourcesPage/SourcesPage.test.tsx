@@ -19,7 +19,7 @@ describe('SourcesPage', () => {
     await user.click(within(form).getByRole('button', { name: 'Add source' }));
 
     const call = api.next('createSource');
-    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window' });
+    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window', linkCheck: false });
     expect(within(form).getByRole('button', { name: 'Saving…' })).toBeDisabled();
     act(() => call.reject(new ApiError(400, { code: 'validation.url', message: 'Only http and https URLs are allowed.' })));
 
@@ -43,6 +43,19 @@ describe('SourcesPage', () => {
     const call = api.next('updateSource');
     expect(call.args[0]).toBe('jobicy-all');
     expect(call.args[1]).toMatchObject({ expiry: 'complete' });
+  });
+
+  it('turns on link checks for a source', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Edit' }));
+    const form = screen.getByRole('form', { name: 'Edit Jobicy: all' });
+    const box = within(form).getByLabelText('Check links of jobs that left the window');
+    expect(box).not.toBeChecked();
+    await user.click(box);
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    expect(api.next('updateSource').args[1]).toMatchObject({ linkCheck: true });
   });
 
   it('disables "Import now" with a reason while the source is running', async () => {
