@@ -258,6 +258,10 @@ pub struct PipelineSettings {
     /// an attempt that takes longer (a store holding a request without answering) is abandoned
     /// and tried again like an unreachable store. Above `fetch.total_timeout_ms`.
     pub step_timeout_secs: u64,
+    /// The pause between two pages of a backfill.
+    pub backfill_page_delay_ms: u64,
+    /// Pages a backfill reads at most (its default cap, and the largest `pages` accepted).
+    pub backfill_max_pages: u32,
 }
 
 impl PipelineSettings {
@@ -296,6 +300,8 @@ impl Default for PipelineSettings {
             expiry_sweep_interval_secs: 600,
             shutdown_grace_secs: 30,
             step_timeout_secs: 900,
+            backfill_page_delay_ms: 5_000,
+            backfill_max_pages: 30,
         }
     }
 }
@@ -471,6 +477,10 @@ pub struct SourceSettings {
     /// Check the posting URLs of jobs that left the feed's window (`[link_check]`).
     #[serde(default)]
     pub link_check: bool,
+    /// The query parameter that numbers the feed's pages for a backfill (WordPress: `paged`,
+    /// found without it).
+    #[serde(default)]
+    pub page_param: Option<String>,
 }
 
 fn yes() -> bool {
@@ -494,6 +504,7 @@ impl SourceSettings {
             .with_private_networks(self.allow_private_networks)
             .with_expiry(self.expiry)
             .with_link_check(self.link_check)
+            .with_page_param(self.page_param.clone())
     }
 }
 
@@ -678,6 +689,17 @@ impl Settings {
                 "must be longer than fetch.total_timeout_ms",
             ));
         }
+        // A backfill walks its pages within one fetch step.
+        let page_ms = self.pipeline.backfill_page_delay_ms + self.fetch.total_timeout_ms;
+        let walk_ms = u64::from(self.pipeline.backfill_max_pages).saturating_mul(page_ms);
+        if self.pipeline.backfill_max_pages == 0
+            || walk_ms >= self.pipeline.step_timeout_secs.saturating_mul(1000)
+        {
+            return Err(invalid(
+                "pipeline.backfill_max_pages",
+                "must be at least 1, and pages × (pipeline.backfill_page_delay_ms + fetch.total_timeout_ms) below pipeline.step_timeout_secs",
+            ));
+        }
         positive("fetch.max_body_bytes", self.fetch.max_body_bytes)?;
         in_range("fetch.max_redirects", self.fetch.max_redirects, 0, 20)?;
         in_range("parse.max_items", self.parse.max_items, 1, 10_000_000)?;
@@ -822,6 +844,7 @@ mod tests {
             allow_private_networks: false,
             expiry: Expiry::Window,
             link_check: false,
+            page_param: None,
         });
         let err = s.validate().map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("sources[0].cron"), "{err}");

@@ -78,6 +78,15 @@ pub enum SourcesCommand {
         #[arg(long)]
         keep_jobs: bool,
     },
+    /// Queue a backfill: one run that walks the feed's pages (`paged=N` for WordPress, or
+    /// the source's page parameter) until an empty page, a page with nothing new, the cap
+    /// or an error. It never closes jobs.
+    Backfill {
+        id: String,
+        /// Pages read at most (default and maximum: pipeline.backfill_max_pages).
+        #[arg(long)]
+        pages: Option<u32>,
+    },
     /// Queue a run now (of one source, or with `--all` of every enabled source); a running
     /// daemon's workers carry it out. A source already importing is not queued twice.
     Import {
@@ -398,6 +407,34 @@ pub async fn sources(
             } else {
                 format!("removed {id}")
             })
+        }
+        SourcesCommand::Backfill { id, pages } => {
+            let max = p.settings.pipeline.backfill_max_pages;
+            let pages = pages.unwrap_or(max);
+            anyhow::ensure!(
+                (1..=max).contains(&pages),
+                "--pages must be between 1 and {max} (pipeline.backfill_max_pages)"
+            );
+            let source = p
+                .store
+                .get_source(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            let options = RunOptions {
+                backfill_pages: Some(pages),
+                ..Default::default()
+            };
+            match p.start_run_with(&source, Trigger::Cli, options).await? {
+                Started::Run(run) if as_json => pretty(&json!({"run": run})),
+                Started::Run(run) => Ok(format!(
+                    "queued backfill run {} of {id} (at most {pages} pages)",
+                    run.id
+                )),
+                Started::AlreadyRunning(r) => anyhow::bail!(
+                    "source `{id}` is already importing (run {})",
+                    r.unwrap_or_default()
+                ),
+            }
         }
         SourcesCommand::Import {
             all: true,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod backfill;
 mod bad_input;
 mod chaos;
 mod cli;

@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::StoreError;
 
 pub mod audit;
+pub mod backfill;
 pub mod expiry;
 pub mod history;
 pub mod index_epoch;
