@@ -42,6 +42,7 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     window: null,
     unconditional: false,
     replayOf: null,
+    backfill: null,
     ...over,
   };
 }

@@ -2,7 +2,7 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../api/errors';
-import { makeSource } from '../../test/factories';
+import { makeRun, makeSource } from '../../test/factories';
 import { renderApp } from '../../test/renderApp';
 
 describe('SourcesPage', () => {
@@ -43,6 +43,25 @@ describe('SourcesPage', () => {
     const call = api.next('updateSource');
     expect(call.args[0]).toBe('jobicy-all');
     expect(call.args[1]).toMatchObject({ expiry: 'complete' });
+  });
+
+  it('starts a backfill of a source and links to its run', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Backfill' }));
+    const call = api.next('backfill');
+    expect(call.args[0]).toBe('jobicy-all');
+    act(() =>
+      call.resolve({ run: makeRun({ _id: 'r-bf', sourceId: 'jobicy-all', backfill: { maxPages: 30, pageParam: null, pages: [], stopped: null } }) }),
+    );
+    // The mutation ends once the sources are read again.
+    await waitFor(() => expect(api.pendingCount('listSources')).toBeGreaterThan(0));
+    act(() => {
+      while (api.pendingCount('listSources') > 0) api.next('listSources').resolve({ items: [makeSource({ running: true })] });
+    });
+    expect(await screen.findByText(/Backfill queued\./)).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'open the run' })).toHaveAttribute('href', '/runs/r-bf');
   });
 
   it('turns on link checks for a source', async () => {
