@@ -197,10 +197,9 @@ impl LinkProbe {
             Err(e) => return Err(e),
         };
         let robots = Arc::new(robots);
-        self.robots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(origin, (Instant::now(), robots.clone()));
+        let mut cache = self.robots.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, (at, _)| at.elapsed() < ROBOTS_TTL);
+        cache.insert(origin, (Instant::now(), robots.clone()));
         Ok(robots)
     }
 

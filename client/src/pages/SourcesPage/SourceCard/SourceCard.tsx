@@ -34,13 +34,13 @@ export function SourceCard({ source }: { source: Source }) {
   const busy = source.running || importNow.isPending || backfill.isPending;
   const headingId = `source-${source._id}-name`;
 
-  const startError = importNow.error ?? backfill.error;
+  const startError = backfill.error ?? importNow.error;
   const importError = startError
     ? isApiError(startError) && startError.code === 'run.already_running'
       ? `An import of ${source.name} is already running. ${startError.message}`
       : errorMessage(startError)
     : null;
-  const queued = importNow.data ?? backfill.data;
+  const queued = backfill.data ?? importNow.data;
 
   return (
     <li className="card source" data-testid="source-card" data-source-id={source._id} aria-labelledby={headingId}>
