@@ -98,6 +98,7 @@ pub struct Daemon {
     _sweeper: Option<Addr<LoopActor>>,
     _expiry_sweeper: Option<Addr<LoopActor>>,
     _retention: Option<Addr<LoopActor>>,
+    _link_checker: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -280,7 +281,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         HistoryBroker::new(redis).with_store(store, instance)
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
-    let (scheduler, sweeper, expiry_sweeper, retention) = match roles.scheduler {
+    let (scheduler, sweeper, expiry_sweeper, retention, link_checker) = match roles.scheduler {
         true => {
             let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
             let addr = Supervisor::start(move |_| actor);
@@ -314,9 +315,24 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
                     ))
                 })
             });
-            (Some(addr), Some(sweeper), Some(expiry), Some(retention))
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let links = Supervisor::start(move |_| {
+                LoopActor::new("link checker", move || {
+                    Box::pin(crate::actors::link_check::check_forever(
+                        p.clone(),
+                        s.clone(),
+                    ))
+                })
+            });
+            (
+                Some(addr),
+                Some(sweeper),
+                Some(expiry),
+                Some(retention),
+                Some(links),
+            )
         }
-        false => (None, None, None, None),
+        false => (None, None, None, None, None),
     };
 
     let mut server_handle = None;
@@ -352,6 +368,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         _sweeper: sweeper,
         _expiry_sweeper: expiry_sweeper,
         _retention: retention,
+        _link_checker: link_checker,
     })
 }
 

@@ -258,6 +258,10 @@ pub struct PipelineSettings {
     /// an attempt that takes longer (a store holding a request without answering) is abandoned
     /// and tried again like an unreachable store. Above `fetch.total_timeout_ms`.
     pub step_timeout_secs: u64,
+    /// The pause between two pages of a backfill.
+    pub backfill_page_delay_ms: u64,
+    /// Pages a backfill reads at most (its default cap, and the largest `pages` accepted).
+    pub backfill_max_pages: u32,
 }
 
 impl PipelineSettings {
@@ -296,6 +300,8 @@ impl Default for PipelineSettings {
             expiry_sweep_interval_secs: 600,
             shutdown_grace_secs: 30,
             step_timeout_secs: 900,
+            backfill_page_delay_ms: 5_000,
+            backfill_max_pages: 30,
         }
     }
 }
@@ -376,6 +382,69 @@ impl RetentionSettings {
     }
 }
 
+/// Link checks of jobs that left their feed's window, for sources with `link_check = true`.
+/// Done by one daemon of a deployment per interval (a Redis lease).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkCheckSettings {
+    /// How often one daemon checks the links that are due. 0: never.
+    pub interval_secs: u64,
+    /// A job's link is checked again no sooner than this after its last check.
+    pub recheck_after_hours: u32,
+    /// Jobs posted (or, undated, first seen) longer ago than this are no longer checked.
+    pub max_age_days: u32,
+    /// Least time between the starts of two requests to one host (robots.txt included);
+    /// one request per host is in flight at a time whatever this is.
+    pub per_host_interval_ms: u64,
+    /// Hosts checked at once.
+    pub max_hosts_at_once: usize,
+    /// Links checked per pass at most (the rest wait for the next pass).
+    pub max_checks_per_pass: usize,
+    /// Bytes read of a `GET` (sent when `HEAD` is refused) before it is dropped.
+    pub max_body_bytes: u64,
+    /// Bytes of a host's `robots.txt` read.
+    pub robots_max_bytes: u64,
+}
+
+impl Default for LinkCheckSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 600,
+            recheck_after_hours: 24,
+            max_age_days: 60,
+            per_host_interval_ms: 1_000,
+            max_hosts_at_once: 4,
+            max_checks_per_pass: 1_000,
+            max_body_bytes: 16 * 1024,
+            robots_max_bytes: 512 * 1024,
+        }
+    }
+}
+
+impl LinkCheckSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.recheck_after_hours == 0 {
+            return Err(invalid(
+                "link_check.recheck_after_hours",
+                "must be at least 1",
+            ));
+        }
+        if self.max_hosts_at_once == 0 {
+            return Err(invalid(
+                "link_check.max_hosts_at_once",
+                "must be at least 1",
+            ));
+        }
+        if self.per_host_interval_ms > 3_600_000 {
+            return Err(invalid(
+                "link_check.per_host_interval_ms",
+                "must be at most 3600000 (an hour)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoSettings {
@@ -409,6 +478,13 @@ pub struct SourceSettings {
     /// How absence from the feed closes jobs: `window` (default), `complete` or `never`.
     #[serde(default)]
     pub expiry: Expiry,
+    /// Check the posting URLs of jobs that left the feed's window (`[link_check]`).
+    #[serde(default)]
+    pub link_check: bool,
+    /// The query parameter that numbers the feed's pages for a backfill (WordPress: `paged`,
+    /// found without it).
+    #[serde(default)]
+    pub page_param: Option<String>,
 }
 
 fn yes() -> bool {
@@ -431,6 +507,8 @@ impl SourceSettings {
             .with_max_body_bytes(self.max_body_bytes)
             .with_private_networks(self.allow_private_networks)
             .with_expiry(self.expiry)
+            .with_link_check(self.link_check)
+            .with_page_param(self.page_param.clone())
     }
 }
 
@@ -447,6 +525,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub demo: DemoSettings,
     pub retention: RetentionSettings,
+    pub link_check: LinkCheckSettings,
     pub sources: Vec<SourceSettings>,
 }
 
@@ -521,6 +600,7 @@ impl Settings {
             }
         }
         self.retention.validate()?;
+        self.link_check.validate()?;
         if !(1..=10_000).contains(&self.http.export_batch_size) {
             return Err(invalid(
                 "http.export_batch_size",
@@ -611,6 +691,17 @@ impl Settings {
             return Err(invalid(
                 "pipeline.step_timeout_secs",
                 "must be longer than fetch.total_timeout_ms",
+            ));
+        }
+        // A backfill walks its pages within one fetch step.
+        let page_ms = self.pipeline.backfill_page_delay_ms + self.fetch.total_timeout_ms;
+        let walk_ms = u64::from(self.pipeline.backfill_max_pages).saturating_mul(page_ms);
+        if self.pipeline.backfill_max_pages == 0
+            || walk_ms >= self.pipeline.step_timeout_secs.saturating_mul(1000)
+        {
+            return Err(invalid(
+                "pipeline.backfill_max_pages",
+                "must be at least 1, and pages × (pipeline.backfill_page_delay_ms + fetch.total_timeout_ms) below pipeline.step_timeout_secs",
             ));
         }
         positive("fetch.max_body_bytes", self.fetch.max_body_bytes)?;
@@ -728,6 +819,17 @@ mod tests {
             .to_source("0 0 * * * *");
         assert_eq!(full.expiry, Expiry::Complete);
         assert!(read("expiry = \"sometimes\"").is_err());
+        assert!(!plain.link_check);
+        let checked = read("link_check = true").unwrap().to_source("0 0 * * * *");
+        assert!(checked.link_check);
+    }
+
+    #[test]
+    fn link_check_limits_name_their_key() {
+        let mut s = Settings::default();
+        s.link_check.max_hosts_at_once = 0;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("link_check.max_hosts_at_once"), "{err}");
     }
 
     #[test]
@@ -745,6 +847,8 @@ mod tests {
             max_body_bytes: None,
             allow_private_networks: false,
             expiry: Expiry::Window,
+            link_check: false,
+            page_param: None,
         });
         let err = s.validate().map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("sources[0].cron"), "{err}");

@@ -39,6 +39,10 @@ pub const RETENTION_JOBS_DELETED: &str = "job_importer_retention_jobs_deleted_to
 /// Entries of the changes feed deleted by retention (this process).
 pub const RETENTION_CHANGES_DELETED: &str = "job_importer_retention_changes_deleted_total";
 
+/// Links of jobs checked by this process, by what they answered (label `outcome`: `alive`,
+/// `gone`, `disallowed`, `failed`).
+pub const LINK_CHECKS: &str = "job_importer_link_checks_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once (several daemons in one test process share it).
@@ -78,6 +82,7 @@ fn describe() {
         "WebSocket sessions closed for falling behind"
     );
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
+    describe_counter!(LINK_CHECKS, "Posting links checked, by outcome");
     describe_counter!(
         RETENTION_RUNS_DELETED,
         "Import runs deleted by retention (in this process)"

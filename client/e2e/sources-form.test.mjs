@@ -1,6 +1,6 @@
 // Journey (c): the Sources form shows the server's message next to a bad URL and a bad cron;
 // a source added through it (with its expiry mode) can then be imported from its card, which
-// then shows the window the run covered.
+// then shows the window the run covered, and backfilled from its card.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -73,6 +73,17 @@ test('the add-source form shows a clear message for a bad URL and for a bad cron
   // The source's card now shows the span that run covered.
   await navigate(page, 'Sources');
   await card.getByTestId('source-window').filter({ hasText: '5 items per run' }).waitFor();
+
+  // A backfill from the card is one run that shows its walk page by page; the feed's first
+  // page lists nothing new now, so the walk stops there.
+  await card.getByRole('button', { name: 'Backfill' }).click();
+  await card.getByText('Backfill queued.').waitFor();
+  await card.getByRole('link', { name: 'open the run' }).click();
+  await page.locator('[data-testid="run-detail"][data-status="completed"]').waitFor({ timeout: IMPORT_TIMEOUT_MS });
+  const walk = page.getByTestId('backfill-status').filter({ hasText: 'stopped' });
+  await walk.waitFor();
+  assert.match(await walk.innerText(), /1 of at most \d+ pages read; stopped: a page listed nothing new/);
+  await navigate(page, 'Sources');
 
   // Remove it, keeping the jobs it brought: the dialog asks, and the request says so.
   await card.getByRole('button', { name: 'Remove' }).click();

@@ -6,6 +6,7 @@ pub mod feed_fetcher;
 pub mod history_broker;
 pub mod import_worker;
 pub mod leased;
+pub mod link_check;
 pub mod manual;
 pub mod messages;
 pub mod pipeline;

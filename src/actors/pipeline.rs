@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub replay_of: Option<String>,
     /// The cron tick a scheduled run is started for.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// A backfill of at most this many pages (read without validators, closing nothing).
+    pub backfill_pages: Option<u32>,
 }
 
 /// What a trigger did.
@@ -91,6 +93,10 @@ impl Pipeline {
         run.scheduled_for = options.scheduled_for;
         run.unconditional = options.unconditional;
         run.replay_of = options.replay_of;
+        if let Some(pages) = options.backfill_pages {
+            run.backfill = Some(crate::domain::Backfill::new(pages));
+            run.unconditional = true;
+        }
         if let Err(e) = self.store.insert_run(&run).await {
             self.runs.release_running(&source.id, &run_id).await.ok();
             return Err(e);
@@ -313,6 +319,11 @@ impl Pipeline {
             window: run.window.clone(),
             ..Default::default()
         };
+        // A backfill is no complete read of the feed (nor its newest window): it closes
+        // nothing and leaves the source's window as it was.
+        if run.backfill.is_some() {
+            return Ok(Some(closing));
+        }
         // The feed's own expiry dates need no complete read: any run that ends closes its
         // source's jobs whose date has passed.
         let store = self.store.at_epoch(state.index_epoch.as_deref());

@@ -54,6 +54,9 @@ pub enum SourcesCommand {
         /// How absence from the feed closes jobs: window (default), complete or never.
         #[arg(long, value_parser = parse_expiry)]
         expiry: Option<Expiry>,
+        /// Check the posting links of jobs that left the feed's window (true or false).
+        #[arg(long)]
+        link_check: Option<bool>,
     },
     /// One source: its settings, health and the window its last complete run covered.
     Show {
@@ -65,12 +68,24 @@ pub enum SourcesCommand {
         /// How absence from the feed closes jobs: window, complete or never.
         #[arg(long, value_parser = parse_expiry)]
         expiry: Option<Expiry>,
+        /// Check the posting links of jobs that left the feed's window (true or false).
+        #[arg(long)]
+        link_check: Option<bool>,
     },
     /// Remove a source; the open jobs only it carried are closed unless `--keep-jobs`.
     Remove {
         id: String,
         #[arg(long)]
         keep_jobs: bool,
+    },
+    /// Queue a backfill: one run that walks the feed's pages (`paged=N` for WordPress, or
+    /// the source's page parameter) until an empty page, a page with nothing new, the cap
+    /// or an error. It never closes jobs.
+    Backfill {
+        id: String,
+        /// Pages read at most (default and maximum: pipeline.backfill_max_pages).
+        #[arg(long)]
+        pages: Option<u32>,
     },
     /// Queue a run now (of one source, or with `--all` of every enabled source); a running
     /// daemon's workers carry it out. A source already importing is not queued twice.
@@ -292,12 +307,24 @@ pub async fn sources(
                 format!("cron:     {}", s.cron),
                 format!("enabled:  {}", s.enabled),
                 format!("expiry:   {}", s.expiry.as_str()),
+                format!(
+                    "links:    {}",
+                    if s.link_check {
+                        "checked"
+                    } else {
+                        "not checked"
+                    }
+                ),
                 format!("window:   {}", window_line(&s)),
                 format!("last run: {last}"),
             ]
             .join("\n"))
         }
-        SourcesCommand::Edit { id, expiry } => {
+        SourcesCommand::Edit {
+            id,
+            expiry,
+            link_check,
+        } => {
             let mut s = p
                 .store
                 .get_source(&id)
@@ -305,6 +332,9 @@ pub async fn sources(
                 .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
             if let Some(e) = expiry {
                 s.expiry = e;
+            }
+            if let Some(c) = link_check {
+                s.link_check = c;
             }
             let s = p
                 .store
@@ -315,7 +345,12 @@ pub async fn sources(
             if as_json {
                 pretty(&s)
             } else {
-                Ok(format!("updated {} (expiry {})", s.id, s.expiry.as_str()))
+                Ok(format!(
+                    "updated {} (expiry {}, link check {})",
+                    s.id,
+                    s.expiry.as_str(),
+                    if s.link_check { "on" } else { "off" }
+                ))
             }
         }
         SourcesCommand::Add {
@@ -323,6 +358,7 @@ pub async fn sources(
             url,
             cron,
             expiry,
+            link_check,
         } => {
             let u = validate_source_url(&url).map_err(|m| anyhow::anyhow!("url {m}"))?;
             if !allow_private {
@@ -334,7 +370,8 @@ pub async fn sources(
             let id = slug(&name);
             anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
             let s = Source::new(id, name.trim(), u.to_string(), cron)
-                .with_expiry(expiry.unwrap_or_default());
+                .with_expiry(expiry.unwrap_or_default())
+                .with_link_check(link_check.unwrap_or(false));
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
             let blank = Source::new(s.id.clone(), "", "", "");
@@ -370,6 +407,34 @@ pub async fn sources(
             } else {
                 format!("removed {id}")
             })
+        }
+        SourcesCommand::Backfill { id, pages } => {
+            let max = p.settings.pipeline.backfill_max_pages;
+            let pages = pages.unwrap_or(max);
+            anyhow::ensure!(
+                (1..=max).contains(&pages),
+                "--pages must be between 1 and {max} (pipeline.backfill_max_pages)"
+            );
+            let source = p
+                .store
+                .get_source(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            let options = RunOptions {
+                backfill_pages: Some(pages),
+                ..Default::default()
+            };
+            match p.start_run_with(&source, Trigger::Cli, options).await? {
+                Started::Run(run) if as_json => pretty(&json!({"run": run})),
+                Started::Run(run) => Ok(format!(
+                    "queued backfill run {} of {id} (at most {pages} pages)",
+                    run.id
+                )),
+                Started::AlreadyRunning(r) => anyhow::bail!(
+                    "source `{id}` is already importing (run {})",
+                    r.unwrap_or_default()
+                ),
+            }
         }
         SourcesCommand::Import {
             all: true,

@@ -113,6 +113,12 @@ pub fn counts_as_missed(expiry: Expiry, window: &FeedWindow, date: DateTime<Utc>
     }
 }
 
+/// Whether a posting's URL answering `status` (after redirects) says the posting is gone:
+/// 404 and 410 do; anything else (a 5xx, a 403 to robots, a 200) says nothing.
+pub fn link_is_gone(status: u16) -> bool {
+    matches!(status, 404 | 410)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +148,14 @@ mod tests {
         assert!(!counts_as_missed(Expiry::Window, &w, at(9)));
         assert!(counts_as_missed(Expiry::Complete, &w, at(1)));
         assert!(!counts_as_missed(Expiry::Never, &w, at(11)));
+    }
+
+    #[test]
+    fn only_not_found_and_gone_say_a_link_is_gone() {
+        assert!(link_is_gone(404) && link_is_gone(410));
+        for s in [200, 301, 403, 429, 500, 503] {
+            assert!(!link_is_gone(s), "{s}");
+        }
     }
 
     #[test]

@@ -104,6 +104,66 @@ pub struct Durations {
     pub persist_ms: i64,
 }
 
+/// Why a backfill stopped walking pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillStop {
+    /// A page listed no items.
+    EmptyPage,
+    /// Every item of a page was stored before the run (the rest of the board is known).
+    NothingNew,
+    /// The run's page cap was reached.
+    PageCap,
+    /// The server answered 404 or 410 for the next page (WordPress does past the last one).
+    LastPage,
+    /// A page failed after its retries; the run is `partial` with the reason.
+    Error,
+    /// The feed names no paging parameter (not WordPress, no `pageParam` on the source).
+    NoPageParam,
+}
+
+/// One page a backfill read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackfillPage {
+    pub page: u32,
+    /// Items the page listed.
+    pub items: i64,
+    /// Postings on it that no earlier page of the run listed and that were not stored before.
+    pub new: i64,
+    /// Fetches of the page (more than one after transient failures).
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+}
+
+/// A backfill run's walk over the feed's pages, updated as each page is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backfill {
+    /// The page cap of the run.
+    pub max_pages: u32,
+    /// The query parameter that numbers pages (`paged` for WordPress), once known.
+    #[serde(default)]
+    pub page_param: Option<String>,
+    #[serde(default)]
+    pub pages: Vec<BackfillPage>,
+    /// Set when the walk ended.
+    #[serde(default)]
+    pub stopped: Option<BackfillStop>,
+}
+
+impl Backfill {
+    pub fn new(max_pages: u32) -> Self {
+        Self {
+            max_pages,
+            page_param: None,
+            pages: Vec::new(),
+            stopped: None,
+        }
+    }
+}
+
 /// The `import_logs` document, exactly as stored and as served by the API and WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,6 +246,9 @@ pub struct ImportRun {
     /// The run this one runs again, when it was started as a replay of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,
+    /// A backfill: the run walks the feed's pages (and never closes jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<Backfill>,
     /// When the database acknowledged the write that produced this version: set on the
     /// document a write returns, never stored nor served as part of the document (live
     /// updates carry it beside it, as `committedAt`).
@@ -240,6 +303,7 @@ impl ImportRun {
             resumes: 0,
             unconditional: false,
             replay_of: None,
+            backfill: None,
             committed_at: None,
         }
     }

@@ -13,6 +13,8 @@ pub mod time;
 
 pub use codes::Failure;
 pub use expiry::{ClosedReason, Expiry, FeedWindow};
-pub use import_run::{BatchResult, CodeCount, ImportRun, RunStatus, Trigger};
+pub use import_run::{
+    Backfill, BackfillPage, BackfillStop, BatchResult, CodeCount, ImportRun, RunStatus, Trigger,
+};
 pub use job_posting::{EmploymentType, JobPosting, Salary};
 pub use source::Source;

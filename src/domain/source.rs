@@ -84,6 +84,14 @@ pub struct Source {
     /// How absence from the feed closes jobs (`window` unless set).
     #[serde(default)]
     pub expiry: Expiry,
+    /// Jobs that left the feed's window have their posting's URL checked (about daily); a
+    /// 404 or 410 closes them (`link_gone`). Off unless set.
+    #[serde(default)]
+    pub link_check: bool,
+    /// The query parameter that numbers the feed's pages for a backfill; unset: `paged` when
+    /// the feed says WordPress generated it.
+    #[serde(default)]
+    pub page_param: Option<String>,
     /// The span the last complete run of the feed covered (written by the pipeline only).
     #[serde(default)]
     pub last_window: Option<FeedWindow>,
@@ -116,6 +124,8 @@ impl Source {
             max_body_bytes: None,
             allow_private_networks: false,
             expiry: Expiry::Window,
+            link_check: false,
+            page_param: None,
             last_window: None,
             etag: None,
             last_modified: None,
@@ -150,6 +160,16 @@ impl Source {
 
     pub fn with_expiry(mut self, expiry: Expiry) -> Self {
         self.expiry = expiry;
+        self
+    }
+
+    pub fn with_link_check(mut self, link_check: bool) -> Self {
+        self.link_check = link_check;
+        self
+    }
+
+    pub fn with_page_param(mut self, page_param: Option<String>) -> Self {
+        self.page_param = page_param;
         self
     }
 

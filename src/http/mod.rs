@@ -89,6 +89,11 @@ pub const ROUTES: &[Route] = &[
     route!("PATCH", "/api/sources/{id}", routes::sources::update),
     route!("DELETE", "/api/sources/{id}", routes::sources::remove),
     route!("POST", "/api/sources/{id}/import", routes::sources::import),
+    route!(
+        "POST",
+        "/api/sources/{id}/backfill",
+        routes::sources::backfill
+    ),
 ];
 
 /// Registers every route. The dashboard is served last, with unknown paths falling back to its

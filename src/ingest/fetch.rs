@@ -10,6 +10,7 @@ use crate::domain::Failure;
 mod body;
 mod classify;
 mod client;
+mod probe;
 mod resolver;
 
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod tests;
 pub use body::FetchBody;
 pub use classify::classify_reqwest_error;
 pub use client::{HttpFetcher, install_crypto_provider};
+pub use probe::{LinkAnswer, LinkProbe, ProbeLimits};
 
 /// Limits for every fetch. Defaults follow Miniflux and are listed in the README's config table.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ pub mod json_api;
 pub mod json_feed;
 pub mod parallel;
 pub mod position;
+pub mod robots;
 pub mod rss;
 pub mod salary;
 pub mod sanitize;

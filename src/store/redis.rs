@@ -32,6 +32,10 @@ impl Keys {
     pub fn expiry_lease(&self) -> String {
         format!("{}:lease:expiry", self.prefix)
     }
+    /// Held by the daemon that checks links this interval.
+    pub fn link_check_lease(&self) -> String {
+        format!("{}:lease:links", self.prefix)
+    }
     /// Held for `retention.interval_secs` by the daemon that applied retention last.
     pub fn retention_lease(&self) -> String {
         format!("{}:lease:retention", self.prefix)

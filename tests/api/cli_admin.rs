@@ -80,6 +80,24 @@ async fn sources_and_runs_are_managed_from_the_command_line() {
     );
     let (ok, _, err) = cli(&s, &["runs", "show", "missing"]).await;
     assert!(!ok && err.contains("no import run"), "{err}");
+    let (ok, out, err) = cli(&s, &["sources", "edit", "from-cli", "--link-check", "true"]).await;
+    assert!(ok && out.contains("link check on"), "{out}{err}");
+    let (ok, out, _) = cli(&s, &["sources", "show", "from-cli"]).await;
+    assert!(ok && out.contains("links:    checked"), "{out}");
+    let (ok, _, err) = cli(&s, &["sources", "backfill", "from-cli", "--pages", "0"]).await;
+    assert!(!ok && err.contains("--pages"), "{err}");
+    let (ok, out, err) = cli(
+        &s,
+        &["sources", "backfill", "from-cli", "--pages", "2", "--json"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["run"]["backfill"]["maxPages"], 2);
+    let done = app.wait_final(run["run"]["_id"].as_str().unwrap()).await;
+    // Page 1 is the feed the first run stored: nothing new, so the walk ends there.
+    let walk = done.get_document("backfill").unwrap();
+    assert_eq!(walk.get_str("stopped").unwrap(), "nothing_new", "{done:?}");
     let (ok, out, _) = cli(&s, &["sources", "remove", "from-cli"]).await;
     assert!(ok && out.contains("removed"), "{out}");
     app.cleanup().await;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod backfill;
 mod bad_input;
 mod changes_feed;
 mod chaos;
@@ -17,6 +18,7 @@ mod helpers;
 mod history_search;
 mod http_api;
 mod jobs_api;
+mod links;
 mod live;
 mod openapi;
 mod pipeline;

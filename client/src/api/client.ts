@@ -50,6 +50,8 @@ export interface ApiClient {
   importNow(id: string, opts?: { unconditional?: boolean }): Promise<{ run: ImportRun }>;
   /** Runs the source of run `id` again now, fetching without validators. */
   replayRun(id: string): Promise<{ run: ImportRun }>;
+  /** One run that walks the feed's pages (at most `pages`; the daemon's cap by default). */
+  backfill(id: string, opts?: { pages?: number }): Promise<{ run: ImportRun }>;
   /** One run of every enabled source. */
   importAll(): Promise<StartAllReport>;
   listJobs(params: JobListParams): Promise<Page<Job>>;
@@ -179,6 +181,11 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     },
     replayRun: async (id) => {
       const body = await request<{ run?: unknown }>('POST', `/api/import-logs/${enc(id)}/replay`);
+      return { run: normalizeRun(body.run) };
+    },
+    backfill: async (id, o) => {
+      const qs = o?.pages ? `?pages=${o.pages}` : '';
+      const body = await request<{ run?: unknown }>('POST', `/api/sources/${enc(id)}/backfill${qs}`);
       return { run: normalizeRun(body.run) };
     },
     importAll: async () => {

@@ -5,6 +5,7 @@
  * therefore fails the typecheck or the test.
  */
 import type {
+  BackfillPage,
   CodeCount,
   FeedWindow,
   FailureGroup,
@@ -13,6 +14,7 @@ import type {
   Page,
   RunDetail,
   RunFailure,
+  RunBackfill,
   RunPage,
   Source,
   SourceInput,
@@ -60,6 +62,20 @@ const feedWindow: SpecOf<FeedWindow> = { oldest: S(nullable), newest: S(nullable
 const failure: SpecOf<RunFailure> = { code: S(), message: S(), externalId: S({ nullable: true, defaulted: true }) };
 const codeCount: SpecOf<CodeCount> = { code: S(), count: I() };
 
+const backfillPage: SpecOf<BackfillPage> = {
+  page: I(),
+  items: I(),
+  new: I(),
+  attempts: I(),
+  error: { type: 'object', nullable: true, defaulted: true, fields: failure },
+};
+const runBackfill: SpecOf<RunBackfill> = {
+  maxPages: I(),
+  pageParam: S(nullable),
+  pages: { type: 'array', items: backfillPage },
+  stopped: S({ nullable: true, enum: ['empty_page', 'nothing_new', 'page_cap', 'last_page', 'error', 'no_page_param'] }),
+};
+
 export const importRunSpec: SpecOf<ImportRun> = {
   _id: S(),
   sourceId: S(),
@@ -99,6 +115,7 @@ export const importRunSpec: SpecOf<ImportRun> = {
   window: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
   unconditional: { type: 'boolean', defaulted: true },
   replayOf: S({ nullable: true, defaulted: true }),
+  backfill: { type: 'object', nullable: true, defaulted: true, fields: runBackfill },
 };
 
 const failureGroup: SpecOf<FailureGroup> = {
@@ -193,6 +210,7 @@ export const sourceSpec: SpecOf<Source> = {
   publisher: S(nullable),
   userAgent: S(nullable),
   expiry: S({ defaulted: true, enum: ['window', 'complete', 'never'] }),
+  linkCheck: { type: 'boolean', defaulted: true },
   lastWindow: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
   // The schema types health as a bare object; normalizeHealth() defaults each field.
   health: { type: 'object', nullable: true, defaulted: true, unpinned: true },
@@ -207,6 +225,7 @@ export const sourceInputSpec: SpecOf<SourceInput> = {
   enabled: { type: 'boolean' },
   userAgent: S(),
   expiry: S({ enum: ['window', 'complete', 'never'] }),
+  linkCheck: { type: 'boolean' },
 };
 
 /** Schema name in docs/openapi.json → what the client expects of it. */

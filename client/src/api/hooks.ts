@@ -122,6 +122,23 @@ export function useImportNow() {
   });
 }
 
+/** A backfill of a source; its run shows at once. */
+export function useBackfill() {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { ledger } = useLive();
+  return useMutation({
+    mutationFn: (id: string) => api.backfill(id),
+    onSuccess: ({ run }: { run: ImportRun }) => {
+      applyLiveRun(qc, ledger, run);
+      qc.setQueryData<Source[]>(queryKeys.sources.list(), (old) =>
+        old?.map((s) => (s._id === run.sourceId ? { ...s, running: true } : s)),
+      );
+      return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });
+    },
+  });
+}
+
 /** Runs the source of a run again now, without validators; the new run shows at once. */
 export function useReplayRun() {
   const api = useApi();

@@ -37,6 +37,7 @@ describe('expiry fields', () => {
     const source = normalizeSource({ _id: 's', name: 'S', url: 'https://x', cron: '0 0 * * * *', enabled: true });
     expect(source.expiry).toBe('window');
     expect(source.lastWindow).toBeNull();
+    expect(source.linkCheck).toBe(false);
     const job = normalizeJob({ _id: 'j', title: 'Dev', status: 'open' });
     expect(job).toMatchObject({ validThrough: null, closedAt: null, closedReason: null, reopenedAt: null });
   });

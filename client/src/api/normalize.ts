@@ -2,8 +2,8 @@
  * Fills defaults for fields an ImportRun may lack (an older daemon, a run still being created),
  * so one missing field never blanks a page. Applied wherever runs enter the app: REST and socket.
  */
-import { CLOSED_REASONS, EXPIRY_MODES } from './types';
-import type { ClosedReason, CodeCount, FailureGroup, FeedWindow, ImportRun, Job, RunDetail, RunPage, Source, SourceHealth } from './types';
+import { BACKFILL_STOPS, CLOSED_REASONS, EXPIRY_MODES } from './types';
+import type { BackfillPage, ClosedReason, CodeCount, FailureGroup, FeedWindow, ImportRun, Job, RunBackfill, RunDetail, RunPage, Source, SourceHealth } from './types';
 
 type Loose = Partial<Record<keyof ImportRun, unknown>>;
 
@@ -55,6 +55,25 @@ export function normalizeRun(raw: unknown): ImportRun {
     replayOf: strOrNull(r.replayOf),
     closedByReason: closedByReason(r.closedByReason),
     window: normalizeWindow(r.window),
+    backfill: normalizeBackfill(r.backfill),
+  };
+}
+
+function normalizeBackfill(raw: unknown): RunBackfill | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const b = raw as Record<string, unknown>;
+  const pages = Array.isArray(b.pages) ? b.pages.map((p) => obj(p)) : [];
+  return {
+    maxPages: num(b.maxPages),
+    pageParam: strOrNull(b.pageParam),
+    pages: pages.map((p) => ({
+      page: num(p.page),
+      items: num(p.items),
+      new: num(p.new),
+      attempts: num(p.attempts),
+      error: p.error && typeof p.error === 'object' ? (p.error as BackfillPage['error']) : null,
+    })),
+    stopped: BACKFILL_STOPS.find((s) => s === b.stopped) ?? null,
   };
 }
 
@@ -134,6 +153,7 @@ export function normalizeSource(raw: unknown): Source {
   return {
     ...(s as unknown as Source),
     expiry,
+    linkCheck: s.linkCheck === true,
     lastWindow: normalizeWindow(s.lastWindow),
     health: normalizeHealth(s.health),
     running: s.running === true,

@@ -97,6 +97,28 @@ export interface ImportRun {
   unconditional: boolean;
   /** The run this one replays. */
   replayOf: string | null;
+  /** On a backfill run: its walk over the feed's pages. */
+  backfill: RunBackfill | null;
+}
+
+export const BACKFILL_STOPS = ['empty_page', 'nothing_new', 'page_cap', 'last_page', 'error', 'no_page_param'] as const;
+export type BackfillStop = (typeof BACKFILL_STOPS)[number];
+
+export interface BackfillPage {
+  page: number;
+  items: number;
+  /** Postings no earlier page listed and not stored before the run. */
+  new: number;
+  attempts: number;
+  error?: CodedMessage | null;
+}
+
+export interface RunBackfill {
+  maxPages: number;
+  pageParam: string | null;
+  pages: BackfillPage[];
+  /** Why the walk ended; null while it goes on. */
+  stopped: BackfillStop | null;
 }
 
 /** `POST /api/sources/import-all`: what was started, source by source. */
@@ -164,6 +186,8 @@ export interface Source {
   publisher: string | null;
   userAgent: string | null;
   expiry: Expiry;
+  /** Jobs that left the window have their posting's link checked (404/410 closes them). */
+  linkCheck: boolean;
   /** The span the last complete run covered. */
   lastWindow: FeedWindow | null;
   health: SourceHealth | null;
@@ -178,6 +202,7 @@ export interface SourceInput {
   /** `""` clears a custom User-Agent (`null` would mean "unchanged" to the daemon). */
   userAgent?: string;
   expiry?: Expiry;
+  linkCheck?: boolean;
 }
 
 export interface Job {

@@ -42,6 +42,7 @@ export function makeRun(over: Partial<ImportRun> = {}): ImportRun {
     window: null,
     unconditional: false,
     replayOf: null,
+    backfill: null,
     ...over,
   };
 }
@@ -61,6 +62,7 @@ export function makeSource(over: Partial<Source> = {}): Source {
     publisher: null,
     userAgent: null,
     expiry: 'window',
+    linkCheck: false,
     lastWindow: null,
     health: {
       lastRunAt: null,

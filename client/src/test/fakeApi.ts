@@ -54,6 +54,7 @@ export class FakeApi {
       deleteSource: handler('deleteSource'),
       importNow: handler('importNow'),
       replayRun: handler('replayRun'),
+      backfill: handler('backfill'),
       importAll: handler('importAll'),
       listJobs: handler('listJobs'),
       getJob: handler('getJob'),

@@ -84,16 +84,19 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
             p.end(&task.run_id, RunStatus::NotModified, None).await?;
             Ok(())
         }
-        Ok(FetchResponse::Body(body)) => {
-            read_and_queue(p, &read, &source, body, epoch, started).await
-        }
+        Ok(FetchResponse::Body(body)) => match run.backfill {
+            Some(walk) => {
+                super::backfill::walk(p, &read, &source, walk, body, epoch, started).await
+            }
+            None => read_and_queue(p, &read, &source, body, epoch, started).await,
+        },
     }
 }
 
 /// One read of a run's feed: the run and the generation it claimed.
-struct Read {
-    run_id: String,
-    generation: u32,
+pub(super) struct Read {
+    pub run_id: String,
+    pub generation: u32,
 }
 
 /// Transient failures are tried again later (the run stays queued, with the reason visible);
@@ -138,10 +141,71 @@ async fn read_and_queue(
     p: &Pipeline,
     task: &Read,
     source: &Source,
-    mut body: FetchBody,
+    body: FetchBody,
     epoch: Option<String>,
     started: Instant,
 ) -> Result<(), StoreError> {
+    let validators = Validators {
+        url: source.url.clone(),
+        etag: body.etag.clone(),
+        last_modified: body.last_modified.clone(),
+    };
+    let mut b = Batcher::new(p, task, source, epoch);
+    let page = match read_body(p, source, body, &mut b).await {
+        Ok(page) => page,
+        Err(e) => return queue_failed(p, task, e).await,
+    };
+    let fetch_ms = started.elapsed().as_millis() as i64;
+    if page.items == 0 && page.error.is_some() {
+        p.end(&task.run_id, RunStatus::Failed, page.error.as_ref())
+            .await?;
+        return Ok(());
+    }
+    // Saved on the source only when the run completes (`Pipeline::complete_if_done`).
+    let validators = page.error.is_none().then_some(validators);
+    let timing = (fetch_ms, page.parse_time.as_millis() as i64);
+    finish(p, b, page.error.as_ref(), validators.as_ref(), timing).await
+}
+
+/// The queue is gone: batches already queued still finish, but the run cannot be completed
+/// exactly, so it fails with the reason.
+pub(super) async fn queue_failed(
+    p: &Pipeline,
+    task: &Read,
+    e: StoreError,
+) -> Result<(), StoreError> {
+    let f = Failure::new(e.code(), format!("could not queue items: {e}"));
+    p.end(&task.run_id, RunStatus::Failed, Some(&f)).await
+}
+
+/// What one body (a feed, or a page of one) gave the batcher.
+pub(super) struct PageRead {
+    /// Items parsed (failed ones included).
+    pub items: i64,
+    /// What broke the read: a cut transfer, else a parse error.
+    pub error: Option<Failure>,
+    pub parse_time: Duration,
+    /// The document says WordPress generated it (its pages are numbered by `paged`).
+    pub wordpress: bool,
+}
+
+/// How far into a body we look for its `<generator>`.
+const GENERATOR_SNIFF_BYTES: usize = 16 * 1024;
+
+fn says_wordpress(head: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    head.find("<generator")
+        .is_some_and(|at| head[at..].contains("wordpress"))
+}
+
+/// Streams one body through the parser into the batcher (which queues full batches).
+/// `Err` only when the queue failed.
+pub(super) async fn read_body(
+    p: &Pipeline,
+    source: &Source,
+    mut body: FetchBody,
+    b: &mut Batcher<'_>,
+) -> Result<PageRead, StoreError> {
     let opts = ParseOptions {
         limits: p.settings.parse.clone(),
         base_url: Some(body.final_url.clone()),
@@ -168,9 +232,13 @@ async fn read_and_queue(
     // Network → parser.
     let feed = async {
         let mut fetch_error: Option<FetchError> = None;
+        let mut head = Vec::new();
         loop {
             match body.next_chunk().await {
                 Ok(Some(chunk)) => {
+                    if head.len() < GENERATOR_SNIFF_BYTES {
+                        head.extend_from_slice(&chunk[..chunk.len().min(GENERATOR_SNIFF_BYTES)]);
+                    }
                     if chunk_tx.send(Ok(chunk)).await.is_err() {
                         break;
                     }
@@ -184,21 +252,18 @@ async fn read_and_queue(
             }
         }
         drop(chunk_tx);
-        fetch_error
+        (fetch_error, says_wordpress(&head))
     };
 
     // Parser → batches on the queue.
     let batcher = async {
-        let mut b = Batcher::new(p, task, source, epoch.clone());
         while let Some(item) = item_rx.recv().await {
             b.add(item).await?;
         }
-        b.flush().await?;
-        Ok::<(u32, FeedWindow), StoreError>((b.batch_no, b.window))
+        Ok::<(), StoreError>(())
     };
 
-    let (fetch_error, batches) = tokio::join!(feed, batcher);
-    let fetch_ms = started.elapsed().as_millis() as i64;
+    let ((fetch_error, wordpress), queued) = tokio::join!(feed, batcher);
     let (summary, parse_time) = parser.await.unwrap_or_else(|e| {
         let f = Failure::new(codes::INTERNAL, format!("the parser stopped: {e}"));
         (
@@ -209,33 +274,34 @@ async fn read_and_queue(
             Duration::ZERO,
         )
     });
-    let (batches, window) = match batches {
-        Ok(n) => n,
-        Err(e) => {
-            // The queue is gone: batches already queued still finish, but the run cannot be
-            // completed exactly, so it fails with the reason.
-            let f = Failure::new(e.code(), format!("could not queue items: {e}"));
-            p.end(&task.run_id, RunStatus::Failed, Some(&f)).await?;
-            return Ok(());
-        }
-    };
+    queued?;
     // A cut transfer explains a broken parse better than the parse error does.
     let error = match fetch_error {
         Some(fe) => Some(Failure::new(fe.code, fe.message)),
         None => summary.error.clone(),
     };
-    if summary.items == 0 && error.is_some() {
-        p.end(&task.run_id, RunStatus::Failed, error.as_ref())
-            .await?;
-        return Ok(());
+    Ok(PageRead {
+        items: summary.items as i64,
+        error,
+        parse_time,
+        wordpress,
+    })
+}
+
+/// Queues the last batch and records the read's batch count (and what the run needs at its
+/// end), so that the last batch to be recorded ends the run.
+pub(super) async fn finish(
+    p: &Pipeline,
+    mut b: Batcher<'_>,
+    error: Option<&Failure>,
+    validators: Option<&Validators>,
+    (fetch_ms, parse_ms): (i64, i64),
+) -> Result<(), StoreError> {
+    let task = b.task;
+    if let Err(e) = b.flush().await {
+        return queue_failed(p, task, e).await;
     }
-    // Saved on the source only when the run completes (`Pipeline::complete_if_done`).
-    let validators = (error.is_none()).then(|| Validators {
-        url: source.url.clone(),
-        etag: body.etag.clone(),
-        last_modified: body.last_modified.clone(),
-    });
-    let parse_ms = parse_time.as_millis() as i64;
+    let (batches, window, epoch) = (b.batch_no, b.window, b.epoch);
     let finishing = async {
         let run = p
             .store
@@ -243,8 +309,8 @@ async fn read_and_queue(
                 &task.run_id,
                 task.generation,
                 batches,
-                error.as_ref(),
-                validators.as_ref(),
+                error,
+                validators,
                 epoch.as_deref(),
                 &window,
                 fetch_ms,
@@ -266,7 +332,7 @@ async fn read_and_queue(
 /// Groups parsed items into numbered batches and queues each when full. Repeated ids within
 /// the feed are marked here, where the whole feed is seen; each posting's stored id, content
 /// hash and dedupe key are computed here once (see `PackedItems`).
-struct Batcher<'a> {
+pub(super) struct Batcher<'a> {
     p: &'a Pipeline,
     task: &'a Read,
     publisher: String,
@@ -280,10 +346,19 @@ struct Batcher<'a> {
     batch_no: u32,
     /// The span of posting dates this read covers.
     window: FeedWindow,
+    /// Stored ids of the postings first listed since `take_fresh` was last called (a
+    /// backfill's page).
+    fresh: Vec<String>,
+    track_fresh: bool,
 }
 
 impl<'a> Batcher<'a> {
-    fn new(p: &'a Pipeline, task: &'a Read, source: &Source, epoch: Option<String>) -> Self {
+    pub(super) fn new(
+        p: &'a Pipeline,
+        task: &'a Read,
+        source: &Source,
+        epoch: Option<String>,
+    ) -> Self {
         Self {
             p,
             task,
@@ -296,7 +371,20 @@ impl<'a> Batcher<'a> {
             ids: Vec::with_capacity(p.settings.pipeline.batch_size),
             batch_no: 0,
             window: FeedWindow::default(),
+            fresh: Vec::new(),
+            track_fresh: false,
         }
+    }
+
+    /// Keeps the ids of the postings first listed, for `take_fresh` (a backfill).
+    pub(super) fn tracking_fresh(mut self) -> Self {
+        self.track_fresh = true;
+        self
+    }
+
+    /// The stored ids of the postings first listed since the last call.
+    pub(super) fn take_fresh(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.fresh)
     }
 
     async fn add(&mut self, item: ItemOutcome) -> Result<(), StoreError> {
@@ -306,6 +394,9 @@ impl<'a> Batcher<'a> {
                     self.window.observe(posting.date_posted);
                     let id = job_id(&self.publisher, &posting.external_id);
                     self.items.push_job_with_id(&id, &posting)?;
+                    if self.track_fresh {
+                        self.fresh.push(id.clone());
+                    }
                     self.ids.push(id);
                 } else {
                     self.items.push_duplicate(&posting.external_id);
@@ -320,7 +411,7 @@ impl<'a> Batcher<'a> {
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<(), StoreError> {
+    pub(super) async fn flush(&mut self) -> Result<(), StoreError> {
         if self.len == 0 {
             return Ok(());
         }

@@ -1,6 +1,7 @@
 //! `FeedFetcher`: consumes the fetch queue (a `QueueActor` in the fetch role) and runs
 //! `fetch_run` for each task.
 
+mod backfill;
 mod fetch_run;
 mod stream;
 

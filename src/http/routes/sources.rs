@@ -32,6 +32,10 @@ pub struct SourceInput {
     pub format: Option<SourceFormat>,
     /// How absence from the feed closes jobs: `window`, `complete` or `never`.
     pub expiry: Option<Expiry>,
+    /// Check the posting URLs of jobs that left the feed's window (`link_gone` on 404/410).
+    pub link_check: Option<bool>,
+    /// The query parameter that numbers the feed's pages for a backfill; `""` unsets it.
+    pub page_param: Option<String>,
     /// Never accepted here (only a `[[sources]]` entry of the config file sets it); named so
     /// the refusal can say which field and why, rather than "unknown field".
     pub allow_private_networks: Option<serde_json::Value>,
@@ -106,6 +110,22 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
     }
     if let Some(e) = input.expiry {
         s.expiry = e;
+    }
+    if let Some(c) = input.link_check {
+        s.link_check = c;
+    }
+    if let Some(param) = input.page_param {
+        let ok = param.len() <= 50
+            && param
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(ApiError::bad_request(
+                &codes::validation("pageParam"),
+                "`pageParam` is at most 50 letters, digits, `_` or `-` (empty: found from the feed)",
+            ));
+        }
+        s.page_param = (!param.is_empty()).then_some(param);
     }
     Ok(())
 }
@@ -314,6 +334,54 @@ pub async fn import(
             e.source_id = Some(source.id.clone());
             e.run_id = Some(run.id.clone());
             e.detail = run.unconditional.then(|| "unconditional".into());
+        })
+        .await;
+    }
+    accepted(&id, started)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillQuery {
+    /// Pages read at most (1 to `pipeline.backfill_max_pages`, which is the default).
+    pub pages: Option<u32>,
+}
+
+/// A backfill: one run that walks the feed's pages (see `actors::feed_fetcher::backfill`).
+/// Rate-limited and leased like any manual run.
+#[post("/api/sources/{id}/backfill")]
+pub async fn backfill(
+    Admin(actor): Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<BackfillQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let max = state.settings.pipeline.backfill_max_pages;
+    let pages = query.pages.unwrap_or(max);
+    if !(1..=max).contains(&pages) {
+        return Err(ApiError::bad_request(
+            &codes::validation("pages"),
+            format!("`pages` must be between 1 and {max} (pipeline.backfill_max_pages)"),
+        ));
+    }
+    rate_limit::check(&state, &req, Action::Trigger).await?;
+    let Some(source) = state.store.get_source(&id).await? else {
+        return Err(ApiError::not_found(format!("no source `{id}`")));
+    };
+    let options = RunOptions {
+        backfill_pages: Some(pages),
+        ..Default::default()
+    };
+    let started = state
+        .pipeline
+        .start_run_with(&source, Trigger::Manual, options)
+        .await?;
+    if let Started::Run(run) = &started {
+        audit::record(&state, actor, AuditAction::ImportStarted, |e| {
+            e.source_id = Some(source.id.clone());
+            e.run_id = Some(run.id.clone());
+            e.detail = Some(format!("backfill, at most {pages} pages"));
         })
         .await;
     }

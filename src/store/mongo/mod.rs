@@ -11,6 +11,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::StoreError;
 
 pub mod audit;
+pub mod backfill;
 pub mod changes;
 pub mod compat;
 pub mod expiry;
@@ -19,6 +20,7 @@ pub mod index_epoch;
 pub mod jobs;
 pub mod jobs_export;
 pub mod jobs_query;
+pub mod links;
 pub mod live;
 pub mod retention;
 pub mod runs;

@@ -288,7 +288,7 @@ impl Store {
 
     /// Applies `update` to the run when `filter` (beside its id) still holds, bumping its
     /// version; `None` when the condition no longer holds.
-    async fn change_run(
+    pub(super) async fn change_run(
         &self,
         id: &str,
         mut filter: Document,

@@ -11,6 +11,7 @@ import { useLive } from '../../live/LiveContext';
 import { RecentFailures } from './RecentFailures/RecentFailures';
 import { FailureGroups } from './FailureGroups/FailureGroups';
 import { StageTimings } from './StageTimings/StageTimings';
+import { BackfillPages } from './BackfillPages/BackfillPages';
 import { ClosedByReason } from './ClosedByReason/ClosedByReason';
 import { ReplayButton } from './ReplayButton/ReplayButton';
 
@@ -162,6 +163,7 @@ export function RunDetailPage() {
 
       <h2>Stage timings</h2>
       <StageTimings durations={run.durations} />
+      <BackfillPages run={run} />
       <ClosedByReason run={run} />
 
       <h2>Failures by reason</h2>

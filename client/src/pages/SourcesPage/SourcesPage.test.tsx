@@ -2,7 +2,7 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../api/errors';
-import { makeSource } from '../../test/factories';
+import { makeRun, makeSource } from '../../test/factories';
 import { renderApp } from '../../test/renderApp';
 
 describe('SourcesPage', () => {
@@ -19,7 +19,7 @@ describe('SourcesPage', () => {
     await user.click(within(form).getByRole('button', { name: 'Add source' }));
 
     const call = api.next('createSource');
-    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window' });
+    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window', linkCheck: false });
     expect(within(form).getByRole('button', { name: 'Saving…' })).toBeDisabled();
     act(() => call.reject(new ApiError(400, { code: 'validation.url', message: 'Only http and https URLs are allowed.' })));
 
@@ -43,6 +43,38 @@ describe('SourcesPage', () => {
     const call = api.next('updateSource');
     expect(call.args[0]).toBe('jobicy-all');
     expect(call.args[1]).toMatchObject({ expiry: 'complete' });
+  });
+
+  it('starts a backfill of a source and links to its run', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Backfill' }));
+    const call = api.next('backfill');
+    expect(call.args[0]).toBe('jobicy-all');
+    act(() =>
+      call.resolve({ run: makeRun({ _id: 'r-bf', sourceId: 'jobicy-all', backfill: { maxPages: 30, pageParam: null, pages: [], stopped: null } }) }),
+    );
+    // The mutation ends once the sources are read again.
+    await waitFor(() => expect(api.pendingCount('listSources')).toBeGreaterThan(0));
+    act(() => {
+      while (api.pendingCount('listSources') > 0) api.next('listSources').resolve({ items: [makeSource({ running: true })] });
+    });
+    expect(await screen.findByText(/Backfill queued\./)).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'open the run' })).toHaveAttribute('href', '/runs/r-bf');
+  });
+
+  it('turns on link checks for a source', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Edit' }));
+    const form = screen.getByRole('form', { name: 'Edit Jobicy: all' });
+    const box = within(form).getByLabelText('Check links of jobs that left the window');
+    expect(box).not.toBeChecked();
+    await user.click(box);
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    expect(api.next('updateSource').args[1]).toMatchObject({ linkCheck: true });
   });
 
   it('disables "Import now" with a reason while the source is running', async () => {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { useDeleteSource, useImportNow, useUpdateSource } from '../../../api/hooks';
+import { useBackfill, useDeleteSource, useImportNow, useUpdateSource } from '../../../api/hooks';
 import { errorMessage, isApiError } from '../../../api/errors';
 import type { RemovedSourceJobs } from '../../../api/client';
 import type { Source } from '../../../api/types';
@@ -26,19 +26,22 @@ export function SourceCard({ source }: { source: Source }) {
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [removedJobs, setRemovedJobs] = useState<RemovedSourceJobs>('close');
   const importNow = useImportNow();
+  const backfill = useBackfill();
   const update = useUpdateSource();
   const remove = useDeleteSource();
   const h = source.health;
   const now = useNow(Boolean(h?.backoffUntil), 60_000);
   const backoff = h?.backoffUntil && Date.parse(h.backoffUntil) > now ? h.backoffUntil : null;
-  const busy = source.running || importNow.isPending;
+  const busy = source.running || importNow.isPending || backfill.isPending;
   const headingId = `source-${source._id}-name`;
 
-  const importError = importNow.error
-    ? isApiError(importNow.error) && importNow.error.code === 'run.already_running'
-      ? `An import of ${source.name} is already running. ${importNow.error.message}`
-      : errorMessage(importNow.error)
+  const startError = backfill.error ?? importNow.error;
+  const importError = startError
+    ? isApiError(startError) && startError.code === 'run.already_running'
+      ? `An import of ${source.name} is already running. ${startError.message}`
+      : errorMessage(startError)
     : null;
+  const queued = backfill.data ?? importNow.data;
 
   return (
     <li className="card source" data-testid="source-card" data-source-id={source._id} aria-labelledby={headingId}>
@@ -56,6 +59,15 @@ export function SourceCard({ source }: { source: Source }) {
             aria-describedby={busy ? `${headingId}-busy` : undefined}
           >
             Import now
+          </button>
+          <button
+            type="button"
+            className="btn btn--small"
+            onClick={() => backfill.mutate(source._id)}
+            disabled={busy}
+            title="Read the feed's older pages too (one run; closes nothing)"
+          >
+            Backfill
           </button>
           {busy ? (
             <span id={`${headingId}-busy`} className="source__reason">
@@ -135,10 +147,10 @@ export function SourceCard({ source }: { source: Source }) {
           Could not remove: {errorMessage(remove.error)}
         </div>
       ) : null}
-      {importNow.isSuccess && !importError ? (
+      {queued && !importError ? (
         <p className="muted" role="status">
-          Import queued. <Link to="/">Follow it in the import history</Link> or{' '}
-          <Link to={`/runs/${encodeURIComponent(importNow.data.run._id)}`}>open the run</Link>.
+          {queued.run.backfill ? 'Backfill queued.' : 'Import queued.'} <Link to="/">Follow it in the import history</Link> or{' '}
+          <Link to={`/runs/${encodeURIComponent(queued.run._id)}`}>open the run</Link>.
         </p>
       ) : null}
       <dl className="kv">

@@ -31,5 +31,11 @@ describe('SourceWindow', () => {
     renderWindow(makeSource({ expiry: 'never', lastWindow: null }));
     expect(screen.getByTestId('source-expiry')).toHaveTextContent('Never');
     expect(screen.getByTestId('source-window')).toHaveTextContent('no complete run yet');
+    expect(screen.getByTestId('source-link-check')).toHaveTextContent('off');
+  });
+
+  it('says whether the links of jobs that left the window are checked', () => {
+    renderWindow(makeSource({ linkCheck: true }));
+    expect(screen.getByTestId('source-link-check')).toHaveTextContent('on');
   });
 });

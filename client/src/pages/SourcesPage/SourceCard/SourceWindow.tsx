@@ -21,6 +21,10 @@ export function SourceWindow({ source }: { source: Source }) {
       <dd data-testid="source-expiry" title={mode.hint}>
         {mode.title} <span className="muted">· {mode.hint}</span>
       </dd>
+      <dt>Link checks</dt>
+      <dd data-testid="source-link-check">
+        {source.linkCheck ? 'on: jobs that left the window are checked daily' : 'off'}
+      </dd>
       <dt>Window</dt>
       <dd data-testid="source-window">
         {w && w.items > 0 ? (

@@ -4,8 +4,8 @@ import { EXPIRY_MODES, type Expiry, type Source, type SourceInput } from '../../
 import { describeCron } from '../../../lib/cron';
 import { EXPIRY_LABELS } from '../../../lib/expiry';
 
-type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry';
-const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry'];
+type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry' | 'linkCheck';
+const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry', 'linkCheck'];
 
 interface Props {
   /** Editing an existing source when given; adding otherwise. */
@@ -24,12 +24,13 @@ interface Values {
   enabled: boolean;
   userAgent: string;
   expiry: Expiry;
+  linkCheck: boolean;
 }
 
-const EMPTY: Values = { name: '', url: '', cron: '', enabled: true, userAgent: '', expiry: 'window' };
+const EMPTY: Values = { name: '', url: '', cron: '', enabled: true, userAgent: '', expiry: 'window', linkCheck: false };
 
 function toInput(v: Values, initial?: Source): SourceInput {
-  const input: SourceInput = { name: v.name.trim(), url: v.url.trim(), enabled: v.enabled, expiry: v.expiry };
+  const input: SourceInput = { name: v.name.trim(), url: v.url.trim(), enabled: v.enabled, expiry: v.expiry, linkCheck: v.linkCheck };
   const cron = v.cron.trim();
   if (cron || initial) input.cron = cron || undefined;
   const ua = v.userAgent.trim();
@@ -48,6 +49,7 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
     enabled: initial?.enabled ?? true,
     userAgent: initial?.userAgent ?? '',
     expiry: initial?.expiry ?? 'window',
+    linkCheck: initial?.linkCheck ?? false,
   });
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<Field, string>>>({});
   const [formError, setFormError] = useState<string | null>(null);
@@ -181,6 +183,23 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
             {EXPIRY_LABELS[values.expiry].hint}
           </p>
           {errorFor('expiry')}
+        </div>
+        <div className="field">
+          <div className="field--check">
+            <input
+              id={ids('linkCheck').input}
+              name="linkCheck"
+              type="checkbox"
+              checked={values.linkCheck}
+              onChange={(e) => set('linkCheck', e.target.checked)}
+              aria-describedby={described('linkCheck', true)}
+            />
+            <label htmlFor={ids('linkCheck').input}>Check links of jobs that left the window</label>
+          </div>
+          <p id={ids('linkCheck').hint} className="field__hint">
+            About once a day, a job older than the feed's window has its posting's link checked; a 404 or 410 closes it.
+          </p>
+          {errorFor('linkCheck')}
         </div>
       </div>
       <div className="form__actions">
