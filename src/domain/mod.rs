@@ -7,6 +7,7 @@ pub mod events;
 pub mod expiry;
 pub mod import_run;
 pub mod job_posting;
+pub mod mapping;
 pub mod source;
 pub mod time;
 

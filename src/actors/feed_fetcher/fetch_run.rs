@@ -147,6 +147,7 @@ async fn read_and_queue(
         base_url: Some(body.final_url.clone()),
         header_charset: body.charset.clone(),
         format: source.format.clone(),
+        mapping: source.custom_mapping().cloned().map(std::sync::Arc::new),
     };
     let (chunk_tx, chunk_rx) = mpsc::channel(CHUNK_QUEUE);
     let (item_tx, mut item_rx) =
