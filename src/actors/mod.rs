@@ -9,6 +9,7 @@ pub mod leased;
 pub mod manual;
 pub mod messages;
 pub mod pipeline;
+pub mod preview;
 pub mod queue_actor;
 pub mod retention;
 pub mod retry;

@@ -26,6 +26,7 @@ pub mod json_feed;
 pub mod mapping;
 pub mod parallel;
 pub mod position;
+pub mod preview;
 pub mod rss;
 pub mod salary;
 pub mod sanitize;

@@ -16,6 +16,7 @@ mod history_search;
 mod http_api;
 mod jobs_api;
 mod live;
+mod mappings;
 mod openapi;
 mod pipeline;
 mod processes;

@@ -210,8 +210,10 @@ pub fn parse<R: BufRead>(
             continue;
         }
         if closing > item_depth {
-            if !too_large && open.len() > 1 {
-                let node = open.pop().expect("a child is open");
+            if !too_large
+                && open.len() > 1
+                && let Some(node) = open.pop()
+            {
                 let name = node.name.clone();
                 let value = node.into_value();
                 if let Some(parent) = open.last_mut() {

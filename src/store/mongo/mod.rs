@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod jobs_export;
 pub mod jobs_query;
 pub mod live;
+pub mod preview;
 pub mod retention;
 pub mod runs;
 pub mod sources;
