@@ -242,3 +242,23 @@ fn a_parse_can_stop_early() {
     });
     assert_eq!(seen, 1);
 }
+
+#[test]
+fn the_readme_example_mapping_is_valid_and_reads_its_example() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let section = &readme[readme.find("## Mappings").expect("a Mappings section")..];
+    let start = section.find("```json\n").expect("a JSON example") + 8;
+    let end = start + section[start..].find("```").expect("its end");
+    let m = mapping(serde_json::from_str(&section[start..end]).expect("JSON"));
+    let body = br#"{"data": {"results": [{"ref": 7, "name": "<b>Rust</b> dev", "org": {"name": "Acme"}, "where": "Berlin; Remote", "tags": ["rust"], "posted": "07/12/2026", "expiresMs": 1780000000000, "pay": "EUR 60k - 80k per year", "kind": "job"}, {"ref": 8, "name": "x", "kind": "notice"}]}}"#;
+    let (items, summary) = run(body, &with_mapping("https://board.example/api", m));
+    assert_eq!((summary.items, summary.error), (1, None));
+    let j = &postings(items)[0];
+    assert_eq!(
+        (j.title.as_str(), j.company.as_deref()),
+        ("Rust dev", Some("Acme"))
+    );
+    assert_eq!(j.url.as_deref(), Some("https://board.example/jobs/7"));
+    assert_eq!(j.remote, Some(false));
+    assert!(j.salary.is_some() && j.date_posted.is_some() && j.valid_through.is_some());
+}
