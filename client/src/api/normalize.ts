@@ -134,6 +134,8 @@ export function normalizeSource(raw: unknown): Source {
   return {
     ...(s as unknown as Source),
     expiry,
+    mapping: typeof s.mapping === 'object' && s.mapping !== null ? (s.mapping as Source['mapping']) : null,
+    maxBodyBytes: numOrNull(s.maxBodyBytes),
     lastWindow: normalizeWindow(s.lastWindow),
     health: normalizeHealth(s.health),
     running: s.running === true,

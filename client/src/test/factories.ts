@@ -58,8 +58,10 @@ export function makeSource(over: Partial<Source> = {}): Source {
     cron: '0 0 * * * *',
     enabled: true,
     format: 'auto',
+    mapping: null,
     publisher: null,
     userAgent: null,
+    maxBodyBytes: null,
     expiry: 'window',
     lastWindow: null,
     health: {
