@@ -178,7 +178,7 @@ export function SourceReading({ values, initial, set, ids, described, errorFor, 
             aria-describedby={described('publisher', publisherChanged)}
           />
           {publisherChanged ? (
-            <div id={ids('publisher').hint} className="alert alert--warning" data-testid="publisher-warning">
+            <div id={ids('publisher').hint} className="alert alert--warn" data-testid="publisher-warning">
               <p>
                 A new publisher gives every job of this source a new identity: on the next run they are imported again as new
                 jobs, and the jobs stored under the old publisher close as missing from the feed.
