@@ -14,6 +14,7 @@ WORKDIR /src
 # builds one, and src/ includes the demo feeds and the OpenAPI document.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY mappings ./mappings
 COPY assets ./assets
 COPY docs/openapi.json ./docs/openapi.json
 COPY tests ./tests

@@ -73,6 +73,7 @@ fn options() -> Res<ParseOptions> {
         base_url: Some(url::Url::parse("https://jobs.example.com/feed/")?),
         header_charset: None,
         format: SourceFormat::Auto,
+        mapping: None,
     })
 }
 

@@ -248,6 +248,7 @@ async fn main() {
         base_url: None,
         header_charset: None,
         format: Default::default(),
+        mapping: None,
     };
     job_importer::ingest::parse(std::io::Cursor::new(body.as_slice()), &opts, &mut |item| {
         if let Ok(p) = item {

@@ -345,6 +345,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             broker: broker.clone(),
             scheduler: scheduler.clone(),
             next_session: AtomicU64::new(1),
+            previews: Default::default(),
         });
         let workers = if settings.http.workers == 0 {
             num_cpus()

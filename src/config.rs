@@ -465,6 +465,9 @@ pub struct SourceSettings {
     pub enabled: bool,
     #[serde(default)]
     pub format: SourceFormat,
+    /// The source's own mapping (format `"custom"`), written as in the API (README, Mappings).
+    #[serde(default)]
+    pub mapping: Option<serde_json::Value>,
     #[serde(default)]
     pub publisher: Option<String>,
     #[serde(default)]
@@ -502,6 +505,11 @@ impl SourceSettings {
         Source::new(self.id(), self.name.clone(), self.url.clone(), cron)
             .with_enabled(self.enabled)
             .with_format(self.format.clone())
+            .with_mapping(
+                self.mapping
+                    .as_ref()
+                    .and_then(|m| crate::domain::mapping::Mapping::parse(m).ok()),
+            )
             .with_publisher(self.publisher.clone())
             .with_user_agent(self.user_agent.clone())
             .with_max_body_bytes(self.max_body_bytes)
@@ -720,6 +728,13 @@ impl Settings {
             if let Some(c) = &s.cron {
                 validate_cron(c).map_err(|m| invalid(key("cron"), m))?;
             }
+            if let Some(m) = &s.mapping {
+                crate::domain::mapping::Mapping::parse(m)
+                    .map_err(|e| invalid(key("mapping"), crate::domain::mapping::describe(&e)))?;
+            }
+            if s.format == SourceFormat::Custom && s.mapping.is_none() {
+                return Err(invalid(key("mapping"), "format \"custom\" needs a mapping"));
+            }
             let id = s.id();
             if id.is_empty() {
                 return Err(invalid(key("name"), "needs at least one letter or digit"));
@@ -842,6 +857,7 @@ mod tests {
             cron: Some("every hour".into()),
             enabled: true,
             format: SourceFormat::Auto,
+            mapping: None,
             publisher: None,
             user_agent: None,
             max_body_bytes: None,
@@ -852,6 +868,33 @@ mod tests {
         });
         let err = s.validate().map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("sources[0].cron"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_source_mapping_names_its_key_and_field() {
+        let read = |fields: &str| {
+            let toml = format!(
+                "[[sources]]\nname = \"Board\"\nurl = \"https://example.com/api\"\n\
+                 format = \"custom\"\n[sources.mapping]\nitems = \"/jobs\"\nfields = {{ {fields} }}\n"
+            );
+            ::config::Config::builder()
+                .add_source(::config::File::from_str(&toml, ::config::FileFormat::Toml))
+                .build()
+                .and_then(|c| c.try_deserialize::<Settings>())
+                .unwrap()
+        };
+        let s = read("title = \"t\", titel = \"x\"");
+        let err = s.validate().map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.contains("sources[0].mapping") && err.contains("fields.titel"),
+            "{err}"
+        );
+        // Field names keep their case.
+        let s = read("title = \"t\", externalId = \"id\"");
+        assert!(s.validate().is_ok());
+        let source = s.sources[0].to_source("0 0 * * * *");
+        let mapping = source.custom_mapping().unwrap();
+        assert_eq!(mapping.fields["externalId"].paths, ["id"]);
     }
 
     #[test]

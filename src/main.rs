@@ -41,6 +41,20 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Show what importing a URL would give (jobs, field coverage, failures, counts against
+    /// the stored jobs) without writing anything.
+    Preview {
+        url: String,
+        /// A mapping file (JSON) to read the body with.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// `auto` or a built-in mapping's name (ignored with --mapping).
+        #[arg(long)]
+        format: Option<String>,
+        /// Print the preview as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Import runs: `runs list`, `runs show <id>`.
     Runs {
         #[command(subcommand)]
@@ -114,6 +128,14 @@ fn main() -> ExitCode {
             };
             import(settings, &url, json, Duration::from_secs(timeout))
         }
+        Command::Preview {
+            url,
+            mapping,
+            format,
+            json,
+        } => admin(cli.config, |s| {
+            job_importer::cli::preview::preview(s, url, mapping.as_deref(), format, json)
+        }),
         Command::Runs { cmd, json } => {
             admin(cli.config, |s| job_importer::cli::admin::runs(s, cmd, json))
         }

@@ -10,6 +10,7 @@ pub mod link_check;
 pub mod manual;
 pub mod messages;
 pub mod pipeline;
+pub mod preview;
 pub mod queue_actor;
 pub mod retention;
 pub mod retry;

@@ -72,6 +72,7 @@ codes! {
     QUEUE_UNAVAILABLE = "queue.unavailable": "Redis could not be reached to queue work.";
     QUEUE_LOST = "queue.lost": "The run's queued work disappeared (Redis lost it, or every worker died); the sweeper ended the run.";
     RUN_ALREADY_RUNNING = "run.already_running": "A run of this source is already in progress.";
+    SOURCE_PUBLISHER_UNCONFIRMED = "source.publisher_unconfirmed": "A new publisher changes the identity of every job of the source (they are imported again as new jobs and the old ones close as missing); resend with `?confirm=publisher` (409).";
     RUN_INTERRUPTED = "run.interrupted": "The process running the fetch stopped before the run finished.";
     INTERNAL = "internal": "An unexpected internal error; the daemon's log has the details.";
     AUTH_MISSING_TOKEN = "auth.missing_token": "No token was sent: `Authorization: Bearer <token>`, or `?token=` on the WebSocket (401).";

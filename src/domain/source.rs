@@ -5,17 +5,20 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::Failure;
 use super::expiry::{Expiry, FeedWindow};
+use super::mapping::Mapping;
 use super::time;
 
-/// How a source's body is read. `Auto` detects RSS, RDF, Atom and JSON Feed from the content;
-/// plain JSON APIs need a mapping name (`jobicy`, `remotive`, `remoteok`, `arbeitnow`,
-/// `himalayas`).
+/// How a source's body is read. `Auto` detects RSS, RDF, Atom, JSON Feed and the JSON APIs of
+/// the built-in mappings from the content; `JsonApi` names a built-in mapping (`jobicy`,
+/// `remotive`, `remoteok`, `arbeitnow`, `himalayas`); `Custom` reads the body with the
+/// source's own [`Mapping`] (field `mapping`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceFormat {
     #[default]
     Auto,
     JsonApi(String),
+    Custom,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -68,6 +71,9 @@ pub struct Source {
     pub enabled: bool,
     #[serde(default)]
     pub format: SourceFormat,
+    /// The source's own mapping, read when `format` is `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<Mapping>,
     /// Scopes external ids; the URL's host when not set.
     #[serde(default)]
     pub publisher: Option<String>,
@@ -119,6 +125,7 @@ impl Source {
             cron: cron.into(),
             enabled: true,
             format: SourceFormat::Auto,
+            mapping: None,
             publisher: None,
             user_agent: None,
             max_body_bytes: None,
@@ -141,6 +148,19 @@ impl Source {
     pub fn with_format(mut self, format: SourceFormat) -> Self {
         self.format = format;
         self
+    }
+
+    pub fn with_mapping(mut self, mapping: Option<Mapping>) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// The mapping a run applies: the source's own, when its format is `custom`.
+    pub fn custom_mapping(&self) -> Option<&Mapping> {
+        match self.format {
+            SourceFormat::Custom => self.mapping.as_ref(),
+            _ => None,
+        }
     }
 
     pub fn with_publisher(mut self, publisher: Option<String>) -> Self {

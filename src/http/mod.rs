@@ -31,6 +31,8 @@ pub struct AppState {
     pub broker: Addr<HistoryBroker>,
     pub scheduler: Option<Addr<SchedulerActor>>,
     pub next_session: AtomicU64,
+    /// Bodies fetched by `POST /api/preview`, reused for a minute.
+    pub previews: crate::actors::preview::BodyCache,
 }
 
 /// One route of the router. Every route is registered from this table, so the table is the
@@ -94,6 +96,8 @@ pub const ROUTES: &[Route] = &[
         "/api/sources/{id}/backfill",
         routes::sources::backfill
     ),
+    route!("POST", "/api/preview", routes::preview::preview),
+    route!("GET", "/api/mappings", routes::preview::mappings),
 ];
 
 /// Registers every route. The dashboard is served last, with unknown paths falling back to its

@@ -18,6 +18,9 @@ const WINDOW_SECS: u64 = 60;
 pub enum Action {
     Trigger,
     CreateSource,
+    /// A preview fetches like a manual import, so it has the same budget (counted apart, so
+    /// an editor's previews do not use up the imports).
+    Preview,
 }
 
 impl Action {
@@ -25,12 +28,13 @@ impl Action {
         match self {
             Action::Trigger => "trigger",
             Action::CreateSource => "create_source",
+            Action::Preview => "preview",
         }
     }
     fn budget(&self, state: &AppState) -> u64 {
         let h = &state.settings.http;
         match self {
-            Action::Trigger => h.rate_limit_trigger_per_minute,
+            Action::Trigger | Action::Preview => h.rate_limit_trigger_per_minute,
             Action::CreateSource => h.rate_limit_create_source_per_minute,
         }
     }

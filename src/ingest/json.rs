@@ -1,5 +1,5 @@
 //! JSON bodies: parsed whole (the fetcher caps them), checked for depth, then read as a JSON
-//! Feed or through a job-board mapping; items go through the same normalization as XML.
+//! Feed or through a mapping (a built-in one or the source's own); items go through the same normalization as XML.
 
 use std::io::Read;
 use std::ops::ControlFlow;
@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use serde_json::Value;
 
 use super::item::RawItem;
-use super::{FeedFormat, ParseOptions, ParseSummary, RawOutcome, json_api, json_feed};
+use super::{FeedFormat, ParseOptions, ParseSummary, RawOutcome, json_feed, mapping};
 use crate::domain::Failure;
 use crate::domain::codes::{
     ITEM_TOO_LARGE, PARSE_MALFORMED, PARSE_NOT_A_FEED, PARSE_TOO_DEEP, PARSE_TOO_MANY_ITEMS,
@@ -16,9 +16,6 @@ use crate::domain::source::SourceFormat;
 
 /// A body larger than this is refused even if the fetcher let it through (its cap is 15 MiB).
 const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Reads an item from one element of the feed's item array.
-pub type ItemReader = fn(&Value) -> Result<RawItem, Failure>;
 
 /// Parses a JSON body (already UTF-8).
 pub fn parse_json<R: Read>(
@@ -51,31 +48,49 @@ pub fn parse_json<R: Read>(
         let msg = format!("JSON nests deeper than {}", opts.limits.max_depth);
         return fail(PARSE_TOO_DEEP, msg);
     }
-    let (format, items, read): (_, &[Value], ItemReader) = if json_feed::is_json_feed(&root) {
-        (
-            FeedFormat::JsonFeed,
-            json_feed::items(&root),
-            json_feed::read_item,
-        )
+    if json_feed::is_json_feed(&root) && opts.mapping.is_none() {
+        summary.format = Some(FeedFormat::JsonFeed);
+        let items = json_feed::items(&root).iter().filter(|v| !is_notice(v));
+        if read_items(items, json_feed::read_item, opts, &mut summary, emit).is_break() {
+            return summary;
+        }
     } else {
-        let mapping = match &opts.format {
-            SourceFormat::JsonApi(name) => json_api::by_name(name),
-            SourceFormat::Auto => json_api::recognise(&root),
-        };
-        let Some(mapping) = mapping else {
+        let mapping = opts.mapping().or_else(|| {
+            matches!(opts.format, SourceFormat::Auto)
+                .then(|| mapping::builtin::recognise(&root).map(|(_, m)| m))
+                .flatten()
+        });
+        let Some(m) = mapping else {
             return fail(
                 PARSE_NOT_A_FEED,
                 "JSON that is neither a JSON Feed nor a known job API".into(),
             );
         };
-        (
-            FeedFormat::JsonApi,
-            json_api::items(mapping, &root),
-            mapping.read,
-        )
-    };
-    summary.format = Some(format);
-    for value in items.iter().filter(|v| !json_api::is_notice(v)) {
+        summary.format = Some(FeedFormat::JsonApi);
+        let items = mapping::items(&m, &root)
+            .iter()
+            .filter(|v| !mapping::skipped(&m, v));
+        let read = |v: &Value| mapping::read_item(&m, v);
+        if read_items(items, read, opts, &mut summary, emit).is_break() {
+            return summary;
+        }
+    }
+    if summary.skipped > 0 {
+        let msg = format!("the feed has more than {} items", opts.limits.max_items);
+        summary.error = Some(Failure::new(PARSE_TOO_MANY_ITEMS, msg));
+    }
+    summary
+}
+
+/// Hands each item, read or refused for its size, to `emit`, up to the item cap.
+fn read_items<'a>(
+    items: impl Iterator<Item = &'a Value>,
+    read: impl Fn(&Value) -> Result<RawItem, Failure>,
+    opts: &ParseOptions,
+    summary: &mut ParseSummary,
+    emit: &mut dyn FnMut(RawOutcome) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    for value in items {
         if summary.items >= opts.limits.max_items {
             summary.skipped += 1;
             continue;
@@ -90,15 +105,14 @@ pub fn parse_json<R: Read>(
         } else {
             read(value)
         };
-        if emit(outcome).is_break() {
-            return summary;
-        }
+        emit(outcome)?;
     }
-    if summary.skipped > 0 {
-        let msg = format!("the feed has more than {} items", opts.limits.max_items);
-        summary.error = Some(Failure::new(PARSE_TOO_MANY_ITEMS, msg));
-    }
-    summary
+    ControlFlow::Continue(())
+}
+
+/// A legal notice some boards put before the items (no id, a `legal` key).
+fn is_notice(v: &Value) -> bool {
+    v.get("legal").is_some() && v.get("id").is_none()
 }
 
 /// Nesting depth, computed without recursion.

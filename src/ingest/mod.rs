@@ -22,10 +22,11 @@ pub mod fetch;
 pub mod ip_policy;
 pub mod item;
 pub mod json;
-pub mod json_api;
 pub mod json_feed;
+pub mod mapping;
 pub mod parallel;
 pub mod position;
+pub mod preview;
 pub mod robots;
 pub mod rss;
 pub mod salary;
@@ -86,6 +87,19 @@ pub struct ParseOptions {
     /// The `charset` parameter of the HTTP Content-Type, if any.
     pub header_charset: Option<String>,
     pub format: SourceFormat,
+    /// The mapping to read the body with; `None` leaves it to `format` (a built-in's name) or
+    /// to detection.
+    pub mapping: Option<std::sync::Arc<crate::domain::mapping::Mapping>>,
+}
+
+impl ParseOptions {
+    /// The mapping this parse applies: the one given, else the built-in `format` names.
+    pub fn mapping(&self) -> Option<std::sync::Arc<crate::domain::mapping::Mapping>> {
+        self.mapping.clone().or_else(|| match &self.format {
+            SourceFormat::JsonApi(name) => mapping::builtin::by_name(name),
+            _ => None,
+        })
+    }
 }
 
 /// The formats detected from content.
@@ -97,6 +111,8 @@ pub enum FeedFormat {
     Atom,
     JsonFeed,
     JsonApi,
+    /// XML read through a declarative mapping.
+    XmlMapping,
 }
 
 /// One parsed item: a normalized posting, or the reason it could not become one.
@@ -171,7 +187,10 @@ fn parse_decoded<R: BufRead>(
         ..Default::default()
     };
     match detect::sniff(&mut input) {
-        Ok(detect::Family::Xml) => xml::parse_xml(&mut input, opts, emit),
+        Ok(detect::Family::Xml) => match opts.mapping() {
+            Some(m) => mapping::xml_items::parse(&mut input, &m, opts, emit),
+            None => xml::parse_xml(&mut input, opts, emit),
+        },
         Ok(detect::Family::Json) => json::parse_json(&mut input, opts, emit),
         Ok(detect::Family::Empty) => failed("the body is empty"),
         Ok(detect::Family::Other) => failed("the body is neither XML nor JSON"),

@@ -20,6 +20,7 @@ mod http_api;
 mod jobs_api;
 mod links;
 mod live;
+mod mappings;
 mod openapi;
 mod pipeline;
 mod processes;

@@ -13,6 +13,9 @@ import type {
   RunDetailParams,
   RunListParams,
   RunPage,
+  Mapping,
+  Preview,
+  PreviewInput,
   Source,
   SourceInput,
   StartAllReport,
@@ -44,7 +47,12 @@ export interface ApiClient {
   getRun: (id: string, params?: RunDetailParams) => Promise<RunDetail>;
   listSources(): Promise<{ items: Source[] }>;
   createSource(input: SourceInput): Promise<Source>;
-  updateSource(id: string, input: SourceInput): Promise<Source>;
+  /** `confirmPublisher`: go ahead with a new publisher although the source has jobs. */
+  updateSource(id: string, input: SourceInput, opts?: { confirmPublisher?: boolean }): Promise<Source>;
+  /** What importing a URL would give; writes nothing. */
+  preview(input: PreviewInput): Promise<Preview>;
+  /** The built-in mappings, to start a source's own from. */
+  listMappings(): Promise<{ items: { name: string; mapping: Mapping }[] }>;
   /** Removes a source; `jobs` says what happens to the jobs only it carries (closed by default). */
   deleteSource(id: string, jobs?: RemovedSourceJobs): Promise<void>;
   importNow(id: string, opts?: { unconditional?: boolean }): Promise<{ run: ImportRun }>;
@@ -172,7 +180,10 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
       return { items: (body.items ?? []).map(normalizeSource) };
     },
     createSource: async (input) => normalizeSource(await request('POST', '/api/sources', input)),
-    updateSource: async (id, input) => normalizeSource(await request('PATCH', `/api/sources/${enc(id)}`, input)),
+    updateSource: async (id, input, o) =>
+      normalizeSource(await request('PATCH', `/api/sources/${enc(id)}${o?.confirmPublisher ? '?confirm=publisher' : ''}`, input)),
+    preview: (input) => request<Preview>('POST', '/api/preview', input),
+    listMappings: () => request<{ items: { name: string; mapping: Mapping }[] }>('GET', '/api/mappings'),
     deleteSource: (id, jobs = 'close') => request('DELETE', `/api/sources/${enc(id)}?jobs=${jobs}`),
     importNow: async (id, o) => {
       const qs = o?.unconditional ? '?unconditional=true' : '';

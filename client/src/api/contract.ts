@@ -207,8 +207,10 @@ export const sourceSpec: SpecOf<Source> = {
   enabled: { type: 'boolean' },
   // `"auto"` or `{json_api: ...}`: any JSON; the schema says the same.
   format: { type: 'object', unpinned: true },
+  mapping: { type: 'object', nullable: true, defaulted: true, unpinned: true },
   publisher: S(nullable),
   userAgent: S(nullable),
+  maxBodyBytes: I({ nullable: true, defaulted: true }),
   expiry: S({ defaulted: true, enum: ['window', 'complete', 'never'] }),
   linkCheck: { type: 'boolean', defaulted: true },
   lastWindow: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
@@ -226,6 +228,10 @@ export const sourceInputSpec: SpecOf<SourceInput> = {
   userAgent: S(),
   expiry: S({ enum: ['window', 'complete', 'never'] }),
   linkCheck: { type: 'boolean' },
+  format: { type: 'object', unpinned: true },
+  mapping: { type: 'object', unpinned: true },
+  publisher: S(),
+  maxBodyBytes: I(),
 };
 
 /** Schema name in docs/openapi.json → what the client expects of it. */

@@ -88,7 +88,8 @@ export function useUpdateSource() {
   const api = useApi();
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: ({ id, input }: { id: string; input: SourceInput }) => api.updateSource(id, input),
+    mutationFn: ({ id, input, confirmPublisher }: { id: string; input: SourceInput; confirmPublisher?: boolean }) =>
+      api.updateSource(id, input, { confirmPublisher }),
     onSuccess: (updated: Source) => {
       qc.setQueryData<Source[]>(queryKeys.sources.list(), (old) => old?.map((s) => (s._id === updated._id ? updated : s)));
       return qc.invalidateQueries({ queryKey: queryKeys.sources.all() });

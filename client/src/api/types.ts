@@ -162,7 +162,11 @@ export interface RunPage extends Page<ImportRun> {
   nextCursor?: string | null;
 }
 
-export type SourceFormat = 'auto' | { json_api: string };
+/** `auto`, a built-in mapping by name, or `custom` (the source's own `mapping`). */
+export type SourceFormat = 'auto' | 'custom' | { json_api: string };
+
+/** A declarative mapping (README, "Mappings"); the daemon checks it. */
+export type Mapping = Record<string, unknown>;
 
 export interface SourceHealth {
   lastRunAt: string | null;
@@ -183,8 +187,12 @@ export interface Source {
   cron: string;
   enabled: boolean;
   format: SourceFormat;
+  /** The source's own mapping, read when `format` is `custom`. */
+  mapping: Mapping | null;
   publisher: string | null;
   userAgent: string | null;
+  /** Body cap of this source; `null`: the daemon's default. */
+  maxBodyBytes: number | null;
   expiry: Expiry;
   /** Jobs that left the window have their posting's link checked (404/410 closes them). */
   linkCheck: boolean;
@@ -203,6 +211,48 @@ export interface SourceInput {
   userAgent?: string;
   expiry?: Expiry;
   linkCheck?: boolean;
+  format?: SourceFormat;
+  mapping?: Mapping;
+  /** `""` goes back to the URL's host. */
+  publisher?: string;
+  /** 0 goes back to the daemon's default. */
+  maxBodyBytes?: number;
+}
+
+/** What `POST /api/preview` is asked. */
+export interface PreviewInput {
+  url: string;
+  format?: SourceFormat;
+  mapping?: Mapping;
+  publisher?: string;
+  userAgent?: string;
+  maxBodyBytes?: number;
+  refetch?: boolean;
+}
+
+export interface PreviewJob {
+  externalId: string;
+  title: string;
+  company: string | null;
+  url: string | null;
+  locations: string[];
+  datePosted: string | null;
+}
+
+/** What an import would give, written nowhere. */
+export interface Preview {
+  finalUrl: string;
+  publisher: string;
+  cached: boolean;
+  bodyBytes: number;
+  format: string | null;
+  items: number;
+  jobs: PreviewJob[];
+  coverage: Record<string, number>;
+  failures: CodedMessage[];
+  failureCount: number;
+  error: CodedMessage | null;
+  would: { new: number; updated: number; unchanged: number; reopened: number } | null;
 }
 
 export interface Job {

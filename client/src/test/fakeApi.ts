@@ -51,6 +51,8 @@ export class FakeApi {
       listSources: handler('listSources'),
       createSource: handler('createSource'),
       updateSource: handler('updateSource'),
+      preview: handler('preview'),
+      listMappings: handler('listMappings'),
       deleteSource: handler('deleteSource'),
       importNow: handler('importNow'),
       replayRun: handler('replayRun'),

@@ -211,6 +211,7 @@ pub(super) async fn read_body(
         base_url: Some(body.final_url.clone()),
         header_charset: body.charset.clone(),
         format: source.format.clone(),
+        mapping: source.custom_mapping().cloned().map(std::sync::Arc::new),
     };
     let (chunk_tx, chunk_rx) = mpsc::channel(CHUNK_QUEUE);
     let (item_tx, mut item_rx) =

@@ -6,6 +6,8 @@ pub mod import_logs;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod preview;
+pub mod source_format;
 pub mod sources;
 pub mod stats;
 pub mod ws;

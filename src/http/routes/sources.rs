@@ -17,7 +17,7 @@ use crate::http::AppState;
 use crate::http::auth::{Admin, CanRead};
 use crate::http::error::ApiError;
 use crate::http::rate_limit::{self, Action};
-use crate::http::routes::audit;
+use crate::http::routes::{audit, source_format};
 use crate::http::validate;
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +30,10 @@ pub struct SourceInput {
     pub user_agent: Option<String>,
     pub publisher: Option<String>,
     pub format: Option<SourceFormat>,
+    /// The source's own mapping, read when `format` is `custom` (checked when saved).
+    pub mapping: Option<serde_json::Value>,
+    /// Overrides `fetch.maxBodyBytes` for this source; 0 goes back to the default.
+    pub max_body_bytes: Option<u64>,
     /// How absence from the feed closes jobs: `window`, `complete` or `never`.
     pub expiry: Option<Expiry>,
     /// Check the posting URLs of jobs that left the feed's window (`link_gone` on 404/410).
@@ -105,9 +109,7 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
             check_text("publisher", &p, 200).map(|_| Some(p))?
         };
     }
-    if let Some(f) = input.format {
-        s.format = f;
-    }
+    source_format::apply(s, input.format, input.mapping, input.max_body_bytes)?;
     if let Some(e) = input.expiry {
         s.expiry = e;
     }
@@ -232,6 +234,7 @@ pub async fn update(
     Admin(actor): Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<source_format::ConfirmQuery>,
     body: web::Json<SourceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(mut s) = state.store.get_source(&id).await? else {
@@ -239,11 +242,16 @@ pub async fn update(
     };
     let before = s.clone();
     apply(&state, &mut s, body.into_inner())?;
-    let updated = state
+    source_format::check_publisher(&state, &before, &s, query.publisher()).await?;
+    let mut updated = state
         .store
         .update_source(&s)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
+    if source_format::reading_changed(&before, &updated) {
+        state.store.set_validators(&updated.id, None, None).await?;
+        (updated.etag, updated.last_modified) = (None, None);
+    }
     reload(&state).await;
     let changes = source_changes(&before, &updated);
     if !changes.is_empty() {

@@ -20,6 +20,7 @@ pub fn opts(base: &str) -> ParseOptions {
         base_url: url::Url::parse(base).ok(),
         header_charset: None,
         format: SourceFormat::Auto,
+        mapping: None,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod jobs_export;
 pub mod jobs_query;
 pub mod links;
 pub mod live;
+pub mod preview;
 pub mod retention;
 pub mod runs;
 pub mod sources;

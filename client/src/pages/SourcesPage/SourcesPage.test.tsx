@@ -19,7 +19,7 @@ describe('SourcesPage', () => {
     await user.click(within(form).getByRole('button', { name: 'Add source' }));
 
     const call = api.next('createSource');
-    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window', linkCheck: false });
+    expect(call.args[0]).toEqual({ name: 'Jobicy', url: 'ftp://nope', cron: '0 15 * * * *', enabled: true, expiry: 'window', linkCheck: false, format: 'auto' });
     expect(within(form).getByRole('button', { name: 'Saving…' })).toBeDisabled();
     act(() => call.reject(new ApiError(400, { code: 'validation.url', message: 'Only http and https URLs are allowed.' })));
 

@@ -204,7 +204,7 @@ export function SourceCard({ source }: { source: Source }) {
         <SourceForm
           initial={source}
           submitLabel="Save changes"
-          onSubmit={(input) => update.mutateAsync({ id: source._id, input })}
+          onSubmit={(input, o) => update.mutateAsync({ id: source._id, input, confirmPublisher: o?.confirmPublisher })}
           onCancel={() => setEditing(false)}
           onDone={() => setEditing(false)}
         />

@@ -1,23 +1,25 @@
 import { useId, useState, type SyntheticEvent } from 'react';
 import { errorMessage, isApiError } from '../../../api/errors';
 import { EXPIRY_MODES, type Expiry, type Source, type SourceInput } from '../../../api/types';
+import { MappingPreview } from './MappingPreview';
+import { SourceReading, formatChoice, previewInput, readingInput, type ReadingValues } from './SourceReading';
 import { describeCron } from '../../../lib/cron';
 import { EXPIRY_LABELS } from '../../../lib/expiry';
 
-type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry' | 'linkCheck';
-const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry', 'linkCheck'];
+type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry' | 'linkCheck' | 'format' | 'mapping' | 'publisher' | 'maxBodyBytes';
+const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry', 'linkCheck', 'format', 'mapping', 'publisher', 'maxBodyBytes'];
 
 interface Props {
   /** Editing an existing source when given; adding otherwise. */
   initial?: Source;
   submitLabel: string;
-  onSubmit: (input: SourceInput) => Promise<unknown>;
+  onSubmit: (input: SourceInput, opts?: { confirmPublisher?: boolean }) => Promise<unknown>;
   onCancel?: () => void;
   /** Called after a successful submit (the form resets itself when adding). */
   onDone?: () => void;
 }
 
-interface Values {
+interface Values extends ReadingValues {
   name: string;
   url: string;
   cron: string;
@@ -27,10 +29,30 @@ interface Values {
   linkCheck: boolean;
 }
 
-const EMPTY: Values = { name: '', url: '', cron: '', enabled: true, userAgent: '', expiry: 'window', linkCheck: false };
+const EMPTY: Values = {
+  name: '',
+  url: '',
+  cron: '',
+  enabled: true,
+  userAgent: '',
+  expiry: 'window',
+  linkCheck: false,
+  format: 'auto',
+  mappingText: '',
+  publisher: '',
+  maxBodyBytes: '',
+  confirmPublisher: false,
+};
 
 function toInput(v: Values, initial?: Source): SourceInput {
-  const input: SourceInput = { name: v.name.trim(), url: v.url.trim(), enabled: v.enabled, expiry: v.expiry, linkCheck: v.linkCheck };
+  const input: SourceInput = {
+    name: v.name.trim(),
+    url: v.url.trim(),
+    enabled: v.enabled,
+    expiry: v.expiry,
+    linkCheck: v.linkCheck,
+    ...readingInput(v, initial),
+  };
   const cron = v.cron.trim();
   if (cron || initial) input.cron = cron || undefined;
   const ua = v.userAgent.trim();
@@ -50,6 +72,11 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
     userAgent: initial?.userAgent ?? '',
     expiry: initial?.expiry ?? 'window',
     linkCheck: initial?.linkCheck ?? false,
+    format: initial ? formatChoice(initial.format) : 'auto',
+    mappingText: initial?.mapping ? JSON.stringify(initial.mapping, null, 2) : '',
+    publisher: initial?.publisher ?? '',
+    maxBodyBytes: initial?.maxBodyBytes ? String(initial.maxBodyBytes) : '',
+    confirmPublisher: false,
   });
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<Field, string>>>({});
   const [formError, setFormError] = useState<string | null>(null);
@@ -67,7 +94,14 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
     setFormError(null);
     setFieldErrors({});
     try {
-      await onSubmit(toInput(values, initial));
+      let input: SourceInput;
+      try {
+        input = toInput(values, initial);
+      } catch (err) {
+        setFieldErrors({ mapping: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      await onSubmit(input, { confirmPublisher: values.confirmPublisher });
       if (!initial) setValues(EMPTY);
       onDone?.();
     } catch (err) {
@@ -202,6 +236,16 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
           {errorFor('linkCheck')}
         </div>
       </div>
+      <SourceReading
+        values={values}
+        initial={initial}
+        set={(k, v) => set(k, v as Values[typeof k])}
+        ids={(f) => ids(f)}
+        described={(f, hint) => described(f, hint)}
+        errorFor={(f) => errorFor(f)}
+        invalid={(f) => Boolean(fieldErrors[f])}
+      />
+      <MappingPreview input={previewInput(values)} />
       <div className="form__actions">
         <div className="field--check">
           <input id={ids('enabled').input} name="enabled" type="checkbox" checked={values.enabled} onChange={(e) => set('enabled', e.target.checked)} />
