@@ -2,7 +2,8 @@ import { useId, useState, type SyntheticEvent } from 'react';
 import { errorMessage, isApiError } from '../../../api/errors';
 import { EXPIRY_MODES, type Expiry, type Source, type SourceInput } from '../../../api/types';
 import { MappingPreview } from './MappingPreview';
-import { SourceReading, formatChoice, previewInput, readingInput, type ReadingValues } from './SourceReading';
+import { SourceReading } from './SourceReading';
+import { formatChoice, previewInput, readingInput, type ReadingValues } from './readingValues';
 import { describeCron } from '../../../lib/cron';
 import { EXPIRY_LABELS } from '../../../lib/expiry';
 
