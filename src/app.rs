@@ -194,10 +194,20 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     )
     .await
     .context("MongoDB connection settings")?;
-    store
-        .ensure_indexes()
-        .await
-        .context("MongoDB is not reachable (mongodb.uri)")?;
+    // A MongoDB that is down or restarting is waited for, as Redis is.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(m.startup_wait_secs);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match store.ensure_indexes().await {
+            Ok(()) => break,
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, retry_in = ?pause, "MongoDB is not ready yet; waiting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context("MongoDB is not reachable (mongodb.uri)"),
+        }
+    }
     let redis = Redis::connect(&settings.redis)
         .await
         .context("Redis is not reachable (redis.url)")?;

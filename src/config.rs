@@ -179,6 +179,9 @@ pub struct MongoSettings {
     pub uri: Secret,
     pub database: String,
     pub server_selection_timeout_ms: u64,
+    /// How long a starting daemon waits (with backoff, saying why in the log) for a MongoDB
+    /// that is down or restarting before it gives up.
+    pub startup_wait_secs: u64,
 }
 
 impl Default for MongoSettings {
@@ -187,6 +190,7 @@ impl Default for MongoSettings {
             uri: Secret::new("mongodb://127.0.0.1:27017/"),
             database: "job_importer".into(),
             server_selection_timeout_ms: 10_000,
+            startup_wait_secs: 120,
         }
     }
 }
