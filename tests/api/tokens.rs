@@ -121,10 +121,11 @@ async fn only_the_source_the_config_file_allows_reaches_a_private_address() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "validation.url");
     // Moving the allowed source elsewhere through the API drops the permission: it was
-    // given for the address the config file names.
+    // given for the address the config file names. (Another host is another publisher, which
+    // gives the source's jobs new identities: the move is confirmed.)
     let r = app
         .http
-        .patch(app.url("/api/sources/lan-feed"))
+        .patch(app.url("/api/sources/lan-feed?confirm=publisher"))
         .bearer_auth(TOKEN)
         .json(&json!({"url": "https://example.com/feed"}))
         .send()

@@ -87,7 +87,14 @@ pub(super) async fn walk(
         if new == 0 {
             break BackfillStop::NothingNew;
         }
-        if page >= walk.max_pages {
+        // The walk is one fetch step: it ends at the page cap, or before the next page could
+        // outlast the step's time limit (`pipeline.step_timeout_secs`).
+        let next_page = Duration::from_millis(
+            p.settings.pipeline.backfill_page_delay_ms + p.settings.fetch.total_timeout_ms,
+        );
+        if page >= walk.max_pages
+            || started.elapsed() + next_page >= p.settings.pipeline.step_timeout() * 9 / 10
+        {
             break BackfillStop::PageCap;
         }
         let Some(param) = walk.page_param.clone() else {
