@@ -2,9 +2,10 @@
 # `make bench`: every benchmark, in release builds, against Redis and FerretDB instances of its
 # own on free loopback ports. Prints markdown tables for BENCHMARKS.md (copy them there by hand,
 # with the date): ingestion (parse/normalize/sanitize vs feed-rs and a quick-xml floor), the
-# import pipeline (through the daemon vs insert_many), and WebSocket fan-out.
+# import pipeline (through the daemon vs insert_many), the job index's Redis memory per job, and
+# WebSocket fan-out.
 #
-#   scripts/bench.sh [ingest|pipeline|ws|all]
+#   scripts/bench.sh [ingest|pipeline|index|ws|all]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
@@ -38,6 +39,11 @@ if [ "$what" = all ] || [ "$what" = pipeline ]; then
     BENCH_SHAPE=$shape BENCH_RUNS=${BENCH_RUNS:-3} cargo bench --locked --bench pipeline 2>&1 | grep -vE '^\s+(Compiling|Finished|Running)'
     echo
   done
+fi
+if [ "$what" = all ] || [ "$what" = index ]; then
+  services
+  echo; echo "## Job index memory"
+  REDIS_URL="$REDIS_URL" cargo bench --locked --bench index_memory 2>&1 | grep -vE '^\s+(Compiling|Finished|Running)'
 fi
 if [ "$what" = all ] || [ "$what" = ws ]; then
   services

@@ -7,7 +7,7 @@
 //! MongoDB stays the record. An entry missing from the index only costs a read: the insert of
 //! a job that does exist fails on its unique id, and that job is then read and classified.
 //!
-//! The index is compact (about 70 bytes of Redis memory per stored job at a million jobs, see
+//! The index is compact (about 100 bytes of Redis memory per stored job at a million jobs, see
 //! `BENCHMARKS.md`): values are binary, digests and tags are 8 bytes (4 for sources), and
 //! entries live in many small hashes, which Redis keeps in its compact *listpack* encoding
 //! while each holds at most `hash-max-listpack-entries` (128 by default) fields of at most
@@ -26,10 +26,10 @@ use super::redis::Redis;
 /// How long a run's set of closed jobs is kept: far longer than any repeated completion.
 const CLOSED_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
-/// Bits of a job's (or a dedupe key's) digest that pick its hash among `2^BUCKET_BITS`: 32,768
-/// hashes hold about 30 entries each at a million jobs, and stay compact up to about three
-/// million (beyond, Redis converts the crowded ones to its larger encoding: still correct,
-/// larger).
+/// Bits of a job's (or a dedupe key's) digest that pick its hash among `2^BUCKET_BITS`: 16,384
+/// hashes hold about 61 entries each at a million jobs, and stay compact up to about one and a
+/// half million (beyond, Redis converts the crowded ones to its larger encoding: still correct,
+/// larger; raising `hash-max-listpack-entries` keeps them compact).
 const BUCKET_BITS: u32 = 14;
 
 /// Most open jobs per hash of a source's set, on average, when the set is (re)built: the
