@@ -324,28 +324,41 @@ pub async fn import(
     id: web::Path<String>,
     query: web::Query<ImportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit::check(&state, &req, Action::Trigger).await?;
-    let Some(source) = state.store.get_source(&id).await? else {
-        return Err(ApiError::not_found(format!("no source `{id}`")));
-    };
     let options = RunOptions {
         unconditional: query.unconditional.unwrap_or(false),
-        replay_of: None,
         ..Default::default()
+    };
+    let detail = options.unconditional.then(|| "unconditional".to_owned());
+    start_manual(&state, &req, actor, &id, options, detail).await
+}
+
+/// A manual run of source `id` (an import or a backfill): rate-limited, started under the
+/// running-lease rules, and audited when it starts.
+async fn start_manual(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    actor: crate::domain::audit::Actor,
+    id: &str,
+    options: RunOptions,
+    detail: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    rate_limit::check(state, req, Action::Trigger).await?;
+    let Some(source) = state.store.get_source(id).await? else {
+        return Err(ApiError::not_found(format!("no source `{id}`")));
     };
     let started = state
         .pipeline
         .start_run_with(&source, Trigger::Manual, options)
         .await?;
     if let Started::Run(run) = &started {
-        audit::record(&state, actor, AuditAction::ImportStarted, |e| {
+        audit::record(state, actor, AuditAction::ImportStarted, |e| {
             e.source_id = Some(source.id.clone());
             e.run_id = Some(run.id.clone());
-            e.detail = run.unconditional.then(|| "unconditional".into());
+            e.detail = detail;
         })
         .await;
     }
-    accepted(&id, started)
+    accepted(id, started)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -373,27 +386,12 @@ pub async fn backfill(
             format!("`pages` must be between 1 and {max} (pipeline.backfill_max_pages)"),
         ));
     }
-    rate_limit::check(&state, &req, Action::Trigger).await?;
-    let Some(source) = state.store.get_source(&id).await? else {
-        return Err(ApiError::not_found(format!("no source `{id}`")));
-    };
     let options = RunOptions {
         backfill_pages: Some(pages),
         ..Default::default()
     };
-    let started = state
-        .pipeline
-        .start_run_with(&source, Trigger::Manual, options)
-        .await?;
-    if let Started::Run(run) = &started {
-        audit::record(&state, actor, AuditAction::ImportStarted, |e| {
-            e.source_id = Some(source.id.clone());
-            e.run_id = Some(run.id.clone());
-            e.detail = Some(format!("backfill, at most {pages} pages"));
-        })
-        .await;
-    }
-    accepted(&id, started)
+    let detail = Some(format!("backfill, at most {pages} pages"));
+    start_manual(&state, &req, actor, &id, options, detail).await
 }
 
 /// `202 {"run"}` for a run queued now, `409 run.already_running` when one is in progress.
