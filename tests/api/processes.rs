@@ -195,30 +195,31 @@ async fn two_worker_processes_share_the_batches_and_the_counts_are_exact() {
     front.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_daemon_started_while_mongodb_is_down_waits_for_it_and_stops_cleanly() {
-    let mut s = settings();
-    // Nothing listens there: the daemon waits for MongoDB (up to `startup_wait_secs`) rather
-    // than exiting, as it does for Redis.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    s.mongodb.uri = job_importer::config::Secret::new(format!("mongodb://127.0.0.1:{port}/"));
-    s.mongodb.server_selection_timeout_ms = 300;
-    let log = std::env::temp_dir().join(format!("job-importer-nomongo-{}", uuid::Uuid::new_v4()));
-    let mut d = DaemonProcess::start_logging(&s, "worker", "info", &log);
+        .port()
+}
+
+/// Starts a worker daemon with `s`, waits until its log says `waiting` `times` times (it waits
+/// for a service, and says so), sends SIGTERM, and checks it exits 0 at once, stopped while
+/// starting.
+async fn waits_then_stops_cleanly(s: &job_importer::config::Settings, waiting: &str, times: usize) {
+    let log = std::env::temp_dir().join(format!("job-importer-early-{}", uuid::Uuid::new_v4()));
+    let mut d = DaemonProcess::start_logging(s, "worker", "info", &log);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::fs::read_to_string(&log)
         .unwrap_or_default()
-        .matches("MongoDB is not ready yet")
+        .matches(waiting)
         .count()
-        < 2
+        < times
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "the daemon never waited for MongoDB: {}",
+            "the daemon never said `{waiting}`: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -232,33 +233,20 @@ async fn a_daemon_started_while_mongodb_is_down_waits_for_it_and_stops_cleanly()
 }
 
 #[tokio::test]
+async fn a_daemon_started_while_mongodb_is_down_waits_for_it_and_stops_cleanly() {
+    let mut s = settings();
+    // Nothing listens there: the daemon waits for MongoDB (up to `startup_wait_secs`) rather
+    // than exiting, as it does for Redis.
+    s.mongodb.uri =
+        job_importer::config::Secret::new(format!("mongodb://127.0.0.1:{}/", closed_port()));
+    s.mongodb.server_selection_timeout_ms = 300;
+    waits_then_stops_cleanly(&s, "MongoDB is not ready yet", 2).await;
+}
+
+#[tokio::test]
 async fn a_daemon_stopped_with_sigterm_while_it_waits_for_redis_exits_0() {
     let mut s = settings();
     // Nothing listens there: the daemon waits for Redis (up to `startup_wait_secs`).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    s.redis.url = job_importer::config::Secret::new(format!("redis://127.0.0.1:{port}"));
-    let log = std::env::temp_dir().join(format!("job-importer-early-{}", uuid::Uuid::new_v4()));
-    let mut d = DaemonProcess::start_logging(&s, "worker", "info", &log);
-    // It is waiting (and says so) when the signal comes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("not ready yet")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon never waited for Redis"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    d.signal("TERM");
-    let status = d.wait_exit(Duration::from_secs(10)).expect("exits at once");
-    let text = std::fs::read_to_string(&log).unwrap();
-    std::fs::remove_file(&log).ok();
-    assert!(status.success(), "exit status {status:?}: {text}");
-    assert!(text.contains("stopped while starting"), "{text}");
+    s.redis.url = job_importer::config::Secret::new(format!("redis://127.0.0.1:{}", closed_port()));
+    waits_then_stops_cleanly(&s, "not ready yet", 1).await;
 }
