@@ -520,7 +520,11 @@ impl SourceSettings {
             .with_private_networks(self.allow_private_networks)
             .with_expiry(self.expiry)
             .with_link_check(self.link_check)
-            .with_page_param(self.page_param.clone())
+            .with_page_param(
+                self.page_param
+                    .as_deref()
+                    .and_then(|p| crate::domain::source::parse_page_param(p).ok().flatten()),
+            )
     }
 }
 
@@ -730,6 +734,10 @@ impl Settings {
                 crate::domain::mapping::Mapping::parse(m)
                     .map_err(|e| invalid(key("mapping"), crate::domain::mapping::describe(&e)))?;
             }
+            if let Some(param) = &s.page_param {
+                crate::domain::source::parse_page_param(param)
+                    .map_err(|rule| invalid(key("page_param"), rule))?;
+            }
             if s.format == SourceFormat::Custom && s.mapping.is_none() {
                 return Err(invalid(key("mapping"), "format \"custom\" needs a mapping"));
             }
@@ -866,6 +874,32 @@ mod tests {
         });
         let err = s.validate().map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("sources[0].cron"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_page_param_names_its_key() {
+        let read = |param: &str| {
+            let toml = format!(
+                "[[sources]]\nname = \"Board\"\nurl = \"https://example.com/feed\"\npage_param = \"{param}\"\n"
+            );
+            ::config::Config::builder()
+                .add_source(::config::File::from_str(&toml, ::config::FileFormat::Toml))
+                .build()
+                .and_then(|c| c.try_deserialize::<Settings>())
+                .unwrap()
+        };
+        let err = read("pg&x=1")
+            .validate()
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].page_param"), "{err}");
+        let s = read("pg");
+        assert!(s.validate().is_ok());
+        assert_eq!(
+            s.sources[0].to_source("0 0 * * * *").page_param.as_deref(),
+            Some("pg")
+        );
     }
 
     #[test]

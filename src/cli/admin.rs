@@ -57,6 +57,10 @@ pub enum SourcesCommand {
         /// Check the posting links of jobs that left the feed's window (true or false).
         #[arg(long)]
         link_check: Option<bool>,
+        /// The query parameter that numbers the feed's pages for a backfill (empty: found
+        /// from the feed, e.g. `paged` for WordPress).
+        #[arg(long, value_parser = parse_page_param)]
+        page_param: Option<PageParam>,
     },
     /// One source: its settings, health and the window its last complete run covered.
     Show {
@@ -71,6 +75,10 @@ pub enum SourcesCommand {
         /// Check the posting links of jobs that left the feed's window (true or false).
         #[arg(long)]
         link_check: Option<bool>,
+        /// The query parameter that numbers the feed's pages for a backfill (empty: found
+        /// from the feed, e.g. `paged` for WordPress).
+        #[arg(long, value_parser = parse_page_param)]
+        page_param: Option<PageParam>,
     },
     /// Remove a source; the open jobs only it carried are closed unless `--keep-jobs`.
     Remove {
@@ -104,6 +112,24 @@ pub enum SourcesCommand {
 
 fn parse_expiry(s: &str) -> Result<Expiry, String> {
     Expiry::parse(s).ok_or_else(|| format!("`{s}` is not one of window, complete, never"))
+}
+
+/// `--page-param`: a parameter name, or empty to find it from the feed again.
+#[derive(Debug, Clone)]
+pub struct PageParam(Option<String>);
+
+fn parse_page_param(s: &str) -> Result<PageParam, String> {
+    crate::domain::source::parse_page_param(s)
+        .map(PageParam)
+        .map_err(str::to_owned)
+}
+
+/// How a backfill of the source numbers pages.
+fn page_param_line(s: &Source) -> String {
+    s.page_param.as_deref().map_or_else(
+        || "found from the feed (`paged` for WordPress)".to_owned(),
+        |p| format!("`{p}`"),
+    )
 }
 
 /// What a source's last complete run covered, in one line.
@@ -315,6 +341,7 @@ pub async fn sources(
                         "not checked"
                     }
                 ),
+                format!("pages by: {}", page_param_line(&s)),
                 format!("window:   {}", window_line(&s)),
                 format!("last run: {last}"),
             ]
@@ -324,17 +351,22 @@ pub async fn sources(
             id,
             expiry,
             link_check,
+            page_param,
         } => {
-            let mut s = p
+            let before = p
                 .store
                 .get_source(&id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
+            let mut s = before.clone();
             if let Some(e) = expiry {
                 s.expiry = e;
             }
             if let Some(c) = link_check {
                 s.link_check = c;
+            }
+            if let Some(PageParam(param)) = page_param {
+                s.page_param = param;
             }
             let s = p
                 .store
@@ -342,14 +374,27 @@ pub async fn sources(
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no source `{id}`"))?;
             p.sources_changed().await;
+            let changes = diff(
+                &serde_json::to_value(&before)?,
+                &serde_json::to_value(&s)?,
+                &["health", "etag", "lastModified", "lastWindow"],
+            );
+            if !changes.is_empty() {
+                cli_audit(&p, AuditAction::SourceUpdated, |e| {
+                    e.source_id = Some(s.id.clone());
+                    e.changes = changes;
+                })
+                .await;
+            }
             if as_json {
                 pretty(&s)
             } else {
                 Ok(format!(
-                    "updated {} (expiry {}, link check {})",
+                    "updated {} (expiry {}, link check {}, pages by {})",
                     s.id,
                     s.expiry.as_str(),
-                    if s.link_check { "on" } else { "off" }
+                    if s.link_check { "on" } else { "off" },
+                    page_param_line(&s)
                 ))
             }
         }
@@ -359,6 +404,7 @@ pub async fn sources(
             cron,
             expiry,
             link_check,
+            page_param,
         } => {
             let u = validate_source_url(&url).map_err(|m| anyhow::anyhow!("url {m}"))?;
             if !allow_private {
@@ -371,7 +417,8 @@ pub async fn sources(
             anyhow::ensure!(!id.is_empty(), "the name needs a letter or digit");
             let s = Source::new(id, name.trim(), u.to_string(), cron)
                 .with_expiry(expiry.unwrap_or_default())
-                .with_link_check(link_check.unwrap_or(false));
+                .with_link_check(link_check.unwrap_or(false))
+                .with_page_param(page_param.and_then(|PageParam(p)| p));
             p.store.insert_source(&s).await?;
             p.sources_changed().await;
             let blank = Source::new(s.id.clone(), "", "", "");

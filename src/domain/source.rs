@@ -163,6 +163,27 @@ impl Source {
         }
     }
 
+    /// A digest of how a body of this source becomes jobs: its format, its custom mapping and
+    /// its publisher (part of every job's identity). Conditional-GET validators are kept only
+    /// while it is unchanged: a body read one way says nothing about reading it another.
+    pub fn reading_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let format = serde_json::to_string(&self.format).unwrap_or_default();
+        let mapping = self
+            .custom_mapping()
+            .and_then(|m| serde_json::to_string(m).ok())
+            .unwrap_or_default();
+        let mut h = Sha256::new();
+        for part in [format.as_str(), mapping.as_str(), self.publisher().as_str()] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn with_publisher(mut self, publisher: Option<String>) -> Self {
         self.publisher = publisher;
         self
@@ -224,6 +245,24 @@ pub fn slug(name: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_owned()
+}
+
+/// What a source's `page_param` may be, wherever it is set (config file, API, CLI): a query
+/// parameter name of at most 50 letters, digits, `_` or `-`. Empty means "found from the feed".
+pub const PAGE_PARAM_RULE: &str =
+    "at most 50 letters, digits, `_` or `-` (empty: found from the feed)";
+
+/// Reads a `page_param` as set by a user: `Ok(None)` for empty, an error for a bad name.
+pub fn parse_page_param(param: &str) -> Result<Option<String>, &'static str> {
+    let param = param.trim();
+    let ok = param.len() <= 50
+        && param
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(PAGE_PARAM_RULE);
+    }
+    Ok((!param.is_empty()).then(|| param.to_owned()))
 }
 
 #[cfg(test)]

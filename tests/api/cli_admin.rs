@@ -104,6 +104,69 @@ async fn sources_and_runs_are_managed_from_the_command_line() {
 }
 
 #[tokio::test]
+async fn a_source_names_its_page_parameter_from_the_command_line_and_a_backfill_uses_it() {
+    let s = test_settings();
+    let app = TestApp::spawn_with(s.clone()).await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let url = format!("{}/feed.xml", feed.uri());
+    let (ok, out, err) = cli(
+        &s,
+        &[
+            "sources",
+            "add",
+            "--name",
+            "Paged",
+            "--url",
+            &url,
+            "--page-param",
+            "pg",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let added: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(added["pageParam"], "pg");
+
+    let (ok, _, err) = cli(&s, &["sources", "edit", "paged", "--page-param", "pg.no"]).await;
+    assert!(!ok && err.contains("at most 50 letters"), "{err}");
+    let (ok, out, err) = cli(&s, &["sources", "edit", "paged", "--page-param", "page"]).await;
+    assert!(ok && out.contains("pages by `page`"), "{out}{err}");
+    let (ok, out, _) = cli(&s, &["sources", "show", "paged"]).await;
+    assert!(ok && out.contains("pages by: `page`"), "{out}");
+    // The edit is in the audit log, as the CLI's, with what changed.
+    let (_, p) = get_json(&app, "/api/audit?source=paged").await;
+    assert_eq!(p["items"][0]["action"], "source_updated", "{p}");
+    assert_eq!(p["items"][0]["actor"], "cli", "{p}");
+    assert!(p["items"][0].to_string().contains("pageParam"), "{p}");
+
+    let (ok, out, err) = cli(
+        &s,
+        &["sources", "backfill", "paged", "--pages", "2", "--json"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    app.wait_final(run["run"]["_id"].as_str().unwrap()).await;
+    let pages: Vec<String> = feed
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.url.query().unwrap_or_default().to_owned())
+        .collect();
+    assert!(pages.iter().any(|q| q.contains("page=")), "{pages:?}");
+    assert!(!pages.iter().any(|q| q.contains("paged=")), "{pages:?}");
+
+    // Empty goes back to finding it from the feed.
+    let (ok, out, err) = cli(&s, &["sources", "edit", "paged", "--page-param", ""]).await;
+    assert!(ok && out.contains("found from the feed"), "{out}{err}");
+    let (_, src) = get_json(&app, "/api/sources/paged").await;
+    assert!(src["pageParam"].is_null(), "{src}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_running_daemon_schedules_a_source_added_from_the_command_line_at_once() {
     let s = test_settings();
     let app = TestApp::spawn_with(s.clone()).await;

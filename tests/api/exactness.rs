@@ -456,6 +456,52 @@ async fn a_new_url_drops_the_validators_of_the_old_one() {
 }
 
 #[tokio::test]
+async fn a_run_that_read_the_feed_before_its_source_changed_does_not_save_its_validators_back() {
+    let s = batched(test_settings());
+    let front = TestApp::spawn_roles(s.clone(), NO_WORKER).await;
+    let server = MockServer::start().await;
+    serve_with_validators(&server, rss_feed(&items(0..300, "a")), "v1").await;
+    let source = front
+        .create_source("Rereading", &format!("{}/feed.xml", server.uri()))
+        .await;
+    let run_id = front.trigger(&source).await;
+    wait_run(&front, &run_id, "the feed is read", |d| {
+        d.get_i64("batchesTotal").is_ok()
+    })
+    .await;
+    // While that run's batches wait, the source is read another way: its jobs will have
+    // other identities, so the body that run read says nothing about the next one.
+    let r = front
+        .http
+        .patch(front.url(&format!("/api/sources/{source}")))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"publisher": "another.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let back = TestApp::spawn_roles(s, WORKER_ONLY).await;
+    let run = back.wait_final(&run_id).await;
+    assert_eq!(run.get_str("status").unwrap(), "completed", "{run}");
+    assert_eq!(counts(&run), [300, 300, 0, 0, 0]);
+    let src = source_doc(&front, &source).await;
+    assert!(
+        src.get_str("etag").is_err(),
+        "old validators saved back: {src}"
+    );
+
+    // The next run reads the whole feed, unconditionally, under the new identities.
+    let again = front.trigger(&source).await;
+    let run = back.wait_final(&again).await;
+    assert_eq!(run.get_str("status").unwrap(), "completed", "{run}");
+    assert_eq!(run.get_i64("newJobs").unwrap(), 300, "{run}");
+    assert_eq!(conditional_requests(&server).await, [false, false]);
+    back.cleanup().await;
+    front.daemon.stop();
+}
+
+#[tokio::test]
 async fn a_run_waiting_on_a_long_retry_after_keeps_its_source() {
     let mut s = test_settings();
     s.pipeline.max_fetch_attempts = 3;

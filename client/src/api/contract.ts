@@ -213,6 +213,7 @@ export const sourceSpec: SpecOf<Source> = {
   maxBodyBytes: I({ nullable: true, defaulted: true }),
   expiry: S({ defaulted: true, enum: ['window', 'complete', 'never'] }),
   linkCheck: { type: 'boolean', defaulted: true },
+  pageParam: S({ nullable: true, defaulted: true }),
   lastWindow: { type: 'object', nullable: true, defaulted: true, fields: feedWindow },
   // The schema types health as a bare object; normalizeHealth() defaults each field.
   health: { type: 'object', nullable: true, defaulted: true, unpinned: true },
@@ -228,6 +229,7 @@ export const sourceInputSpec: SpecOf<SourceInput> = {
   userAgent: S(),
   expiry: S({ enum: ['window', 'complete', 'never'] }),
   linkCheck: { type: 'boolean' },
+  pageParam: S(),
   format: { type: 'object', unpinned: true },
   mapping: { type: 'object', unpinned: true },
   publisher: S(),

@@ -154,6 +154,7 @@ export function normalizeSource(raw: unknown): Source {
     ...(s as unknown as Source),
     expiry,
     linkCheck: s.linkCheck === true,
+    pageParam: strOrNull(s.pageParam),
     mapping: typeof s.mapping === 'object' && s.mapping !== null ? (s.mapping as Source['mapping']) : null,
     maxBodyBytes: numOrNull(s.maxBodyBytes),
     lastWindow: normalizeWindow(s.lastWindow),

@@ -196,6 +196,8 @@ export interface Source {
   expiry: Expiry;
   /** Jobs that left the window have their posting's link checked (404/410 closes them). */
   linkCheck: boolean;
+  /** The query parameter that numbers the feed's pages for a backfill; `null`: found from the feed. */
+  pageParam: string | null;
   /** The span the last complete run covered. */
   lastWindow: FeedWindow | null;
   health: SourceHealth | null;
@@ -211,6 +213,8 @@ export interface SourceInput {
   userAgent?: string;
   expiry?: Expiry;
   linkCheck?: boolean;
+  /** `""` goes back to finding it from the feed. */
+  pageParam?: string;
   format?: SourceFormat;
   mapping?: Mapping;
   /** `""` goes back to the URL's host. */

@@ -65,6 +65,7 @@ export function makeSource(over: Partial<Source> = {}): Source {
     maxBodyBytes: null,
     expiry: 'window',
     linkCheck: false,
+    pageParam: null,
     lastWindow: null,
     health: {
       lastRunAt: null,

@@ -149,6 +149,7 @@ async fn read_and_queue(
         url: source.url.clone(),
         etag: body.etag.clone(),
         last_modified: body.last_modified.clone(),
+        reading: Some(source.reading_key()),
     };
     let mut b = Batcher::new(p, task, source, epoch);
     let page = match read_body(p, source, body, &mut b).await {

@@ -110,11 +110,6 @@ pub fn apply(
     Ok(())
 }
 
-/// Whether the edit changes how the body is read (its validators no longer say anything).
-pub fn reading_changed(before: &Source, after: &Source) -> bool {
-    before.format != after.format || before.custom_mapping() != after.custom_mapping()
-}
-
 /// Refuses a change of publisher on a source with jobs unless the request confirms it.
 pub async fn check_publisher(
     state: &AppState,

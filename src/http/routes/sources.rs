@@ -117,17 +117,12 @@ fn apply(state: &AppState, s: &mut Source, input: SourceInput) -> Result<(), Api
         s.link_check = c;
     }
     if let Some(param) = input.page_param {
-        let ok = param.len() <= 50
-            && param
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !ok {
-            return Err(ApiError::bad_request(
+        s.page_param = crate::domain::source::parse_page_param(&param).map_err(|rule| {
+            ApiError::bad_request(
                 &codes::validation("pageParam"),
-                "`pageParam` is at most 50 letters, digits, `_` or `-` (empty: found from the feed)",
-            ));
-        }
-        s.page_param = (!param.is_empty()).then_some(param);
+                format!("`pageParam` is {rule}"),
+            )
+        })?;
     }
     Ok(())
 }
@@ -243,15 +238,12 @@ pub async fn update(
     let before = s.clone();
     apply(&state, &mut s, body.into_inner())?;
     source_format::check_publisher(&state, &before, &s, query.publisher()).await?;
-    let mut updated = state
+    // A new URL, format, mapping or publisher drops the validators (`Store::update_source`).
+    let updated = state
         .store
         .update_source(&s)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no source `{id}`")))?;
-    if source_format::reading_changed(&before, &updated) {
-        state.store.set_validators(&updated.id, None, None).await?;
-        (updated.etag, updated.last_modified) = (None, None);
-    }
     reload(&state).await;
     let changes = source_changes(&before, &updated);
     if !changes.is_empty() {

@@ -117,6 +117,10 @@ pub struct Validators {
     pub url: String,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// The source's `Source::reading_key` when the body was read; absent on runs queued by
+    /// an earlier version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
 }
 
 fn batch_record_id(run_id: &str, generation: u32, batch_no: u32) -> String {

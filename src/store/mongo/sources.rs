@@ -29,7 +29,8 @@ impl Store {
         set.remove("lastWindow");
         set.remove("etag");
         set.remove("lastModified");
-        self.forget_validators_if_moved(&s.id, &s.url).await?;
+        set.insert("readingKey", s.reading_key());
+        self.forget_validators_if_reread(s).await?;
         self.coll(SOURCES)
             .update_one(
                 doc! {"_id": &s.id},
@@ -41,7 +42,9 @@ impl Store {
     }
 
     pub async fn insert_source(&self, s: &Source) -> Result<(), StoreError> {
-        match self.coll(SOURCES).insert_one(encode(s)?).await {
+        let mut d = encode(s)?;
+        d.insert("readingKey", s.reading_key());
+        match self.coll(SOURCES).insert_one(d).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(format!(
                 "a source with id `{}` exists",
@@ -88,7 +91,8 @@ impl Store {
         // drops them.
         set.remove("etag");
         set.remove("lastModified");
-        self.forget_validators_if_moved(&s.id, &s.url).await?;
+        set.insert("readingKey", s.reading_key());
+        self.forget_validators_if_reread(s).await?;
         let d = self
             .coll(SOURCES)
             .find_one_and_update(doc! {"_id": &s.id}, doc! {"$set": set})
@@ -97,12 +101,16 @@ impl Store {
         d.map(decode).transpose()
     }
 
-    /// Validators belong to the URL they were answered for: a source whose URL changes
-    /// fetches its new URL unconditionally.
-    async fn forget_validators_if_moved(&self, id: &str, url: &str) -> Result<(), StoreError> {
+    /// Validators belong to the URL they were answered for and to the way its body is read
+    /// (`Source::reading_key`): a source whose URL, format, mapping or publisher changes
+    /// fetches unconditionally once.
+    async fn forget_validators_if_reread(&self, s: &Source) -> Result<(), StoreError> {
         self.coll(SOURCES)
             .update_one(
-                doc! {"_id": id, "url": {"$ne": url}},
+                doc! {"_id": &s.id, "$or": [
+                    {"url": {"$ne": &s.url}},
+                    {"readingKey": {"$ne": s.reading_key()}},
+                ]},
                 doc! {"$set": {"etag": Bson::Null, "lastModified": Bson::Null}},
             )
             .await?;
@@ -177,34 +185,30 @@ impl Store {
             > 0)
     }
 
-    /// Saves the validators of a body that a completed run stored, unless the source's URL
-    /// changed since that body was read (the new URL starts unconditional).
+    /// Saves the validators of a body that a completed run stored, unless the source changed
+    /// since that body was read: a new URL, format, mapping or publisher starts unconditional,
+    /// and a run that read the old way must not put its validators back.
     pub async fn save_validators(
         &self,
         id: &str,
         v: &crate::store::mongo::runs::Validators,
     ) -> Result<(), StoreError> {
         let opt = |v: &Option<String>| v.clone().map(Bson::String).unwrap_or(Bson::Null);
+        let mut filter = doc! {"_id": id, "url": &v.url};
+        if let Some(reading) = &v.reading {
+            // A source written before reading keys existed has none until it is next saved.
+            filter.insert(
+                "$or",
+                vec![
+                    doc! {"readingKey": reading},
+                    doc! {"readingKey": {"$exists": false}},
+                ],
+            );
+        }
         self.coll(SOURCES)
             .update_one(
-                doc! {"_id": id, "url": &v.url},
+                filter,
                 doc! {"$set": {"etag": opt(&v.etag), "lastModified": opt(&v.last_modified)}},
-            )
-            .await?;
-        Ok(())
-    }
-
-    pub async fn set_validators(
-        &self,
-        id: &str,
-        etag: Option<&str>,
-        last_modified: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let opt = |v: Option<&str>| v.map(|s| Bson::String(s.to_owned())).unwrap_or(Bson::Null);
-        self.coll(SOURCES)
-            .update_one(
-                doc! {"_id": id},
-                doc! {"$set": {"etag": opt(etag), "lastModified": opt(last_modified)}},
             )
             .await?;
         Ok(())

@@ -45,6 +45,42 @@ describe('SourcesPage', () => {
     expect(call.args[1]).toMatchObject({ expiry: 'complete' });
   });
 
+  it('names the page parameter a backfill uses, shows the server message about it, and clears it', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource()] }));
+    await user.click(await screen.findByRole('button', { name: 'Edit' }));
+    const form = screen.getByRole('form', { name: 'Edit Jobicy: all' });
+    const input = within(form).getByLabelText('Page parameter (backfill)');
+    expect(input).toHaveValue('');
+    await user.type(input, 'pg.no');
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    let call = api.next('updateSource');
+    expect(call.args[1]).toMatchObject({ pageParam: 'pg.no' });
+    act(() => call.reject(new ApiError(400, { code: 'validation.pageParam', message: '`pageParam` is at most 50 letters' })));
+    await waitFor(() => expect(input).toHaveAttribute('aria-invalid', 'true'));
+    expect(input).toHaveAccessibleDescription(/at most 50 letters/);
+
+    await user.clear(input);
+    await user.type(input, 'pg');
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    call = api.next('updateSource');
+    expect(call.args[1]).toMatchObject({ pageParam: 'pg' });
+  });
+
+  it('sends an empty page parameter to go back to finding it from the feed', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [makeSource({ pageParam: 'page' })] }));
+    await user.click(await screen.findByRole('button', { name: 'Edit' }));
+    const form = screen.getByRole('form', { name: 'Edit Jobicy: all' });
+    const input = within(form).getByLabelText('Page parameter (backfill)');
+    expect(input).toHaveValue('page');
+    await user.clear(input);
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    expect(api.next('updateSource').args[1]).toMatchObject({ pageParam: '' });
+  });
+
   it('starts a backfill of a source and links to its run', async () => {
     const user = userEvent.setup();
     const { api } = renderApp('/sources');

@@ -7,8 +7,8 @@ import { formatChoice, previewInput, readingInput, type ReadingValues } from './
 import { describeCron } from '../../../lib/cron';
 import { EXPIRY_LABELS } from '../../../lib/expiry';
 
-type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry' | 'linkCheck' | 'format' | 'mapping' | 'publisher' | 'maxBodyBytes';
-const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry', 'linkCheck', 'format', 'mapping', 'publisher', 'maxBodyBytes'];
+type Field = 'name' | 'url' | 'cron' | 'userAgent' | 'enabled' | 'expiry' | 'linkCheck' | 'pageParam' | 'format' | 'mapping' | 'publisher' | 'maxBodyBytes';
+const FIELDS: readonly string[] = ['name', 'url', 'cron', 'userAgent', 'enabled', 'expiry', 'linkCheck', 'pageParam', 'format', 'mapping', 'publisher', 'maxBodyBytes'];
 
 interface Props {
   /** Editing an existing source when given; adding otherwise. */
@@ -28,6 +28,7 @@ interface Values extends ReadingValues {
   userAgent: string;
   expiry: Expiry;
   linkCheck: boolean;
+  pageParam: string;
 }
 
 const EMPTY: Values = {
@@ -38,6 +39,7 @@ const EMPTY: Values = {
   userAgent: '',
   expiry: 'window',
   linkCheck: false,
+  pageParam: '',
   format: 'auto',
   mappingText: '',
   publisher: '',
@@ -56,6 +58,9 @@ function toInput(v: Values, initial?: Source): SourceInput {
   };
   const cron = v.cron.trim();
   if (cron || initial) input.cron = cron || undefined;
+  const pageParam = v.pageParam.trim();
+  if (pageParam) input.pageParam = pageParam;
+  else if (initial?.pageParam) input.pageParam = '';
   const ua = v.userAgent.trim();
   if (ua) input.userAgent = ua;
   else if (initial?.userAgent) input.userAgent = '';
@@ -73,6 +78,7 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
     userAgent: initial?.userAgent ?? '',
     expiry: initial?.expiry ?? 'window',
     linkCheck: initial?.linkCheck ?? false,
+    pageParam: initial?.pageParam ?? '',
     format: initial ? formatChoice(initial.format) : 'auto',
     mappingText: initial?.mapping ? JSON.stringify(initial.mapping, null, 2) : '',
     publisher: initial?.publisher ?? '',
@@ -235,6 +241,23 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
             About once a day, a job older than the feed's window has its posting's link checked; a 404 or 410 closes it.
           </p>
           {errorFor('linkCheck')}
+        </div>
+        <div className="field">
+          <label htmlFor={ids('pageParam').input}>Page parameter (backfill)</label>
+          <input
+            id={ids('pageParam').input}
+            name="pageParam"
+            value={values.pageParam}
+            onChange={(e) => set('pageParam', e.target.value)}
+            placeholder="found from the feed"
+            maxLength={50}
+            aria-invalid={fieldErrors.pageParam ? true : undefined}
+            aria-describedby={described('pageParam', true)}
+          />
+          <p id={ids('pageParam').hint} className="field__hint">
+            The query parameter that numbers the feed's pages, e.g. <code>page</code>. Empty: <code>paged</code> when WordPress made the feed.
+          </p>
+          {errorFor('pageParam')}
         </div>
       </div>
       <SourceReading
