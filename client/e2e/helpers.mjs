@@ -31,14 +31,17 @@ export function uniqueName(prefix) {
 
 /**
  * Serves the fixture feeds on 127.0.0.1, port 0, plus `extra` feeds given as strings by name
- * (`{'evil.xml': '<rss…'}`). Unknown files answer 404.
+ * (`{'evil.xml': '<rss…'}`). Unknown files answer 404. `requests` lists every request it got
+ * (`{name, userAgent}`), so a journey can tell how often, and how, a feed was fetched.
  */
 export async function startFixtureServer(extra = {}) {
   const root = resolve(env.fixturesDir);
+  const requests = [];
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     const file = join(root, path);
     const name = path.replace(/^\/+/, '');
+    requests.push({ name, userAgent: req.headers['user-agent'] ?? '' });
     let body = Object.hasOwn(extra, name) ? Buffer.from(extra[name], 'utf8') : null;
     if (!body) try {
       if (file.startsWith(root) && statSync(file).isFile()) body = readFileSync(file);
@@ -58,6 +61,7 @@ export async function startFixtureServer(extra = {}) {
   const { port } = server.address();
   return {
     url: (name) => `http://127.0.0.1:${port}/${name}`,
+    requests,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -88,6 +88,9 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<Field, string>>>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Bumped when the form empties after an add: the preview of the source just added goes too,
+  // and the next source is previewed only once its "Test" is pressed.
+  const [blankForms, setBlankForms] = useState(0);
   const cronReading = describeCron(values.cron);
 
   const set = <K extends keyof typeof values>(k: K, v: (typeof values)[K]) => {
@@ -109,7 +112,10 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
         return;
       }
       await onSubmit(input, { confirmPublisher: values.confirmPublisher });
-      if (!initial) setValues(EMPTY);
+      if (!initial) {
+        setValues(EMPTY);
+        setBlankForms((n) => n + 1);
+      }
       onDone?.();
     } catch (err) {
       const field = isApiError(err) ? err.field : undefined;
@@ -269,7 +275,7 @@ export function SourceForm({ initial, submitLabel, onSubmit, onCancel, onDone }:
         errorFor={(f) => errorFor(f)}
         invalid={(f) => Boolean(fieldErrors[f])}
       />
-      <MappingPreview input={previewInput(values)} />
+      <MappingPreview key={blankForms} input={previewInput(values)} />
       <div className="form__actions">
         <div className="field--check">
           <input id={ids('enabled').input} name="enabled" type="checkbox" checked={values.enabled} onChange={(e) => set('enabled', e.target.checked)} />

@@ -65,6 +65,30 @@ describe('SourceReading', () => {
     expect(call.args[0]).toMatchObject({ format: 'custom', mapping: edited });
   }, 20000);
 
+  it('clears the preview with the rest of the form once the source is added', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [] }));
+    const form = await screen.findByRole('form', { name: 'Add a source' });
+    await user.type(within(form).getByLabelText('Name'), 'Board');
+    await user.type(within(form).getByLabelText('Feed URL'), 'https://board.example/api');
+    await user.click(within(form).getByRole('button', { name: 'Test' }));
+    act(() => api.next('preview').resolve(preview()));
+    await within(form).findByTestId('preview-result');
+
+    await user.click(within(form).getByRole('button', { name: 'Add source' }));
+    act(() => api.next('createSource').resolve(makeSource({ name: 'Board', url: 'https://board.example/api' })));
+    await waitFor(() => expect(api.pendingCount('listSources')).toBe(1));
+    act(() => api.next('listSources').resolve({ items: [makeSource({ name: 'Board', url: 'https://board.example/api' })] }));
+    await waitFor(() => expect(within(form).getByLabelText('Name')).toHaveValue(''));
+    expect(within(form).queryByTestId('preview-result')).toBeNull();
+
+    // The next source is previewed when asked, not while its URL is being typed.
+    fireEvent.change(within(form).getByLabelText('Feed URL'), { target: { value: 'https://other.example/feed' } });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(api.pendingCount('preview')).toBe(0);
+  }, 20000);
+
   it('warns before a new publisher and confirms it only when asked', async () => {
     const user = userEvent.setup();
     const { api } = renderApp('/sources');
