@@ -109,11 +109,18 @@ export function MappingPreview({ input, refreshMs = 700 }: Props) {
             </tbody>
           </table>
           {preview.failures.length > 0 ? (
-            <ul data-testid="preview-failures">
-              {preview.failures.slice(0, 20).map((f, i) => (
-                <li key={i}>{`${f.code}: ${f.message}`}</li>
-              ))}
-            </ul>
+            <div className="preview__failures">
+              <ul data-testid="preview-failures">
+                {preview.failures.map((f, i) => (
+                  <li key={i}>{`${f.code}: ${f.message}`}</li>
+                ))}
+              </ul>
+              {preview.failureCount > preview.failures.length ? (
+                <p className="field__hint" data-testid="preview-failures-more">
+                  {`and ${preview.failureCount - preview.failures.length} more failed items, counted but not listed`}
+                </p>
+              ) : null}
+            </div>
           ) : null}
           <ol data-testid="preview-jobs">
             {preview.jobs.map((j) => (

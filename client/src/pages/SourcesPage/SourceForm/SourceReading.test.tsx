@@ -65,6 +65,21 @@ describe('SourceReading', () => {
     expect(call.args[0]).toMatchObject({ format: 'custom', mapping: edited });
   }, 20000);
 
+  it('lists every failure the preview sent and says how many more were only counted', async () => {
+    const user = userEvent.setup();
+    const { api } = renderApp('/sources');
+    act(() => api.next('listSources').resolve({ items: [] }));
+    const form = await screen.findByRole('form', { name: 'Add a source' });
+    await user.type(within(form).getByLabelText('Feed URL'), 'https://board.example/api');
+    await user.click(within(form).getByRole('button', { name: 'Test' }));
+    const failures = Array.from({ length: 30 }, (_, i) => ({ code: 'item.missing_title', message: `item ${i + 1} has no title` }));
+    act(() => api.next('preview').resolve(preview({ failures, failureCount: 530 })));
+    const list = await within(form).findByTestId('preview-failures');
+    expect(within(list).getAllByRole('listitem')).toHaveLength(30);
+    expect(list).toHaveTextContent('item 30 has no title');
+    expect(within(form).getByTestId('preview-failures-more')).toHaveTextContent('and 500 more failed items');
+  });
+
   it('clears the preview with the rest of the form once the source is added', async () => {
     const user = userEvent.setup();
     const { api } = renderApp('/sources');
