@@ -99,6 +99,7 @@ pub struct Daemon {
     _expiry_sweeper: Option<Addr<LoopActor>>,
     _retention: Option<Addr<LoopActor>>,
     _link_checker: Option<Addr<LoopActor>>,
+    _pause_follower: Addr<LoopActor>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -229,6 +230,11 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let queues = Queues::new(&redis, &settings.pipeline);
     let fetcher =
         HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
+    // Read before any role starts: a daemon started while the deployment is paused stays so.
+    let maintenance = store
+        .maintenance()
+        .await
+        .context("reading the maintenance state from MongoDB")?;
     Ok(Arc::new(Pipeline {
         settings,
         store,
@@ -237,6 +243,7 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
         queues,
         fetcher,
         instance: instance_name(),
+        pause: crate::actors::pause::PauseGate::new(maintenance),
     }))
 }
 
@@ -282,13 +289,22 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     pipeline.store.ensure_audit_indexes().await?;
     // The broker (and its Redis subscription) gets a thread of its own, so a run's change is
     // fanned out at once rather than behind import work on the shared runtime.
-    let (redis, store, instance) = (
+    let (redis, store, instance, gate) = (
         pipeline.redis.clone(),
         pipeline.store.clone(),
         pipeline.instance.clone(),
+        pipeline.pause.clone(),
     );
     let broker = Supervisor::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
-        HistoryBroker::new(redis).with_store(store, instance)
+        HistoryBroker::new(redis)
+            .with_store(store, instance)
+            .with_pause(gate)
+    });
+    let (p, s) = (pipeline.clone(), shutdown.clone());
+    let pause_follower = Supervisor::start(move |_| {
+        LoopActor::new("maintenance follower", move || {
+            Box::pin(crate::actors::pause::follow_forever(p.clone(), s.clone()))
+        })
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
     let (scheduler, sweeper, expiry_sweeper, retention, link_checker) = match roles.scheduler {
@@ -380,6 +396,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         _expiry_sweeper: expiry_sweeper,
         _retention: retention,
         _link_checker: link_checker,
+        _pause_follower: pause_follower,
     })
 }
 

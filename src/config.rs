@@ -252,6 +252,9 @@ pub struct PipelineSettings {
     pub max_resumes: u32,
     /// How often one daemon looks for stale runs.
     pub sweep_interval_secs: u64,
+    /// How often every daemon reads the maintenance (pause) state again, besides when a
+    /// change is announced over Redis: the longest a lost announcement delays a pause.
+    pub pause_refresh_secs: u64,
     /// How often one daemon closes the open jobs whose `validThrough` has passed (besides
     /// each run of their source); 0: only at runs.
     pub expiry_sweep_interval_secs: u64,
@@ -301,6 +304,7 @@ impl Default for PipelineSettings {
             stale_after_secs: 600,
             max_resumes: 2,
             sweep_interval_secs: 30,
+            pause_refresh_secs: 3,
             expiry_sweep_interval_secs: 600,
             shutdown_grace_secs: 30,
             step_timeout_secs: 900,
@@ -694,6 +698,10 @@ impl Settings {
         positive(
             "pipeline.sweep_interval_secs",
             self.pipeline.sweep_interval_secs,
+        )?;
+        positive(
+            "pipeline.pause_refresh_secs",
+            self.pipeline.pause_refresh_secs,
         )?;
         in_range(
             "pipeline.max_store_attempts",

@@ -71,6 +71,21 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Pause every daemon for maintenance: no scheduled runs, no new queue tasks, no sweeps.
+    Pause {
+        /// Shown on the dashboards' banner and in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print the maintenance state as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a maintenance pause.
+    Resume {
+        /// Print the maintenance state as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sources: `sources list|show|add|edit|remove|import`.
     Sources {
         #[command(subcommand)]
@@ -145,6 +160,12 @@ fn main() -> ExitCode {
         Command::Index { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::index(s, cmd, json)
         }),
+        Command::Pause { reason, json } => admin(cli.config, |s| {
+            job_importer::cli::admin::pause(s, reason, json)
+        }),
+        Command::Resume { json } => {
+            admin(cli.config, |s| job_importer::cli::admin::resume(s, json))
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct HistoryBroker {
     instance: Option<String>,
     /// Runs whose progress is being read; a change meanwhile marks them for one more read.
     reading: HashMap<String, bool>,
+    /// The pause state whose changes go to every session.
+    pause: Option<super::pause::PauseGate>,
     stats: BrokerStats,
 }
 
@@ -78,7 +80,21 @@ impl HistoryBroker {
             store: None,
             instance: None,
             reading: HashMap::new(),
+            pause: None,
             stats: BrokerStats::default(),
+        }
+    }
+
+    /// Sends every change of the pause state to every session (`maintenance`).
+    pub fn with_pause(mut self, gate: super::pause::PauseGate) -> Self {
+        self.pause = Some(gate);
+        self
+    }
+
+    fn maintenance_changed(&mut self, m: crate::domain::maintenance::Maintenance) {
+        let event = ServerEvent::Maintenance(Box::new(m));
+        if let Ok(json) = serde_json::to_string(&event) {
+            self.fan_out(ByteString::from(json), None);
         }
     }
 
@@ -205,6 +221,15 @@ impl Actor for HistoryBroker {
             let updates = super::subscription::messages(redis, channel, "run updates");
             ctx.add_stream(updates.map(ImportRunUpdated));
         }
+        if let Some(gate) = &self.pause {
+            // Only changes from now on: a session's `initial_data` carries the state it began with.
+            let changes = futures_util::stream::unfold(gate.subscribe(), |mut rx| async move {
+                rx.changed().await.ok()?;
+                let m = rx.borrow_and_update().clone();
+                Some((MaintenanceChanged(m), rx))
+            });
+            ctx.add_stream(changes);
+        }
     }
 }
 
@@ -258,6 +283,17 @@ impl StreamHandler<ImportRunUpdated> for HistoryBroker {
     fn finished(&mut self, _: &mut Self::Context) {
         // The subscription resubscribes by itself; it ends only with the broker.
     }
+}
+
+/// The pause state changed (from the gate's watch channel).
+struct MaintenanceChanged(crate::domain::maintenance::Maintenance);
+
+impl StreamHandler<MaintenanceChanged> for HistoryBroker {
+    fn handle(&mut self, msg: MaintenanceChanged, ctx: &mut Self::Context) {
+        guard(NAME, ctx, |_| self.maintenance_changed(msg.0));
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl Handler<ImportRunUpdated> for HistoryBroker {
@@ -373,6 +409,7 @@ mod tests {
             store: None,
             instance: None,
             reading: HashMap::new(),
+            pause: None,
             stats: BrokerStats::default(),
         }
     }
@@ -415,6 +452,36 @@ mod tests {
             let got = new.lock().unwrap().clone();
             assert_eq!(got.len(), 1, "a session of after gets updates: {got:?}");
             assert!(got[0].contains("import_history_update"));
+        });
+    }
+
+    #[test]
+    fn every_session_hears_of_a_pause_and_a_resume() {
+        use crate::actors::pause::PauseGate;
+        use crate::domain::audit::Actor;
+        use crate::domain::maintenance::Maintenance;
+        actix::System::new().block_on(async {
+            let gate = PauseGate::new(Maintenance::default());
+            let g = gate.clone();
+            let broker = Supervisor::start(move |_| broker_without_redis().with_pause(g.clone()));
+            let got = Arc::default();
+            let session = Recorder(Arc::clone(&got)).start();
+            broker.send(connect(1, &session)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            gate.set(Maintenance::paused(
+                Actor::Admin,
+                chrono::Utc::now(),
+                Some("x".into()),
+            ));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            gate.set(gate.state().resumed(Actor::Admin, chrono::Utc::now()));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let got = got.lock().unwrap().clone();
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert!(
+                got[0].contains(r#""event":"maintenance""#) && got[0].contains(r#""paused":true"#)
+            );
+            assert!(got[1].contains(r#""paused":false"#));
         });
     }
 }

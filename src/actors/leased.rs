@@ -1,5 +1,6 @@
 //! Periodic work that one daemon of a deployment does per interval: every daemon ticks, and
-//! the one that takes the Redis lease does the work.
+//! the one that takes the Redis lease does the work. Nothing is done while the deployment is
+//! paused for maintenance (`pause::PauseGate`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub async fn every_with_lease<F, Fut>(
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
+        }
+        if p.pause.is_paused() {
+            tracing::debug!("{what} skipped: paused for maintenance");
+            continue;
         }
         match p.redis.try_lease(&key, &p.instance, ttl).await {
             Ok(true) => work().await,

@@ -9,6 +9,7 @@ pub mod leased;
 pub mod link_check;
 pub mod manual;
 pub mod messages;
+pub mod pause;
 pub mod pipeline;
 pub mod preview;
 pub mod queue_actor;

@@ -32,6 +32,8 @@ pub struct Pipeline {
     pub runs: RunLedger,
     /// Names this process in worker names and on runs (`fetchedBy`).
     pub instance: String,
+    /// Whether the deployment is paused for maintenance (`actors::pause`).
+    pub pause: super::pause::PauseGate,
 }
 
 /// How long a running lease may name a run this database does not have before it is taken

@@ -6,7 +6,9 @@
 //! fail every fetch). A watchdog replaces a worker that stopped heartbeating while Redis
 //! answers: whatever wedged it, its tasks go back to the queue and a new worker takes over. On
 //! shutdown (the daemon's token), apalis stops taking tasks and lets those in flight finish;
-//! `Drained` answers once they have.
+//! `Drained` answers once they have. A maintenance pause (`pause::PauseGate`) stops the worker
+//! the same way, and no worker runs until the deployment is resumed: the next one starts then,
+//! under a new name.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -40,9 +42,10 @@ pub struct QueueActor<R> {
     generation: u32,
     /// Unexpected ends in a row: the next start waits `restart_delay(failures)`.
     failures: u32,
-    /// The current worker: its name, when it started running, and what cancels it.
+    /// The current worker: its name, since when it runs (unset while it waits for its start or
+    /// for a resume), and what cancels it.
     name: String,
-    running_since: Instant,
+    running_since: Arc<std::sync::Mutex<Option<Instant>>>,
     abort: Option<tokio::task::AbortHandle>,
     /// Set once the worker stopped after shutdown, its in-flight tasks done.
     drained: tokio::sync::watch::Sender<bool>,
@@ -70,7 +73,7 @@ impl<R: QueueRole> QueueActor<R> {
             generation: 0,
             failures: 0,
             name: String::new(),
-            running_since: Instant::now(),
+            running_since: Arc::default(),
             abort: None,
             drained: tokio::sync::watch::Sender::new(false),
             role: PhantomData,
@@ -88,13 +91,18 @@ impl<R: QueueRole> Actor for QueueActor<R> {
         let name = format!("{}-{}-{}", R::KIND, self.pipeline.instance, self.generation);
         let delay = restart_delay(self.failures);
         let repair = self.failures > 0;
-        let run = R::run(&self.pipeline, name.clone(), self.shutdown.clone());
         let p = self.pipeline.clone();
         let stop = self.shutdown.clone();
+        let running_since = Arc::new(std::sync::Mutex::new(None));
+        self.running_since = running_since.clone();
+        let worker_name = name.clone();
         let start = async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = stop.cancelled() => return Ok(()),
+                _ = stop.cancelled() => return Ok(Ended::Stopped),
+            }
+            if !p.pause.wait_running(&stop).await {
+                return Ok(Ended::Stopped);
             }
             if repair {
                 match p.queues.repair().await {
@@ -108,13 +116,34 @@ impl<R: QueueRole> Actor for QueueActor<R> {
                     Err(e) => tracing::warn!(error = %e, "could not check the queues"),
                 }
             }
-            run.await
+            // A pause stops this worker as a shutdown does: it takes no new tasks and lets
+            // those in flight finish.
+            let until = stop.child_token();
+            let run = R::run(&p, worker_name.clone(), until.clone());
+            *running_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            let gate = p.pause.clone();
+            let paused = async move {
+                gate.wait_paused().await;
+                until.cancel();
+            };
+            tokio::pin!(run);
+            let ended = tokio::select! {
+                r = &mut run => r.map(|()| Ended::Stopped)?,
+                () = paused => run.await.map(|()| Ended::Paused)?,
+            };
+            // It stopped on purpose: it is no longer listed as a live worker.
+            let keys = p.queues.keys(R::FETCH);
+            let mut c = p.queues.connection();
+            if let Err(e) = crate::store::queue_state::deregister(&mut c, &keys, &worker_name).await
+            {
+                tracing::debug!(error = %e, "could not unregister a stopped worker");
+            }
+            Ok::<_, String>(ended)
         };
         tracing::info!(worker = %name, ?delay, "{} started", R::KIND);
         let handle = tokio::spawn(start);
         self.abort = Some(handle.abort_handle());
         self.name = name.clone();
-        self.running_since = Instant::now() + delay;
         let task = actix::fut::wrap_future::<_, Self>(handle);
         ctx.spawn(task.map(move |res, act, ctx| {
             if act.shutdown.is_cancelled() {
@@ -122,13 +151,21 @@ impl<R: QueueRole> Actor for QueueActor<R> {
                 act.drained.send_replace(true);
                 return;
             }
-            if act.running_since.elapsed() >= HEALTHY_RUN {
+            if let Ok(Ok(Ended::Paused)) = res {
+                // Not a failure: the next start waits for the resume.
+                tracing::info!(worker = %name, "{} stopped for maintenance", R::KIND);
+                act.failures = 0;
+                ctx.stop();
+                return;
+            }
+            let ran_for = act.running_for().unwrap_or_default();
+            if ran_for >= HEALTHY_RUN {
                 act.failures = 1;
             } else {
                 act.failures = act.failures.saturating_add(1);
             }
             let result = match res {
-                Ok(r) => format!("{r:?}"),
+                Ok(r) => format!("{:?}", r.map(|_| ())),
                 Err(e) if e.is_cancelled() => "replaced by the watchdog".to_owned(),
                 Err(e) => e.to_string(),
             };
@@ -140,7 +177,24 @@ impl<R: QueueRole> Actor for QueueActor<R> {
     }
 }
 
+/// How a worker's run ended when it ended without an error.
+#[derive(Debug)]
+enum Ended {
+    /// The daemon stopped (or the worker ended by itself).
+    Stopped,
+    /// A maintenance pause stopped it.
+    Paused,
+}
+
 impl<R: QueueRole> QueueActor<R> {
+    /// How long the current worker has been running; `None` before it started.
+    fn running_for(&self) -> Option<Duration> {
+        self.running_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|t| t.elapsed())
+    }
+
     /// apalis presumes a worker dead after `3 × heartbeat`; the watchdog waits twice that.
     fn watchdog_every(&self) -> Duration {
         Duration::from_secs(self.pipeline.settings.pipeline.heartbeat_secs.max(1) * 3)
@@ -149,8 +203,11 @@ impl<R: QueueRole> QueueActor<R> {
     /// Replaces the worker if its last heartbeat is older than twice apalis' limit, judged only
     /// when Redis answers (a Redis that is away stops every worker's heartbeat alike).
     fn watch(&mut self, ctx: &mut Context<Self>) {
-        if self.shutdown.is_cancelled() || self.running_since.elapsed() < 2 * self.watchdog_every()
-        {
+        // A worker not started yet (or waiting for a resume) has no heartbeat to judge.
+        let young = self
+            .running_for()
+            .is_none_or(|d| d < 2 * self.watchdog_every());
+        if self.shutdown.is_cancelled() || young || self.pipeline.pause.is_paused() {
             return;
         }
         let p = self.pipeline.clone();

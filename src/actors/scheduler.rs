@@ -4,7 +4,8 @@
 //! stream of its context). Nothing outlives it, so its supervisor restarts all of it: after a
 //! panic the sources are read again and every timer set anew. Several daemons may fire the
 //! same tick; a claim per (source, tick) in MongoDB lets exactly one start the run, and a tick
-//! missed while every daemon was down runs once at start.
+//! missed while every daemon was down runs once at start. Ticks that fall in a maintenance
+//! pause start nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,8 +40,17 @@ pub fn next_fire(cron: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// Starts a run for the tick `slot` unless another daemon already took it. The claim is kept
 /// in MongoDB (`Store::claim_tick`), so a Redis that lost its data never lets a tick run twice.
 pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
-    match p.store.claim_tick(&source.id, slot).await {
-        Ok(true) => match p
+    // A tick that falls in a maintenance pause starts nothing, and is not run after it.
+    let claim = async {
+        if p.pause.is_paused() {
+            tracing::info!(source = %source.id, %slot, "tick skipped: paused for maintenance");
+            return Ok(None);
+        }
+        p.store.claim_tick(&source.id, slot).await.map(Some)
+    };
+    match claim.await {
+        Ok(None) => {}
+        Ok(Some(true)) => match p
             .start_run_with(
                 source,
                 Trigger::Schedule,
@@ -61,7 +71,9 @@ pub async fn fire(p: &Pipeline, source: &Source, slot: DateTime<Utc>) {
                 tracing::warn!(source = %source.id, error = %e, "scheduled run could not start")
             }
         },
-        Ok(false) => tracing::debug!(source = %source.id, %slot, "tick taken by another daemon"),
+        Ok(Some(false)) => {
+            tracing::debug!(source = %source.id, %slot, "tick taken by another daemon")
+        }
         Err(e) => tracing::warn!(source = %source.id, error = %e, "tick could not be claimed"),
     }
     if let Err(e) = p

@@ -16,7 +16,12 @@ use crate::store::queue::{FetchFeedTask, ImportBatchTask};
 pub async fn sweep(p: &Pipeline) -> Result<usize, StoreError> {
     let policy = &p.settings.pipeline;
     let now = Utc::now();
-    let before = now - chrono::Duration::seconds(policy.stale_after_secs as i64);
+    // The time the deployment was paused does not count as time without progress: a run
+    // queued before or during a pause is not stale the moment it ends.
+    let stale_after = Duration::from_secs(policy.stale_after_secs);
+    let Some(before) = p.pause.stale_cutoff(now, stale_after) else {
+        return Ok(0);
+    };
     let stale = p.store.stale_runs(&ts(&before), &ts(&now)).await?;
     let mut handled = 0;
     // One run the sweeper cannot judge (its queue entries unreadable, a store error) does not

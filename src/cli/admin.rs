@@ -542,3 +542,74 @@ pub async fn sources(
         }
     }
 }
+
+/// How a pause state reads in a terminal.
+fn maintenance_line(m: &crate::domain::maintenance::Maintenance) -> String {
+    use crate::domain::time::format;
+    let who = |a: Option<Actor>| a.map_or("-".to_owned(), |a| format!("{a:?}").to_lowercase());
+    if m.paused {
+        format!(
+            "paused since {} by {}{}",
+            m.paused_at.as_ref().map(format).unwrap_or_default(),
+            who(m.paused_by),
+            m.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )
+    } else {
+        match &m.resumed_at {
+            Some(at) => format!("running (resumed {} by {})", format(at), who(m.resumed_by)),
+            None => "running".to_owned(),
+        }
+    }
+}
+
+/// `job-importer pause [--reason R]`: pauses every daemon's scheduler, queue workers and
+/// sweeps (the same rules as `POST /api/maintenance/pause`), recorded in the audit log.
+pub async fn pause(
+    settings: Settings,
+    reason: Option<String>,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if let Some(r) = &reason {
+        let max = crate::domain::maintenance::MAX_REASON_CHARS;
+        if r.chars().count() > max || r.chars().any(char::is_control) {
+            anyhow::bail!("--reason must be at most {max} printable characters");
+        }
+    }
+    let p = crate::app::connect(Arc::new(settings)).await?;
+    let done = crate::actors::pause::pause(&p, Actor::Cli, reason).await?;
+    if done.changed {
+        cli_audit(&p, AuditAction::MaintenancePaused, |e| {
+            e.detail = done.state.reason.clone();
+        })
+        .await;
+    }
+    if as_json {
+        return pretty(&done.state);
+    }
+    let note = if done.changed { "" } else { " (already)" };
+    Ok(format!("{}{note}", maintenance_line(&done.state)))
+}
+
+/// `job-importer resume`: ends a pause (as `POST /api/maintenance/resume`).
+pub async fn resume(settings: Settings, as_json: bool) -> anyhow::Result<String> {
+    let p = crate::app::connect(Arc::new(settings)).await?;
+    let done = crate::actors::pause::resume(&p, Actor::Cli).await?;
+    if done.changed {
+        cli_audit(&p, AuditAction::MaintenanceResumed, |_| {}).await;
+    }
+    if as_json {
+        return pretty(&done.state);
+    }
+    let note = if done.changed {
+        ""
+    } else {
+        " (was not paused)"
+    };
+    Ok(format!("{}{note}", maintenance_line(&done.state)))
+}

@@ -29,16 +29,20 @@ pub enum AuditAction {
     ImportStarted,
     ImportAllStarted,
     RunReplayed,
+    MaintenancePaused,
+    MaintenanceResumed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 8] = [
         Self::SourceCreated,
         Self::SourceUpdated,
         Self::SourceRemoved,
         Self::ImportStarted,
         Self::ImportAllStarted,
         Self::RunReplayed,
+        Self::MaintenancePaused,
+        Self::MaintenanceResumed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,8 @@ impl AuditAction {
             Self::ImportStarted => "import_started",
             Self::ImportAllStarted => "import_all_started",
             Self::RunReplayed => "run_replayed",
+            Self::MaintenancePaused => "maintenance_paused",
+            Self::MaintenanceResumed => "maintenance_resumed",
         }
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{self, Failure};
 use super::import_run::ImportRun;
+use super::maintenance::Maintenance;
 use super::source::SourceHealth;
 
 /// A page of import logs, newest first: the same shape on REST and in `initial_data`.
@@ -55,6 +56,9 @@ pub struct InitialData {
     /// Read before the data above: a later `sync` with `since` set to this misses nothing.
     #[serde(default)]
     pub server_time: String,
+    /// Whether the deployment is paused for maintenance; `maintenance` events follow changes.
+    #[serde(default)]
+    pub maintenance: Maintenance,
 }
 
 /// The answer to `sync`: every run changed since the given time, or newer than the versions
@@ -102,6 +106,8 @@ pub enum ServerEvent {
     ImportHistoryUpdate(Box<ImportRun>),
     SyncResult(Box<SyncResult>),
     RunProgress(Box<RunProgress>),
+    /// The deployment was paused or resumed (sent to every session).
+    Maintenance(Box<Maintenance>),
     Subscribed(Subscriptions),
     Pong(Option<()>),
     Error(EventError),

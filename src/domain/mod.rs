@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod import_run;
 pub mod job_change;
 pub mod job_posting;
+pub mod maintenance;
 pub mod mapping;
 pub mod source;
 pub mod time;

@@ -80,6 +80,14 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
     route!("GET", "/api/audit", routes::audit::list),
+    route!("GET", "/api/maintenance", routes::maintenance::show),
+    route!("POST", "/api/maintenance/pause", routes::maintenance::pause),
+    route!(
+        "POST",
+        "/api/maintenance/resume",
+        routes::maintenance::resume
+    ),
+    route!("GET", "/api/queues", routes::queues::list),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
     route!("GET", "/api/sources/{id}", routes::sources::show),

@@ -5,6 +5,7 @@ pub mod job_index;
 pub mod mongo;
 pub mod queue;
 pub mod queue_state;
+pub mod queue_view;
 pub mod redis;
 pub mod run_state;
 

@@ -47,6 +47,51 @@ impl QueueKeys {
     }
 }
 
+/// Tasks ready to be fetched (the waiting list, and scheduled tasks already due: apalis
+/// schedules every push and moves due ones to the list when a worker asks for work), tasks
+/// scheduled for later, and the earliest such due time (seconds). `ARGV[1]`: now, in seconds.
+const COUNTS: &str = r#"
+local now = tonumber(ARGV[1])
+local due = redis.call('zcount', KEYS[2], '-inf', now)
+local waiting = redis.call('llen', KEYS[1]) + due
+local delayed = redis.call('zcount', KEYS[2], '(' .. now, '+inf')
+local first = redis.call('zrangebyscore', KEYS[2], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local next_due = -1
+if #first == 2 then next_due = math.floor(tonumber(first[2])) end
+return {waiting, delayed, next_due}
+"#;
+
+/// Removes worker `ARGV[1]` from the registered workers once it holds nothing (it stopped
+/// taking tasks and finished those it had); returns 1 when it did.
+const DEREGISTER: &str = r#"
+if redis.call('scard', KEYS[2]) > 0 then return 0 end
+redis.call('del', KEYS[2])
+return redis.call('zrem', KEYS[1], ARGV[1])
+"#;
+
+/// The in-flight set of one worker: its size, and up to `ARGV[2]` of its ids, each followed
+/// by the `source_id` of its payload (the JSON the queue's codec wrote) or `''`.
+const IN_FLIGHT: &str = r#"
+local set = ARGV[1]
+local out = {}
+local n = 0
+for _, id in ipairs(redis.call('smembers', set)) do
+  if n >= tonumber(ARGV[2]) then break end
+  local source = ''
+  local payload = redis.call('hget', KEYS[1], id)
+  if payload then
+    local ok, task = pcall(cjson.decode, payload)
+    if ok and type(task) == 'table' and type(task['source_id']) == 'string' then
+      source = task['source_id']
+    end
+  end
+  table.insert(out, id)
+  table.insert(out, source)
+  n = n + 1
+end
+return {redis.call('scard', set), out}
+"#;
+
 /// Whether task `id` can be fetched at all: its payload and its metadata are both there. Used
 /// as a prefix of the scripts below (`KEYS[1]` the payloads, `ARGV[...]` the metadata prefix).
 const INTACT: &str = r#"
@@ -117,6 +162,89 @@ if n > 0 then
 end
 return n
 "#;
+
+/// How many tasks of a queue wait, and when the earliest delayed one is due.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Ready to be fetched by the next free worker.
+    pub waiting: u64,
+    /// Scheduled for later (a fetch waiting for its retry).
+    pub delayed: u64,
+    /// When the earliest delayed task is due, in seconds since the epoch.
+    pub next_due: Option<i64>,
+}
+
+/// A task a worker holds: its id and the source named by its payload (when readable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub id: String,
+    pub source_id: Option<String>,
+}
+
+/// The registered workers of a queue and their last heartbeats (seconds), oldest first.
+///
+/// apalis-redis 1.0 has `ListWorkers` for this, but it cannot be used: it reads the workers'
+/// metadata under another key than the one registration writes (`{queue}:workers:{name}`
+/// against `{queue}:workers:metadata:{name}`), so every entry lacks fields it requires, and an
+/// empty list comes back as a JSON object; either way it answers an error.
+pub async fn workers<C>(conn: &mut C, keys: &QueueKeys) -> Result<Vec<(String, i64)>, StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let list: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(&keys.workers)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(conn)
+        .await?;
+    Ok(list.into_iter().map(|(w, s)| (w, s as i64)).collect())
+}
+
+/// What waits in a queue (see `COUNTS`), read atomically.
+pub async fn counts<C>(conn: &mut C, keys: &QueueKeys) -> Result<Counts, StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let (waiting, delayed, due): (u64, u64, i64) = Script::new(COUNTS)
+        .key(&keys.active)
+        .key(&keys.scheduled)
+        .arg(chrono::Utc::now().timestamp())
+        .invoke_async(conn)
+        .await?;
+    Ok(Counts {
+        waiting,
+        delayed,
+        next_due: (due >= 0).then_some(due),
+    })
+}
+
+/// How many tasks worker `name` holds (fetched, not acknowledged), and up to `limit` of them.
+pub async fn held_by<C>(
+    conn: &mut C,
+    keys: &QueueKeys,
+    name: &str,
+    limit: usize,
+) -> Result<(u64, Vec<Held>), StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let (total, flat): (u64, Vec<String>) = Script::new(IN_FLIGHT)
+        .key(&keys.data)
+        .arg(format!("{}:{name}", keys.inflight))
+        .arg(limit)
+        .invoke_async(conn)
+        .await?;
+    let mut held: Vec<Held> = flat
+        .chunks_exact(2)
+        .map(|pair| Held {
+            id: pair[0].clone(),
+            source_id: (!pair[1].is_empty()).then(|| pair[1].clone()),
+        })
+        .collect();
+    held.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((total, held))
+}
 
 /// What a repair did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +323,22 @@ where
         requeued += n;
     }
     Ok(Repair { dropped, requeued })
+}
+
+/// Unregisters worker `name`, which stopped on purpose (a pause, a shutdown), if it holds no
+/// task, so it is not listed as live until apalis would presume it dead. One that still holds
+/// tasks stays registered: another worker hands them back after its missed heartbeats.
+pub async fn deregister<C>(conn: &mut C, keys: &QueueKeys, name: &str) -> Result<bool, StoreError>
+where
+    C: redis::aio::ConnectionLike,
+{
+    let n: i64 = Script::new(DEREGISTER)
+        .key(&keys.workers)
+        .key(format!("{}:{name}", keys.inflight))
+        .arg(name)
+        .invoke_async(conn)
+        .await?;
+    Ok(n == 1)
 }
 
 /// The last heartbeat of worker `name` (seconds since the epoch), or `None` when it is not

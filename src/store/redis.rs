@@ -49,6 +49,10 @@ impl Keys {
     pub fn sources_channel(&self) -> String {
         format!("{}:sources", self.prefix)
     }
+    /// A message here tells every daemon to read the pause state again from MongoDB.
+    pub fn maintenance_channel(&self) -> String {
+        format!("{}:maintenance", self.prefix)
+    }
     pub fn fetch_queue(&self) -> String {
         format!("{}:fetch", self.prefix)
     }

@@ -20,6 +20,7 @@ mod http_api;
 mod jobs_api;
 mod links;
 mod live;
+mod maintenance;
 mod mappings;
 mod openapi;
 mod pipeline;

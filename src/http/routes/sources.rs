@@ -350,7 +350,7 @@ async fn start_manual(
         })
         .await;
     }
-    accepted(id, started)
+    accepted(id, started, state.pipeline.pause.is_paused())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -386,10 +386,14 @@ pub async fn backfill(
     start_manual(&state, &req, actor, &id, options, detail).await
 }
 
-/// `202 {"run"}` for a run queued now, `409 run.already_running` when one is in progress.
-pub fn accepted(source_id: &str, started: Started) -> Result<HttpResponse, ApiError> {
+/// `202 {"run", "paused"}` for a run queued now, `409 run.already_running` when one is in
+/// progress. A run queued while the deployment is paused (`paused: true`) waits in the queue
+/// and starts once it is resumed.
+pub fn accepted(source_id: &str, started: Started, paused: bool) -> Result<HttpResponse, ApiError> {
     match started {
-        Started::Run(run) => Ok(HttpResponse::Accepted().json(json!({"run": run}))),
+        Started::Run(run) => {
+            Ok(HttpResponse::Accepted().json(json!({"run": run, "paused": paused})))
+        }
         Started::AlreadyRunning(run_id) => Err(already_running(source_id, run_id)),
     }
 }
@@ -431,7 +435,9 @@ pub async fn import_all(
         ));
     })
     .await;
-    Ok(HttpResponse::Accepted().json(report))
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    body["paused"] = state.pipeline.pause.is_paused().into();
+    Ok(HttpResponse::Accepted().json(body))
 }
 
 /// Runs the source of a run again now, fetching without validators (`replayOf` names the
@@ -458,7 +464,8 @@ pub async fn replay(
                 e.detail = Some(format!("replay of run {id}"));
             })
             .await;
-            Ok(HttpResponse::Accepted().json(json!({"run": run})))
+            let paused = state.pipeline.pause.is_paused();
+            Ok(HttpResponse::Accepted().json(json!({"run": run, "paused": paused})))
         }
         Replay::AlreadyRunning(source_id, run_id) => Err(already_running(&source_id, run_id)),
         Replay::NoSuchRun => Err(ApiError::not_found(format!("no import run `{id}`"))),

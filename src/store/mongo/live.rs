@@ -172,6 +172,7 @@ impl Store {
             sources,
             totals: self.totals().await?,
             server_time,
+            maintenance: self.maintenance().await?,
         })
     }
 

@@ -22,6 +22,7 @@ pub mod jobs_export;
 pub mod jobs_query;
 pub mod links;
 pub mod live;
+pub mod maintenance;
 pub mod preview;
 pub mod retention;
 pub mod runs;
@@ -39,6 +40,8 @@ pub const TICKS: &str = "schedule_ticks";
 pub const IMPORT_BATCHES: &str = "import_batches";
 /// Who changed which source, and when (see `domain::audit`).
 pub const AUDIT_LOG: &str = "audit_log";
+/// One document: whether the deployment is paused for maintenance (see `maintenance`).
+pub const MAINTENANCE: &str = "maintenance";
 
 /// Whether a write failed on a unique key (`E11000`).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
