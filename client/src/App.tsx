@@ -14,6 +14,7 @@ import { NotFoundPage } from './pages/NotFoundPage/NotFoundPage';
 import { RunDetailPage } from './pages/RunDetailPage/RunDetailPage';
 import { SourcesPage } from './pages/SourcesPage/SourcesPage';
 import { AuditPage } from './pages/AuditPage/AuditPage';
+import { QueuesPage } from './pages/QueuesPage/QueuesPage';
 import { createQueryClient } from './queryClient';
 
 // Charts are heavy; only the overview pulls them in.
@@ -29,6 +30,7 @@ const routes: RouteObject[] = [
       { path: 'sources', element: <SourcesPage /> },
       { path: 'jobs', element: <JobsPage /> },
       { path: 'audit', element: <AuditPage /> },
+      { path: 'queues', element: <QueuesPage /> },
       {
         path: 'overview',
         element: (

@@ -1,5 +1,5 @@
 import { ApiError, parseErrorBody } from './errors';
-import { normalizeJob, normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
+import { normalizeJob, normalizeMaintenance, normalizeQueueView, normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
 import type {
   AuditEntry,
   AuditParams,
@@ -8,7 +8,9 @@ import type {
   ExportFormat,
   Job,
   JobListParams,
+  Maintenance,
   Page,
+  QueueView,
   RunDetail,
   RunDetailParams,
   RunListParams,
@@ -68,6 +70,11 @@ export interface ApiClient {
   exportJobs(params: Omit<JobListParams, 'page' | 'limit'>, format: ExportFormat): Promise<ExportFile>;
   getStats(params?: StatsParams): Promise<Stats>;
   listAudit(params: AuditParams): Promise<Page<AuditEntry>>;
+  getMaintenance(): Promise<Maintenance>;
+  /** Pauses every daemon (admin); a reason shows on every dashboard's banner. */
+  pause(reason?: string): Promise<Maintenance>;
+  resume(): Promise<Maintenance>;
+  getQueues(): Promise<QueueView>;
 }
 
 export interface HttpApiClientOptions {
@@ -221,5 +228,9 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     },
     listAudit: (p) => request('GET', `/api/audit${query('/api/audit', { source: p.source, action: p.action, page: p.page, limit: p.limit })}`),
     getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
+    getMaintenance: async () => normalizeMaintenance(await request('GET', '/api/maintenance')),
+    pause: async (reason) => normalizeMaintenance(await request('POST', '/api/maintenance/pause', reason ? { reason } : {})),
+    resume: async () => normalizeMaintenance(await request('POST', '/api/maintenance/resume')),
+    getQueues: async () => normalizeQueueView(await request('GET', '/api/queues')),
   };
 }

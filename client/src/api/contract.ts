@@ -9,9 +9,14 @@ import type {
   CodeCount,
   FeedWindow,
   FailureGroup,
+  HeldTask,
   ImportRun,
   Job,
+  Maintenance,
   Page,
+  QueueCounts,
+  QueueView,
+  QueueWorker,
   RunDetail,
   RunFailure,
   RunBackfill,
@@ -236,6 +241,32 @@ export const sourceInputSpec: SpecOf<SourceInput> = {
   maxBodyBytes: I(),
 };
 
+export const maintenanceSpec: SpecOf<Maintenance> = {
+  paused: { type: 'boolean' },
+  pausedAt: S(nullable),
+  pausedBy: S(nullable),
+  reason: S(nullable),
+  resumedAt: S(nullable),
+  resumedBy: S(nullable),
+};
+
+const queueNames = { enum: ['fetch', 'items'] } as const;
+const heldTask: SpecOf<HeldTask> = { taskId: S(), runId: S(nullable), sourceId: S(nullable), batchNo: I(nullable), attempt: I(nullable) };
+const queueCounts: SpecOf<QueueCounts> = { name: S(queueNames), waiting: I(), active: I(), delayed: I(), nextDueAt: S(nullable) };
+const queueWorker: SpecOf<QueueWorker> = {
+  daemon: S(),
+  queue: S(queueNames),
+  worker: S(),
+  lastHeartbeatAt: S(),
+  holding: I(),
+  tasks: { type: 'array', items: heldTask },
+};
+export const queueViewSpec: SpecOf<QueueView> = {
+  paused: { type: 'boolean' },
+  queues: { type: 'array', items: queueCounts },
+  workers: { type: 'array', items: queueWorker },
+};
+
 /** Schema name in docs/openapi.json → what the client expects of it. */
 export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
   ImportRun: importRunSpec,
@@ -248,4 +279,6 @@ export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
   Stats: statsSpec,
   Source: sourceSpec,
   SourceInput: sourceInputSpec,
+  Maintenance: maintenanceSpec,
+  QueueView: queueViewSpec,
 };

@@ -6,8 +6,8 @@ import { applyLiveRun } from '../live/cacheUpdates';
 import { useApi } from './ApiContext';
 import { mergeDetail } from '../live/cacheUpdates';
 import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
-import type { AuditParams, ImportRun, JobListParams, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
-import type { RemovedSourceJobs } from './client';
+import type { AuditParams, ImportRun, JobListParams, Maintenance, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
+import type { ApiClient, RemovedSourceJobs } from './client';
 
 export function useRunsPage(params: RunListParams) {
   const api = useApi();
@@ -177,3 +177,40 @@ export function useAudit(params: AuditParams) {
     placeholderData: keepPreviousData,
   });
 }
+
+/** The pause state: read once, then kept current by the socket (`initial_data`, `maintenance`). */
+export function useMaintenance() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.maintenance(),
+    queryFn: () => api.getMaintenance(),
+    staleTime: Infinity,
+  });
+}
+
+function useMaintenanceChange(change: (api: ApiClient, reason?: string) => Promise<Maintenance>) {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (reason?: string) => change(api, reason),
+    onSuccess: (m: Maintenance) => {
+      qc.setQueryData(queryKeys.maintenance(), m);
+      return qc.invalidateQueries({ queryKey: queryKeys.queues() });
+    },
+  });
+}
+
+export const usePause = () => useMaintenanceChange((api, reason) => api.pause(reason));
+export const useResume = () => useMaintenanceChange((api) => api.resume());
+
+/** The queue view, read again every few seconds while shown. */
+export function useQueues(refetchMs = QUEUES_REFRESH_MS) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.queues(),
+    queryFn: () => api.getQueues(),
+    refetchInterval: refetchMs,
+  });
+}
+
+export const QUEUES_REFRESH_MS = 3000;

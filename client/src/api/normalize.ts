@@ -3,7 +3,25 @@
  * so one missing field never blanks a page. Applied wherever runs enter the app: REST and socket.
  */
 import { BACKFILL_STOPS, CLOSED_REASONS, EXPIRY_MODES } from './types';
-import type { BackfillPage, ClosedReason, CodeCount, FailureGroup, FeedWindow, ImportRun, Job, RunBackfill, RunDetail, RunPage, Source, SourceHealth } from './types';
+import type {
+  BackfillPage,
+  ClosedReason,
+  CodeCount,
+  FailureGroup,
+  FeedWindow,
+  HeldTask,
+  ImportRun,
+  Job,
+  Maintenance,
+  QueueCounts,
+  QueueView,
+  QueueWorker,
+  RunBackfill,
+  RunDetail,
+  RunPage,
+  Source,
+  SourceHealth,
+} from './types';
 
 type Loose = Partial<Record<keyof ImportRun, unknown>>;
 
@@ -173,4 +191,43 @@ export function normalizeRunPage(raw: unknown): RunPage {
     limit: num(p.limit) || items.length,
     nextCursor: strOrNull(p.nextCursor),
   };
+}
+
+export function normalizeMaintenance(raw: unknown): Maintenance {
+  const m = obj(raw);
+  return {
+    paused: m.paused === true,
+    pausedAt: strOrNull(m.pausedAt),
+    pausedBy: strOrNull(m.pausedBy),
+    reason: strOrNull(m.reason),
+    resumedAt: strOrNull(m.resumedAt),
+    resumedBy: strOrNull(m.resumedBy),
+  };
+}
+
+const queueName = (v: unknown): QueueCounts['name'] => (v === 'items' ? 'items' : 'fetch');
+
+function heldTask(raw: unknown): HeldTask {
+  const t = obj(raw);
+  return { taskId: str(t.taskId), runId: strOrNull(t.runId), sourceId: strOrNull(t.sourceId), batchNo: numOrNull(t.batchNo), attempt: numOrNull(t.attempt) };
+}
+
+export function normalizeQueueView(raw: unknown): QueueView {
+  const v = obj(raw);
+  const queues: QueueCounts[] = (Array.isArray(v.queues) ? v.queues : []).map(obj).map((q) => ({
+    name: queueName(q.name),
+    waiting: num(q.waiting),
+    active: num(q.active),
+    delayed: num(q.delayed),
+    nextDueAt: strOrNull(q.nextDueAt),
+  }));
+  const workers: QueueWorker[] = (Array.isArray(v.workers) ? v.workers : []).map(obj).map((w) => ({
+    daemon: str(w.daemon),
+    queue: queueName(w.queue),
+    worker: str(w.worker),
+    lastHeartbeatAt: str(w.lastHeartbeatAt),
+    holding: num(w.holding),
+    tasks: Array.isArray(w.tasks) ? w.tasks.map(heldTask) : [],
+  }));
+  return { paused: v.paused === true, queues, workers };
 }

@@ -44,6 +44,9 @@ export const queryKeys = {
   },
   statsAll: () => [...queryKeys.all, 'stats'] as const,
   stats: (p: StatsParams = {}) => [...queryKeys.statsAll(), { hours: p.hours ?? null, days: p.days ?? null, source: p.source ?? null }] as const,
+  /** The pause state: read once, then kept current by the socket. */
+  maintenance: () => [...queryKeys.all, 'maintenance'] as const,
+  queues: () => [...queryKeys.all, 'queues'] as const,
   /** Sums over every run, as the last `initial_data` gave them. */
   totals: () => [...queryKeys.all, 'totals'] as const,
 };

@@ -361,7 +361,16 @@ export interface JobListParams {
   to?: string | undefined;
 }
 
-export const AUDIT_ACTIONS = ['source_created', 'source_updated', 'source_removed', 'import_started', 'import_all_started', 'run_replayed'] as const;
+export const AUDIT_ACTIONS = [
+  'source_created',
+  'source_updated',
+  'source_removed',
+  'import_started',
+  'import_all_started',
+  'run_replayed',
+  'maintenance_paused',
+  'maintenance_resumed',
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** One entry of `GET /api/audit`: who (the token's role, never the token) did what, when. */
@@ -413,12 +422,58 @@ export interface Totals {
   failedJobs: number;
 }
 
+/** Whether the deployment is paused for maintenance (`GET /api/maintenance`). */
+export interface Maintenance {
+  paused: boolean;
+  pausedAt: string | null;
+  /** The credential's role: `admin`, `previous_admin` or `cli`. */
+  pausedBy: string | null;
+  reason: string | null;
+  resumedAt: string | null;
+  resumedBy: string | null;
+}
+
+export type QueueName = 'fetch' | 'items';
+
+export interface QueueCounts {
+  name: QueueName;
+  waiting: number;
+  active: number;
+  delayed: number;
+  nextDueAt: string | null;
+}
+
+export interface HeldTask {
+  taskId: string;
+  runId: string | null;
+  sourceId: string | null;
+  batchNo: number | null;
+  attempt: number | null;
+}
+
+export interface QueueWorker {
+  daemon: string;
+  queue: QueueName;
+  worker: string;
+  lastHeartbeatAt: string;
+  holding: number;
+  tasks: HeldTask[];
+}
+
+/** `GET /api/queues`. */
+export interface QueueView {
+  paused: boolean;
+  queues: QueueCounts[];
+  workers: QueueWorker[];
+}
+
 export interface InitialData {
   logs: Page<ImportRun>;
   sources: SourceStatus[];
   totals: Totals | null;
   /** Pass as `since` in the next `sync`. */
   serverTime: string | null;
+  maintenance: Maintenance | null;
 }
 
 export interface SyncResult {
@@ -439,6 +494,7 @@ export type ServerEvent =
   | { event: 'import_history_update'; data: ImportRun }
   | { event: 'sync_result'; data: SyncResult }
   | { event: 'run_progress'; data: RunProgress }
+  | { event: 'maintenance'; data: Maintenance }
   | { event: 'pong' }
   | { event: 'error'; data: CodedMessage };
 

@@ -7,7 +7,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { QueryClient } from '@tanstack/react-query';
-import { normalizeHealth, normalizeRun, normalizeRunPage } from '../api/normalize';
+import { normalizeHealth, normalizeMaintenance, normalizeRun, normalizeRunPage } from '../api/normalize';
 import { queryKeys } from '../api/queryKeys';
 import type { ClientEvent, CodedMessage, InitialData, RunFailure, ServerEvent, SourceStatus, Totals } from '../api/types';
 import { applyLiveRun, applySnapshot, heldVersions, refreshAfterReconnect } from './cacheUpdates';
@@ -117,7 +117,13 @@ function parseInitialData(raw: unknown): InitialData {
       }))
     : [];
   const totals = d.totals && typeof d.totals === 'object' ? (d.totals as Totals) : null;
-  return { logs: normalizeRunPage(d.logs), sources, totals, serverTime: typeof d.serverTime === 'string' ? d.serverTime : null };
+  return {
+    logs: normalizeRunPage(d.logs),
+    sources,
+    totals,
+    serverTime: typeof d.serverTime === 'string' ? d.serverTime : null,
+    maintenance: d.maintenance && typeof d.maintenance === 'object' ? normalizeMaintenance(d.maintenance) : null,
+  };
 }
 
 function parseEvent(raw: unknown): ServerEvent | null {
@@ -150,6 +156,8 @@ function parseEvent(raw: unknown): ServerEvent | null {
             failuresStored: typeof d.failuresStored === 'number' ? d.failuresStored : 0,
           },
         };
+      case 'maintenance':
+        return { event, data: normalizeMaintenance(data) };
       case 'pong':
         return { event };
       case 'error':
@@ -228,6 +236,7 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
             const since = serverTime;
             const versions = resync ? heldVersions(queryClient, ledger) : {};
             applySnapshot(queryClient, ledger, msg.data, resync);
+            if (msg.data.maintenance) queryClient.setQueryData(queryKeys.maintenance(), msg.data.maintenance);
             if (msg.data.serverTime) serverTime = msg.data.serverTime;
             if (resync) {
               // Whatever changed while we were away, read from MongoDB, applied by version.
@@ -270,6 +279,9 @@ export function useImportStream(opts: ImportStreamOptions): ImportStream {
               recentFailures: msg.data.recentFailures,
               failuresStored: msg.data.failuresStored,
             });
+            break;
+          case 'maintenance':
+            queryClient.setQueryData(queryKeys.maintenance(), msg.data);
             break;
           case 'pong':
             break;

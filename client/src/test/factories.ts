@@ -84,7 +84,7 @@ export function makeSource(over: Partial<Source> = {}): Source {
 
 /** An `initial_data` payload around a first page. */
 export function makeInitial(logs: Page<ImportRun>, over: Partial<InitialData> = {}): InitialData {
-  return { logs, sources: [], totals: null, serverTime: '2026-11-30T05:00:00.000Z', ...over };
+  return { logs, sources: [], totals: null, serverTime: '2026-11-30T05:00:00.000Z', maintenance: null, ...over };
 }
 
 /** A run as `GET /api/import-logs/{id}` answers it. */

@@ -63,6 +63,10 @@ export class FakeApi {
       exportJobs: handler('exportJobs'),
       getStats: handler('getStats'),
       listAudit: handler('listAudit'),
+      getMaintenance: handler('getMaintenance'),
+      pause: handler('pause'),
+      resume: handler('resume'),
+      getQueues: handler('getQueues'),
     };
   }
 

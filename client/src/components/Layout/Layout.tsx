@@ -4,6 +4,7 @@ import { ErrorBoundary } from '../ErrorBoundary/ErrorBoundary';
 import { useAuth } from '../../auth/AuthContext';
 import { SignInForm } from '../../auth/SignInForm/SignInForm';
 import { ConnectionStatus } from '../ConnectionStatus/ConnectionStatus';
+import { MaintenanceBanner } from '../MaintenanceBanner/MaintenanceBanner';
 import { ThemeToggle } from '../ThemeToggle/ThemeToggle';
 
 const NAV = [
@@ -11,6 +12,7 @@ const NAV = [
   { to: '/sources', label: 'Sources', end: false },
   { to: '/jobs', label: 'Jobs', end: false },
   { to: '/overview', label: 'Overview', end: false },
+  { to: '/queues', label: 'Queues', end: false },
   { to: '/audit', label: 'Audit log', end: false },
 ];
 
@@ -59,6 +61,7 @@ export function Layout() {
           ) : null}
         </div>
       </header>
+      {needsSignIn ? null : <MaintenanceBanner />}
       <main id="main" className="main" tabIndex={-1} ref={mainRef}>
         {needsSignIn ? (
           <SignInForm />

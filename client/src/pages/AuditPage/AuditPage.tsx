@@ -14,6 +14,8 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   import_started: 'Import started',
   import_all_started: 'All sources imported',
   run_replayed: 'Run replayed',
+  maintenance_paused: 'Paused for maintenance',
+  maintenance_resumed: 'Resumed after maintenance',
 };
 
 const ACTOR_LABELS: Record<AuditEntry['actor'], string> = {

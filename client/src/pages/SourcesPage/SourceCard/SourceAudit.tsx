@@ -13,6 +13,8 @@ const ACTIONS: Record<AuditAction, string> = {
   import_started: 'import started',
   import_all_started: 'all imported',
   run_replayed: 'run replayed',
+  maintenance_paused: 'paused',
+  maintenance_resumed: 'resumed',
 };
 
 /** The latest audit entries about one source, with a link to its whole log. */
