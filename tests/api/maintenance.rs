@@ -400,3 +400,48 @@ async fn the_queue_view_shows_what_a_worker_is_doing_now() {
     app.wait_final(&run_id).await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_command_line_pauses_and_resumes_a_running_daemon_and_the_websocket_says_so() {
+    use crate::cli_admin::cli;
+    let s = test_settings();
+    let app = TestApp::spawn_with(s.clone()).await;
+    let mut ws = connect_ws(&app).await;
+    let first = next_named(&mut ws, "initial_data", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(first["data"]["maintenance"]["paused"], false);
+
+    let (ok, out, err) = cli(&s, &["pause", "--reason", "backup", "--json"]).await;
+    assert!(ok, "{err}");
+    let state: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (state["paused"].clone(), state["pausedBy"].clone()),
+        (json!(true), json!("cli"))
+    );
+    let ev = next_named(&mut ws, "maintenance", Duration::from_secs(10))
+        .await
+        .expect("announced");
+    assert_eq!(
+        (ev["data"]["paused"].clone(), ev["data"]["reason"].clone()),
+        (json!(true), json!("backup"))
+    );
+    let (_, seen) = get_json(&app, "/api/queues").await;
+    assert_eq!(seen["paused"], true, "the daemon follows the announcement");
+
+    let (ok, out, err) = cli(&s, &["resume"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("running (resumed"), "{out}");
+    let ev = next_named(&mut ws, "maintenance", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(ev["data"]["paused"], false);
+    let (ok, out, _) = cli(&s, &["resume"]).await;
+    assert!(ok && out.contains("was not paused"), "{out}");
+    let (_, audit) = get_json(&app, "/api/audit?action=maintenance_resumed").await;
+    assert_eq!(
+        (audit["total"].clone(), audit["items"][0]["actor"].clone()),
+        (json!(1), json!("cli"))
+    );
+    app.cleanup().await;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeJob, normalizeRun, normalizeRunPage, normalizeSource } from './normalize';
+import { normalizeJob, normalizeMaintenance, normalizeQueueView, normalizeRun, normalizeRunPage, normalizeSource } from './normalize';
 
 describe('normalizeRun', () => {
   it('fills counters, durations and lists a partial document lacks', () => {
@@ -51,5 +51,26 @@ describe('expiry fields', () => {
     expect(run.closedByReason).toEqual({ expired: 2 });
     expect(run.window).toEqual({ oldest: '2026-11-01T00:00:00Z', newest: null, items: 10, undated: 0 });
     expect(normalizeJob({ _id: 'j', closedReason: 'whatever' }).closedReason).toBeNull();
+  });
+});
+
+describe('maintenance and the queue view', () => {
+  it('read a partial answer as not paused, with empty queues and workers', () => {
+    expect(normalizeMaintenance({ paused: true, reason: 'x' })).toEqual({
+      paused: true,
+      pausedAt: null,
+      pausedBy: null,
+      reason: 'x',
+      resumedAt: null,
+      resumedBy: null,
+    });
+    expect(normalizeMaintenance(null).paused).toBe(false);
+    expect(normalizeQueueView({})).toEqual({ paused: false, queues: [], workers: [] });
+    const v = normalizeQueueView({
+      queues: [{ name: 'items', waiting: 3 }],
+      workers: [{ daemon: 'd', queue: 'fetch', worker: 'w', holding: 1, tasks: [{ taskId: 't', runId: 'r', attempt: 2 }] }],
+    });
+    expect(v.queues[0]).toEqual({ name: 'items', waiting: 3, active: 0, delayed: 0, nextDueAt: null });
+    expect(v.workers[0]?.tasks[0]).toEqual({ taskId: 't', runId: 'r', sourceId: null, batchNo: null, attempt: 2 });
   });
 });
