@@ -98,8 +98,19 @@ impl Pipeline {
             run.unconditional = true;
         }
         if let Err(e) = self.store.insert_run(&run).await {
-            self.runs.release_running(&source.id, &run_id).await.ok();
-            return Err(e);
+            // An insert whose answer was lost (the server went away after writing) may have
+            // stored the run: the lease stays with it then, and the sweeper finds it without
+            // work and reads its feed. Only a run certainly not stored frees the lease; when
+            // that can't be told, a lease whose run never appears is freed by the next start
+            // after `FOREIGN_LEASE_AFTER` (`take_running_lease`).
+            match self.store.run_state(&run_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.runs.release_running(&source.id, &run_id).await.ok();
+                    return Err(e);
+                }
+                Err(_) => return Err(e),
+            }
         }
         run.committed_at = Some(Utc::now());
         self.publish(&run).await;
