@@ -99,6 +99,7 @@ pub struct Daemon {
     _expiry_sweeper: Option<Addr<LoopActor>>,
     _retention: Option<Addr<LoopActor>>,
     _link_checker: Option<Addr<LoopActor>>,
+    _alerts: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -291,59 +292,67 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         HistoryBroker::new(redis).with_store(store, instance)
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
-    let (scheduler, sweeper, expiry_sweeper, retention, link_checker) = match roles.scheduler {
-        true => {
-            let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
-            let addr = Supervisor::start(move |_| actor);
-            if tokio::time::timeout(Duration::from_secs(30), ready)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the scheduler's first load took over 30 s; starting anyway");
+    let (scheduler, sweeper, expiry_sweeper, retention, link_checker, alerts) =
+        match roles.scheduler {
+            true => {
+                let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
+                let addr = Supervisor::start(move |_| actor);
+                if tokio::time::timeout(Duration::from_secs(30), ready)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("the scheduler's first load took over 30 s; starting anyway");
+                }
+                let (p, s) = (pipeline.clone(), shutdown.clone());
+                let sweeper = Supervisor::start(move |_| {
+                    LoopActor::new("sweeper", move || {
+                        Box::pin(crate::actors::sweeper::sweep_forever(p.clone(), s.clone()))
+                    })
+                });
+                let (p, s) = (pipeline.clone(), shutdown.clone());
+                let expiry = Supervisor::start(move |_| {
+                    LoopActor::new("expiry sweeper", move || {
+                        Box::pin(crate::actors::expiry_sweep::expire_forever(
+                            p.clone(),
+                            s.clone(),
+                        ))
+                    })
+                });
+                let (p, s) = (pipeline.clone(), shutdown.clone());
+                let retention = Supervisor::start(move |_| {
+                    LoopActor::new("retention", move || {
+                        Box::pin(crate::actors::retention::retain_forever(
+                            p.clone(),
+                            s.clone(),
+                        ))
+                    })
+                });
+                let (p, s) = (pipeline.clone(), shutdown.clone());
+                let links = Supervisor::start(move |_| {
+                    LoopActor::new("link checker", move || {
+                        Box::pin(crate::actors::link_check::check_forever(
+                            p.clone(),
+                            s.clone(),
+                        ))
+                    })
+                });
+                let (p, s) = (pipeline.clone(), shutdown.clone());
+                let alerts = Supervisor::start(move |_| {
+                    LoopActor::new("alerts", move || {
+                        Box::pin(crate::actors::alerts::deliver_forever(p.clone(), s.clone()))
+                    })
+                });
+                (
+                    Some(addr),
+                    Some(sweeper),
+                    Some(expiry),
+                    Some(retention),
+                    Some(links),
+                    Some(alerts),
+                )
             }
-            let (p, s) = (pipeline.clone(), shutdown.clone());
-            let sweeper = Supervisor::start(move |_| {
-                LoopActor::new("sweeper", move || {
-                    Box::pin(crate::actors::sweeper::sweep_forever(p.clone(), s.clone()))
-                })
-            });
-            let (p, s) = (pipeline.clone(), shutdown.clone());
-            let expiry = Supervisor::start(move |_| {
-                LoopActor::new("expiry sweeper", move || {
-                    Box::pin(crate::actors::expiry_sweep::expire_forever(
-                        p.clone(),
-                        s.clone(),
-                    ))
-                })
-            });
-            let (p, s) = (pipeline.clone(), shutdown.clone());
-            let retention = Supervisor::start(move |_| {
-                LoopActor::new("retention", move || {
-                    Box::pin(crate::actors::retention::retain_forever(
-                        p.clone(),
-                        s.clone(),
-                    ))
-                })
-            });
-            let (p, s) = (pipeline.clone(), shutdown.clone());
-            let links = Supervisor::start(move |_| {
-                LoopActor::new("link checker", move || {
-                    Box::pin(crate::actors::link_check::check_forever(
-                        p.clone(),
-                        s.clone(),
-                    ))
-                })
-            });
-            (
-                Some(addr),
-                Some(sweeper),
-                Some(expiry),
-                Some(retention),
-                Some(links),
-            )
-        }
-        false => (None, None, None, None, None),
-    };
+            false => (None, None, None, None, None, None),
+        };
 
     let mut server_handle = None;
     if let Some(listener) = listener {
@@ -380,6 +389,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         _expiry_sweeper: expiry_sweeper,
         _retention: retention,
         _link_checker: link_checker,
+        _alerts: alerts,
     })
 }
 

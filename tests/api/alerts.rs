@@ -1,0 +1,236 @@
+//! Alerts across two daemons: a loopback webhook receiver (that fails twice first) and a
+//! loopback SMTP server get exactly one alert when a source's runs fail and one "recovered"
+//! when it works again, signed, whichever daemon judged each run.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use job_importer::alerts::signing;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::*;
+
+const SECRET: &str = "webhook-secret-0123456789";
+
+/// A tiny SMTP server on loopback that accepts every message and keeps its data.
+async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let mails = kept.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 test ESMTP\r\n").await.ok();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(d) = data.as_mut() {
+                        if line == "." {
+                            mails.lock().unwrap().push(data.take().unwrap());
+                            w.write_all(b"250 queued\r\n").await.ok();
+                        } else {
+                            d.push_str(&line);
+                            d.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250-test\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 bye\r\n").await.ok();
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    w.write_all(reply).await.ok();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+/// The webhook's received alerts (bodies of successful deliveries are the last of each id).
+async fn webhook_bodies(server: &MockServer) -> Vec<(Value, String, u16)> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let sig = r
+                .headers
+                .get(signing::SIGNATURE_HEADER)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            assert!(
+                signing::verify(SECRET, &sig, &r.body),
+                "bad signature {sig}"
+            );
+            (serde_json::from_slice(&r.body).unwrap(), sig, 0)
+        })
+        .collect()
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_alert_per_incident_and_one_recovery_reach_webhook_and_email_across_two_daemons() {
+    // The receiver fails the first two requests, then accepts.
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&hook)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&hook)
+        .await;
+    let (smtp_port, mails) = smtp_server().await;
+    let feed = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&feed)
+        .await;
+
+    let mut s = test_settings();
+    s.scheduler.run_missed_on_start = false;
+    s.alerts = serde_json::from_value(json!({
+        "allow_private_networks": true,
+        "poll_interval_ms": 50,
+        "retry_base_ms": 50,
+        "timeout_ms": 2000,
+        "delivery_lease_secs": 10,
+        "channels": [
+            {"id": "hook", "kind": "webhook", "url": format!("{}/hook", hook.uri()), "secret": SECRET},
+            {"id": "mail", "kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
+             "smtp_tls": "none", "from": "importer@example.com", "to": ["ops@example.com"]},
+        ],
+        "rules": [{"events": ["run_failed"], "channels": ["hook", "mail"]}],
+    }))
+    .unwrap();
+    s.validate().unwrap();
+    let a = TestApp::spawn_with(s.clone()).await;
+    let b = TestApp::spawn_with(s).await;
+    let source = a
+        .create_source("Flaky", &format!("{}/feed.xml", feed.uri()))
+        .await;
+
+    // Two failed runs, one judged on each daemon's watch: one incident.
+    for app in [&a, &b] {
+        let run = app.trigger(&source).await;
+        let d = app.wait_final(&run).await;
+        assert_eq!(d.get_str("status").unwrap(), "failed", "{d}");
+    }
+    wait_for("the opening on both channels", async || {
+        webhook_bodies(&hook).await.len() >= 3 && !mails.lock().unwrap().is_empty()
+    })
+    .await;
+
+    // The feed works again: one recovery.
+    feed.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(rss_feed(&items(0..3, "a")), "application/rss+xml"),
+        )
+        .mount(&feed)
+        .await;
+    let run = b.trigger(&source).await;
+    assert_eq!(
+        b.wait_final(&run).await.get_str("status").unwrap(),
+        "completed"
+    );
+    wait_for("the recovery on both channels", async || {
+        webhook_bodies(&hook).await.len() >= 4 && mails.lock().unwrap().len() >= 2
+    })
+    .await;
+    // Nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let got = webhook_bodies(&hook).await;
+    assert_eq!(
+        got.len(),
+        4,
+        "two failed attempts, the opening, the recovery: {got:?}"
+    );
+    // The first two attempts and the third carry the same opening.
+    let transitions: Vec<&str> = got
+        .iter()
+        .map(|(v, _, _)| v["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(transitions, ["opened", "opened", "opened", "recovered"]);
+    assert_eq!(got[0].0["incidentId"], got[3].0["incidentId"]);
+    assert_eq!(got[0].0["sourceId"], source.as_str());
+    assert_eq!(got[0].0["event"], "run_failed");
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(
+        mails[0].contains("run_failed opened") && mails[1].contains("run_failed recovered"),
+        "{mails:?}"
+    );
+
+    // The history on the source: both deliveries of each transition, sent; the webhook's
+    // opening took three attempts.
+    let (status, v) = get_json(&a, &format!("/api/alerts/deliveries?source={source}")).await;
+    assert_eq!(status, 200, "{v}");
+    let list = v["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 4, "{v}");
+    assert!(list.iter().all(|d| d["status"] == "sent"), "{v}");
+    let opening = list
+        .iter()
+        .find(|d| d["channelId"] == "hook" && d["message"]["transition"] == "opened")
+        .unwrap();
+    assert_eq!(opening["attempts"], 3, "{opening}");
+
+    // Channels are listed without their secrets.
+    let (_, v) = get_json(&a, "/api/alerts/channels").await;
+    let text = v.to_string();
+    assert!(!text.contains(SECRET) && !text.contains("/hook"), "{text}");
+
+    // "Send test" goes through the same outbox.
+    let r = a
+        .post_json(
+            &format!("/api/alerts/channels/hook/test?source={source}"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    wait_for("the test message", async || {
+        webhook_bodies(&hook).await.len() >= 5
+    })
+    .await;
+    let got = webhook_bodies(&hook).await;
+    assert_eq!(got[4].0["transition"], "test");
+    let r = a
+        .post_json("/api/alerts/channels/nope/test", &Value::Null)
+        .await;
+    assert_eq!(r.status(), 404);
+
+    b.daemon.stop();
+    a.cleanup().await;
+}
