@@ -125,6 +125,30 @@ fn invalid(key: String, message: &str) -> ConfigError {
     }
 }
 
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Slack => "slack",
+            Self::Email => "email",
+        }
+    }
+}
+
+impl ChannelSettings {
+    /// What the API and the CLI show of the target: a webhook's host (its path and query may
+    /// hold a token), an email channel's SMTP server and recipients. Never a secret.
+    pub fn target(&self) -> String {
+        match self.kind {
+            ChannelKind::Webhook | ChannelKind::Slack => url::Url::parse(self.url.expose())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default(),
+            ChannelKind::Email => format!("{} -> {}", self.smtp_host, self.to.join(", ")),
+        }
+    }
+}
+
 impl AlertSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let k = |s: &str| format!("alerts.{s}");

@@ -1,11 +1,15 @@
 //! Alerts across two daemons: a loopback webhook receiver (that fails twice first) and a
 //! loopback SMTP server get exactly one alert when a source's runs fail and one "recovered"
-//! when it works again, signed, whichever daemon judged each run.
+//! when it works again, signed, whichever daemon judged each run; concurrent judges open and
+//! recover one incident; targets obey the address policy; secrets stay out of the API.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use job_importer::alerts::signing;
+use job_importer::config::Secret;
+use job_importer::domain::alert::AlertEvent;
+use job_importer::store::Store;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use wiremock::matchers::{method, path};
@@ -78,6 +82,21 @@ async fn webhook_bodies(server: &MockServer) -> Vec<(Value, String, u16)> {
                 signing::verify(SECRET, &sig, &r.body),
                 "bad signature {sig}"
             );
+            // The timestamp is when the attempt was made, as a receiver refusing replays
+            // checks it.
+            let t: i64 = sig
+                .strip_prefix("t=")
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no timestamp in {sig}"));
+            let skew = (chrono::Utc::now().timestamp() - t).abs();
+            assert!(skew <= 120, "signed {skew} s away from now: {sig}");
+            let delivery = r
+                .headers
+                .get("X-Job-Importer-Delivery")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            assert!(!delivery.is_empty(), "no delivery id header");
             (serde_json::from_slice(&r.body).unwrap(), sig, 0)
         })
         .collect()
@@ -193,6 +212,10 @@ async fn one_alert_per_incident_and_one_recovery_reach_webhook_and_email_across_
         mails[0].contains("run_failed opened") && mails[1].contains("run_failed recovered"),
         "{mails:?}"
     );
+    assert!(
+        mails[0].contains("importer@example.com") && mails[0].contains("ops@example.com"),
+        "{mails:?}"
+    );
 
     // The history on the source: both deliveries of each transition, sent; the webhook's
     // opening took three attempts.
@@ -230,7 +253,179 @@ async fn one_alert_per_incident_and_one_recovery_reach_webhook_and_email_across_
         .post_json("/api/alerts/channels/nope/test", &Value::Null)
         .await;
     assert_eq!(r.status(), 404);
+    let r = a
+        .post_json("/api/alerts/channels/hook/test?source=nope", &Value::Null)
+        .await;
+    assert_eq!(r.status(), 404);
+    let (_, audit) = get_json(&a, "/api/audit?action=alert_test_sent").await;
+    assert_eq!(audit["total"], 1, "{audit}");
 
     b.daemon.stop();
     a.cleanup().await;
+}
+
+/// Many judges at once (as daemons finishing runs of one source at the same moment): one of
+/// them opens the incident, then one of them recovers it, and the next failure opens the next.
+#[tokio::test]
+async fn concurrent_judges_open_one_incident_and_recover_it_once() {
+    let s = test_settings();
+    let store = Store::connect(&mongo_uri(), &s.mongodb.database, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.ensure_indexes().await.unwrap();
+    let judges = 8;
+    let opened = futures_util::future::join_all((0..judges).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .open_incident(
+                    "src",
+                    AlertEvent::RunFailed,
+                    &format!("judge {i}"),
+                    None,
+                    true,
+                )
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let won: Vec<_> = opened.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].message.incident_id, "src:run_failed:1");
+    // Open already: nobody opens it again.
+    assert!(
+        store
+            .open_incident("src", AlertEvent::RunFailed, "again", None, true)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let recovered = futures_util::future::join_all((0..judges).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .recover_incident("src", AlertEvent::RunFailed, "fine", None)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let won: Vec<_> = recovered.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].message.incident_id, "src:run_failed:1");
+    let next = store
+        .open_incident("src", AlertEvent::RunFailed, "broken again", None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.message.incident_id, "src:run_failed:2");
+
+    // A coverage drop opens only once coverage was seen fine.
+    assert!(
+        store
+            .open_incident("src", AlertEvent::CoverageDrop, "no company", None, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .recover_incident("src", AlertEvent::CoverageDrop, "companies", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .open_incident("src", AlertEvent::CoverageDrop, "no company", None, false)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    mongodb::Client::with_uri_str(mongo_uri())
+        .await
+        .unwrap()
+        .database(&s.mongodb.database)
+        .drop()
+        .await
+        .ok();
+}
+
+/// Without `alerts.allow_private_networks`, a webhook and an SMTP server on loopback are
+/// refused: nothing reaches them, the deliveries fail with the reason, and no secret shows.
+#[tokio::test]
+async fn channels_on_private_addresses_are_refused_unless_allowed() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let (smtp_port, mails) = smtp_server().await;
+    let mut s = test_settings();
+    s.scheduler.run_missed_on_start = false;
+    s.auth.read_token = Secret::new("read-only-token-for-alerts");
+    s.alerts = serde_json::from_value(json!({
+        "poll_interval_ms": 50,
+        "retry_base_ms": 50,
+        "max_attempts": 2,
+        "timeout_ms": 2000,
+        "delivery_lease_secs": 10,
+        "channels": [
+            {"id": "hook", "kind": "webhook", "url": format!("{}/hook?token=tok-123", hook.uri()), "secret": SECRET},
+            {"id": "mail", "kind": "email", "smtp_host": "localhost", "smtp_port": smtp_port,
+             "smtp_tls": "none", "from": "importer@example.com", "to": ["ops@example.com"]},
+        ],
+    }))
+    .unwrap();
+    s.validate().unwrap();
+    let app = TestApp::spawn_with(s).await;
+    for channel in ["hook", "mail"] {
+        let r = app
+            .post_json(
+                &format!("/api/alerts/channels/{channel}/test"),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let mut list = Vec::new();
+    wait_for("both deliveries to fail", async || {
+        let (_, v) = get_json(&app, "/api/alerts/deliveries").await;
+        list = v["deliveries"].as_array().cloned().unwrap_or_default();
+        list.len() == 2 && list.iter().all(|d| d["status"] == "failed")
+    })
+    .await;
+    for d in &list {
+        assert_eq!(d["attempts"], 2, "{d}");
+        let e = d["lastError"].as_str().unwrap();
+        assert!(e.contains("not allowed"), "{d}");
+        assert!(!e.contains("tok-123") && !e.contains(SECRET), "{d}");
+    }
+    assert!(hook.received_requests().await.unwrap().is_empty());
+    assert!(mails.lock().unwrap().is_empty());
+
+    // The read-only token sees the channels but may not send a test.
+    let r = get_with(
+        &app,
+        "/api/alerts/channels",
+        Some("read-only-token-for-alerts"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["canSendTest"], false, "{v}");
+    assert_eq!(v["channels"][0]["target"], "127.0.0.1", "{v}");
+    assert!(!v.to_string().contains("tok-123"), "{v}");
+    let r = app
+        .http
+        .post(app.url("/api/alerts/channels/hook/test"))
+        .bearer_auth("read-only-token-for-alerts")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, v) = get_json(&app, "/api/alerts/channels").await;
+    assert_eq!(v["canSendTest"], true, "{v}");
+    app.cleanup().await;
 }

@@ -14,17 +14,8 @@ use crate::http::error::ApiError;
 use crate::http::routes::audit;
 use crate::http::validate;
 
-/// What a channel's target may show: the host of a webhook (its path and query may hold a
-/// token), the SMTP server and the recipients of email. Secrets never.
 fn describe(c: &ChannelSettings) -> serde_json::Value {
-    let target = match c.kind {
-        ChannelKind::Webhook | ChannelKind::Slack => url::Url::parse(c.url.expose())
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default(),
-        ChannelKind::Email => format!("{} -> {}", c.smtp_host, c.to.join(", ")),
-    };
-    json!({"id": c.id, "kind": c.kind, "target": target, "signed": c.kind == ChannelKind::Webhook})
+    json!({"id": c.id, "kind": c.kind, "target": c.target(), "signed": c.kind == ChannelKind::Webhook})
 }
 
 #[get("/api/alerts/channels")]
@@ -80,6 +71,11 @@ pub async fn send_test(
     let source = validate::id("source", q.source.as_deref())?;
     if state.settings.alerts.channel(&id).is_none() {
         return Err(ApiError::not_found(format!("no alert channel `{id}`")));
+    }
+    if let Some(s) = &source
+        && state.store.get_source(s).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("no source `{s}`")));
     }
     let delivery = crate::alerts::queue_test(&state.store, &id, source.as_deref()).await?;
     audit::record(&state, actor, AuditAction::AlertTestSent, |e| {
