@@ -292,67 +292,68 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         HistoryBroker::new(redis).with_store(store, instance)
     });
     let workers = Workers::start(&pipeline, &shutdown, roles.fetcher, roles.worker);
-    let (scheduler, sweeper, expiry_sweeper, retention, link_checker, alerts) =
-        match roles.scheduler {
-            true => {
-                let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
-                let addr = Supervisor::start(move |_| actor);
-                if tokio::time::timeout(Duration::from_secs(30), ready)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("the scheduler's first load took over 30 s; starting anyway");
-                }
-                let (p, s) = (pipeline.clone(), shutdown.clone());
-                let sweeper = Supervisor::start(move |_| {
-                    LoopActor::new("sweeper", move || {
-                        Box::pin(crate::actors::sweeper::sweep_forever(p.clone(), s.clone()))
-                    })
-                });
-                let (p, s) = (pipeline.clone(), shutdown.clone());
-                let expiry = Supervisor::start(move |_| {
-                    LoopActor::new("expiry sweeper", move || {
-                        Box::pin(crate::actors::expiry_sweep::expire_forever(
-                            p.clone(),
-                            s.clone(),
-                        ))
-                    })
-                });
-                let (p, s) = (pipeline.clone(), shutdown.clone());
-                let retention = Supervisor::start(move |_| {
-                    LoopActor::new("retention", move || {
-                        Box::pin(crate::actors::retention::retain_forever(
-                            p.clone(),
-                            s.clone(),
-                        ))
-                    })
-                });
-                let (p, s) = (pipeline.clone(), shutdown.clone());
-                let links = Supervisor::start(move |_| {
-                    LoopActor::new("link checker", move || {
-                        Box::pin(crate::actors::link_check::check_forever(
-                            p.clone(),
-                            s.clone(),
-                        ))
-                    })
-                });
-                let (p, s) = (pipeline.clone(), shutdown.clone());
-                let alerts = Supervisor::start(move |_| {
-                    LoopActor::new("alerts", move || {
-                        Box::pin(crate::actors::alerts::deliver_forever(p.clone(), s.clone()))
-                    })
-                });
-                (
-                    Some(addr),
-                    Some(sweeper),
-                    Some(expiry),
-                    Some(retention),
-                    Some(links),
-                    Some(alerts),
-                )
+    let (scheduler, sweeper, expiry_sweeper, retention, link_checker) = match roles.scheduler {
+        true => {
+            let (actor, ready) = SchedulerActor::new(pipeline.clone(), shutdown.clone());
+            let addr = Supervisor::start(move |_| actor);
+            if tokio::time::timeout(Duration::from_secs(30), ready)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the scheduler's first load took over 30 s; starting anyway");
             }
-            false => (None, None, None, None, None, None),
-        };
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let sweeper = Supervisor::start(move |_| {
+                LoopActor::new("sweeper", move || {
+                    Box::pin(crate::actors::sweeper::sweep_forever(p.clone(), s.clone()))
+                })
+            });
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let expiry = Supervisor::start(move |_| {
+                LoopActor::new("expiry sweeper", move || {
+                    Box::pin(crate::actors::expiry_sweep::expire_forever(
+                        p.clone(),
+                        s.clone(),
+                    ))
+                })
+            });
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let retention = Supervisor::start(move |_| {
+                LoopActor::new("retention", move || {
+                    Box::pin(crate::actors::retention::retain_forever(
+                        p.clone(),
+                        s.clone(),
+                    ))
+                })
+            });
+            let (p, s) = (pipeline.clone(), shutdown.clone());
+            let links = Supervisor::start(move |_| {
+                LoopActor::new("link checker", move || {
+                    Box::pin(crate::actors::link_check::check_forever(
+                        p.clone(),
+                        s.clone(),
+                    ))
+                })
+            });
+            (
+                Some(addr),
+                Some(sweeper),
+                Some(expiry),
+                Some(retention),
+                Some(links),
+            )
+        }
+        false => (None, None, None, None, None),
+    };
+    // Alert deliveries go out from every daemon that schedules (each delivery is leased).
+    let alerts = roles.scheduler.then(|| {
+        let (p, s) = (pipeline.clone(), shutdown.clone());
+        Supervisor::start(move |_| {
+            LoopActor::new("alerts", move || {
+                Box::pin(crate::actors::alerts::deliver_forever(p.clone(), s.clone()))
+            })
+        })
+    });
 
     let mut server_handle = None;
     if let Some(listener) = listener {
