@@ -429,3 +429,84 @@ async fn channels_on_private_addresses_are_refused_unless_allowed() {
     assert_eq!(v["canSendTest"], true, "{v}");
     app.cleanup().await;
 }
+
+/// A source with no new job for longer than `alerts.stale_after_days` is stale once, however
+/// many daemons judge it, and recovers once with a run that brings new jobs; the Slack-shaped
+/// channel gets both as `{"text": ...}`.
+#[tokio::test]
+async fn a_stale_source_alerts_once_on_slack_and_recovers_with_new_jobs() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/T0/B0/x"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&slack)
+        .await;
+    let mut s = test_settings();
+    s.scheduler.run_missed_on_start = false;
+    s.alerts = serde_json::from_value(json!({
+        "allow_private_networks": true,
+        "poll_interval_ms": 50,
+        "timeout_ms": 2000,
+        "delivery_lease_secs": 10,
+        "stale_after_days": 3,
+        "channels": [{"id": "chat", "kind": "slack", "url": format!("{}/services/T0/B0/x", slack.uri())}],
+        "rules": [{"events": ["stale"], "channels": ["chat"]}],
+    }))
+    .unwrap();
+    s.validate().unwrap();
+    let app = TestApp::spawn_with(s.clone()).await;
+    let source = app
+        .create_source("Quiet", "http://127.0.0.1:9/feed.xml")
+        .await;
+    let old = run_at("old-run", &source, 5 * 24 * 60, |r| {
+        r.status = job_importer::domain::RunStatus::Completed;
+        r.new_jobs = 3;
+    });
+    seed_run(&app, &old).await;
+    let store = Store::connect(&mongo_uri(), &s.mongodb.database, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Two judges at once (as two daemons whose stale checks overlap).
+    let (a, b) = tokio::join!(
+        job_importer::alerts::check_stale(&store, &s.alerts),
+        job_importer::alerts::check_stale(&store, &s.alerts)
+    );
+    a.unwrap();
+    b.unwrap();
+    let texts = async || -> Vec<String> {
+        slack
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let v: Value = serde_json::from_slice(&r.body).unwrap();
+                v["text"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    wait_for("the stale alert", async || !texts().await.is_empty()).await;
+
+    let fresh = run_at("fresh-run", &source, 1, |r| {
+        r.status = job_importer::domain::RunStatus::Completed;
+        r.new_jobs = 1;
+    });
+    seed_run(&app, &fresh).await;
+    job_importer::alerts::check_stale(&store, &s.alerts)
+        .await
+        .unwrap();
+    job_importer::alerts::check_stale(&store, &s.alerts)
+        .await
+        .unwrap();
+    wait_for("the recovery", async || texts().await.len() >= 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = texts().await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].contains(&source) && got[0].contains("no new jobs for a while"),
+        "{got:?}"
+    );
+    assert!(got[1].contains("recovered (stale)"), "{got:?}");
+    app.cleanup().await;
+}
