@@ -12,6 +12,11 @@ use super::pipeline::Pipeline;
 
 pub async fn deliver_forever(p: Arc<Pipeline>, shutdown: CancellationToken) {
     let s = &p.settings.alerts;
+    if s.channels.is_empty() {
+        // Nothing could be queued or sent: no polling of the store at all.
+        shutdown.cancelled().await;
+        return;
+    }
     let sender = match crate::alerts::send::Sender::new(s) {
         Ok(sender) => sender,
         Err(e) => {
