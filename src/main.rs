@@ -71,6 +71,14 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Alerts: `alerts channels|history|test <channel>`.
+    Alerts {
+        #[command(subcommand)]
+        cmd: job_importer::cli::alerts::AlertsCommand,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Sources: `sources list|show|add|edit|remove|import`.
     Sources {
         #[command(subcommand)]
@@ -144,6 +152,9 @@ fn main() -> ExitCode {
         }
         Command::Sources { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::sources(s, cmd, json)
+        }),
+        Command::Alerts { cmd, json } => admin(cli.config, |s| {
+            job_importer::cli::alerts::alerts(s, cmd, json)
         }),
         Command::Index { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::index(s, cmd, json)

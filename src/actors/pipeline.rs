@@ -485,6 +485,9 @@ impl Pipeline {
         if let Err(e) = self.store.record_source_outcome(run).await {
             tracing::warn!(run_id = %run.id, error = %e, "could not update source health");
         }
+        if let Err(e) = crate::alerts::on_run_end(&self.store, &self.settings.alerts, run).await {
+            tracing::warn!(run_id = %run.id, error = %e, "could not judge the run for alerts");
+        }
         tracing::info!(
             run_id = %run.id, source = %run.source_id, status = run.status.as_str(),
             fetched = run.total_fetched, new = run.new_jobs, updated = run.updated_jobs,

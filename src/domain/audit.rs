@@ -29,16 +29,18 @@ pub enum AuditAction {
     ImportStarted,
     ImportAllStarted,
     RunReplayed,
+    AlertTestSent,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 7] = [
         Self::SourceCreated,
         Self::SourceUpdated,
         Self::SourceRemoved,
         Self::ImportStarted,
         Self::ImportAllStarted,
         Self::RunReplayed,
+        Self::AlertTestSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +51,7 @@ impl AuditAction {
             Self::ImportStarted => "import_started",
             Self::ImportAllStarted => "import_all_started",
             Self::RunReplayed => "run_replayed",
+            Self::AlertTestSent => "alert_test_sent",
         }
     }
 

@@ -80,6 +80,13 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
     route!("GET", "/api/audit", routes::audit::list),
+    route!("GET", "/api/alerts/channels", routes::alerts::channels),
+    route!("GET", "/api/alerts/deliveries", routes::alerts::deliveries),
+    route!(
+        "POST",
+        "/api/alerts/channels/{id}/test",
+        routes::alerts::send_test
+    ),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
     route!("GET", "/api/sources/{id}", routes::sources::show),

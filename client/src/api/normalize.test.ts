@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeJob, normalizeRun, normalizeRunPage, normalizeSource } from './normalize';
+import { normalizeAlertChannels, normalizeAlertDelivery, normalizeJob, normalizeRun, normalizeRunPage, normalizeSource } from './normalize';
 
 describe('normalizeRun', () => {
   it('fills counters, durations and lists a partial document lacks', () => {
@@ -51,5 +51,20 @@ describe('expiry fields', () => {
     expect(run.closedByReason).toEqual({ expired: 2 });
     expect(run.window).toEqual({ oldest: '2026-11-01T00:00:00Z', newest: null, items: 10, undated: 0 });
     expect(normalizeJob({ _id: 'j', closedReason: 'whatever' }).closedReason).toBeNull();
+  });
+});
+
+describe('alerts', () => {
+  it('fills what a delivery lacks and drops values the client does not know', () => {
+    const d = normalizeAlertDelivery({ _id: 'x', status: 'exploded', message: { event: 'nope', transition: 'opened', at: 't' } });
+    expect(d).toMatchObject({ _id: 'x', status: 'pending', attempts: 0, nextAt: null, sentAt: null, lastError: null });
+    expect(d.message).toEqual({ incidentId: '', sourceId: '', event: null, transition: 'opened', detail: '', runId: null, at: 't' });
+  });
+
+  it('never lets a test through when the daemon does not say the token may send one', () => {
+    expect(normalizeAlertChannels({ channels: [{ id: 'a', kind: 'slack', target: 'h' }] })).toEqual({
+      channels: [{ id: 'a', kind: 'slack', target: 'h', signed: false }],
+      canSendTest: false,
+    });
   });
 });

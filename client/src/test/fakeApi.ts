@@ -63,6 +63,9 @@ export class FakeApi {
       exportJobs: handler('exportJobs'),
       getStats: handler('getStats'),
       listAudit: handler('listAudit'),
+      listAlertChannels: handler('listAlertChannels'),
+      listAlertDeliveries: handler('listAlertDeliveries'),
+      sendAlertTest: handler('sendAlertTest'),
     };
   }
 

@@ -14,6 +14,7 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   import_started: 'Import started',
   import_all_started: 'All sources imported',
   run_replayed: 'Run replayed',
+  alert_test_sent: 'Alert test sent',
 };
 
 const ACTOR_LABELS: Record<AuditEntry['actor'], string> = {

@@ -13,6 +13,7 @@ const ACTIONS: Record<AuditAction, string> = {
   import_started: 'import started',
   import_all_started: 'all imported',
   run_replayed: 'run replayed',
+  alert_test_sent: 'alert test sent',
 };
 
 /** The latest audit entries about one source, with a link to its whole log. */
