@@ -63,9 +63,15 @@ browser() {
   log "browser: building the client and the daemon"
   (cd client && npm run --silent build)
   cargo build --locked --bin job-importer
-  local port token
+  local port token alert_port alert_secret
   port=$(free_port)
   token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  # The alerts journey listens on alert_port as the webhook receiver of channel `e2e-hook`.
+  alert_port=$(free_port)
+  alert_secret=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  { cat tests/e2e.toml; printf '\n[alerts]\nallow_private_networks = true\npoll_interval_ms = 200\n'
+    printf '[[alerts.channels]]\nid = "e2e-hook"\nkind = "webhook"\nurl = "http://127.0.0.1:%s/hook"\nsecret = "%s"\n' \
+      "$alert_port" "$alert_secret"; } >"$scratch/e2e.toml"
   mkdir -p artifacts
   # The daemon is started by a script of its own so the journeys can restart it
   # (E2E_RESTART_CMD: stops it, starts it again on the same port and database, returns once
@@ -86,7 +92,7 @@ JOB_IMPORTER__MONGODB__URI="$TEST_MONGODB_URI" \\
 JOB_IMPORTER__MONGODB__DATABASE="e2e_$(date +%s)_$$" \\
 JOB_IMPORTER__REDIS__URL="$TEST_REDIS_URL" \\
 JOB_IMPORTER__REDIS__PREFIX="e2e-$$" \\
-  nohup "$CARGO_TARGET_DIR/debug/job-importer" serve --config "$REPO_ROOT/tests/e2e.toml" >>"$REPO_ROOT/artifacts/e2e-daemon.log" 2>&1 &
+  nohup "$CARGO_TARGET_DIR/debug/job-importer" serve --config "$scratch/e2e.toml" >>"$REPO_ROOT/artifacts/e2e-daemon.log" 2>&1 &
 echo \$! >"$scratch/daemon.pid"
 for _ in \$(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && exit 0; sleep 0.1; done
 echo "the daemon did not start" >&2; exit 1
@@ -98,7 +104,8 @@ DAEMON
   log "browser: running the journeys against http://127.0.0.1:$port"
   (cd client && E2E_BASE_URL="http://127.0.0.1:$port" E2E_TOKEN="$token" \
     E2E_FIXTURES_DIR="$REPO_ROOT/tests/fixtures/feeds" E2E_ARTIFACTS_DIR="$REPO_ROOT/artifacts" \
-    E2E_RESTART_CMD="$scratch/daemon.sh" npm run --silent test:e2e)
+    E2E_RESTART_CMD="$scratch/daemon.sh" E2E_ALERT_PORT="$alert_port" E2E_ALERT_SECRET="$alert_secret" \
+    npm run --silent test:e2e)
   kill "$(cat "$scratch/daemon.pid")" 2>/dev/null || true
 }
 

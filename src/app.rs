@@ -100,6 +100,7 @@ pub struct Daemon {
     _retention: Option<Addr<LoopActor>>,
     _link_checker: Option<Addr<LoopActor>>,
     _pause_follower: Addr<LoopActor>,
+    _alerts: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -360,6 +361,15 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         }
         false => (None, None, None, None, None),
     };
+    // Alert deliveries go out from every daemon that schedules (each delivery is leased).
+    let alerts = roles.scheduler.then(|| {
+        let (p, s) = (pipeline.clone(), shutdown.clone());
+        Supervisor::start(move |_| {
+            LoopActor::new("alerts", move || {
+                Box::pin(crate::actors::alerts::deliver_forever(p.clone(), s.clone()))
+            })
+        })
+    });
 
     let mut server_handle = None;
     if let Some(listener) = listener {
@@ -397,6 +407,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         _retention: retention,
         _link_checker: link_checker,
         _pause_follower: pause_follower,
+        _alerts: alerts,
     })
 }
 

@@ -546,6 +546,7 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub retention: RetentionSettings,
     pub link_check: LinkCheckSettings,
+    pub alerts: crate::alerts::AlertSettings,
     pub sources: Vec<SourceSettings>,
 }
 
@@ -621,6 +622,7 @@ impl Settings {
         }
         self.retention.validate()?;
         self.link_check.validate()?;
+        self.alerts.validate()?;
         if !(1..=10_000).contains(&self.http.export_batch_size) {
             return Err(invalid(
                 "http.export_batch_size",

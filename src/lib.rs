@@ -2,6 +2,7 @@
 //! Redis queue, and shows every import live.
 
 pub mod actors;
+pub mod alerts;
 pub mod alloc;
 pub mod app;
 pub mod cli;

@@ -86,6 +86,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Alerts: `alerts channels|history|test <channel>`.
+    Alerts {
+        #[command(subcommand)]
+        cmd: job_importer::cli::alerts::AlertsCommand,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Sources: `sources list|show|add|edit|remove|import`.
     Sources {
         #[command(subcommand)]
@@ -116,8 +124,11 @@ fn load(path: Option<PathBuf>, overrides: &[(&str, String)]) -> Result<Settings,
 static GLOBAL: job_importer::alloc::Allocator = job_importer::alloc::ALLOCATOR;
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    // A daemon stopped the moment it starts exits 0 too: SIGTERM and SIGINT are caught before
+    // anything else, and `Stop` takes over once the runtime exists.
+    let early = matches!(cli.command, Command::Serve { .. }).then(EarlyStop::catch);
+    init_tracing();
     match cli.command {
         Command::Serve { roles, bind } => {
             let overrides: Vec<(&str, String)> =
@@ -131,7 +142,7 @@ fn main() -> ExitCode {
             };
             // SIGHUP reads the same file and environment again for the tokens.
             let reload = move || load(cli.config.clone(), &overrides).map(|s| s.auth);
-            serve(settings, roles, reload)
+            serve(settings, roles, reload, early.unwrap_or_default())
         }
         Command::Import { url, json, timeout } => {
             let settings = match load(cli.config, &[]) {
@@ -156,6 +167,9 @@ fn main() -> ExitCode {
         }
         Command::Sources { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::sources(s, cmd, json)
+        }),
+        Command::Alerts { cmd, json } => admin(cli.config, |s| {
+            job_importer::cli::alerts::alerts(s, cmd, json)
         }),
         Command::Index { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::index(s, cmd, json)
@@ -205,6 +219,7 @@ fn serve(
     settings: Settings,
     roles: Roles,
     reload: impl Fn() -> Result<job_importer::config::AuthSettings, String> + 'static,
+    early: EarlyStop,
 ) -> ExitCode {
     let sys = match app::system() {
         Ok(s) => s,
@@ -218,7 +233,7 @@ fn serve(
     let result = sys.block_on(async move {
         // Listening for SIGTERM before anything else: a daemon stopped while it starts (still
         // waiting for Redis, say) exits 0 too, instead of dying by the signal.
-        let mut stop = Stop::listen();
+        let mut stop = Stop::listen(early);
         let daemon = tokio::select! {
             daemon = app::start(settings, roles) => daemon?,
             _ = stop.requested() => {
@@ -263,22 +278,49 @@ fn serve(
     }
 }
 
-/// SIGTERM and SIGINT, listened for from the moment it is made.
+/// SIGTERM or SIGINT received before the runtime could listen for them (a flag set by the
+/// handler, which then also stands in for the default action of killing the process).
+#[derive(Default)]
+struct EarlyStop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl EarlyStop {
+    fn catch() -> Self {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+                eprintln!("job-importer: cannot catch signal {sig}: {e}");
+            }
+        }
+        Self(flag)
+    }
+
+    fn received(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// SIGTERM and SIGINT, listened for from the moment it is made (and any that `EarlyStop`
+/// caught before).
 struct Stop {
+    early: EarlyStop,
     term: Option<tokio::signal::unix::Signal>,
     int: Option<tokio::signal::unix::Signal>,
 }
 
 impl Stop {
-    fn listen() -> Self {
+    fn listen(early: EarlyStop) -> Self {
         use tokio::signal::unix::{SignalKind, signal};
         Self {
+            early,
             term: signal(SignalKind::terminate()).ok(),
             int: signal(SignalKind::interrupt()).ok(),
         }
     }
 
     async fn requested(&mut self) {
+        if self.early.received() {
+            return;
+        }
         let term = async {
             match self.term.as_mut() {
                 Some(s) => {

@@ -1,6 +1,7 @@
 //! The actor system of the design card. Actors are thin shells: the work lives in plain
 //! functions (`fetch_run`, `import_batch`, `Pipeline`) that tests call directly.
 
+pub mod alerts;
 pub mod expiry_sweep;
 pub mod feed_fetcher;
 pub mod history_broker;

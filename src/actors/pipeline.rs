@@ -100,8 +100,19 @@ impl Pipeline {
             run.unconditional = true;
         }
         if let Err(e) = self.store.insert_run(&run).await {
-            self.runs.release_running(&source.id, &run_id).await.ok();
-            return Err(e);
+            // An insert whose answer was lost (the server went away after writing) may have
+            // stored the run: the lease stays with it then, and the sweeper finds it without
+            // work and reads its feed. Only a run certainly not stored frees the lease; when
+            // that can't be told, a lease whose run never appears is freed by the next start
+            // after `FOREIGN_LEASE_AFTER` (`take_running_lease`).
+            match self.store.run_state(&run_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.runs.release_running(&source.id, &run_id).await.ok();
+                    return Err(e);
+                }
+                Err(_) => return Err(e),
+            }
         }
         run.committed_at = Some(Utc::now());
         self.publish(&run).await;
@@ -475,6 +486,9 @@ impl Pipeline {
         }
         if let Err(e) = self.store.record_source_outcome(run).await {
             tracing::warn!(run_id = %run.id, error = %e, "could not update source health");
+        }
+        if let Err(e) = crate::alerts::on_run_end(&self.store, &self.settings.alerts, run).await {
+            tracing::warn!(run_id = %run.id, error = %e, "could not judge the run for alerts");
         }
         tracing::info!(
             run_id = %run.id, source = %run.source_id, status = run.status.as_str(),

@@ -3,6 +3,7 @@
 //! admin commands (`runs`, `sources`) live in `admin`.
 
 pub mod admin;
+pub mod alerts;
 pub mod preview;
 pub mod progress;
 

@@ -31,10 +31,11 @@ pub enum AuditAction {
     RunReplayed,
     MaintenancePaused,
     MaintenanceResumed,
+    AlertTestSent,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 8] = [
+    pub const ALL: [AuditAction; 9] = [
         Self::SourceCreated,
         Self::SourceUpdated,
         Self::SourceRemoved,
@@ -43,6 +44,7 @@ impl AuditAction {
         Self::RunReplayed,
         Self::MaintenancePaused,
         Self::MaintenanceResumed,
+        Self::AlertTestSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +57,7 @@ impl AuditAction {
             Self::RunReplayed => "run_replayed",
             Self::MaintenancePaused => "maintenance_paused",
             Self::MaintenanceResumed => "maintenance_resumed",
+            Self::AlertTestSent => "alert_test_sent",
         }
     }
 

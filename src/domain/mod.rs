@@ -1,6 +1,7 @@
 //! Pure types and rules: job postings, import runs, sources, events and failure codes.
 //! Nothing in here performs I/O; `tests/api/layering.rs` keeps it so.
 
+pub mod alert;
 pub mod audit;
 pub mod codes;
 pub mod events;

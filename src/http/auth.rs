@@ -189,6 +189,11 @@ pub fn may_read(req: &HttpRequest) -> bool {
     check(req, protect).is_ok()
 }
 
+/// Whether the request carries an admin token (to tell a reader what it may do).
+pub fn is_admin(req: &HttpRequest) -> bool {
+    matches!(check(req, true), Ok(Some(Access::Admin)))
+}
+
 /// Extracting this proves the caller may read.
 pub struct CanRead;
 /// Extracting this proves the caller holds an admin token; it says which one (for the audit

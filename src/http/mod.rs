@@ -88,6 +88,13 @@ pub const ROUTES: &[Route] = &[
         routes::maintenance::resume
     ),
     route!("GET", "/api/queues", routes::queues::list),
+    route!("GET", "/api/alerts/channels", routes::alerts::channels),
+    route!("GET", "/api/alerts/deliveries", routes::alerts::deliveries),
+    route!(
+        "POST",
+        "/api/alerts/channels/{id}/test",
+        routes::alerts::send_test
+    ),
     route!("GET", "/api/sources", routes::sources::list),
     route!("POST", "/api/sources", routes::sources::create),
     route!("GET", "/api/sources/{id}", routes::sources::show),

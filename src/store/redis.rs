@@ -40,6 +40,14 @@ impl Keys {
     pub fn retention_lease(&self) -> String {
         format!("{}:lease:retention", self.prefix)
     }
+    /// Held by the daemon sending alert delivery `id` (at most `alerts.delivery_lease_secs`).
+    pub fn alert_delivery_lease(&self, id: &str) -> String {
+        format!("{}:lease:alert-delivery:{id}", self.prefix)
+    }
+    /// Held for `alerts.stale_check_interval_secs` by the daemon that judged staleness last.
+    pub fn stale_check_lease(&self) -> String {
+        format!("{}:lease:alerts-stale", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)

@@ -1,6 +1,7 @@
 //! One integration binary (one link step) with a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod audit;
 mod auth;
 mod backfill;

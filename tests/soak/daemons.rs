@@ -131,7 +131,11 @@ impl Daemon {
         let child = cmd
             .spawn()
             .map_err(|e| format!("{}: {e}", binary().display()))?;
+        let pid = child.id();
         self.child = Some(child);
+        // A signal that reaches a process before its own code runs takes the default action,
+        // whatever the program does: a daemon counts as started once it catches SIGTERM.
+        wait_catching_sigterm(pid, Duration::from_secs(10));
         if let Some(port) = self.port {
             wait_port(port, Duration::from_secs(60))
                 .map_err(|e| format!("daemon ({}) did not listen: {e}", self.roles))?;
@@ -182,5 +186,26 @@ impl Drop for Daemon {
             c.kill().ok();
             c.wait().ok();
         }
+    }
+}
+
+/// Waits until process `pid` has a handler for SIGTERM (`SigCgt` in `/proc/{pid}/status`), or
+/// is gone, or `limit` passed.
+fn wait_catching_sigterm(pid: u32, limit: Duration) {
+    const SIGTERM_BIT: u64 = 1 << (15 - 1);
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return;
+        };
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & SIGTERM_BIT != 0);
+        if caught || status.contains("State:\tZ") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -196,11 +196,12 @@ impl Ctx<'_> {
     }
 
     async fn trigger(&self, source: usize, daemon: usize) -> String {
-        let url = format!(
-            "{}/api/sources/{}/import",
-            self.front(daemon),
-            self.source_ids[source]
-        );
+        // Missing when re-creating the sources after a fresh database failed (a violation
+        // of its own).
+        let Some(id) = self.source_ids.get(source) else {
+            return format!("source {source} does not exist");
+        };
+        let url = format!("{}/api/sources/{id}/import", self.front(daemon));
         let (st, v) = self.call(reqwest::Method::POST, &url, None).await;
         match st {
             202 => format!("202 run {}", v["run"]["_id"].as_str().unwrap_or("?")),

@@ -47,4 +47,15 @@ describe('createHttpApiClient', () => {
     await api.deleteSource('a', 'keep');
     expect(fetch.mock.calls[1]![0]).toBe('/api/sources/a?jobs=keep');
   });
+
+  it('reads alert deliveries of a source and posts a test to an escaped channel id', async () => {
+    const fetch = respond(200, { deliveries: [{ _id: 'd1', status: 'sent', message: { transition: 'test', event: null } }] });
+    const api = createHttpApiClient({ getToken: () => 't', fetch });
+    const list = await api.listAlertDeliveries({ source: 'src-1', limit: 5 });
+    expect(fetch.mock.calls[0]![0]).toBe('/api/alerts/deliveries?source=src-1&limit=5');
+    expect(list[0]).toMatchObject({ _id: 'd1', status: 'sent', attempts: 0, lastError: null, message: { transition: 'test', event: null, runId: null } });
+    await api.sendAlertTest('ops/1', 'src-1');
+    expect(fetch.mock.calls[1]![0]).toBe('/api/alerts/channels/ops%2F1/test?source=src-1');
+    expect(fetch.mock.calls[1]![1]?.method).toBe('POST');
+  });
 });

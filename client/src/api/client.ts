@@ -1,6 +1,19 @@
 import { ApiError, parseErrorBody } from './errors';
-import { normalizeJob, normalizeMaintenance, normalizeQueueView, normalizeRun, normalizeRunDetail, normalizeRunPage, normalizeSource } from './normalize';
+import {
+  normalizeAlertChannels,
+  normalizeAlertDelivery,
+  normalizeJob,
+  normalizeMaintenance,
+  normalizeQueueView,
+  normalizeRun,
+  normalizeRunDetail,
+  normalizeRunPage,
+  normalizeSource,
+} from './normalize';
 import type {
+  AlertChannels,
+  AlertDelivery,
+  AlertDeliveryParams,
   AuditEntry,
   AuditParams,
   ImportRun,
@@ -36,6 +49,7 @@ export const QUERY_PARAMS = {
   '/api/jobs/export': ['format', 'q', 'source', 'company', 'location', 'employmentType', 'remote', 'status', 'from', 'to'],
   '/api/stats': ['hours', 'days', 'source'],
   '/api/audit': ['source', 'action', 'page', 'limit'],
+  '/api/alerts/deliveries': ['source', 'limit'],
 } as const satisfies Record<string, readonly string[]>;
 
 type ParamsOf<P extends keyof typeof QUERY_PARAMS> = Partial<Record<(typeof QUERY_PARAMS)[P][number], string | number | undefined>>;
@@ -75,6 +89,12 @@ export interface ApiClient {
   pause(reason?: string): Promise<Maintenance>;
   resume(): Promise<Maintenance>;
   getQueues(): Promise<QueueView>;
+  /** The alert channels of the config file (no secrets), and whether this token may test them. */
+  listAlertChannels(): Promise<AlertChannels>;
+  /** Alert deliveries, newest first (of one source when given). */
+  listAlertDeliveries(params: AlertDeliveryParams): Promise<AlertDelivery[]>;
+  /** Queues a test message to a channel, shown in `source`'s history when given. */
+  sendAlertTest(channelId: string, source?: string): Promise<{ deliveryId: string }>;
 }
 
 export interface HttpApiClientOptions {
@@ -227,6 +247,13 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
       return download(`/api/jobs/export${query('/api/jobs/export', { format, q, source, company, location, employmentType, remote, status, from, to })}`);
     },
     listAudit: (p) => request('GET', `/api/audit${query('/api/audit', { source: p.source, action: p.action, page: p.page, limit: p.limit })}`),
+    listAlertChannels: async () => normalizeAlertChannels(await request<unknown>('GET', '/api/alerts/channels')),
+    listAlertDeliveries: async (p) => {
+      const body = await request<{ deliveries?: unknown[] }>('GET', `/api/alerts/deliveries${query('/api/alerts/deliveries', { source: p.source, limit: p.limit })}`);
+      return (body.deliveries ?? []).map(normalizeAlertDelivery);
+    },
+    sendAlertTest: (channelId, source) =>
+      request('POST', `/api/alerts/channels/${enc(channelId)}/test${source ? `?source=${enc(source)}` : ''}`),
     getStats: (p = {}) => request('GET', `/api/stats${query('/api/stats', { hours: p.hours, days: p.days, source: p.source })}`),
     getMaintenance: async () => normalizeMaintenance(await request('GET', '/api/maintenance')),
     pause: async (reason) => normalizeMaintenance(await request('POST', '/api/maintenance/pause', reason ? { reason } : {})),

@@ -4,7 +4,12 @@
  * `contract.test.ts` checks each entry against `docs/openapi.json`. A field renamed on either side
  * therefore fails the typecheck or the test.
  */
+import { ALERT_CHANNEL_KINDS, ALERT_DELIVERY_STATUSES, ALERT_EVENTS, ALERT_TRANSITIONS } from './types';
 import type {
+  AlertChannel,
+  AlertChannels,
+  AlertDelivery,
+  AlertMessage,
   BackfillPage,
   CodeCount,
   FeedWindow,
@@ -267,6 +272,37 @@ export const queueViewSpec: SpecOf<QueueView> = {
   workers: { type: 'array', items: queueWorker },
 };
 
+const alertChannelSpec: SpecOf<AlertChannel> = { id: S(), kind: S({ enum: ALERT_CHANNEL_KINDS }), target: S(), signed: { type: 'boolean' } };
+
+export const alertChannelsSpec: SpecOf<AlertChannels> = {
+  channels: { type: 'array', items: alertChannelSpec },
+  canSendTest: { type: 'boolean' },
+};
+
+const alertMessageSpec: SpecOf<AlertMessage> = {
+  incidentId: S(),
+  sourceId: S(),
+  // A test message has no event.
+  event: S({ nullable: true, enum: ALERT_EVENTS }),
+  transition: S({ enum: ALERT_TRANSITIONS }),
+  detail: S(),
+  runId: S({ nullable: true, defaulted: true }),
+  at: S(),
+};
+
+export const alertDeliverySpec: SpecOf<AlertDelivery> = {
+  _id: S(),
+  sourceId: S(),
+  channelId: S(),
+  message: { type: 'object', fields: alertMessageSpec },
+  status: S({ enum: ALERT_DELIVERY_STATUSES }),
+  attempts: I(),
+  createdAt: S(),
+  nextAt: S(nullable),
+  sentAt: S(nullable),
+  lastError: S(nullable),
+};
+
 /** Schema name in docs/openapi.json → what the client expects of it. */
 export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
   ImportRun: importRunSpec,
@@ -281,4 +317,6 @@ export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
   SourceInput: sourceInputSpec,
   Maintenance: maintenanceSpec,
   QueueView: queueViewSpec,
+  AlertChannels: alertChannelsSpec,
+  AlertDelivery: alertDeliverySpec,
 };

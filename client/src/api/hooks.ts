@@ -6,7 +6,19 @@ import { applyLiveRun } from '../live/cacheUpdates';
 import { useApi } from './ApiContext';
 import { mergeDetail } from '../live/cacheUpdates';
 import { DEFAULT_FAILURES, queryKeys } from './queryKeys';
-import type { AuditParams, ImportRun, JobListParams, Maintenance, RunDetailParams, RunListParams, Source, SourceInput, StartAllReport, StatsParams } from './types';
+import type {
+  AlertDeliveryParams,
+  AuditParams,
+  ImportRun,
+  JobListParams,
+  Maintenance,
+  RunDetailParams,
+  RunListParams,
+  Source,
+  SourceInput,
+  StartAllReport,
+  StatsParams,
+} from './types';
 import type { ApiClient, RemovedSourceJobs } from './client';
 
 export function useRunsPage(params: RunListParams) {
@@ -214,3 +226,36 @@ export function useQueues(refetchMs = QUEUES_REFRESH_MS) {
 }
 
 export const QUEUES_REFRESH_MS = 3000;
+/** The alert channels (they change only with the config file, so they are read once a minute). */
+export function useAlertChannels() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.alerts.channels(),
+    queryFn: () => api.listAlertChannels(),
+    staleTime: 60_000,
+  });
+}
+
+/** Alert deliveries of a source; polled, since they are sent in the background with retries. */
+export function useAlertDeliveries(params: AlertDeliveryParams) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.alerts.deliveries(params),
+    queryFn: () => api.listAlertDeliveries(params),
+    // Faster while one waits to be sent or retried.
+    refetchInterval: (q) => (q.state.data?.some((d) => d.status === 'pending') ? 2_000 : 15_000),
+  });
+}
+
+/** "Send test": queues a test message; the history shows it at once, then as it is sent. */
+export function useSendAlertTest() {
+  const api = useApi();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ channelId, source }: { channelId: string; source?: string }) => api.sendAlertTest(channelId, source),
+    // Not awaited: "queued" shows at once, the history catches up.
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: queryKeys.alerts.deliveriesAll() });
+    },
+  });
+}

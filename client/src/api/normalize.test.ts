@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeJob, normalizeMaintenance, normalizeQueueView, normalizeRun, normalizeRunPage, normalizeSource } from './normalize';
+import {
+  normalizeAlertChannels,
+  normalizeAlertDelivery,
+  normalizeJob,
+  normalizeMaintenance,
+  normalizeQueueView,
+  normalizeRun,
+  normalizeRunPage,
+  normalizeSource,
+} from './normalize';
 
 describe('normalizeRun', () => {
   it('fills counters, durations and lists a partial document lacks', () => {
@@ -72,5 +81,20 @@ describe('maintenance and the queue view', () => {
     });
     expect(v.queues[0]).toEqual({ name: 'items', waiting: 3, active: 0, delayed: 0, nextDueAt: null });
     expect(v.workers[0]?.tasks[0]).toEqual({ taskId: 't', runId: 'r', sourceId: null, batchNo: null, attempt: 2 });
+  });
+});
+
+describe('alerts', () => {
+  it('fills what a delivery lacks and drops values the client does not know', () => {
+    const d = normalizeAlertDelivery({ _id: 'x', status: 'exploded', message: { event: 'nope', transition: 'opened', at: 't' } });
+    expect(d).toMatchObject({ _id: 'x', status: 'pending', attempts: 0, nextAt: null, sentAt: null, lastError: null });
+    expect(d.message).toEqual({ incidentId: '', sourceId: '', event: null, transition: 'opened', detail: '', runId: null, at: 't' });
+  });
+
+  it('never lets a test through when the daemon does not say the token may send one', () => {
+    expect(normalizeAlertChannels({ channels: [{ id: 'a', kind: 'slack', target: 'h' }] })).toEqual({
+      channels: [{ id: 'a', kind: 'slack', target: 'h', signed: false }],
+      canSendTest: false,
+    });
   });
 });

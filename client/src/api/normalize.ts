@@ -2,8 +2,11 @@
  * Fills defaults for fields an ImportRun may lack (an older daemon, a run still being created),
  * so one missing field never blanks a page. Applied wherever runs enter the app: REST and socket.
  */
-import { BACKFILL_STOPS, CLOSED_REASONS, EXPIRY_MODES } from './types';
 import type {
+  AlertChannel,
+  AlertChannels,
+  AlertDelivery,
+  AlertMessage,
   BackfillPage,
   ClosedReason,
   CodeCount,
@@ -22,6 +25,7 @@ import type {
   Source,
   SourceHealth,
 } from './types';
+import { ALERT_CHANNEL_KINDS, ALERT_DELIVERY_STATUSES, ALERT_EVENTS, ALERT_TRANSITIONS, BACKFILL_STOPS, CLOSED_REASONS, EXPIRY_MODES } from './types';
 
 type Loose = Partial<Record<keyof ImportRun, unknown>>;
 
@@ -230,4 +234,49 @@ export function normalizeQueueView(raw: unknown): QueueView {
     tasks: Array.isArray(w.tasks) ? w.tasks.map(heldTask) : [],
   }));
   return { paused: v.paused === true, queues, workers };
+}
+
+const oneOf = <T extends string>(values: readonly T[], v: unknown, fallback: T): T =>
+  values.find((x) => x === v) ?? fallback;
+
+export function normalizeAlertChannels(raw: unknown): AlertChannels {
+  const r = obj(raw);
+  const channels = Array.isArray(r.channels) ? r.channels : [];
+  return {
+    channels: channels.map((c): AlertChannel => {
+      const o = obj(c);
+      return { id: str(o.id), kind: oneOf(ALERT_CHANNEL_KINDS, o.kind, 'webhook'), target: str(o.target), signed: o.signed === true };
+    }),
+    canSendTest: r.canSendTest === true,
+  };
+}
+
+function normalizeAlertMessage(raw: unknown): AlertMessage {
+  const m = obj(raw);
+  return {
+    incidentId: str(m.incidentId),
+    sourceId: str(m.sourceId),
+    event: ALERT_EVENTS.find((e) => e === m.event) ?? null,
+    transition: oneOf(ALERT_TRANSITIONS, m.transition, 'test'),
+    detail: str(m.detail),
+    runId: strOrNull(m.runId),
+    at: str(m.at),
+  };
+}
+
+/** A delivery with every field present (`runId` is absent when no run was involved). */
+export function normalizeAlertDelivery(raw: unknown): AlertDelivery {
+  const d = obj(raw);
+  return {
+    _id: str(d._id),
+    sourceId: str(d.sourceId),
+    channelId: str(d.channelId),
+    message: normalizeAlertMessage(d.message),
+    status: oneOf(ALERT_DELIVERY_STATUSES, d.status, 'pending'),
+    attempts: num(d.attempts),
+    createdAt: str(d.createdAt),
+    nextAt: strOrNull(d.nextAt),
+    sentAt: strOrNull(d.sentAt),
+    lastError: strOrNull(d.lastError),
+  };
 }

@@ -1,4 +1,4 @@
-import type { AuditParams, JobListParams, RunDetailParams, RunListParams, StatsParams } from './types';
+import type { AlertDeliveryParams, AuditParams, JobListParams, RunDetailParams, RunListParams, StatsParams } from './types';
 
 /** Failures per page on the run detail page. */
 export const DEFAULT_FAILURES: RunDetailParams = { failuresPage: 1, failuresLimit: 50 };
@@ -6,6 +6,12 @@ export const DEFAULT_FAILURES: RunDetailParams = { failuresPage: 1, failuresLimi
 /** The one place query keys are built, so invalidation can target a whole family. */
 export const queryKeys = {
   all: ['api'] as const,
+  alerts: {
+    all: () => [...queryKeys.all, 'alerts'] as const,
+    channels: () => [...queryKeys.alerts.all(), 'channels'] as const,
+    deliveriesAll: () => [...queryKeys.alerts.all(), 'deliveries'] as const,
+    deliveries: (p: AlertDeliveryParams) => [...queryKeys.alerts.deliveriesAll(), { source: p.source ?? null, limit: p.limit }] as const,
+  },
   audit: (p: AuditParams) => [...queryKeys.all, 'audit', { page: p.page, limit: p.limit, source: p.source ?? null, action: p.action ?? null }] as const,
   runs: {
     all: () => [...queryKeys.all, 'runs'] as const,

@@ -370,6 +370,7 @@ export const AUDIT_ACTIONS = [
   'run_replayed',
   'maintenance_paused',
   'maintenance_resumed',
+  'alert_test_sent',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -504,3 +505,58 @@ export type ClientEvent =
   | { event: 'sync'; data: { since?: string; runs?: Record<string, number> } }
   | { event: 'subscribe_run' | 'unsubscribe_run'; data: { runId: string } }
   | { event: 'subscribe_source' | 'unsubscribe_source'; data: { sourceId: string } };
+
+export const ALERT_EVENTS = ['run_failed', 'backing_off', 'stale', 'coverage_drop', 'item_failures'] as const;
+export type AlertEvent = (typeof ALERT_EVENTS)[number];
+export const ALERT_TRANSITIONS = ['opened', 'recovered', 'test'] as const;
+export type AlertTransition = (typeof ALERT_TRANSITIONS)[number];
+export const ALERT_DELIVERY_STATUSES = ['pending', 'sent', 'failed'] as const;
+export type AlertDeliveryStatus = (typeof ALERT_DELIVERY_STATUSES)[number];
+export const ALERT_CHANNEL_KINDS = ['webhook', 'slack', 'email'] as const;
+export type AlertChannelKind = (typeof ALERT_CHANNEL_KINDS)[number];
+
+/** A channel of `[alerts]` as the API shows it: never its URL path, secret or password. */
+export interface AlertChannel {
+  id: string;
+  kind: AlertChannelKind;
+  /** A webhook's host; an email channel's SMTP host and recipients. */
+  target: string;
+  signed: boolean;
+}
+
+/** `GET /api/alerts/channels`: the channels, and whether this token may send a test. */
+export interface AlertChannels {
+  channels: AlertChannel[];
+  canSendTest: boolean;
+}
+
+/** What an alert says (the webhook's body). */
+export interface AlertMessage {
+  incidentId: string;
+  sourceId: string;
+  /** Null for a test message. */
+  event: AlertEvent | null;
+  transition: AlertTransition;
+  detail: string;
+  runId: string | null;
+  at: string;
+}
+
+/** One message to one channel, with how its sending went. */
+export interface AlertDelivery {
+  _id: string;
+  sourceId: string;
+  channelId: string;
+  message: AlertMessage;
+  status: AlertDeliveryStatus;
+  attempts: number;
+  createdAt: string;
+  nextAt: string | null;
+  sentAt: string | null;
+  lastError: string | null;
+}
+
+export interface AlertDeliveryParams {
+  source?: string | undefined;
+  limit: number;
+}

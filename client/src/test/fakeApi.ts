@@ -67,6 +67,9 @@ export class FakeApi {
       pause: handler('pause'),
       resume: handler('resume'),
       getQueues: handler('getQueues'),
+      listAlertChannels: handler('listAlertChannels'),
+      listAlertDeliveries: handler('listAlertDeliveries'),
+      sendAlertTest: handler('sendAlertTest'),
     };
   }
 

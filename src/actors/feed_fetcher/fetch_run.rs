@@ -124,6 +124,12 @@ async fn fetch_failed(
             ..task.clone()
         };
         tracing::info!(run_id = %task.run_id, code = e.code, ?delay, attempt = next, "fetch will be retried");
+        let alerts = &p.settings.alerts;
+        if let Err(e) =
+            crate::alerts::on_backing_off(&p.store, alerts, source_id, &task.run_id, &failure).await
+        {
+            tracing::warn!(run_id = %task.run_id, error = %e, "could not note the backoff for alerts");
+        }
         // The source stays taken while the run waits, however long `Retry-After` says.
         p.runs
             .renew_running(source_id, &task.run_id, delay + RUNNING_LEASE_MARGIN)

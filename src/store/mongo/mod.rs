@@ -10,6 +10,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::StoreError;
 
+pub mod alerts;
 pub mod audit;
 pub mod backfill;
 pub mod changes;
@@ -187,6 +188,7 @@ impl Store {
         )
         .await?;
         self.ensure_change_indexes().await?;
+        self.ensure_alert_indexes().await?;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   run_replayed: 'Run replayed',
   maintenance_paused: 'Paused for maintenance',
   maintenance_resumed: 'Resumed after maintenance',
+  alert_test_sent: 'Alert test sent',
 };
 
 const ACTOR_LABELS: Record<AuditEntry['actor'], string> = {

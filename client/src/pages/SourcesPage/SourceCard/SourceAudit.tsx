@@ -15,6 +15,7 @@ const ACTIONS: Record<AuditAction, string> = {
   run_replayed: 'run replayed',
   maintenance_paused: 'paused',
   maintenance_resumed: 'resumed',
+  alert_test_sent: 'alert test sent',
 };
 
 /** The latest audit entries about one source, with a link to its whole log. */

@@ -9,6 +9,7 @@ import { describeCron } from '../../../lib/cron';
 import { formatDateTime } from '../../../lib/format';
 import { useNow } from '../../../lib/useNow';
 import { SourceForm } from '../SourceForm/SourceForm';
+import { SourceAlerts } from './SourceAlerts';
 import { SourceAudit } from './SourceAudit';
 import { SourceWindow } from './SourceWindow';
 
@@ -179,6 +180,7 @@ export function SourceCard({ source }: { source: Source }) {
         </dd>
         <SourceWindow source={source} />
         <SourceAudit sourceId={source._id} />
+        <SourceAlerts sourceId={source._id} />
         {h && h.consecutiveFailures > 0 ? (
           <>
             <dt>Failures in a row</dt>
