@@ -22,6 +22,16 @@ use crate::store::redis::Redis;
 use crate::store::run_state::{Live, RunLedger};
 use crate::store::{Store, StoreError};
 
+/// Awaits a step of a run's end and logs how long it took (at debug level).
+macro_rules! timed {
+    ($run_id:expr, $step:literal, $fut:expr) => {{
+        let started = std::time::Instant::now();
+        let out = $fut.await?;
+        tracing::debug!(run_id = %$run_id, step = $step, ms = started.elapsed().as_millis() as u64, "run end step");
+        out
+    }};
+}
+
 pub struct Pipeline {
     pub settings: Arc<Settings>,
     pub store: Store,
@@ -291,15 +301,23 @@ impl Pipeline {
             return Ok(None);
         }
         let generation = state.generation;
-        let mut records = self.store.batch_records(run_id, generation).await?;
+        let mut records = timed!(
+            run_id,
+            "batch_records",
+            self.store.batch_records(run_id, generation)
+        );
         records.retain(|r| r.batch_no < total);
         if (records.len() as i64) < total {
             return Ok(None);
         }
-        let Some(run) = self.store.get_run(run_id).await? else {
+        let Some(run) = timed!(run_id, "get_run", self.store.get_run(run_id)) else {
             return Ok(None);
         };
-        let Some(closing) = self.close_on_completion(&run, &state).await? else {
+        let Some(closing) = timed!(
+            run_id,
+            "close_on_completion",
+            self.close_on_completion(&run, &state)
+        ) else {
             return Ok(None);
         };
         // Saved before the run says it completed (a reader who sees it completed finds the
@@ -307,12 +325,18 @@ impl Pipeline {
         if let Some(v) = &state.validators
             && ImportRun::final_status(run.error.is_some()) == RunStatus::Completed
         {
-            self.store.save_validators(&run.source_id, v).await?;
+            timed!(
+                run_id,
+                "save_validators",
+                self.store.save_validators(&run.source_id, v)
+            );
         }
-        let completed = self
-            .store
-            .complete_run(&run, generation, &records, &closing)
-            .await?;
+        let completed = timed!(
+            run_id,
+            "complete_run",
+            self.store
+                .complete_run(&run, generation, &records, &closing)
+        );
         Ok(completed.map(|r| (r, generation)))
     }
 
@@ -340,12 +364,16 @@ impl Pipeline {
         // The feed's own expiry dates need no complete read: any run that ends closes its
         // source's jobs whose date has passed.
         let store = self.store.at_epoch(state.index_epoch.as_deref());
-        let expired = store
-            .close_expired(Some(&run.source_id), Some(run_id), Utc::now())
-            .await?;
+        let expired = timed!(
+            run_id,
+            "close_expired",
+            store.close_expired(Some(&run.source_id), Some(run_id), Utc::now())
+        );
         closing.add(ClosedReason::Expired, expired);
         if run.error.is_some() {
-            store.record_run_end_changes(&run.source_id, run_id).await?;
+            store
+                .record_run_end_changes(&run.source_id, run_id, closing.closed(), 0)
+                .await?;
             return Ok(Some(closing));
         }
         let expiry = self
@@ -379,26 +407,40 @@ impl Pipeline {
                 expiry,
                 window: &window,
             };
-            let closed = store
-                .close_missing_indexed(
-                    &run.source_id,
-                    run_id,
-                    &seen_key,
-                    &closed_key,
-                    seen,
-                    after,
-                    &judge,
-                )
-                .await?;
+            let closed = store.close_missing_indexed(
+                &run.source_id,
+                run_id,
+                &seen_key,
+                &closed_key,
+                seen,
+                after,
+                &judge,
+            );
+            let closed = timed!(run_id, "close_missing", closed);
             closing.add(ClosedReason::MissingFromFeed, closed);
         }
         if expiry == Expiry::Window {
-            closing.reopened = store
-                .rejudge_outside_window(&run.source_id, run_id, &window)
-                .await?;
+            closing.reopened = timed!(
+                run_id,
+                "rejudge",
+                store.rejudge_outside_window(&run.source_id, run_id, &window)
+            );
         }
-        self.store.save_window(&run.source_id, &window).await?;
-        store.record_run_end_changes(&run.source_id, run_id).await?;
+        timed!(
+            run_id,
+            "save_window",
+            self.store.save_window(&run.source_id, &window)
+        );
+        timed!(
+            run_id,
+            "record_changes",
+            store.record_run_end_changes(
+                &run.source_id,
+                run_id,
+                closing.closed(),
+                closing.reopened
+            )
+        );
         closing.window = Some(window);
         Ok(Some(closing))
     }

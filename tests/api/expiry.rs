@@ -217,8 +217,41 @@ async fn open_jobs_equal_the_board_over_many_runs_of_a_sliding_window() {
     app.cleanup().await;
 }
 
+/// Removes what a source knows about its jobs (`jobFacts`), as a daemon of an earlier version
+/// wrote the source: its run ends must then look at the jobs.
+async fn forget_job_facts(app: &TestApp, source: &str) {
+    let r = app
+        .db
+        .collection::<Document>("sources")
+        .update_one(doc! {"_id": source}, doc! {"$unset": {"jobFacts": ""}})
+        .await
+        .unwrap();
+    assert_eq!(r.matched_count, 1);
+}
+
+async fn job_facts(app: &TestApp, source: &str) -> Document {
+    app.db
+        .collection::<Document>("sources")
+        .find_one(doc! {"_id": source})
+        .await
+        .unwrap()
+        .unwrap()
+        .get_document("jobFacts")
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn jobs_closed_by_the_complete_rule_outside_the_window_reopen_under_the_window_rule() {
+    closed_outside_the_window_reopen(false).await;
+}
+
+#[tokio::test]
+async fn a_source_written_before_job_facts_still_reopens_jobs_closed_outside_the_window() {
+    closed_outside_the_window_reopen(true).await;
+}
+
+async fn closed_outside_the_window_reopen(legacy: bool) {
     let (app, server) = spawn_for_feed(1).await;
     let r = app
         .post_json(
@@ -257,10 +290,21 @@ async fn jobs_closed_by_the_complete_rule_outside_the_window_reopen_under_the_wi
         )
         .await
         .unwrap();
+    if legacy {
+        forget_job_facts(&app, &source).await;
+    } else {
+        // Both closings were counted, before and after each.
+        let facts = job_facts(&app, &source).await;
+        assert_eq!(facts.get_i64("closedOutsideWindow"), Ok(2), "{facts}");
+    }
     let patched = patch_source(&app, &source, json!({"expiry": "window"})).await;
     assert_eq!(patched["expiry"], "window");
     let run = app.wait_final(&app.trigger(&source).await).await;
     assert_eq!(run.get_i64("reopenedJobs").unwrap(), 2, "{run}");
+    let facts = job_facts(&app, &source).await;
+    let judged = facts.get_document("windowJudged").unwrap();
+    assert_eq!(judged.get_str("runId"), run.get_str("_id"), "{facts}");
+    assert_eq!(judged.get_i64("reopened"), Ok(2), "{facts}");
     assert_eq!(run.get_i64("closedJobs").unwrap(), 0, "{run}");
     let open = open_ids(&app).await;
     let expected: BTreeSet<String> = [0, 1, 2, 3, 5, 6, 7].into_iter().map(guid).collect();
@@ -308,10 +352,55 @@ async fn a_source_that_never_expires_keeps_jobs_missing_from_its_feed_open() {
 
 #[tokio::test]
 async fn a_job_whose_valid_through_has_passed_closes_at_the_end_of_its_sources_run() {
+    passed_valid_through_closes_at_run_end(false).await;
+}
+
+#[tokio::test]
+async fn a_source_written_before_job_facts_still_closes_expired_jobs_at_its_runs_end() {
+    passed_valid_through_closes_at_run_end(true).await;
+}
+
+/// What a source knows about its jobs follows its runs: a new source carries none, its first
+/// batch notes that it carries some, and dated ones once a batch writes one.
+#[tokio::test]
+async fn a_source_knows_whether_it_carries_jobs_and_dated_ones() {
+    let (app, server) = spawn_for_feed(3).await;
+    let source = app
+        .create_source("Facts", &format!("{}/feed.xml", server.uri()))
+        .await;
+    let facts = job_facts(&app, &source).await;
+    assert_eq!(facts.get_bool("stored"), Ok(false), "{facts}");
+    assert_eq!(facts.get_bool("dated"), Ok(false), "{facts}");
+    set_feed(&server, dated_feed(&[2, 1])).await;
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(run.get_i64("newJobs").unwrap(), 2, "{run}");
+    let facts = job_facts(&app, &source).await;
+    assert_eq!(facts.get_bool("stored"), Ok(true), "{facts}");
+    assert_eq!(facts.get_bool("dated"), Ok(false), "{facts}");
+    // A posting that comes to state an end date: the source notes it, and the run after the
+    // date passed closes it.
+    let soon = Utc::now() - Span::hours(1);
+    set_feed(&server, feed_with_expiry(&[(2, None), (1, Some(soon))])).await;
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(run.get_i64("updatedJobs").unwrap(), 1, "{run}");
+    assert_eq!(
+        run.get_document("closedByReason").unwrap(),
+        &doc! {"expired": 1_i64},
+        "{run}"
+    );
+    let facts = job_facts(&app, &source).await;
+    assert_eq!(facts.get_bool("dated"), Ok(true), "{facts}");
+    app.cleanup().await;
+}
+
+async fn passed_valid_through_closes_at_run_end(legacy: bool) {
     let (app, server) = spawn_for_feed(3).await;
     let source = app
         .create_source("Dated", &format!("{}/feed.xml", server.uri()))
         .await;
+    if legacy {
+        forget_job_facts(&app, &source).await;
+    }
     let ahead = Utc::now() + Span::days(30);
     set_feed(
         &server,
@@ -371,8 +460,8 @@ async fn the_expiry_sweep_closes_a_job_whose_date_passes_between_runs() {
     let source = app
         .create_source("Soon", &format!("{}/feed.xml", server.uri()))
         .await;
-    // RFC 2822 has whole seconds: the date lies 3 to 4 seconds ahead.
-    let soon = Utc::now() + Span::seconds(4);
+    // RFC 2822 has whole seconds: the date lies 3 to 4 seconds ahead, on a whole second.
+    let soon = chrono::SubsecRound::trunc_subsecs(Utc::now() + Span::seconds(4), 0);
     set_feed(
         &server,
         feed_with_expiry(&[(2, Some(soon)), (1, Some(Utc::now() + Span::days(9)))]),

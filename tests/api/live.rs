@@ -374,28 +374,33 @@ async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_an
     let closed_before = slow_sessions_closed(&app).await;
 
     // Big updates fill the socket buffers and the outbox; the client reads none meanwhile.
-    const N: usize = 600;
+    // They are published at the pace the daemon takes them from Redis: a subscriber more than
+    // a few megabytes behind is disconnected by Redis (`client-output-buffer-limit pubsub`),
+    // and the updates it missed would never reach the client.
+    const MAX: usize = 3000;
     let mut run = run_at("run-slow", "alpha", 0, |_| {});
     run.source_name = "x".repeat(96 * 1024);
     let redis = redis::Client::open(redis_url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
-    for v in 1..=N {
-        run.version = v as i64;
-        let ev = json!({"event": "import_history_update", "data": run}).to_string();
-        let _: i64 = redis::AsyncCommands::publish(&mut conn, &channel, ev)
-            .await
-            .unwrap();
-    }
-
-    // The daemon gets through the updates at its own pace; the client reads only once it was
-    // found behind, however long that took on a busy machine.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut published = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
     while slow_sessions_closed(&app).await <= closed_before {
         assert!(
             Instant::now() < deadline,
-            "the slow client was never found behind"
+            "the slow client was never found behind ({published} updates published)"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        if published < MAX && subscribers_backlog(&mut conn).await < 4 << 20 {
+            for _ in 0..10 {
+                published += 1;
+                run.version = published as i64;
+                let ev = json!({"event": "import_history_update", "data": run}).to_string();
+                let _: i64 = redis::AsyncCommands::publish(&mut conn, &channel, ev)
+                    .await
+                    .unwrap();
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     // It reads now: what was already on its way, then a close frame telling it to come back.
@@ -413,7 +418,10 @@ async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_an
             _ => break,
         }
     }
-    assert!(got < N, "the client was cut off, after {got} updates");
+    assert!(
+        got < published,
+        "the client was cut off, after {got} of {published} updates"
+    );
     let close = close.expect("a close frame");
     assert_eq!(
         u16::from(close.code),
@@ -429,6 +437,28 @@ async fn a_client_dropped_for_being_slow_is_closed_with_1013_so_it_reconnects_an
             .is_some()
     );
     app.cleanup().await;
+}
+
+/// Bytes Redis holds for its pub/sub subscribers (every test's daemons), not yet read by them.
+async fn subscribers_backlog(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(conn)
+        .await
+        .unwrap();
+    list.lines()
+        .filter(|l| {
+            l.split(' ')
+                .any(|f| f.strip_prefix("sub=").is_some_and(|n| n != "0"))
+                || l.split(' ')
+                    .any(|f| f.strip_prefix("psub=").is_some_and(|n| n != "0"))
+        })
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("omem="))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum()
 }
 
 /// `job_importer_ws_slow_sessions_closed_total` as `/metrics` says now.

@@ -121,9 +121,15 @@ impl Store {
         run_id: &str,
         window: &FeedWindow,
     ) -> Result<i64, StoreError> {
+        // Nothing closed outside a window since the last judgement: nothing to read.
+        let facts = self.job_facts(source_id).await?;
+        if let Some(j) = facts.window_judgement() {
+            return Ok(if j.run_id == run_id { j.reopened } else { 0 });
+        }
         if window.oldest.is_none() {
             return self.count_rejudged_by(run_id).await;
         }
+        let up_to = facts.closed_outside_window.unwrap_or(0);
         let candidates: Vec<Document> = self
             .coll(JOBS)
             .find(doc! {
@@ -177,7 +183,10 @@ impl Store {
                 .await?;
             self.index_reopened(&reopen).await?;
         }
-        self.count_rejudged_by(run_id).await
+        let reopened = self.count_rejudged_by(run_id).await?;
+        self.note_window_judged(source_id, up_to, run_id, reopened)
+            .await?;
+        Ok(reopened)
     }
 
     async fn count_rejudged_by(&self, run_id: &str) -> Result<i64, StoreError> {
@@ -223,6 +232,12 @@ impl Store {
         run_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        // At a run's end, only a source with dated jobs has any to close.
+        if let (Some(s), Some(_)) = (source_id, run_id)
+            && !self.has_dated_jobs(s).await?
+        {
+            return Ok(0);
+        }
         let now = ts(&now);
         let mut filter = doc! {"status": "open", "validThrough": {"$lt": &now}};
         if let Some(s) = source_id {

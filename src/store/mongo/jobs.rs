@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{JOBS, Store};
 use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::time::format as ts;
-use crate::domain::{BatchResult, ClosedReason, CodeCount, Failure};
+use crate::domain::{BatchResult, ClosedReason, CodeCount, Expiry, Failure};
 use crate::store::StoreError;
 use crate::store::job_index::{Entry, source_tag, tag};
 use crate::store::mongo::expiry::{CloseContext, Closed, Judge};
@@ -258,6 +258,14 @@ impl Store {
         } else {
             std::borrow::Cow::Borrowed(&[][..])
         };
+        // Noted before the jobs are written (see `job_facts`).
+        if !jobs.is_empty() {
+            let dated = jobs.iter().any(|j| {
+                j.body(&loaded)
+                    .is_ok_and(|b| b.get_str("validThrough").is_ok())
+            });
+            self.note_writing_jobs(ctx.source_id, dated).await?;
+        }
 
         let mut w = Writes::default();
         for (i, j) in jobs.iter().enumerate() {
@@ -420,41 +428,62 @@ impl Store {
     }
 
     /// Records the closings and reopenings a run's end made (`closedByRun`, `rejudgedByRun`);
-    /// repeated ends find the same changes.
+    /// repeated ends find the same changes. `closed` and `reopened` are the end's counts (an
+    /// earlier attempt's included): the jobs are read only for a kind that has any.
     pub async fn record_run_end_changes(
         &self,
         source_id: &str,
         run_id: &str,
+        closed: i64,
+        reopened: i64,
     ) -> Result<(), StoreError> {
         let mut changes = Vec::new();
-        let mut closed = self
+        if closed > 0 {
+            self.run_end_changes(
+                doc! {"closedByRun": run_id, "status": "closed"},
+                ChangeKind::Closed,
+                source_id,
+                run_id,
+                &mut changes,
+            )
+            .await?;
+        }
+        if reopened > 0 {
+            self.run_end_changes(
+                doc! {"rejudgedByRun": run_id, "status": "open"},
+                ChangeKind::Reopened,
+                source_id,
+                run_id,
+                &mut changes,
+            )
+            .await?;
+        }
+        self.record_changes(&changes).await
+    }
+
+    async fn run_end_changes(
+        &self,
+        filter: Document,
+        kind: ChangeKind,
+        source_id: &str,
+        run_id: &str,
+        changes: &mut Vec<NewChange>,
+    ) -> Result<(), StoreError> {
+        let mut found = self
             .coll(JOBS)
-            .find(doc! {"closedByRun": run_id, "status": "closed"})
+            .find(filter)
             .projection(doc! {"closedReason": 1})
             .await?;
-        while let Some(d) = closed.try_next().await? {
+        while let Some(d) = found.try_next().await? {
             if let Ok(id) = d.get_str("_id") {
-                let mut c = NewChange::by_run(id, ChangeKind::Closed, source_id, run_id);
-                c.reason = d.get_str("closedReason").ok().map(str::to_owned);
+                let mut c = NewChange::by_run(id, kind, source_id, run_id);
+                if kind == ChangeKind::Closed {
+                    c.reason = d.get_str("closedReason").ok().map(str::to_owned);
+                }
                 changes.push(c);
             }
         }
-        let mut reopened = self
-            .coll(JOBS)
-            .find(doc! {"rejudgedByRun": run_id, "status": "open"})
-            .projection(doc! {"_id": 1})
-            .await?;
-        while let Some(d) = reopened.try_next().await? {
-            if let Ok(id) = d.get_str("_id") {
-                changes.push(NewChange::by_run(
-                    id,
-                    ChangeKind::Reopened,
-                    source_id,
-                    run_id,
-                ));
-            }
-        }
-        self.record_changes(&changes).await
+        Ok(())
     }
 
     /// Runs one multi-statement `update` of `jobs`; returns how many documents matched.
@@ -708,6 +737,21 @@ impl Store {
         if let (Some(key), Some(index)) = (record, &self.index) {
             index.record_closed(key, &to_close).await?;
         }
+        // Closings a windowed source will judge again are counted on every carrier.
+        let carriers: Vec<&str> = if judge.expiry == Expiry::Window {
+            Vec::new()
+        } else {
+            let mut all: Vec<&str> = open
+                .iter()
+                .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))
+                .filter_map(|d| d.get_array("sources").ok())
+                .flat_map(|a| a.iter().filter_map(Bson::as_str))
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        self.note_closed_outside_window(&carriers).await?;
         let now = ts(&Utc::now());
         let r = self
             .coll(JOBS)
@@ -722,6 +766,7 @@ impl Store {
                 }},
             )
             .await?;
+        self.note_closed_outside_window(&carriers).await?;
         let closed_docs: Vec<&Document> = open
             .iter()
             .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))

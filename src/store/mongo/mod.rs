@@ -18,6 +18,7 @@ pub mod compat;
 pub mod expiry;
 pub mod history;
 pub mod index_epoch;
+pub mod job_facts;
 pub mod jobs;
 pub mod jobs_export;
 pub mod jobs_query;

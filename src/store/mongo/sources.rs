@@ -34,7 +34,10 @@ impl Store {
         self.coll(SOURCES)
             .update_one(
                 doc! {"_id": &s.id},
-                doc! {"$set": set, "$setOnInsert": {"health": encode(&SourceHealth::default())?}},
+                doc! {"$set": set, "$setOnInsert": {
+                    "health": encode(&SourceHealth::default())?,
+                    "jobFacts": super::job_facts::new_source_facts(),
+                }},
             )
             .upsert(true)
             .await?;
@@ -44,6 +47,7 @@ impl Store {
     pub async fn insert_source(&self, s: &Source) -> Result<(), StoreError> {
         let mut d = encode(s)?;
         d.insert("readingKey", s.reading_key());
+        d.insert("jobFacts", super::job_facts::new_source_facts());
         match self.coll(SOURCES).insert_one(d).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(format!(

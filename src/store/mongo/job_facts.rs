@@ -1,0 +1,211 @@
+//! What a run's end needs to know about the jobs its source carries, kept on the source's
+//! document (`jobFacts`), so that an end reads the jobs only when something can be found:
+//!
+//! - `stored`: some job carries the source. False from the source's creation until the worker
+//!   that writes its first job notes it, before it writes it; never cleared. While it is
+//!   false, the job index can start the source's set of open jobs empty and complete
+//!   (`Store::check_index`) instead of reading the jobs at the end of its first run.
+//! - `dated`: some job of the source states an expiry date (`validThrough`). Set by the worker
+//!   that writes such a job, before it writes it; never cleared. Without it a run's end closes
+//!   nothing by date (the periodic expiry sweep still closes every job whose date passed,
+//!   including a job another source wrote a date on).
+//! - `closedOutsideWindow`: counts closings for absence made by a rule that did not look at
+//!   the window (a source in `complete` mode), on every source of the jobs closed: once before
+//!   they are closed and once after, so a judgement that read the count while a closing was
+//!   under way (or stopped half-way) never covers it. `windowJudged` says up to which count a
+//!   windowed run judged them again (`expiry::rejudge_outside_window`), by which run, and how
+//!   many that run reopened (so a repeated end reports the same number).
+//!
+//! A missing fact (a source written before facts were kept) is unknown: the reader looks at
+//! the jobs once and records what it found. Facts are written with conditions that keep them
+//! safe under concurrent writers: a fact that may be wrong only ever costs a read of the jobs.
+
+use mongodb::bson::{Document, doc};
+
+use super::{JOBS, SOURCES, Store};
+use crate::store::StoreError;
+
+/// A source's `jobFacts`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct JobFacts {
+    pub stored: Option<bool>,
+    pub dated: Option<bool>,
+    pub closed_outside_window: Option<i64>,
+    pub window_judged: Option<WindowJudged>,
+}
+
+/// The last judgement of a source's jobs closed outside a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowJudged {
+    /// The `closedOutsideWindow` count it covered.
+    pub up_to: i64,
+    pub run_id: String,
+    pub reopened: i64,
+}
+
+impl JobFacts {
+    fn read(d: &Document) -> Self {
+        let Ok(f) = d.get_document("jobFacts") else {
+            return Self::default();
+        };
+        Self {
+            stored: f.get_bool("stored").ok(),
+            dated: f.get_bool("dated").ok(),
+            closed_outside_window: f.get_i64("closedOutsideWindow").ok(),
+            window_judged: f.get_document("windowJudged").ok().and_then(|w| {
+                Some(WindowJudged {
+                    up_to: w.get_i64("upTo").ok()?,
+                    run_id: w.get_str("runId").ok()?.to_owned(),
+                    reopened: w.get_i64("reopened").ok()?,
+                })
+            }),
+        }
+    }
+
+    /// Whether every closing outside a window has been judged again; `None` when unknown.
+    pub fn window_judgement(&self) -> Option<&WindowJudged> {
+        let closed = self.closed_outside_window?;
+        self.window_judged.as_ref().filter(|j| j.up_to >= closed)
+    }
+}
+
+/// The facts of a source created now: no job carries it yet.
+pub fn new_source_facts() -> Document {
+    doc! {
+        "stored": false,
+        "dated": false,
+        "closedOutsideWindow": 0_i64,
+        "windowJudged": {"upTo": 0_i64, "runId": "", "reopened": 0_i64},
+    }
+}
+
+impl Store {
+    /// The facts kept on a source (all unknown when it has none, or no longer exists).
+    pub async fn job_facts(&self, source_id: &str) -> Result<JobFacts, StoreError> {
+        let d = self
+            .coll(SOURCES)
+            .find_one(doc! {"_id": source_id})
+            .projection(doc! {"jobFacts": 1})
+            .await?;
+        Ok(d.as_ref().map(JobFacts::read).unwrap_or_default())
+    }
+
+    /// Notes that a batch of the source is about to write jobs (some with an expiry date when
+    /// `dated`). Writes nothing once both are noted.
+    pub async fn note_writing_jobs(&self, source_id: &str, dated: bool) -> Result<(), StoreError> {
+        let mut set = doc! {"jobFacts.stored": true};
+        let mut unnoted = vec![doc! {"jobFacts.stored": {"$ne": true}}];
+        if dated {
+            set.insert("jobFacts.dated", true);
+            unnoted.push(doc! {"jobFacts.dated": {"$ne": true}});
+        }
+        self.coll(SOURCES)
+            .update_one(doc! {"_id": source_id, "$or": unnoted}, doc! {"$set": set})
+            .await?;
+        Ok(())
+    }
+
+    /// Whether some job of the source states an expiry date, by the fact or (unknown) by
+    /// looking; a source found to have none is noted so, unless a writer noted one meanwhile.
+    pub async fn has_dated_jobs(&self, source_id: &str) -> Result<bool, StoreError> {
+        if let Some(dated) = self.job_facts(source_id).await?.dated {
+            return Ok(dated);
+        }
+        let found = self
+            .coll(JOBS)
+            .find_one(doc! {"sources": source_id, "validThrough": {"$exists": true}})
+            .projection(doc! {"_id": 1})
+            .await?
+            .is_some();
+        self.coll(SOURCES)
+            .update_one(
+                doc! {"_id": source_id, "jobFacts.dated": {"$exists": false}},
+                doc! {"$set": {"jobFacts.dated": found}},
+            )
+            .await?;
+        Ok(found)
+    }
+
+    /// Counts a closing for absence by a rule that did not look at the window on every source
+    /// of the jobs it closes; called before and after the closing.
+    pub async fn note_closed_outside_window(&self, sources: &[&str]) -> Result<(), StoreError> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        self.coll(SOURCES)
+            .update_many(
+                doc! {"_id": {"$in": sources}},
+                doc! {"$inc": {"jobFacts.closedOutsideWindow": 1_i64}},
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records that `run_id` judged the source's closings outside a window up to the count
+    /// `up_to` it read before it looked, reopening `reopened` jobs. A later judgement is
+    /// never replaced by an earlier one.
+    pub async fn note_window_judged(
+        &self,
+        source_id: &str,
+        up_to: i64,
+        run_id: &str,
+        reopened: i64,
+    ) -> Result<(), StoreError> {
+        self.coll(SOURCES)
+            .update_one(
+                doc! {"_id": source_id, "$or": [
+                    {"jobFacts.windowJudged.upTo": {"$exists": false}},
+                    {"jobFacts.windowJudged.upTo": {"$lte": up_to}},
+                ]},
+                doc! {
+                    "$set": {"jobFacts.windowJudged": {
+                        "upTo": up_to, "runId": run_id, "reopened": reopened,
+                    }},
+                    "$max": {"jobFacts.closedOutsideWindow": 0_i64},
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_of_a_source_without_any_are_unknown() {
+        let f = JobFacts::read(&doc! {"_id": "s"});
+        assert_eq!(f, JobFacts::default());
+        assert!(f.window_judgement().is_none());
+    }
+
+    #[test]
+    fn a_judgement_covers_the_closings_counted_before_it() {
+        let d = doc! {"jobFacts": {
+            "dated": false,
+            "closedOutsideWindow": 3_i64,
+            "windowJudged": {"upTo": 3_i64, "runId": "r1", "reopened": 2_i64},
+        }};
+        let f = JobFacts::read(&d);
+        assert_eq!(f.dated, Some(false));
+        assert_eq!(f.stored, None);
+        assert_eq!(f.window_judgement().map(|j| j.reopened), Some(2));
+        let later = doc! {"jobFacts": {
+            "closedOutsideWindow": 4_i64,
+            "windowJudged": {"upTo": 3_i64, "runId": "r1", "reopened": 2_i64},
+        }};
+        assert!(JobFacts::read(&later).window_judgement().is_none());
+        let uncounted = doc! {"jobFacts": {
+            "windowJudged": {"upTo": 0_i64, "runId": "r1", "reopened": 0_i64},
+        }};
+        assert!(JobFacts::read(&uncounted).window_judgement().is_none());
+    }
+
+    #[test]
+    fn a_new_source_knows_it_has_no_jobs_and_nothing_to_judge() {
+        let f = JobFacts::read(&doc! {"jobFacts": new_source_facts()});
+        assert_eq!((f.stored, f.dated), (Some(false), Some(false)));
+        assert_eq!(f.window_judgement().map(|j| j.reopened), Some(0));
+    }
+}
