@@ -48,6 +48,11 @@ impl Keys {
     pub fn stale_check_lease(&self) -> String {
         format!("{}:lease:alerts-stale", self.prefix)
     }
+    /// Held by the writer appending to the changes feed, so that writers take turns instead
+    /// of colliding on its positions (`mongo::changes`).
+    pub fn changes_append_lease(&self) -> String {
+        format!("{}:lease:changes-append", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)

@@ -258,3 +258,66 @@ async fn a_cursor_past_what_retention_deleted_is_refused_and_a_bad_one_is_a_vali
     );
     app.cleanup().await;
 }
+
+/// Writers appending at once (four workers' batches) take turns when Redis is there, and
+/// without it still leave one gapless sequence; a change passed as fresh that was recorded
+/// already (its job deleted and written again by the same run) is stored once.
+#[tokio::test]
+async fn concurrent_appends_leave_one_gapless_sequence_with_each_change_once() {
+    use job_importer::domain::job_change::{ChangeKind, NewChange};
+    use job_importer::store::Store;
+    let settings = test_settings();
+    let app = TestApp::spawn_with(settings.clone()).await;
+    let plain = Store::connect(&mongo_uri(), app.db.name(), Duration::from_secs(3))
+        .await
+        .unwrap();
+    let redis = job_importer::store::redis::Redis::connect(&settings.redis)
+        .await
+        .unwrap();
+    let turns = plain.clone().with_index(redis);
+    let batch = |w: usize, n: usize| -> Vec<NewChange> {
+        (0..n)
+            .map(|i| NewChange::by_run(&format!("w{w}-job-{i}"), ChangeKind::New, "src", "run-1"))
+            .collect()
+    };
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let store = if w % 2 == 0 {
+            turns.clone()
+        } else {
+            plain.clone()
+        };
+        let changes = batch(w, 150);
+        writers.push(tokio::spawn(async move {
+            store.record_changes_with(&changes, &[]).await
+        }));
+    }
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    // Writer 0's changes again, as fresh: each collides on its key and is skipped.
+    turns
+        .record_changes_with(&batch(0, 150), &[])
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    let mut keys = BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (changes, next, more) = page(&app, &cursor).await;
+        for c in &changes {
+            seqs.push(c["seq"].as_i64().unwrap());
+            assert!(
+                keys.insert(format!("{}:{}", c["jobId"], c["kind"])),
+                "repeated: {c}"
+            );
+        }
+        cursor = next;
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(seqs, (1..=900).collect::<Vec<i64>>());
+    assert_eq!(keys.len(), 900);
+    app.cleanup().await;
+}

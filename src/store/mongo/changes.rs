@@ -39,6 +39,8 @@ const HEAD: &str = "job_changes_head";
 const STEPS_BEFORE_READING_HEAD: u32 = 4;
 /// Keys looked up per query when skipping changes recorded already.
 const KEY_CHUNK: usize = 1000;
+/// How long a writer holds its turn at most, and waits for one.
+const APPEND_TURN: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// One page of the changes feed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -81,10 +83,65 @@ impl Store {
 
     /// Records `changes` (those not recorded yet) at the end of the sequence.
     pub async fn record_changes(&self, changes: &[NewChange]) -> Result<(), StoreError> {
+        self.record_changes_with(&[], changes).await
+    }
+
+    /// Records `fresh`, changes the caller knows no one recorded yet (a job it has just
+    /// inserted: its change is recorded only after the job was written), and `changes`, those
+    /// of them not recorded yet. Looking up whether a change is recorded costs a read of the
+    /// collection on servers that do not use the `key` index for `$in` (FerretDB): skipping it
+    /// for fresh changes keeps a first import from reading the whole feed once per batch. A
+    /// fresh change that was recorded after all (its job was deleted and written again by the
+    /// same run) collides on the unique `key` and is skipped then.
+    pub async fn record_changes_with(
+        &self,
+        fresh: &[NewChange],
+        changes: &[NewChange],
+    ) -> Result<(), StoreError> {
         let mut pending = self.unrecorded(changes).await?;
+        let keys: std::collections::HashSet<String> = pending.iter().map(NewChange::key).collect();
+        let mut seen = std::collections::HashSet::new();
+        let fresh: Vec<NewChange> = fresh
+            .iter()
+            .filter(|c| !keys.contains(&c.key()) && seen.insert(c.key()))
+            .cloned()
+            .collect();
+        pending.splice(0..0, fresh);
         if pending.is_empty() {
             return Ok(());
         }
+        let turn = self.take_append_turn().await;
+        let appended = self.append(pending).await;
+        if let Some((redis, token)) = turn
+            && let Err(e) = redis
+                .release_lease(&redis.keys.changes_append_lease(), &token)
+                .await
+        {
+            tracing::debug!(error = %e, "could not release the changes append turn; it expires");
+        }
+        appended
+    }
+
+    /// Writers of the changes feed take turns (a lease in Redis): writers appending at once
+    /// collide on every position, and each collision costs reads (on FerretDB, of the whole
+    /// collection). Only a matter of speed: without Redis, or past the wait, a writer appends
+    /// anyway, and the order rule keeps the sequence whole.
+    async fn take_append_turn(&self) -> Option<(&super::super::redis::Redis, String)> {
+        let redis = self.index_redis()?;
+        match redis
+            .acquire(&redis.keys.changes_append_lease(), APPEND_TURN, APPEND_TURN)
+            .await
+        {
+            Ok(token) => token.map(|t| (redis, t)),
+            Err(e) => {
+                tracing::debug!(error = %e, "no changes append turn; appending without one");
+                None
+            }
+        }
+    }
+
+    /// Appends `pending` at the end of the sequence (the order rule above).
+    async fn append(&self, mut pending: Vec<NewChange>) -> Result<(), StoreError> {
         let now = ts(&chrono::Utc::now());
         let mut head = self.head_hint().await?;
         let mut collisions: u32 = 0;

@@ -231,7 +231,13 @@ impl Store {
                 PackedItem::Duplicate => result.duplicate_jobs += 1,
             }
         }
+        let t0 = std::time::Instant::now();
         let mut snap = self.before(&jobs, ctx.publisher).await?;
+        tracing::debug!(
+            step = "classify",
+            ms = t0.elapsed().as_millis() as u64,
+            "batch step"
+        );
         let now = ts(&Utc::now());
 
         let new: Vec<usize> = (0..jobs.len())
@@ -283,7 +289,18 @@ impl Store {
         // A job the index did not know, or that a concurrent run of another source of the same
         // publisher inserted first, fails its insert on the unique id: read it, classify it.
         let inserting: Vec<usize> = w.inserts.iter().map(|(i, _)| *i).collect();
+        let t0 = std::time::Instant::now();
         let lost = self.insert_new(&mut w.inserts, &mut result).await?;
+        tracing::debug!(
+            step = "insert",
+            ms = t0.elapsed().as_millis() as u64,
+            "batch step"
+        );
+        w.inserted_now = inserting
+            .iter()
+            .copied()
+            .filter(|i| !lost.contains(i))
+            .collect();
         w.created
             .extend(inserting.into_iter().filter(|i| !lost.contains(i)));
         if !lost.is_empty() {
@@ -302,7 +319,13 @@ impl Store {
 
         self.write_updates(&jobs, &w, &loaded, ctx, &now, &mut result)
             .await?;
+        let t0 = std::time::Instant::now();
         self.record_batch_changes(&jobs, &w, ctx).await?;
+        tracing::debug!(
+            step = "changes",
+            ms = t0.elapsed().as_millis() as u64,
+            "batch step"
+        );
         if let Some(index) = &self.index {
             let (entries, twins) = w.index_entries(&jobs, &snap, ctx);
             index.put(&entries).await?;
@@ -400,8 +423,13 @@ impl Store {
         ctx: &BatchContext<'_>,
     ) -> Result<(), StoreError> {
         let change = |id: &str, kind| NewChange::by_run(id, kind, ctx.source_id, ctx.run_id);
-        let mut changes: Vec<NewChange> = w
-            .created
+        let (fresh, earlier): (Vec<usize>, Vec<usize>) =
+            w.created.iter().partition(|i| w.inserted_now.contains(i));
+        let fresh: Vec<NewChange> = fresh
+            .iter()
+            .map(|&i| change(jobs[i].id, ChangeKind::New))
+            .collect();
+        let mut changes: Vec<NewChange> = earlier
             .iter()
             .map(|&i| change(jobs[i].id, ChangeKind::New))
             .collect();
@@ -424,7 +452,7 @@ impl Store {
                 .filter(|u| u.reopen)
                 .map(|u| change(jobs[u.at].id, ChangeKind::Reopened)),
         );
-        self.record_changes(&changes).await
+        self.record_changes_with(&fresh, &changes).await
     }
 
     /// Records the closings and reopenings a run's end made (`closedByRun`, `rejudgedByRun`);
@@ -853,6 +881,8 @@ struct Writes {
     created: Vec<usize>,
     /// Positions this run may have updated (it did if the job names it `updatedByRun`).
     maybe_updated: Vec<usize>,
+    /// Positions of `created` that this delivery inserted (their changes cannot be recorded).
+    inserted_now: HashSet<usize>,
 }
 
 impl Writes {
