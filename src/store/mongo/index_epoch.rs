@@ -83,7 +83,6 @@ impl Store {
         let index = JobIndex::new(redis.clone(), &epoch);
         let ids = index.sample_source(source_id, SAMPLE).await?;
         if ids.is_empty() {
-            self.start_new_source_set(&index, source_id).await?;
             return Ok(Some(epoch));
         }
         let indexed = index.get(&ids).await?;
@@ -114,27 +113,6 @@ impl Store {
         }
         tracing::warn!(source = %source_id, "indexed jobs differ from MongoDB (emptied, replaced or restored)");
         Ok(Some(self.renew_index_epoch(&epoch).await?))
-    }
-
-    /// A source that no job carries yet (`job_facts`) starts its set of open jobs empty and
-    /// complete, so its first run's end needs no read of the jobs. Checked again after: if a
-    /// writer noted its first job meanwhile, the set is dropped (it is filled from MongoDB at
-    /// the end of the run, as for any source the index does not know).
-    async fn start_new_source_set(
-        &self,
-        index: &JobIndex,
-        source_id: &str,
-    ) -> Result<(), StoreError> {
-        if index.knows_source(source_id).await?
-            || self.job_facts(source_id).await?.stored != Some(false)
-        {
-            return Ok(());
-        }
-        index.fill_source(source_id, &[]).await?;
-        if self.job_facts(source_id).await?.stored != Some(false) {
-            index.drop_source(source_id).await?;
-        }
-        Ok(())
     }
 
     /// Deletes the keys an earlier version's index layout left under the current epoch (they

@@ -1,10 +1,6 @@
 //! What a run's end needs to know about the jobs its source carries, kept on the source's
 //! document (`jobFacts`), so that an end reads the jobs only when something can be found:
 //!
-//! - `stored`: some job carries the source. False from the source's creation until the worker
-//!   that writes its first job notes it, before it writes it; never cleared. While it is
-//!   false, the job index can start the source's set of open jobs empty and complete
-//!   (`Store::check_index`) instead of reading the jobs at the end of its first run.
 //! - `dated`: some job of the source states an expiry date (`validThrough`). Set by the worker
 //!   that writes such a job, before it writes it; never cleared. Without it a run's end closes
 //!   nothing by date (the periodic expiry sweep still closes every job whose date passed,
@@ -17,8 +13,15 @@
 //!   many that run reopened (so a repeated end reports the same number).
 //!
 //! A missing fact (a source written before facts were kept) is unknown: the reader looks at
-//! the jobs once and records what it found. Facts are written with conditions that keep them
-//! safe under concurrent writers: a fact that may be wrong only ever costs a read of the jobs.
+//! the jobs once and records what it found.
+//!
+//! FerretDB 1.24 can lose one of two concurrent updates of one document (README, "FerretDB"),
+//! and the source's document is also written by the scheduler and the API. So no fact here may
+//! be one whose loss hides jobs: a lost `dated` only leaves expired jobs to the periodic sweep,
+//! and a lost count of closings outside a window leaves those jobs closed until the next
+//! closing of the source under another rule. (A fact "no job carries this source yet", which
+//! would let a new source's index set start complete, is not kept for that reason: lost, it
+//! would stop the source's jobs from ever closing after the job index is lost.)
 
 use mongodb::bson::{Document, doc};
 
@@ -28,7 +31,6 @@ use crate::store::StoreError;
 /// A source's `jobFacts`.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct JobFacts {
-    pub stored: Option<bool>,
     pub dated: Option<bool>,
     pub closed_outside_window: Option<i64>,
     pub window_judged: Option<WindowJudged>,
@@ -49,7 +51,6 @@ impl JobFacts {
             return Self::default();
         };
         Self {
-            stored: f.get_bool("stored").ok(),
             dated: f.get_bool("dated").ok(),
             closed_outside_window: f.get_i64("closedOutsideWindow").ok(),
             window_judged: f.get_document("windowJudged").ok().and_then(|w| {
@@ -72,7 +73,6 @@ impl JobFacts {
 /// The facts of a source created now: no job carries it yet.
 pub fn new_source_facts() -> Document {
     doc! {
-        "stored": false,
         "dated": false,
         "closedOutsideWindow": 0_i64,
         "windowJudged": {"upTo": 0_i64, "runId": "", "reopened": 0_i64},
@@ -90,17 +90,14 @@ impl Store {
         Ok(d.as_ref().map(JobFacts::read).unwrap_or_default())
     }
 
-    /// Notes that a batch of the source is about to write jobs (some with an expiry date when
-    /// `dated`). Writes nothing once both are noted.
-    pub async fn note_writing_jobs(&self, source_id: &str, dated: bool) -> Result<(), StoreError> {
-        let mut set = doc! {"jobFacts.stored": true};
-        let mut unnoted = vec![doc! {"jobFacts.stored": {"$ne": true}}];
-        if dated {
-            set.insert("jobFacts.dated", true);
-            unnoted.push(doc! {"jobFacts.dated": {"$ne": true}});
-        }
+    /// Notes that a batch of the source is about to write a job with an expiry date. Writes
+    /// nothing once noted.
+    pub async fn note_dated_jobs(&self, source_id: &str) -> Result<(), StoreError> {
         self.coll(SOURCES)
-            .update_one(doc! {"_id": source_id, "$or": unnoted}, doc! {"$set": set})
+            .update_one(
+                doc! {"_id": source_id, "jobFacts.dated": {"$ne": true}},
+                doc! {"$set": {"jobFacts.dated": true}},
+            )
             .await?;
         Ok(())
     }
@@ -189,7 +186,6 @@ mod tests {
         }};
         let f = JobFacts::read(&d);
         assert_eq!(f.dated, Some(false));
-        assert_eq!(f.stored, None);
         assert_eq!(f.window_judgement().map(|j| j.reopened), Some(2));
         let later = doc! {"jobFacts": {
             "closedOutsideWindow": 4_i64,
@@ -205,7 +201,7 @@ mod tests {
     #[test]
     fn a_new_source_knows_it_has_no_jobs_and_nothing_to_judge() {
         let f = JobFacts::read(&doc! {"jobFacts": new_source_facts()});
-        assert_eq!((f.stored, f.dated), (Some(false), Some(false)));
+        assert_eq!(f.dated, Some(false));
         assert_eq!(f.window_judgement().map(|j| j.reopened), Some(0));
     }
 }

@@ -264,13 +264,12 @@ impl Store {
         } else {
             std::borrow::Cow::Borrowed(&[][..])
         };
-        // Noted before the jobs are written (see `job_facts`).
-        if !jobs.is_empty() {
-            let dated = jobs.iter().any(|j| {
-                j.body(&loaded)
-                    .is_ok_and(|b| b.get_str("validThrough").is_ok())
-            });
-            self.note_writing_jobs(ctx.source_id, dated).await?;
+        // Noted before the jobs are written: the run's end then looks for expired ones.
+        if jobs.iter().any(|j| {
+            j.body(&loaded)
+                .is_ok_and(|b| b.get_str("validThrough").is_ok())
+        }) {
+            self.note_dated_jobs(ctx.source_id).await?;
         }
 
         let mut w = Writes::default();
