@@ -227,6 +227,33 @@ async fn forget_job_facts(app: &TestApp, source: &str) {
         .await
         .unwrap();
     assert_eq!(r.matched_count, 1);
+    app.db
+        .collection::<Document>("source_marks")
+        .delete_many(doc! {"_id": {"$in": [format!("{source}|new"), format!("{source}|stored")]}})
+        .await
+        .unwrap();
+}
+
+async fn marks(app: &TestApp, source: &str) -> BTreeSet<String> {
+    jobs_marks(app)
+        .await
+        .into_iter()
+        .filter(|m| m.starts_with(&format!("{source}|")))
+        .collect()
+}
+
+async fn jobs_marks(app: &TestApp) -> Vec<String> {
+    app.db
+        .collection::<Document>("source_marks")
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.get_str("_id").unwrap().to_owned())
+        .collect()
 }
 
 async fn job_facts(app: &TestApp, source: &str) -> Document {
@@ -370,9 +397,30 @@ async fn a_source_knows_whether_it_carries_dated_jobs() {
         .await;
     let facts = job_facts(&app, &source).await;
     assert_eq!(facts.get_bool("dated"), Ok(false), "{facts}");
+    // Marked new: its first run's end needs no read of the jobs.
+    assert_eq!(
+        marks(&app, &source).await,
+        BTreeSet::from([format!("{source}|new")])
+    );
     set_feed(&server, dated_feed(&[2, 1])).await;
     let run = app.wait_final(&app.trigger(&source).await).await;
     assert_eq!(run.get_i64("newJobs").unwrap(), 2, "{run}");
+    assert_eq!(
+        marks(&app, &source).await,
+        BTreeSet::from([format!("{source}|new"), format!("{source}|stored")])
+    );
+    // Job 2 leaves the feed: the next run counts it missed (after 3 runs it would close),
+    // known from the index set that started complete.
+    set_feed(&server, dated_feed(&[1])).await;
+    app.wait_final(&app.trigger(&source).await).await;
+    let two = jobs_where(&app, doc! {"externalId": guid(2)}).await;
+    assert_eq!(
+        two[0].get_document("missed").unwrap().get_i64(&source),
+        Ok(1),
+        "{two:?}"
+    );
+    set_feed(&server, dated_feed(&[2, 1])).await;
+    app.wait_final(&app.trigger(&source).await).await;
     let facts = job_facts(&app, &source).await;
     assert_eq!(facts.get_bool("dated"), Ok(false), "{facts}");
     // A posting that comes to state an end date: the source notes it, and the run after the
@@ -388,6 +436,16 @@ async fn a_source_knows_whether_it_carries_dated_jobs() {
     );
     let facts = job_facts(&app, &source).await;
     assert_eq!(facts.get_bool("dated"), Ok(true), "{facts}");
+    // Removed, the source leaves no marks: one created again with its name starts new.
+    let r = app
+        .http
+        .delete(app.url(&format!("/api/sources/{source}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(marks(&app, &source).await.is_empty());
     app.cleanup().await;
 }
 

@@ -83,6 +83,7 @@ impl Store {
         let index = JobIndex::new(redis.clone(), &epoch);
         let ids = index.sample_source(source_id, SAMPLE).await?;
         if ids.is_empty() {
+            self.start_new_source_set(&index, source_id).await?;
             return Ok(Some(epoch));
         }
         let indexed = index.get(&ids).await?;
@@ -113,6 +114,25 @@ impl Store {
         }
         tracing::warn!(source = %source_id, "indexed jobs differ from MongoDB (emptied, replaced or restored)");
         Ok(Some(self.renew_index_epoch(&epoch).await?))
+    }
+
+    /// A source that no job carries yet (`job_facts`, `Store::carries_no_jobs`) starts its set
+    /// of open jobs empty and complete, so its first run's end reads no jobs. Checked again
+    /// after: if a batch marked the source meanwhile, the set is dropped (it is filled from
+    /// MongoDB at the end of the run, as for any source the index does not know).
+    async fn start_new_source_set(
+        &self,
+        index: &JobIndex,
+        source_id: &str,
+    ) -> Result<(), StoreError> {
+        if index.knows_source(source_id).await? || !self.carries_no_jobs(source_id).await? {
+            return Ok(());
+        }
+        index.fill_source(source_id, &[]).await?;
+        if !self.carries_no_jobs(source_id).await? {
+            index.drop_source(source_id).await?;
+        }
+        Ok(())
     }
 
     /// Deletes the keys an earlier version's index layout left under the current epoch (they

@@ -19,13 +19,23 @@
 //! and the source's document is also written by the scheduler and the API. So no fact here may
 //! be one whose loss hides jobs: a lost `dated` only leaves expired jobs to the periodic sweep,
 //! and a lost count of closings outside a window leaves those jobs closed until the next
-//! closing of the source under another rule. (A fact "no job carries this source yet", which
-//! would let a new source's index set start complete, is not kept for that reason: lost, it
-//! would stop the source's jobs from ever closing after the job index is lost.)
+//! closing of the source under another rule. The fact "no job carries this source yet", whose
+//! loss would hide jobs (it lets a new source's set in the job index start complete, so its
+//! first run's end reads no jobs), is kept apart, in marks that are only ever inserted and
+//! deleted, never updated (`source_marks`: `{source}|new` once the source is created,
+//! `{source}|stored` before a batch writes its first job): no concurrent update can lose one.
 
+use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 
-use super::{JOBS, SOURCES, Store};
+use super::{JOBS, SOURCES, Store, is_duplicate_key};
+
+/// Marks a source's jobs leave (see above): `_id` is `{source}|new` or `{source}|stored`.
+pub const SOURCE_MARKS: &str = "source_marks";
+
+fn mark(source_id: &str, what: &str) -> String {
+    format!("{source_id}|{what}")
+}
 use crate::store::StoreError;
 
 /// A source's `jobFacts`.
@@ -98,6 +108,53 @@ impl Store {
                 doc! {"_id": source_id, "jobFacts.dated": {"$ne": true}},
                 doc! {"$set": {"jobFacts.dated": true}},
             )
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_mark(&self, source_id: &str, what: &str) -> Result<(), StoreError> {
+        match self
+            .coll(SOURCE_MARKS)
+            .insert_one(doc! {"_id": mark(source_id, what)})
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks a source created now (after its document was inserted): no job carries it.
+    pub async fn mark_new_source(&self, source_id: &str) -> Result<(), StoreError> {
+        self.insert_mark(source_id, "new").await
+    }
+
+    /// Marks that a batch of the source is about to write jobs (before it writes them).
+    pub async fn mark_stored(&self, source_id: &str) -> Result<(), StoreError> {
+        self.insert_mark(source_id, "stored").await
+    }
+
+    /// Whether it is known that no job carries the source: it was marked new, and no batch
+    /// marked it since. False when unknown (a source created by an earlier version).
+    pub async fn carries_no_jobs(&self, source_id: &str) -> Result<bool, StoreError> {
+        let ids = [mark(source_id, "new"), mark(source_id, "stored")];
+        let found: Vec<String> = self
+            .coll(SOURCE_MARKS)
+            .find(doc! {"_id": {"$in": &ids[..]}})
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        Ok(found.contains(&ids[0]) && !found.contains(&ids[1]))
+    }
+
+    /// Forgets a removed source's marks (once its jobs are detached from it).
+    pub async fn drop_source_marks(&self, source_id: &str) -> Result<(), StoreError> {
+        let ids = [mark(source_id, "new"), mark(source_id, "stored")];
+        self.coll(SOURCE_MARKS)
+            .delete_many(doc! {"_id": {"$in": &ids[..]}})
             .await?;
         Ok(())
     }

@@ -264,7 +264,10 @@ impl Store {
         } else {
             std::borrow::Cow::Borrowed(&[][..])
         };
-        // Noted before the jobs are written: the run's end then looks for expired ones.
+        // Noted before the jobs are written (see `job_facts`).
+        if !jobs.is_empty() {
+            self.mark_stored(ctx.source_id).await?;
+        }
         if jobs.iter().any(|j| {
             j.body(&loaded)
                 .is_ok_and(|b| b.get_str("validThrough").is_ok())

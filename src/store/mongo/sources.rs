@@ -31,7 +31,8 @@ impl Store {
         set.remove("lastModified");
         set.insert("readingKey", s.reading_key());
         self.forget_validators_if_reread(s).await?;
-        self.coll(SOURCES)
+        let r = self
+            .coll(SOURCES)
             .update_one(
                 doc! {"_id": &s.id},
                 doc! {"$set": set, "$setOnInsert": {
@@ -41,6 +42,9 @@ impl Store {
             )
             .upsert(true)
             .await?;
+        if r.upserted_id.is_some() {
+            self.mark_new_source(&s.id).await?;
+        }
         Ok(())
     }
 
@@ -49,7 +53,7 @@ impl Store {
         d.insert("readingKey", s.reading_key());
         d.insert("jobFacts", super::job_facts::new_source_facts());
         match self.coll(SOURCES).insert_one(d).await {
-            Ok(_) => Ok(()),
+            Ok(_) => self.mark_new_source(&s.id).await,
             Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(format!(
                 "a source with id `{}` exists",
                 s.id
@@ -153,6 +157,7 @@ impl Store {
                 .drop_source(id)
                 .await?;
         }
+        self.drop_source_marks(id).await?;
         Ok(true)
     }
 
