@@ -44,11 +44,13 @@ pub async fn import_batch(p: &Pipeline, task: ImportBatchTask) -> Result<(), Sto
         }
         let started = Instant::now();
         let (source_id, publisher) = (task.source_id.clone(), task.publisher.clone());
+        let read_at = task.read_at.clone();
         let store = p.store.at_epoch(task.index_epoch.as_deref());
         let ctx = BatchContext {
             run_id: &run_id,
             source_id: &source_id,
             publisher: &publisher,
+            read_at: read_at.as_deref(),
         };
         // The bodies stay in Redis until the run ends (a delivery running late beside a
         // redelivery may still need them).

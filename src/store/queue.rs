@@ -68,6 +68,11 @@ pub struct ImportBatchTask {
     /// The job index the fetcher classified against (`JobIndex` epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_epoch: Option<String>,
+    /// When the feed read that queued the batch began (RFC 3339): the first-seen time of the
+    /// jobs the batch creates, so the postings of one read are first seen at one time
+    /// whichever batch is stored first. `None` in a batch of an earlier version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
     /// The batch's items (see `PackedItems`), without the postings' bodies.
     #[serde(default)]
     pub items: PackedItems,
@@ -529,6 +534,7 @@ mod tests {
             batch_no: 3,
             generation: Some(2),
             index_epoch: Some("e".into()),
+            read_at: Some("2026-12-07T10:00:00.000Z".into()),
             items,
             bodies: None,
             entries: Vec::new(),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use job_importer::store::Store;
-use job_importer::store::mongo::compat::Server;
+use job_importer::store::mongo::compat::{Compat, Server};
 use mongodb::IndexModel;
 use mongodb::bson::{Document, doc};
 
@@ -140,5 +140,50 @@ async fn runs_are_counted_by_status_with_group_on_every_server() {
     assert_eq!(counts.get("failed"), Some(&1));
     assert_eq!(counts.get("running"), Some(&1));
     assert_eq!(counts.len(), 3);
+    store.database().drop().await.ok();
+}
+
+/// What `ordered_insert_limit` avoids: an ordered insert of 150 documents that fails at the
+/// 31st. MongoDB stores the 30 before it and stops; FerretDB 1.x also stores the 50 of its
+/// second chunk of 100. An insert of no more than the limit stops where it failed on both.
+#[tokio::test]
+async fn ferretdb_goes_on_past_a_failed_ordered_insert_after_100_documents_and_100_stop() {
+    let store = store().await;
+    let server = server_of(&store).await;
+    let coll = store.database().collection::<Document>("probe");
+    let stored = || async {
+        let mut ids: Vec<i64> = coll
+            .distinct("_id", doc! {})
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|b| b.as_i64())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let docs = |n: i64| (1..=n).map(|i| doc! {"_id": i}).collect::<Vec<_>>();
+    coll.insert_one(doc! {"_id": 31_i64}).await.unwrap();
+    let err = coll.insert_many(docs(150)).ordered(true).await;
+    assert!(err.is_err(), "the 31st collides");
+    let past: Vec<i64> = stored().await.into_iter().filter(|&i| i > 31).collect();
+    if is_ferretdb(&server) {
+        assert_eq!(
+            past,
+            (101..=150).collect::<Vec<_>>(),
+            "FerretDB now stops at the failure: the workaround can go"
+        );
+    } else {
+        assert!(past.is_empty(), "{past:?}");
+    }
+    // The limit the store keeps to on this server stops at the failure.
+    let limit = Compat::for_server(server)
+        .ordered_insert_limit()
+        .unwrap_or(150) as i64;
+    coll.delete_many(doc! {}).await.unwrap();
+    coll.insert_one(doc! {"_id": 31_i64}).await.unwrap();
+    let err = coll.insert_many(docs(limit.min(150))).ordered(true).await;
+    assert!(err.is_err());
+    assert_eq!(stored().await, (1..=31).collect::<Vec<_>>());
     store.database().drop().await.ok();
 }

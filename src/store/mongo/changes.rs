@@ -145,16 +145,20 @@ impl Store {
         let now = ts(&chrono::Utc::now());
         let mut head = self.head_hint().await?;
         let mut collisions: u32 = 0;
+        // An insert must stop at its first collision: on servers that go on past it in a
+        // long insert, each carries no more than they stop in (`Compat::ordered_insert_limit`).
+        let limit = self.compat.ordered_insert_limit().unwrap_or(usize::MAX);
         while !pending.is_empty() {
-            let docs: Vec<Document> = pending
+            let n = pending.len().min(limit);
+            let docs: Vec<Document> = pending[..n]
                 .iter()
                 .enumerate()
                 .map(|(i, c)| change_doc(head + 1 + i as i64, c, &now))
                 .collect();
             match self.changes().insert_many(docs).ordered(true).await {
                 Ok(_) => {
-                    head += pending.len() as i64;
-                    break;
+                    head += n as i64;
+                    pending.drain(..n);
                 }
                 Err(e) => {
                     let at = first_duplicate(&e).ok_or(e)?;

@@ -12,6 +12,11 @@
 //!   inside `$group` (it answers `NotImplemented`), so totals that count conditionally (active
 //!   runs among all) are summed here from a bounded read instead of by an aggregation.
 //!
+//! - `ordered_insert_limit`: FerretDB 1.x runs an ordered `insert` in chunks of 100
+//!   documents and, after a failed document, goes on with the next chunk, so documents past
+//!   the failure are stored although the reply says the insert stopped; an ordered insert
+//!   that relies on stopping (the changes feed's appends) sends at most 100 per command.
+//!
 //! Aggregations FerretDB does run right (`$group` by a field with `$sum: 1` or `$sum` of a
 //! field) take one path on every server.
 //!
@@ -24,6 +29,9 @@ use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
 use crate::store::StoreError;
+
+/// Documents FerretDB 1.x inserts per chunk of an `insert` command.
+const FERRETDB_INSERT_CHUNK: usize = 100;
 
 /// The server behind the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +106,12 @@ impl Compat {
     pub fn sums_in_app(&self) -> bool {
         !self.native()
     }
+
+    /// The most documents one ordered `insert_many` may carry and still stop at its first
+    /// failure (see the module's documentation); `None` when the server honours any size.
+    pub fn ordered_insert_limit(&self) -> Option<usize> {
+        (!self.native()).then_some(FERRETDB_INSERT_CHUNK)
+    }
 }
 
 #[cfg(test)]
@@ -130,9 +144,11 @@ mod tests {
             version: "v1".into(),
         });
         assert!(f.sums_in_app() && f.one_index_per_command());
+        assert_eq!(f.ordered_insert_limit(), Some(100));
         let m = Compat::for_server(Server::MongoDb {
             version: "7".into(),
         });
         assert!(!m.sums_in_app() && !m.one_index_per_command());
+        assert_eq!(m.ordered_insert_limit(), None);
     }
 }

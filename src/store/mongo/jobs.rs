@@ -34,6 +34,9 @@ pub struct BatchContext<'a> {
     pub run_id: &'a str,
     pub source_id: &'a str,
     pub publisher: &'a str,
+    /// When the read that listed the batch began (`ImportBatchTask::read_at`); the time of
+    /// writing stands in without it.
+    pub read_at: Option<&'a str>,
 }
 
 type Existing = Entry;
@@ -1020,7 +1023,9 @@ fn new_job_doc(
     sources.push(ctx.source_id);
     d.append("sources", sources);
     d.append_ref("createdByRun", ctx.run_id);
-    d.append_ref("firstSeenAt", now);
+    // An undated posting stands in a windowed source's window by this time: all of one
+    // read's postings share it, so the order its batches were stored in says nothing.
+    d.append_ref("firstSeenAt", ctx.read_at.unwrap_or(now));
     d.append_ref("updatedAt", now);
     d.append_ref("lastSeenAt", now);
     // No `missed` counts: a source that has not missed the job has none (absent reads as 0).
@@ -1055,6 +1060,7 @@ pub fn new_job_document(
         run_id,
         source_id,
         publisher,
+        read_at: None,
     };
     Ok(new_job_doc(&ctx, job, job.body(items.bodies())?, None, now))
 }
