@@ -101,6 +101,7 @@ pub struct Daemon {
     _link_checker: Option<Addr<LoopActor>>,
     _pause_follower: Addr<LoopActor>,
     _alerts: Option<Addr<LoopActor>>,
+    _changes_out: Option<Addr<LoopActor>>,
 }
 
 /// Addresses of the supervised queue actors of one process.
@@ -370,6 +371,18 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
             })
         })
     });
+    // Changes webhooks are pushed from every daemon that schedules (each webhook is leased).
+    let changes_out = roles.scheduler.then(|| {
+        let (p, s) = (pipeline.clone(), shutdown.clone());
+        Supervisor::start(move |_| {
+            LoopActor::new("changes out", move || {
+                Box::pin(crate::actors::changes_out::push_forever(
+                    p.clone(),
+                    s.clone(),
+                ))
+            })
+        })
+    });
 
     let mut server_handle = None;
     if let Some(listener) = listener {
@@ -408,6 +421,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         _link_checker: link_checker,
         _pause_follower: pause_follower,
         _alerts: alerts,
+        _changes_out: changes_out,
     })
 }
 

@@ -547,6 +547,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub link_check: LinkCheckSettings,
     pub alerts: crate::alerts::AlertSettings,
+    pub changes_out: crate::changes_out::ChangesOutSettings,
     pub sources: Vec<SourceSettings>,
 }
 
@@ -623,6 +624,7 @@ impl Settings {
         self.retention.validate()?;
         self.link_check.validate()?;
         self.alerts.validate()?;
+        self.changes_out.validate()?;
         if !(1..=10_000).contains(&self.http.export_batch_size) {
             return Err(invalid(
                 "http.export_batch_size",

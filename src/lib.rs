@@ -5,6 +5,7 @@ pub mod actors;
 pub mod alerts;
 pub mod alloc;
 pub mod app;
+pub mod changes_out;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -2,6 +2,7 @@
 //! functions (`fetch_run`, `import_batch`, `Pipeline`) that tests call directly.
 
 pub mod alerts;
+pub mod changes_out;
 pub mod expiry_sweep;
 pub mod feed_fetcher;
 pub mod history_broker;

@@ -64,26 +64,36 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(s: &AlertSettings) -> Result<Self, SendError> {
+        Self::with_policy(
+            "alerts",
+            s.allow_private_networks,
+            Duration::from_millis(s.timeout_ms),
+        )
+    }
+
+    /// A sender for `purpose` (named in its user agent) under the address policy
+    /// `allow_private` and the time limit `timeout` per request.
+    pub fn with_policy(
+        purpose: &str,
+        allow_private: bool,
+        timeout: Duration,
+    ) -> Result<Self, SendError> {
         crate::ingest::fetch::install_crypto_provider();
-        let timeout = Duration::from_millis(s.timeout_ms);
         let http = reqwest::Client::builder()
-            .user_agent(concat!(
-                "job-importer/",
-                env!("CARGO_PKG_VERSION"),
-                " (alerts)"
+            .user_agent(format!(
+                "job-importer/{} ({purpose})",
+                env!("CARGO_PKG_VERSION")
             ))
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(PolicyResolver {
-                allow_private: s.allow_private_networks,
-            })
+            .dns_resolver(PolicyResolver { allow_private })
             .no_proxy()
             .build()
             .map_err(|e| SendError(format!("HTTP client setup failed: {e}")))?;
         Ok(Self {
             http,
-            allow_private: s.allow_private_networks,
+            allow_private,
             timeout,
         })
     }
@@ -139,8 +149,24 @@ impl Sender {
         body: Vec<u8>,
         sig: Option<String>,
     ) -> Result<(), SendError> {
-        let url = url::Url::parse(channel.url.expose())
-            .map_err(|_| SendError("the channel's URL is not valid".into()))?;
+        let name = format!("channel {}", channel.id);
+        self.post_json(&name, channel.url.expose(), delivery_id, body, sig)
+            .await
+    }
+
+    /// POSTs a JSON `body` to `url` with the delivery id and, when given, the signature
+    /// header; any 2xx answer is success. Errors name `name`, never the URL (it may carry a
+    /// token).
+    pub async fn post_json(
+        &self,
+        name: &str,
+        url: &str,
+        delivery_id: &str,
+        body: Vec<u8>,
+        sig: Option<String>,
+    ) -> Result<(), SendError> {
+        let url =
+            url::Url::parse(url).map_err(|_| SendError(format!("{name}: the URL is not valid")))?;
         crate::ingest::ip_policy::check_url(&url, self.allow_private)
             .map_err(|e| SendError(e.message))?;
         let mut req = self
@@ -155,8 +181,7 @@ impl Sender {
         // The URL may carry a token (Slack's does): errors name the channel, not the URL.
         let resp = req.send().await.map_err(|e| {
             SendError(format!(
-                "channel {}: request failed ({})",
-                channel.id,
+                "{name}: request failed ({})",
                 if e.is_timeout() {
                     "timeout"
                 } else if e.is_connect() {
@@ -170,8 +195,7 @@ impl Sender {
             Ok(())
         } else {
             Err(SendError(format!(
-                "channel {}: HTTP {}",
-                channel.id,
+                "{name}: HTTP {}",
                 resp.status().as_u16()
             )))
         }

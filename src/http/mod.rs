@@ -77,6 +77,11 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/api/jobs", routes::jobs::list),
     route!("GET", "/api/jobs/export", routes::jobs::export),
     route!("GET", "/api/jobs/changes", routes::changes::list),
+    route!(
+        "GET",
+        "/api/jobs/changes/webhooks",
+        routes::changes::webhooks
+    ),
     route!("GET", "/api/jobs/{id}", routes::jobs::show),
     route!("GET", "/api/stats", routes::stats::stats),
     route!("GET", "/api/audit", routes::audit::list),

@@ -53,6 +53,10 @@ impl Keys {
     pub fn changes_append_lease(&self) -> String {
         format!("{}:lease:changes-append", self.prefix)
     }
+    /// Held by the daemon sending changes webhook `id`'s batches (`actors::changes_out`).
+    pub fn changes_webhook_lease(&self, id: &str) -> String {
+        format!("{}:lease:changes-webhook:{id}", self.prefix)
+    }
     /// Every change of a run is published here as the whole run document.
     pub fn history_channel(&self) -> String {
         format!("{}:history", self.prefix)

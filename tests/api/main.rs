@@ -7,6 +7,7 @@ mod auth;
 mod backfill;
 mod bad_input;
 mod changes_feed;
+mod changes_out;
 mod chaos;
 mod cli;
 mod cli_admin;

@@ -1,6 +1,8 @@
 //! `GET /api/jobs/changes`: new, updated, closed and reopened jobs in the order they were
 //! recorded, paged by a cursor that stays valid across daemons and restarts (see
-//! `store::mongo::changes` for why nothing is missed or repeated).
+//! `store::mongo::changes` for why nothing is missed or repeated), and
+//! `GET /api/jobs/changes/webhooks`: the webhooks they are pushed to (`changes_out`) and how
+//! far each got.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
@@ -71,4 +73,29 @@ pub async fn list(
             format!("`cursor` is past the newest change ({head})"),
         )),
     }
+}
+
+/// The configured changes webhooks (URLs and secrets left out) with their cursor, how far
+/// behind the newest change it is, and the state of their deliveries.
+#[get("/api/jobs/changes/webhooks")]
+pub async fn webhooks(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let hooks = &state.settings.changes_out.webhooks;
+    let ids: Vec<&str> = hooks.iter().map(|h| h.id.as_str()).collect();
+    let states = state.store.webhook_states(&ids).await?;
+    let head = state.store.changes_head().await?;
+    let described: Vec<serde_json::Value> = hooks
+        .iter()
+        .map(|h| {
+            let s = states.iter().find(|(id, _)| id == &h.id).map(|(_, s)| s);
+            serde_json::json!({
+                "id": h.id,
+                "target": h.target(),
+                "sources": h.sources,
+                "start": h.start,
+                "state": s,
+                "behind": s.map(|s| (head - s.cursor).max(0)),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"webhooks": described, "head": head})))
 }

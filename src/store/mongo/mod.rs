@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backfill;
 pub mod changes;
+pub mod changes_out;
 pub mod compat;
 pub mod expiry;
 pub mod history;
