@@ -112,6 +112,26 @@ async fn a_pause_on_one_daemon_stops_the_scheduler_and_workers_of_another_until_
     let v = queues_until(&front, Duration::from_secs(1), |_| true).await;
     assert_eq!(queue(&v, "fetch")["waiting"], 1, "{v}");
     assert_eq!(v["paused"], true);
+    // Both daemons are still ready, and say to a reader why no work is taken.
+    for app in [&front, &back] {
+        let (status, ready) = get_json(app, "/readyz").await;
+        assert_eq!(
+            (status, &ready["status"]),
+            (200, &json!("ready")),
+            "{ready}"
+        );
+        assert_eq!(ready["paused"], true, "{ready}");
+        let anonymous: Value = app
+            .http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(anonymous, json!({"status": "ready"}));
+    }
 
     let resumed_at = chrono::Utc::now();
     let (status, resumed) = post(&front, "/api/maintenance/resume", Value::Null).await;
@@ -123,6 +143,8 @@ async fn a_pause_on_one_daemon_stops_the_scheduler_and_workers_of_another_until_
     );
     let done = front.wait_final(&run_id).await;
     assert_eq!(done.get_str("status").unwrap(), "completed");
+    let (_, ready) = get_json(&back, "/readyz").await;
+    assert_eq!(ready["paused"], false, "{ready}");
     assert_eq!(done.get_i64("totalFetched").unwrap(), 12);
     assert_eq!(done.get_i64("newJobs").unwrap(), 12);
     assert_eq!(done.get_i64("resumes").unwrap_or(0), 0);

@@ -1,6 +1,7 @@
 //! `/healthz` says the process answers; `/readyz` that MongoDB and Redis do too. Anyone learns
 //! whether the daemon is ready; a caller who may read also learns which dependency is not
-//! and how many queue workers of the deployment sent a heartbeat lately. The reason a
+//! and how many queue workers of the deployment sent a heartbeat lately, and whether the
+//! deployment is paused for maintenance. The reason a
 //! dependency failed goes to the log, never into a response.
 
 use std::time::Duration;
@@ -72,6 +73,9 @@ pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         body["redis"] = json!(word(redis_ok));
         body["broker"] = json!(if broker { "ok" } else { "stopped" });
         body["workers"] = json!({"fetch": fetch, "items": items});
+        // Paused for maintenance is still ready (the API and the dashboard serve), but no
+        // work is taken: a probe that watches progress learns why there is none.
+        body["paused"] = json!(state.pipeline.pause.is_paused());
     }
     if ready {
         HttpResponse::Ok().json(body)
