@@ -354,6 +354,9 @@ pub struct RetentionSettings {
     /// Entries of the changes feed (`GET /api/jobs/changes`) older than this are deleted
     /// (the newest is always kept). 0: kept forever.
     pub changes_keep_days: u32,
+    /// Alert deliveries that were sent or gave up (`alert_deliveries`) are deleted this many
+    /// days after they were queued; pending ones never are. 0: kept forever.
+    pub alert_deliveries_keep_days: u32,
 }
 
 impl Default for RetentionSettings {
@@ -366,6 +369,7 @@ impl Default for RetentionSettings {
             failed_runs_keep_days: 180,
             closed_jobs_keep_days: 365,
             changes_keep_days: 30,
+            alert_deliveries_keep_days: 90,
         }
     }
 }

@@ -38,6 +38,9 @@ pub const RETENTION_RUNS_DELETED: &str = "job_importer_retention_runs_deleted_to
 pub const RETENTION_JOBS_DELETED: &str = "job_importer_retention_jobs_deleted_total";
 /// Entries of the changes feed deleted by retention (this process).
 pub const RETENTION_CHANGES_DELETED: &str = "job_importer_retention_changes_deleted_total";
+/// Alert deliveries deleted by retention (this process).
+pub const RETENTION_ALERT_DELIVERIES_DELETED: &str =
+    "job_importer_retention_alert_deliveries_deleted_total";
 
 /// Links of jobs checked by this process, by what they answered (label `outcome`: `alive`,
 /// `gone`, `disallowed`, `failed`).
@@ -94,6 +97,10 @@ fn describe() {
     describe_counter!(
         RETENTION_CHANGES_DELETED,
         "Entries of the changes feed deleted by retention (in this process)"
+    );
+    describe_counter!(
+        RETENTION_ALERT_DELIVERIES_DELETED,
+        "Alert deliveries (sent or given up) deleted by retention (in this process)"
     );
     describe_counter!(
         ACTOR_RESTARTS,

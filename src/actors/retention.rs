@@ -22,6 +22,7 @@ pub struct Deleted {
     pub runs: u64,
     pub jobs: u64,
     pub changes: u64,
+    pub alert_deliveries: u64,
 }
 
 /// Deletes what `r` does not keep, as of `now`.
@@ -50,10 +51,20 @@ pub async fn apply(
             .await?
     };
     metrics::counter!(telemetry::RETENTION_CHANGES_DELETED).increment(changes);
+    let alert_deliveries = if r.alert_deliveries_keep_days == 0 {
+        0
+    } else {
+        let cutoff = now - chrono::Duration::days(i64::from(r.alert_deliveries_keep_days));
+        store
+            .prune_alert_deliveries(&crate::domain::time::format(&cutoff))
+            .await?
+    };
+    metrics::counter!(telemetry::RETENTION_ALERT_DELIVERIES_DELETED).increment(alert_deliveries);
     Ok(Deleted {
         runs,
         jobs,
         changes,
+        alert_deliveries,
     })
 }
 
@@ -80,6 +91,7 @@ pub async fn retain_forever(p: Arc<Pipeline>, shutdown: tokio_util::sync::Cancel
                     runs = d.runs,
                     jobs = d.jobs,
                     changes = d.changes,
+                    alert_deliveries = d.alert_deliveries,
                     "retention applied"
                 ),
                 Err(e) => {

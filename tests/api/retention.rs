@@ -23,6 +23,7 @@ fn policy() -> RetentionSettings {
         failed_runs_keep_days: 20,
         closed_jobs_keep_days: 365,
         changes_keep_days: 30,
+        alert_deliveries_keep_days: 90,
     }
 }
 
@@ -145,6 +146,58 @@ async fn of_10000_runs_exactly_those_that_no_rule_keeps_are_deleted() {
     // A second pass deletes nothing more.
     let again = retention::apply(&p.store, &r, now).await.unwrap();
     assert_eq!(again, retention::Deleted::default());
+    db.drop().await.ok();
+}
+
+/// Alert deliveries that are over (sent, or given up) go after their time; a pending one
+/// stays whatever its age (it is still to be sent).
+#[tokio::test]
+async fn alert_deliveries_that_are_over_are_deleted_after_their_time_and_pending_ones_stay() {
+    let s = test_settings();
+    let p = connect(&s).await;
+    let db = p.store.database().clone();
+    let days_ago =
+        |d: i64| job_importer::domain::time::format(&(Utc::now() - chrono::Duration::days(d)));
+    let deliveries = db.collection::<Document>("alert_deliveries");
+    let mut docs = Vec::new();
+    for (id, status, age) in [
+        ("old-sent", "sent", 91),
+        ("old-failed", "failed", 200),
+        ("old-pending", "pending", 200),
+        ("recent-sent", "sent", 89),
+        ("recent-failed", "failed", 1),
+    ] {
+        docs.push(doc! {"_id": id, "status": status, "createdAt": days_ago(age), "sourceId": "s"});
+    }
+    deliveries.insert_many(docs).await.unwrap();
+    let deleted = retention::apply(&p.store, &policy(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted.alert_deliveries, 2);
+    let left: BTreeSet<String> = deliveries
+        .distinct("_id", doc! {})
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|b| b.as_str().map(str::to_owned))
+        .collect();
+    let expected: BTreeSet<String> = ["old-pending", "recent-sent", "recent-failed"]
+        .map(String::from)
+        .into();
+    assert_eq!(left, expected);
+    // Kept forever with 0.
+    let forever = RetentionSettings {
+        alert_deliveries_keep_days: 0,
+        ..policy()
+    };
+    deliveries
+        .insert_one(doc! {"_id": "ancient", "status": "sent", "createdAt": days_ago(5000)})
+        .await
+        .unwrap();
+    let deleted = retention::apply(&p.store, &forever, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted.alert_deliveries, 0);
     db.drop().await.ok();
 }
 

@@ -353,6 +353,16 @@ impl Store {
     }
 
     /// The newest deliveries, of one source or all.
+    /// Deletes the deliveries queued before `cutoff` (RFC 3339) that are over (sent, or
+    /// given up); a pending one stays whatever its age. How many were deleted.
+    pub async fn prune_alert_deliveries(&self, cutoff: &str) -> Result<u64, StoreError> {
+        let r = self
+            .coll(ALERT_DELIVERIES)
+            .delete_many(doc! {"status": {"$in": ["sent", "failed"]}, "createdAt": {"$lt": cutoff}})
+            .await?;
+        Ok(r.deleted_count)
+    }
+
     pub async fn list_deliveries(
         &self,
         source_id: Option<&str>,
