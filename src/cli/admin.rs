@@ -472,10 +472,13 @@ pub async fn sources(
                 ..Default::default()
             };
             match p.start_run_with(&source, Trigger::Cli, options).await? {
-                Started::Run(run) if as_json => pretty(&json!({"run": run})),
+                Started::Run(run) if as_json => {
+                    pretty(&json!({"run": run, "paused": p.pause.is_paused()}))
+                }
                 Started::Run(run) => Ok(format!(
-                    "queued backfill run {} of {id} (at most {pages} pages)",
-                    run.id
+                    "queued backfill run {} of {id} (at most {pages} pages){}",
+                    run.id,
+                    paused_note(&p)
                 )),
                 Started::AlreadyRunning(r) => anyhow::bail!(
                     "source `{id}` is already importing (run {})",
@@ -490,7 +493,9 @@ pub async fn sources(
         } => {
             let report = manual::start_all_enabled(&p, Trigger::Cli, unconditional).await?;
             if as_json {
-                return pretty(&report);
+                let mut v = serde_json::to_value(&report)?;
+                v["paused"] = json!(p.pause.is_paused());
+                return pretty(&v);
             }
             let mut out: Vec<String> = report
                 .started
@@ -515,7 +520,7 @@ pub async fn sources(
                 "{}\nsome runs could not be started",
                 out.join("\n")
             );
-            Ok(out.join("\n"))
+            Ok(format!("{}{}", out.join("\n"), paused_note(&p)))
         }
         SourcesCommand::Import {
             id, unconditional, ..
@@ -532,8 +537,12 @@ pub async fn sources(
                 ..Default::default()
             };
             match p.start_run_with(&source, Trigger::Cli, options).await? {
-                Started::Run(run) if as_json => pretty(&json!({"run": run})),
-                Started::Run(run) => Ok(format!("queued run {} of {id}", run.id)),
+                Started::Run(run) if as_json => {
+                    pretty(&json!({"run": run, "paused": p.pause.is_paused()}))
+                }
+                Started::Run(run) => {
+                    Ok(format!("queued run {} of {id}{}", run.id, paused_note(&p)))
+                }
                 Started::AlreadyRunning(r) => anyhow::bail!(
                     "source `{id}` is already importing (run {})",
                     r.unwrap_or_default()
@@ -543,8 +552,22 @@ pub async fn sources(
     }
 }
 
+/// What a command that queued runs adds while the deployment is paused: the runs wait for
+/// the resume (as `POST /api/sources/{id}/import` says with `"paused": true`).
+fn paused_note(p: &crate::actors::pipeline::Pipeline) -> String {
+    let m = p.pause.state();
+    if m.paused {
+        format!(
+            "\nthe deployment is {}; queued runs start when it is resumed (job-importer resume)",
+            maintenance_line(&m)
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// How a pause state reads in a terminal.
-fn maintenance_line(m: &crate::domain::maintenance::Maintenance) -> String {
+pub(crate) fn maintenance_line(m: &crate::domain::maintenance::Maintenance) -> String {
     use crate::domain::time::format;
     let who = |a: Option<Actor>| a.map_or("-".to_owned(), |a| format!("{a:?}").to_lowercase());
     if m.paused {

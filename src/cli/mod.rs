@@ -44,6 +44,15 @@ pub async fn import(
     mut on_change: impl FnMut(&ImportRun),
 ) -> anyhow::Result<ImportRun> {
     let pipeline = crate::app::connect(Arc::new(settings)).await?;
+    // Paused for maintenance, this process's own workers take nothing either: the run would
+    // wait for the resume, and this command for its time limit. Nothing is started.
+    let maintenance = pipeline.pause.state();
+    if maintenance.paused {
+        anyhow::bail!(
+            "the deployment is {}; nothing was imported. Resume it first (job-importer resume), or queue the import with `job-importer sources import <id>` to run after the resume",
+            admin::maintenance_line(&maintenance)
+        );
+    }
     let source = source_for(&pipeline, url).await?;
     let shutdown = CancellationToken::new();
     let _workers = crate::app::Workers::start(&pipeline, &shutdown, true, true);

@@ -451,6 +451,33 @@ async fn the_command_line_pauses_and_resumes_a_running_daemon_and_the_websocket_
     let (_, seen) = get_json(&app, "/api/queues").await;
     assert_eq!(seen["paused"], true, "the daemon follows the announcement");
 
+    // While paused: an ad-hoc import starts nothing and says why; a source's import is
+    // queued and the command says it waits for the resume.
+    let feed = serve_feed(rss_feed(&items(0..3, "a"))).await;
+    let url = format!("{}/feed.xml", feed.uri());
+    let (ok, out, err) = cli(&s, &["import", &url]).await;
+    assert!(!ok, "refused: {out}");
+    assert!(
+        err.contains("paused since")
+            && err.contains("backup")
+            && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert!(runs(&app).await.is_empty(), "no run was created");
+    let source = app.create_source("Later", &url).await;
+    let (ok, out, err) = cli(&s, &["sources", "import", &source]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("queued run ") && out.contains("start when it is resumed"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(&s, &["sources", "import", &source, "--json"]).await;
+    assert!(!ok, "already importing: {out}");
+    assert!(err.contains("already importing"), "{err}");
+    let queued = runs(&app).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].get_str("status").unwrap(), "queued");
+
     let (ok, out, err) = cli(&s, &["resume"]).await;
     assert!(ok, "{err}");
     assert!(out.starts_with("running (resumed"), "{out}");
@@ -460,6 +487,13 @@ async fn the_command_line_pauses_and_resumes_a_running_daemon_and_the_websocket_
     assert_eq!(ev["data"]["paused"], false);
     let (ok, out, _) = cli(&s, &["resume"]).await;
     assert!(ok && out.contains("was not paused"), "{out}");
+    let run_id = queued[0].get_str("_id").unwrap();
+    let done = app.wait_final(run_id).await;
+    assert_eq!(
+        done.get_i64("newJobs").unwrap(),
+        3,
+        "the queued run ran after the resume"
+    );
     let (_, audit) = get_json(&app, "/api/audit?action=maintenance_resumed").await;
     assert_eq!(
         (audit["total"].clone(), audit["items"][0]["actor"].clone()),
