@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -226,7 +226,23 @@ impl Sender {
         // Connect to the address checked, and speak TLS for the name configured.
         let addr = resolve(&c.smtp_host, port, self.allow_private).await?[0];
         let tls = || {
-            TlsParameters::new(c.smtp_host.clone())
+            let mut b = TlsParameters::builder(c.smtp_host.clone());
+            if let Some(path) = &c.smtp_ca_file {
+                let pem = std::fs::read(path).map_err(|e| {
+                    SendError(format!(
+                        "channel {}: smtp_ca_file cannot be read: {e}",
+                        c.id
+                    ))
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|_| {
+                    SendError(format!(
+                        "channel {}: smtp_ca_file holds no certificate",
+                        c.id
+                    ))
+                })?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build()
                 .map_err(|e| SendError(format!("channel {}: TLS setup: {e}", c.id)))
         };
         let tls = match c.smtp_tls {

@@ -96,6 +96,10 @@ pub struct ChannelSettings {
     pub smtp_port: Option<u16>,
     #[serde(default)]
     pub smtp_tls: SmtpTls,
+    /// A PEM file of root certificates the SMTP server's certificate may chain to besides
+    /// the built-in ones (a relay with an internal CA).
+    #[serde(default)]
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     #[serde(default)]
     pub smtp_username: String,
     #[serde(default)]
@@ -210,6 +214,14 @@ impl AlertSettings {
                 ChannelKind::Email => {
                     if c.smtp_host.is_empty() {
                         return Err(invalid(key("smtp_host"), "required for email"));
+                    }
+                    if let Some(path) = &c.smtp_ca_file {
+                        let pem = std::fs::read(path).map_err(|e| {
+                            invalid(key("smtp_ca_file"), &format!("cannot be read: {e}"))
+                        })?;
+                        lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(
+                            |_| invalid(key("smtp_ca_file"), "holds no PEM certificate"),
+                        )?;
                     }
                     if !c.from.contains('@')
                         || c.to.is_empty()

@@ -510,3 +510,206 @@ async fn a_stale_source_alerts_once_on_slack_and_recovers_with_new_jobs() {
     assert!(got[1].contains("recovered (stale)"), "{got:?}");
     app.cleanup().await;
 }
+
+/// How a test SMTP server speaks TLS.
+#[derive(Clone, Copy, PartialEq)]
+enum SmtpMode {
+    /// TLS from the first byte (`smtp_tls = "tls"`).
+    Implicit,
+    /// Plain, offering STARTTLS (`smtp_tls = "starttls"`).
+    StartTls,
+}
+
+/// A connection to a test SMTP server, plain or inside TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// One SMTP conversation on `stream`: keeps each message's data; on STARTTLS (offered while
+/// `upgrade` is there) it continues inside TLS.
+fn smtp_session(
+    stream: Box<dyn Io>,
+    mails: Arc<Mutex<Vec<String>>>,
+    upgrade: Option<tokio_rustls::TlsAcceptor>,
+    greet: bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let mut io = BufReader::new(stream);
+        if greet {
+            io.write_all(b"220 test ESMTP\r\n").await.ok();
+        }
+        let mut data: Option<String> = None;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let text = line.trim_end_matches(['\r', '\n']).to_owned();
+            if let Some(d) = data.as_mut() {
+                if text == "." {
+                    mails.lock().unwrap().push(data.take().unwrap());
+                    io.write_all(b"250 queued\r\n").await.ok();
+                } else {
+                    d.push_str(&text);
+                    d.push('\n');
+                }
+                continue;
+            }
+            let verb = text.split_whitespace().next().unwrap_or("").to_uppercase();
+            match verb.as_str() {
+                "EHLO" | "HELO" if upgrade.is_some() => {
+                    io.write_all(b"250-test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+                        .await
+                        .ok();
+                }
+                "EHLO" | "HELO" => {
+                    io.write_all(b"250-test\r\n250 8BITMIME\r\n").await.ok();
+                }
+                "STARTTLS" if upgrade.is_some() => {
+                    io.write_all(b"220 go ahead\r\n").await.ok();
+                    let Ok(tls) = upgrade.unwrap().accept(io.into_inner()).await else {
+                        return;
+                    };
+                    return smtp_session(Box::new(tls), mails, None, false).await;
+                }
+                "DATA" => {
+                    data = Some(String::new());
+                    io.write_all(b"354 go on\r\n").await.ok();
+                }
+                "QUIT" => {
+                    io.write_all(b"221 bye\r\n").await.ok();
+                    return;
+                }
+                _ => {
+                    io.write_all(b"250 ok\r\n").await.ok();
+                }
+            }
+        }
+    })
+}
+
+/// An SMTP server for `localhost` speaking TLS as `mode` with a certificate of its own CA;
+/// returns its port, the mails it accepted, and the CA's certificate (PEM).
+async fn tls_smtp_server(mode: SmtpMode) -> (u16, Arc<Mutex<Vec<String>>>, String) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let pem = key.cert.pem();
+    let chain = vec![key.cert.der().clone()];
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(
+        rustls::pki_types::PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()),
+    );
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, private)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (mails, acceptor) = (kept.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                match mode {
+                    SmtpMode::Implicit => {
+                        if let Ok(tls) = acceptor.accept(stream).await {
+                            smtp_session(Box::new(tls), mails, None, true).await;
+                        }
+                    }
+                    SmtpMode::StartTls => {
+                        smtp_session(Box::new(stream), mails, Some(acceptor), true).await
+                    }
+                }
+            });
+        }
+    });
+    (port, mails, pem)
+}
+
+/// Email over TLS from the first byte and over STARTTLS reaches servers whose certificate
+/// chains to the CA named by `smtp_ca_file`; a channel that does not trust that CA fails
+/// with a TLS error and sends nothing.
+#[tokio::test]
+async fn email_goes_over_tls_and_starttls_to_a_server_of_a_ca_the_channel_names() {
+    let (tls_port, tls_mails, tls_ca) = tls_smtp_server(SmtpMode::Implicit).await;
+    let (start_port, start_mails, start_ca) = tls_smtp_server(SmtpMode::StartTls).await;
+    let dir = std::env::temp_dir().join(format!("smtp-ca-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (tls_ca_file, start_ca_file) = (dir.join("tls.pem"), dir.join("starttls.pem"));
+    std::fs::write(&tls_ca_file, tls_ca).unwrap();
+    std::fs::write(&start_ca_file, start_ca).unwrap();
+    let mail = |id: &str, port: u16, tls: &str, ca: Option<&std::path::Path>| {
+        let mut c = json!({"id": id, "kind": "email", "smtp_host": "localhost", "smtp_port": port,
+            "smtp_tls": tls, "from": "importer@example.com", "to": ["ops@example.com"]});
+        if let Some(ca) = ca {
+            c["smtp_ca_file"] = json!(ca);
+        }
+        c
+    };
+    let mut s = test_settings();
+    s.scheduler.run_missed_on_start = false;
+    s.alerts = serde_json::from_value(json!({
+        "allow_private_networks": true,
+        "poll_interval_ms": 50,
+        "retry_base_ms": 50,
+        "max_attempts": 1,
+        "timeout_ms": 5000,
+        "delivery_lease_secs": 15,
+        "channels": [
+            mail("tls", tls_port, "tls", Some(&tls_ca_file)),
+            mail("starttls", start_port, "starttls", Some(&start_ca_file)),
+            // The other server's CA: its certificate is not trusted.
+            mail("untrusted", tls_port, "tls", Some(&start_ca_file)),
+        ],
+    }))
+    .unwrap();
+    s.validate().unwrap();
+    let app = TestApp::spawn_with(s).await;
+    for channel in ["tls", "starttls", "untrusted"] {
+        let r = app
+            .post_json(
+                &format!("/api/alerts/channels/{channel}/test"),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let mut list = Vec::new();
+    wait_for("three deliveries to end", async || {
+        let (_, v) = get_json(&app, "/api/alerts/deliveries").await;
+        list = v["deliveries"].as_array().cloned().unwrap_or_default();
+        list.len() == 3 && list.iter().all(|d| d["status"] != "pending")
+    })
+    .await;
+    let status = |ch: &str| {
+        let d = list.iter().find(|d| d["channelId"] == ch).unwrap();
+        (
+            d["status"].as_str().unwrap().to_owned(),
+            d["lastError"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    assert_eq!(status("tls").0, "sent", "{list:?}");
+    assert_eq!(status("starttls").0, "sent", "{list:?}");
+    let (st, err) = status("untrusted");
+    assert_eq!(st, "failed", "{list:?}");
+    assert!(err.contains("SMTP"), "{err}");
+    // One mail each on the trusted channels; the untrusted one never got to send.
+    assert_eq!(tls_mails.lock().unwrap().len(), 1);
+    assert_eq!(start_mails.lock().unwrap().len(), 1);
+    assert!(tls_mails.lock().unwrap()[0].contains("importer@example.com"));
+
+    // A CA file that is not there is refused when the settings are loaded.
+    let mut bad: job_importer::config::Settings = test_settings();
+    bad.alerts = serde_json::from_value(json!({
+        "channels": [mail("m", 25, "tls", Some(&dir.join("missing.pem")))],
+    }))
+    .unwrap();
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.contains("smtp_ca_file"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+    app.cleanup().await;
+}
