@@ -5,6 +5,7 @@ import {
   normalizeJob,
   normalizeMaintenance,
   normalizeQueueView,
+  normalizeChangesWebhooks,
   normalizeRun,
   normalizeRunDetail,
   normalizeRunPage,
@@ -24,6 +25,7 @@ import type {
   Maintenance,
   Page,
   QueueView,
+  ChangesWebhooks,
   RunDetail,
   RunDetailParams,
   RunListParams,
@@ -89,6 +91,8 @@ export interface ApiClient {
   pause(reason?: string): Promise<Maintenance>;
   resume(): Promise<Maintenance>;
   getQueues(): Promise<QueueView>;
+  /** The webhooks the changes feed is pushed to (no URLs or secrets), and how far each got. */
+  getChangesWebhooks(): Promise<ChangesWebhooks>;
   /** The alert channels of the config file (no secrets), and whether this token may test them. */
   listAlertChannels(): Promise<AlertChannels>;
   /** Alert deliveries, newest first (of one source when given). */
@@ -259,5 +263,6 @@ export function createHttpApiClient(opts: HttpApiClientOptions): ApiClient {
     pause: async (reason) => normalizeMaintenance(await request('POST', '/api/maintenance/pause', reason ? { reason } : {})),
     resume: async () => normalizeMaintenance(await request('POST', '/api/maintenance/resume')),
     getQueues: async () => normalizeQueueView(await request('GET', '/api/queues')),
+    getChangesWebhooks: async () => normalizeChangesWebhooks(await request('GET', '/api/jobs/changes/webhooks')),
   };
 }

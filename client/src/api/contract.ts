@@ -4,12 +4,15 @@
  * `contract.test.ts` checks each entry against `docs/openapi.json`. A field renamed on either side
  * therefore fails the typecheck or the test.
  */
-import { ALERT_CHANNEL_KINDS, ALERT_DELIVERY_STATUSES, ALERT_EVENTS, ALERT_TRANSITIONS } from './types';
+import { ALERT_CHANNEL_KINDS, ALERT_DELIVERY_STATUSES, ALERT_EVENTS, ALERT_TRANSITIONS, WEBHOOK_STARTS } from './types';
 import type {
   AlertChannel,
   AlertChannels,
   AlertDelivery,
   AlertMessage,
+  ChangesWebhook,
+  ChangesWebhooks,
+  ChangesWebhookState,
   BackfillPage,
   CodeCount,
   FeedWindow,
@@ -303,6 +306,28 @@ export const alertDeliverySpec: SpecOf<AlertDelivery> = {
   lastError: S(nullable),
 };
 
+const webhookState: SpecOf<ChangesWebhookState> = {
+  cursor: I(),
+  attempts: I(),
+  lastError: S({ nullable: true, defaulted: true }),
+  nextAttemptAt: S({ nullable: true, defaulted: true }),
+  lastDeliveredAt: S({ nullable: true, defaulted: true }),
+  deliveredChanges: I(),
+  deliveredBatches: I(),
+};
+const changesWebhook: SpecOf<ChangesWebhook> = {
+  id: S(),
+  target: S(),
+  sources: { type: 'array' },
+  start: S({ enum: WEBHOOK_STARTS }),
+  behind: I(nullable),
+  state: { type: 'object', nullable: true, fields: webhookState },
+};
+export const changesWebhooksSpec: SpecOf<ChangesWebhooks> = {
+  head: I(),
+  webhooks: { type: 'array', items: changesWebhook },
+};
+
 /** Schema name in docs/openapi.json → what the client expects of it. */
 export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
   ImportRun: importRunSpec,
@@ -319,4 +344,5 @@ export const CONTRACT: Readonly<Record<string, ObjectSpec>> = {
   QueueView: queueViewSpec,
   AlertChannels: alertChannelsSpec,
   AlertDelivery: alertDeliverySpec,
+  ChangesWebhooks: changesWebhooksSpec,
 };

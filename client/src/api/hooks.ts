@@ -226,6 +226,16 @@ export function useQueues(refetchMs = QUEUES_REFRESH_MS) {
 }
 
 export const QUEUES_REFRESH_MS = 3000;
+
+/** The changes webhooks, read again as often as the queues while shown. */
+export function useChangesWebhooks(refetchMs = QUEUES_REFRESH_MS) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.changesWebhooks(),
+    queryFn: () => api.getChangesWebhooks(),
+    refetchInterval: refetchMs,
+  });
+}
 /** The alert channels (they change only with the config file, so they are read once a minute). */
 export function useAlertChannels() {
   const api = useApi();

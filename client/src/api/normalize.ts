@@ -18,6 +18,8 @@ import type {
   Maintenance,
   QueueCounts,
   QueueView,
+  ChangesWebhook,
+  ChangesWebhooks,
   QueueWorker,
   RunBackfill,
   RunDetail,
@@ -25,7 +27,16 @@ import type {
   Source,
   SourceHealth,
 } from './types';
-import { ALERT_CHANNEL_KINDS, ALERT_DELIVERY_STATUSES, ALERT_EVENTS, ALERT_TRANSITIONS, BACKFILL_STOPS, CLOSED_REASONS, EXPIRY_MODES } from './types';
+import {
+  ALERT_CHANNEL_KINDS,
+  ALERT_DELIVERY_STATUSES,
+  ALERT_EVENTS,
+  ALERT_TRANSITIONS,
+  BACKFILL_STOPS,
+  CLOSED_REASONS,
+  EXPIRY_MODES,
+  WEBHOOK_STARTS,
+} from './types';
 
 type Loose = Partial<Record<keyof ImportRun, unknown>>;
 
@@ -278,5 +289,36 @@ export function normalizeAlertDelivery(raw: unknown): AlertDelivery {
     nextAt: strOrNull(d.nextAt),
     sentAt: strOrNull(d.sentAt),
     lastError: strOrNull(d.lastError),
+  };
+}
+
+/** The changes webhooks with every field present (`state` is null until a daemon saw one). */
+export function normalizeChangesWebhooks(raw: unknown): ChangesWebhooks {
+  const r = obj(raw);
+  const hooks = Array.isArray(r.webhooks) ? r.webhooks : [];
+  return {
+    head: num(r.head),
+    webhooks: hooks.map((h): ChangesWebhook => {
+      const o = obj(h);
+      const st = o.state === null || o.state === undefined ? null : obj(o.state);
+      return {
+        id: str(o.id),
+        target: str(o.target),
+        sources: Array.isArray(o.sources) ? o.sources.filter((x): x is string => typeof x === 'string') : [],
+        start: oneOf(WEBHOOK_STARTS, o.start, 'beginning'),
+        behind: numOrNull(o.behind),
+        state: st
+          ? {
+              cursor: num(st.cursor),
+              attempts: num(st.attempts),
+              lastError: strOrNull(st.lastError),
+              nextAttemptAt: strOrNull(st.nextAttemptAt),
+              lastDeliveredAt: strOrNull(st.lastDeliveredAt),
+              deliveredChanges: num(st.deliveredChanges),
+              deliveredBatches: num(st.deliveredBatches),
+            }
+          : null,
+      };
+    }),
   };
 }

@@ -53,6 +53,7 @@ export const queryKeys = {
   /** The pause state: read once, then kept current by the socket. */
   maintenance: () => [...queryKeys.all, 'maintenance'] as const,
   queues: () => [...queryKeys.all, 'queues'] as const,
+  changesWebhooks: () => [...queryKeys.all, 'changes-webhooks'] as const,
   /** Sums over every run, as the last `initial_data` gave them. */
   totals: () => [...queryKeys.all, 'totals'] as const,
 };

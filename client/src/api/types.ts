@@ -461,6 +461,39 @@ export interface QueueWorker {
   tasks: HeldTask[];
 }
 
+/** How far one changes webhook got (absent until a daemon first looked at it). */
+export interface ChangesWebhookState {
+  /** `seq` of the last change its receiver acknowledged. */
+  cursor: number;
+  /** Failed attempts of the next batch. */
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+  lastDeliveredAt: string | null;
+  deliveredChanges: number;
+  deliveredBatches: number;
+}
+
+export const WEBHOOK_STARTS = ['beginning', 'now'] as const;
+
+export interface ChangesWebhook {
+  id: string;
+  /** The webhook's host (never its URL or secret). */
+  target: string;
+  /** Empty: every source. */
+  sources: string[];
+  start: (typeof WEBHOOK_STARTS)[number];
+  /** Changes recorded after its cursor. */
+  behind: number | null;
+  state: ChangesWebhookState | null;
+}
+
+/** `GET /api/jobs/changes/webhooks`. */
+export interface ChangesWebhooks {
+  head: number;
+  webhooks: ChangesWebhook[];
+}
+
 /** `GET /api/queues`. */
 export interface QueueView {
   paused: boolean;

@@ -67,6 +67,7 @@ export class FakeApi {
       pause: handler('pause'),
       resume: handler('resume'),
       getQueues: handler('getQueues'),
+      getChangesWebhooks: handler('getChangesWebhooks'),
       listAlertChannels: handler('listAlertChannels'),
       listAlertDeliveries: handler('listAlertDeliveries'),
       sendAlertTest: handler('sendAlertTest'),

@@ -1,7 +1,7 @@
-import { act, screen, within } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import type { Maintenance, QueueView } from '../../api/types';
+import type { ChangesWebhooks, Maintenance, QueueView } from '../../api/types';
 import { renderApp } from '../../test/renderApp';
 
 const running: Maintenance = { paused: false, pausedAt: null, pausedBy: null, reason: null, resumedAt: null, resumedBy: null };
@@ -53,5 +53,70 @@ describe('QueuesPage', () => {
     act(() => call.resolve({ ...running, paused: true, pausedAt: '2026-12-07T10:00:00.000Z', pausedBy: 'admin', reason: 'db upgrade' }));
     expect(await screen.findByTestId('maintenance-banner')).toHaveTextContent('db upgrade');
     expect(screen.queryByRole('button', { name: 'Pause all daemons' })).toBeNull();
+  });
+
+  it('shows how far each changes webhook got, and why one is failing', async () => {
+    const { api } = renderApp('/queues');
+    act(() => api.next('getMaintenance').resolve(running));
+    act(() => api.next('getQueues').resolve(view));
+    const hooks: ChangesWebhooks = {
+      head: 120,
+      webhooks: [
+        {
+          id: 'board',
+          target: 'board.example.com',
+          sources: [],
+          start: 'beginning',
+          behind: 0,
+          state: {
+            cursor: 120,
+            attempts: 0,
+            lastError: null,
+            nextAttemptAt: null,
+            lastDeliveredAt: '2026-12-07T10:00:00.000Z',
+            deliveredChanges: 120,
+            deliveredBatches: 2,
+          },
+        },
+        {
+          id: 'partner',
+          target: 'partner.example.org',
+          sources: ['jobicy'],
+          start: 'now',
+          behind: 30,
+          state: {
+            cursor: 90,
+            attempts: 3,
+            lastError: 'changes webhook partner: HTTP 503',
+            nextAttemptAt: '2026-12-07T10:05:00.000Z',
+            lastDeliveredAt: null,
+            deliveredChanges: 0,
+            deliveredBatches: 0,
+          },
+        },
+      ],
+    };
+    await screen.findByTestId('queue-fetch');
+    const call = await waitFor(() => api.next('getChangesWebhooks'));
+    act(() => call.resolve(hooks));
+    const board = await screen.findByTestId('webhook-board');
+    expect(board).toHaveTextContent('board.example.com');
+    expect(board).toHaveTextContent('all');
+    expect(board).toHaveTextContent('120 of 120');
+    expect(board).toHaveTextContent('up to date');
+    const partner = screen.getByTestId('webhook-partner');
+    expect(partner).toHaveTextContent('jobicy');
+    expect(partner).toHaveTextContent('90 of 120');
+    expect(partner).toHaveTextContent('3 failed attempts: changes webhook partner: HTTP 503');
+  });
+
+  it('shows no webhook table when none is configured', async () => {
+    const { api } = renderApp('/queues');
+    act(() => api.next('getMaintenance').resolve(running));
+    act(() => api.next('getQueues').resolve(view));
+    await screen.findByTestId('queue-fetch');
+    const call = await waitFor(() => api.next('getChangesWebhooks'));
+    act(() => call.resolve({ head: 0, webhooks: [] }));
+    expect(screen.queryByRole('table', { name: 'Changes webhooks' })).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { useMaintenance, usePause, useQueues } from '../../api/hooks';
-import type { HeldTask, QueueWorker } from '../../api/types';
+import { useChangesWebhooks, useMaintenance, usePause, useQueues } from '../../api/hooks';
+import type { ChangesWebhook, HeldTask, QueueWorker } from '../../api/types';
 import { ErrorMessage } from '../../components/ErrorMessage/ErrorMessage';
 import { formatDateTime } from '../../lib/format';
 
@@ -20,6 +20,64 @@ function Doing({ w }: { w: QueueWorker }) {
       ))}
       {w.holding > w.tasks.length ? <li className="muted">and {w.holding - w.tasks.length} more</li> : null}
     </ul>
+  );
+}
+
+/** One changes webhook's delivery state, in words. */
+function WebhookState({ h }: { h: ChangesWebhook }) {
+  const s = h.state;
+  if (!s) return <span className="muted">not looked at yet</span>;
+  if (s.attempts > 0) {
+    return (
+      <span className="webhook__failing">
+        {s.attempts} failed {s.attempts === 1 ? 'attempt' : 'attempts'}
+        {s.lastError ? `: ${s.lastError}` : ''}
+        {s.nextAttemptAt ? ` (next ${formatDateTime(s.nextAttemptAt)})` : ''}
+      </span>
+    );
+  }
+  return <span>{h.behind === 0 ? 'up to date' : 'sending'}</span>;
+}
+
+/** The webhooks the changes feed is pushed to (set in the config file), when there are any. */
+function ChangesWebhooks() {
+  const w = useChangesWebhooks();
+  if (w.isError) return <ErrorMessage error={w.error} title="Could not read the changes webhooks" onRetry={() => void w.refetch()} />;
+  if (!w.data || w.data.webhooks.length === 0) return null;
+  return (
+    <>
+      <h2>Changes webhooks</h2>
+      <table className="queues__table" aria-label="Changes webhooks">
+        <thead>
+          <tr>
+            <th scope="col">Webhook</th>
+            <th scope="col">Host</th>
+            <th scope="col">Sources</th>
+            <th scope="col">Cursor</th>
+            <th scope="col">Behind</th>
+            <th scope="col">Last delivered</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
+        <tbody>
+          {w.data.webhooks.map((h) => (
+            <tr key={h.id} data-testid={`webhook-${h.id}`}>
+              <th scope="row">{h.id}</th>
+              <td>{h.target}</td>
+              <td>{h.sources.length === 0 ? 'all' : h.sources.join(', ')}</td>
+              <td>
+                {h.state ? h.state.cursor : '—'} of {w.data.head}
+              </td>
+              <td>{h.behind ?? '—'}</td>
+              <td>{h.state?.lastDeliveredAt ? formatDateTime(h.state.lastDeliveredAt) : '—'}</td>
+              <td>
+                <WebhookState h={h} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }
 
@@ -109,6 +167,7 @@ export function QueuesPage() {
               </tbody>
             </table>
           )}
+          <ChangesWebhooks />
         </>
       ) : q.isPending ? (
         <p className="muted">Loading…</p>
