@@ -20,6 +20,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum ChangesCommand {
+    /// The webhooks of `[changes_out]` (host, sources, cursor, how far behind, failures).
+    Webhooks,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: scheduler, fetcher, worker and HTTP server (or the roles named).
@@ -84,6 +90,14 @@ enum Command {
     Resume {
         /// Print the maintenance state as JSON.
         #[arg(long)]
+        json: bool,
+    },
+    /// The changes feed: `changes webhooks` (how far each webhook got).
+    Changes {
+        #[command(subcommand)]
+        cmd: ChangesCommand,
+        /// Print JSON.
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Alerts: `alerts channels|history|test <channel>`.
@@ -167,6 +181,12 @@ fn main() -> ExitCode {
         }
         Command::Sources { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::admin::sources(s, cmd, json)
+        }),
+        Command::Changes {
+            cmd: ChangesCommand::Webhooks,
+            json,
+        } => admin(cli.config, |s| {
+            job_importer::changes_out::cli_report(s, json)
         }),
         Command::Alerts { cmd, json } => admin(cli.config, |s| {
             job_importer::cli::alerts::alerts(s, cmd, json)

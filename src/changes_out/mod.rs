@@ -93,6 +93,89 @@ impl WebhookSettings {
     }
 }
 
+/// The webhooks as the API and the CLI show them: each one's host, sources and start, its
+/// state (`None` until a daemon first looked at it) and how many changes it is behind.
+pub async fn report(
+    store: &crate::store::Store,
+    settings: &ChangesOutSettings,
+) -> Result<serde_json::Value, crate::store::StoreError> {
+    let ids: Vec<&str> = settings.webhooks.iter().map(|h| h.id.as_str()).collect();
+    let states = store.webhook_states(&ids).await?;
+    let head = store.changes_head().await?;
+    let described: Vec<serde_json::Value> = settings
+        .webhooks
+        .iter()
+        .map(|h| {
+            let s = states.iter().find(|(id, _)| id == &h.id).map(|(_, s)| s);
+            serde_json::json!({
+                "id": h.id,
+                "target": h.target(),
+                "sources": h.sources,
+                "start": h.start,
+                "state": s,
+                "behind": s.map(|s| (head - s.cursor).max(0)),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({"webhooks": described, "head": head}))
+}
+
+/// `job-importer changes webhooks`: the report above, one line per webhook.
+pub async fn cli_report(
+    settings: crate::config::Settings,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let p = crate::app::connect(std::sync::Arc::new(settings)).await?;
+    let report = report(&p.store, &p.settings.changes_out).await?;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&report)?);
+    }
+    let hooks = report["webhooks"].as_array().cloned().unwrap_or_default();
+    if hooks.is_empty() {
+        return Ok("no changes webhooks configured".into());
+    }
+    let head = report["head"].as_i64().unwrap_or(0);
+    Ok(hooks
+        .iter()
+        .map(|h| {
+            let sources = match h["sources"].as_array() {
+                Some(s) if !s.is_empty() => s
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => "all".to_owned(),
+            };
+            let st = &h["state"];
+            let state = if st.is_null() {
+                "not looked at yet".to_owned()
+            } else if st["attempts"].as_i64().unwrap_or(0) > 0 {
+                format!(
+                    "{} failed attempts: {} (next {})",
+                    st["attempts"],
+                    st["lastError"].as_str().unwrap_or("?"),
+                    st["nextAttemptAt"].as_str().unwrap_or("?")
+                )
+            } else {
+                format!("{} changes delivered", st["deliveredChanges"])
+            };
+            format!(
+                "{}  {}  sources {}  cursor {} of {head}  behind {}  {state}",
+                h["id"].as_str().unwrap_or(""),
+                h["target"].as_str().unwrap_or(""),
+                sources,
+                st["cursor"]
+                    .as_i64()
+                    .map_or("-".to_owned(), |c| c.to_string()),
+                h["behind"]
+                    .as_i64()
+                    .map_or("-".to_owned(), |b| b.to_string()),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
 fn invalid(key: String, message: &str) -> ConfigError {
     ConfigError::Invalid {
         key,

@@ -135,8 +135,13 @@ async fn changes_reach_webhooks_once_in_order_signed_across_two_daemons_and_afte
     }))
     .unwrap();
     s.validate().unwrap();
+    // The same webhooks in a config file, for the command line.
+    let config = format!(
+        "[changes_out]\n[[changes_out.webhooks]]\nid = \"all\"\nurl = \"{0}/all?token=hidden\"\nsecret = \"{SECRET}\"\n[[changes_out.webhooks]]\nid = \"one\"\nurl = \"{0}/one\"\nsecret = \"{SECRET}\"\nsources = [\"a\"]\n",
+        receiver.uri()
+    );
     let a = TestApp::spawn_with(s.clone()).await;
-    let b = TestApp::spawn_with(s).await;
+    let b = TestApp::spawn_with(s.clone()).await;
     let a_id = a
         .create_source("A", &format!("{}/feed.xml", feed_a.uri()))
         .await;
@@ -195,6 +200,24 @@ async fn changes_reach_webhooks_once_in_order_signed_across_two_daemons_and_afte
     assert!(!text.contains(SECRET) && !text.contains("hidden"), "{text}");
     let one = hooks.iter().find(|h| h["id"] == "one").unwrap();
     assert_eq!(one["state"]["deliveredChanges"], json!(of_a.len()));
+
+    // The command line shows the same, from the config it is given.
+    let (ok, out, err) = crate::cli_admin::cli_with(&s, &["changes", "webhooks"], &config).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("all  127.0.0.1  sources all  cursor ")
+            && lines[0].contains(&format!("cursor {head} of {head}  behind 0")),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("one  127.0.0.1  sources a  "), "{out}");
+    assert!(!out.contains(SECRET) && !out.contains("hidden"), "{out}");
+    let (ok, out, err) =
+        crate::cli_admin::cli_with(&s, &["changes", "webhooks", "--json"], &config).await;
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["webhooks"][0]["state"]["cursor"], json!(head));
     a.cleanup().await;
     b.daemon.stop();
 }

@@ -6,8 +6,17 @@ use serde_json::Value;
 use crate::helpers::*;
 
 pub async fn cli(s: &job_importer::config::Settings, args: &[&str]) -> (bool, String, String) {
+    cli_with(s, args, "").await
+}
+
+/// `cli` with `config` as the config file's content.
+pub async fn cli_with(
+    s: &job_importer::config::Settings,
+    args: &[&str],
+    config: &str,
+) -> (bool, String, String) {
     let cfg = std::env::temp_dir().join(format!("job-importer-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(&cfg, "").unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-importer"))
         .args(args)
         .env("JOB_IMPORTER_CONFIG", &cfg)

@@ -79,23 +79,6 @@ pub async fn list(
 /// behind the newest change it is, and the state of their deliveries.
 #[get("/api/jobs/changes/webhooks")]
 pub async fn webhooks(_: CanRead, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let hooks = &state.settings.changes_out.webhooks;
-    let ids: Vec<&str> = hooks.iter().map(|h| h.id.as_str()).collect();
-    let states = state.store.webhook_states(&ids).await?;
-    let head = state.store.changes_head().await?;
-    let described: Vec<serde_json::Value> = hooks
-        .iter()
-        .map(|h| {
-            let s = states.iter().find(|(id, _)| id == &h.id).map(|(_, s)| s);
-            serde_json::json!({
-                "id": h.id,
-                "target": h.target(),
-                "sources": h.sources,
-                "start": h.start,
-                "state": s,
-                "behind": s.map(|s| (head - s.cursor).max(0)),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"webhooks": described, "head": head})))
+    let report = crate::changes_out::report(&state.store, &state.settings.changes_out).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
