@@ -285,11 +285,42 @@ async fn the_job_index_is_never_trusted_over_mongodb() {
     assert_eq!(counts(&run), [50, 50, 0, 0, 0]);
 
     // The collection is emptied (dropped, or restored from a backup without these jobs).
-    app.db.collection::<Document>("jobs").drop().await.unwrap();
+    let jobs = app.db.collection::<Document>("jobs");
+    jobs.drop().await.unwrap();
     let run = app.wait_final(&app.trigger(&source).await).await;
     assert_eq!(run.get_str("status").unwrap(), "completed", "{run}");
     assert_eq!(counts(&run), [50, 50, 0, 0, 0], "{run}");
     assert_eq!(app.jobs().await.len(), 50);
+
+    // Emptied in place (the same collection): the sampled jobs are missing.
+    jobs.delete_many(doc! {}).await.unwrap();
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(counts(&run), [50, 50, 0, 0, 0], "{run}");
+
+    // Restored from a backup of the same jobs into a new collection: nothing differs but the
+    // collection, and the index describing the old one is dropped all the same.
+    let epoch = || async {
+        app.db
+            .collection::<Document>("meta")
+            .find_one(doc! {"_id": "jobIndex"})
+            .await
+            .unwrap()
+            .unwrap()
+            .get_str("epoch")
+            .unwrap()
+            .to_owned()
+    };
+    let before = epoch().await;
+    let backup = app.jobs().await;
+    jobs.drop().await.unwrap();
+    jobs.insert_many(backup).await.unwrap();
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(counts(&run), [50, 0, 0, 50, 0], "{run}");
+    assert_ne!(
+        epoch().await,
+        before,
+        "a new index for the restored collection"
+    );
     app.daemon.stop();
 
     // Another database under the same Redis prefix starts with an index of its own.

@@ -17,6 +17,12 @@
 //!   the failure are stored although the reply says the insert stopped; an ordered insert
 //!   that relies on stopping (the changes feed's appends) sends at most 100 per command.
 //!
+//! - `id_lookups_scan`: FerretDB 1.x (SQLite) answers a query on `_id` by reading the whole
+//!   collection (an `$in` of 16 ids about 2.7 s at 100,000 jobs, one equality about 0.12 s),
+//!   so the job index's check at the start of a read looks up 2 sampled jobs one at a time
+//!   instead of 16 at once; the `jobs` collection's UUID, checked on every server, still
+//!   catches a dropped, replaced or restored collection.
+//!
 //! Aggregations FerretDB does run right (`$group` by a field with `$sum: 1` or `$sum` of a
 //! field) take one path on every server.
 //!
@@ -107,6 +113,12 @@ impl Compat {
         !self.native()
     }
 
+    /// Looking documents up by `_id` reads the whole collection (see the module's
+    /// documentation): look up few, one at a time.
+    pub fn id_lookups_scan(&self) -> bool {
+        !self.native()
+    }
+
     /// The most documents one ordered `insert_many` may carry and still stop at its first
     /// failure (see the module's documentation); `None` when the server honours any size.
     pub fn ordered_insert_limit(&self) -> Option<usize> {
@@ -145,10 +157,12 @@ mod tests {
         });
         assert!(f.sums_in_app() && f.one_index_per_command());
         assert_eq!(f.ordered_insert_limit(), Some(100));
+        assert!(f.id_lookups_scan());
         let m = Compat::for_server(Server::MongoDb {
             version: "7".into(),
         });
         assert!(!m.sums_in_app() && !m.one_index_per_command());
         assert_eq!(m.ordered_insert_limit(), None);
+        assert!(!m.id_lookups_scan());
     }
 }

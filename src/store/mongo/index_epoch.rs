@@ -1,15 +1,18 @@
 //! Binds the job index in Redis to the database it describes. The database keeps a random
 //! *epoch* (`meta` document `jobIndex`); the index's keys carry it. A fresh database (or
 //! another `mongodb.database`) has an epoch of its own and so starts with an empty index,
-//! whatever Redis holds. At the start of each feed read a sample of the source's indexed jobs
-//! is compared with MongoDB (`check_index`): a collection emptied or restored from an older
-//! backup differs, and the database then starts a new epoch, which drops the whole index.
-//! `job-importer index rebuild` does the same on demand and refills the index from MongoDB.
+//! whatever Redis holds. The epoch also names the `jobs` collection it describes, by the UUID
+//! the server gives each collection (`jobsUuid`): a collection dropped, recreated or restored
+//! from a backup has another. At the start of each feed read (`check_index`) that UUID is
+//! compared, and a sample of the source's indexed jobs is looked up in MongoDB: a collection
+//! emptied or changed behind the daemon's back differs. Either difference starts a new epoch,
+//! which drops the whole index. `job-importer index rebuild` does the same on demand and
+//! refills the index from MongoDB.
 
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Binary, Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 
 use super::{JOBS, META, Store};
@@ -18,24 +21,33 @@ use crate::store::job_index::{Entry, JobIndex, tag};
 
 const EPOCH_DOC: &str = "jobIndex";
 
-/// Jobs of a source compared with MongoDB at the start of each read.
+/// Jobs of a source compared with MongoDB at the start of each read, where looking jobs up by
+/// id is cheap (`Compat::id_lookups_scan`), and where each lookup reads the whole collection.
 const SAMPLE: usize = 16;
+const SAMPLE_WHERE_LOOKUPS_SCAN: usize = 2;
 
 impl Store {
     /// The database's job index epoch, created on first use (by whichever daemon inserts it
     /// first; the others read it).
     pub async fn index_epoch(&self) -> Result<String, StoreError> {
+        Ok(self.index_epoch_doc().await?.0)
+    }
+
+    /// The epoch and the `jobs` collection it was bound to (`None` until bound).
+    async fn index_epoch_doc(&self) -> Result<(String, Option<Binary>), StoreError> {
         let meta = self.coll(META);
         for _ in 0..3 {
             if let Some(d) = meta.find_one(doc! {"_id": EPOCH_DOC}).await? {
-                return epoch_of(&d);
+                return Ok((epoch_of(&d)?, bound_jobs(&d)));
             }
             let fresh = uuid::Uuid::new_v4().simple().to_string();
-            match meta
-                .insert_one(doc! {"_id": EPOCH_DOC, "epoch": &fresh})
-                .await
-            {
-                Ok(_) => return Ok(fresh),
+            let jobs = self.jobs_collection_uuid().await?;
+            let mut d = doc! {"_id": EPOCH_DOC, "epoch": &fresh};
+            if let Some(u) = &jobs {
+                d.insert("jobsUuid", u.clone());
+            }
+            match meta.insert_one(d).await {
+                Ok(_) => return Ok((fresh, jobs)),
                 Err(e) if super::is_duplicate_key(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -53,7 +65,7 @@ impl Store {
             .coll(META)
             .find_one_and_update(
                 doc! {"_id": EPOCH_DOC, "epoch": old},
-                doc! {"$set": {"epoch": &fresh}},
+                self.epoch_update(&fresh).await?,
             )
             .return_document(ReturnDocument::After)
             .await?;
@@ -79,21 +91,58 @@ impl Store {
         let Some(redis) = self.index_redis() else {
             return Ok(None);
         };
-        let epoch = self.index_epoch().await?;
+        let (epoch, bound) = self.index_epoch_doc().await?;
+        let jobs = self.jobs_collection_uuid().await?;
+        match (&bound, &jobs) {
+            (Some(b), current) if current.as_ref() != Some(b) => {
+                tracing::warn!(source = %source_id, "the jobs collection was dropped, replaced or restored");
+                return Ok(Some(self.renew_index_epoch(&epoch).await?));
+            }
+            (None, Some(current)) => {
+                // An epoch of an earlier version, or made before the collection: bound now.
+                self.coll(META)
+                    .update_one(
+                        doc! {"_id": EPOCH_DOC, "epoch": &epoch, "jobsUuid": {"$exists": false}},
+                        doc! {"$set": {"jobsUuid": current.clone()}},
+                    )
+                    .await?;
+            }
+            _ => {}
+        }
         let index = JobIndex::new(redis.clone(), &epoch);
-        let ids = index.sample_source(source_id, SAMPLE).await?;
+        let scans = self.compat().id_lookups_scan();
+        let sample = if scans {
+            SAMPLE_WHERE_LOOKUPS_SCAN
+        } else {
+            SAMPLE
+        };
+        let ids = index.sample_source(source_id, sample).await?;
         if ids.is_empty() {
             self.start_new_source_set(&index, source_id).await?;
             return Ok(Some(epoch));
         }
         let indexed = index.get(&ids).await?;
-        let stored: HashMap<String, Document> = self
-            .coll(JOBS)
-            .find(doc! {"_id": {"$in": &ids}})
-            .projection(doc! {"contentHash": 1, "status": 1})
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
+        let projection = doc! {"contentHash": 1, "status": 1};
+        let found: Vec<Document> = if scans {
+            let mut found = Vec::new();
+            for id in &ids {
+                let one = self
+                    .coll(JOBS)
+                    .find_one(doc! {"_id": id})
+                    .projection(projection.clone())
+                    .await?;
+                found.extend(one);
+            }
+            found
+        } else {
+            self.coll(JOBS)
+                .find(doc! {"_id": {"$in": &ids}})
+                .projection(projection)
+                .await?
+                .try_collect()
+                .await?
+        };
+        let stored: HashMap<String, Document> = found
             .into_iter()
             .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
             .collect();
@@ -217,12 +266,39 @@ impl Store {
             index.fill_source(source, ids).await?;
         }
         self.coll(META)
-            .update_one(doc! {"_id": EPOCH_DOC}, doc! {"$set": {"epoch": &fresh}})
+            .update_one(doc! {"_id": EPOCH_DOC}, self.epoch_update(&fresh).await?)
             .upsert(true)
             .await?;
         let pattern = JobIndex::pattern(redis.keys.prefix(), &old);
         redis.delete_matching(&pattern).await?;
         Ok(count)
+    }
+}
+
+impl Store {
+    /// The UUID the server gave the `jobs` collection; `None` while there is none.
+    async fn jobs_collection_uuid(&self) -> Result<Option<Binary>, StoreError> {
+        let mut specs = self
+            .database()
+            .list_collections()
+            .filter(doc! {"name": JOBS})
+            .await?;
+        Ok(specs.try_next().await?.and_then(|s| s.info.uuid))
+    }
+
+    /// Makes `fresh` the epoch, bound to the `jobs` collection as it is now.
+    async fn epoch_update(&self, fresh: &str) -> Result<Document, StoreError> {
+        Ok(match self.jobs_collection_uuid().await? {
+            Some(u) => doc! {"$set": {"epoch": fresh, "jobsUuid": u}},
+            None => doc! {"$set": {"epoch": fresh}, "$unset": {"jobsUuid": ""}},
+        })
+    }
+}
+
+fn bound_jobs(d: &Document) -> Option<Binary> {
+    match d.get("jobsUuid") {
+        Some(Bson::Binary(b)) => Some(b.clone()),
+        _ => None,
     }
 }
 
