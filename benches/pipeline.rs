@@ -327,9 +327,10 @@ async fn main() {
             .map(|p| {
                 let id = job_importer::store::mongo::jobs::job_id(publisher, &p.external_id);
                 let theirs = by_id[id.as_str()];
-                let now = theirs.get_str("firstSeenAt").unwrap();
+                let read_at = theirs.get_str("firstSeenAt").unwrap();
+                let now = theirs.get_str("updatedAt").unwrap();
                 let ours = job_importer::store::mongo::jobs::new_job_document(
-                    publisher, source_id, run_id, p, now,
+                    publisher, source_id, run_id, p, read_at, now,
                 )
                 .unwrap();
                 assert_eq!(

@@ -1037,7 +1037,8 @@ fn new_job_doc(
 }
 
 /// The document `persist_batch` inserts for `posting`, new to `publisher`, when run `run_id` of
-/// `source_id` writes it at `now` with no twin of another publisher: the same code path
+/// `source_id`, in a read that began at `read_at`, writes it at `now` with no twin of another
+/// publisher: the same code path
 /// (packed as the fetcher packs it, built by `new_job_doc`). For the pipeline benchmark, whose
 /// baseline inserts the very documents the daemon writes.
 #[doc(hidden)]
@@ -1046,6 +1047,7 @@ pub fn new_job_document(
     source_id: &str,
     run_id: &str,
     posting: &crate::domain::JobPosting,
+    read_at: &str,
     now: &str,
 ) -> Result<RawDocumentBuf, StoreError> {
     let mut items = crate::store::queue::PackedItems::default();
@@ -1060,7 +1062,7 @@ pub fn new_job_document(
         run_id,
         source_id,
         publisher,
-        read_at: None,
+        read_at: Some(read_at),
     };
     Ok(new_job_doc(&ctx, job, job.body(items.bodies())?, None, now))
 }
