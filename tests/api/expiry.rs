@@ -549,3 +549,52 @@ async fn the_expiry_sweep_closes_a_job_whose_date_passes_between_runs() {
     assert!(holder.is_some());
     app.cleanup().await;
 }
+
+/// A job two sources carry, one reading its feed by a window and one as complete: closed by
+/// the complete source's run once both missed it (the windowed one inside its window), it is
+/// not reopened when it later falls out of the windowed source's window. That source judged
+/// its misses by its window already.
+#[tokio::test]
+async fn a_shared_job_closed_by_a_complete_source_stays_closed_when_it_leaves_the_other_window() {
+    let (app, full) = spawn_for_feed(1).await;
+    let windowed = serve_feed(dated_feed(&[])).await;
+    let mut ids = Vec::new();
+    for (name, server, expiry) in [
+        ("Full", &full, "complete"),
+        ("Windowed", &windowed, "window"),
+    ] {
+        let r = app
+            .post_json(
+                "/api/sources",
+                &json!({"name": name, "url": format!("{}/feed.xml", server.uri()), "expiry": expiry}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["_id"].as_str().unwrap().to_owned());
+    }
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    let run = async |source: &str, server: &MockServer, feed: &[u32]| {
+        set_feed(server, dated_feed(feed)).await;
+        app.wait_final(&app.trigger(source).await).await
+    };
+    // Job 2 is carried by both.
+    run(&a, &full, &[2, 1]).await;
+    run(&b, &windowed, &[3, 2]).await;
+    let two = jobs_where(&app, doc! {"externalId": guid(2)}).await;
+    assert_eq!(two[0].get_array("sources").unwrap().len(), 2, "{two:?}");
+    // The windowed source misses it inside its window (its oldest item is job 0).
+    run(&b, &windowed, &[4, 3, 0]).await;
+    // The complete source misses it too: closed.
+    let closing = run(&a, &full, &[1]).await;
+    assert_eq!(closing.get_i64("closedJobs").unwrap(), 1, "{closing}");
+    let two = jobs_where(&app, doc! {"externalId": guid(2)}).await;
+    assert_eq!(two[0].get_str("status").unwrap(), "closed");
+    assert_eq!(two[0].get_str("closedUnder").unwrap(), "complete");
+    // The windowed source's window moves past it: it stays closed.
+    let later = run(&b, &windowed, &[5, 4]).await;
+    assert_eq!(later.get_i64("reopenedJobs").unwrap_or(0), 0, "{later}");
+    let two = jobs_where(&app, doc! {"externalId": guid(2)}).await;
+    assert_eq!(two[0].get_str("status").unwrap(), "closed", "{two:?}");
+    app.cleanup().await;
+}

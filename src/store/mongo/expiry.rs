@@ -138,6 +138,8 @@ impl Store {
                 "closedByRun": {"$exists": true},
                 "closedReason": {"$in": [Bson::Null, ClosedReason::MissingFromFeed.as_str()]},
                 "closedUnder": {"$ne": Expiry::Window.as_str()},
+                // Closed while this source read by a window: its misses were judged so.
+                "windowJudgedBy": {"$ne": source_id},
             })
             .projection(doc! {"datePosted": 1, "firstSeenAt": 1, "publisher": 1, "sources": 1})
             .await?
@@ -177,7 +179,7 @@ impl Store {
                             "closedAt": Bson::Null, "closedReason": Bson::Null,
                             "closedUnder": Bson::Null, "missed": {},
                         },
-                        "$unset": {"closedByRun": "", "missCountedRun": ""},
+                        "$unset": {"closedByRun": "", "missCountedRun": "", "windowJudgedBy": ""},
                     },
                 )
                 .await?;

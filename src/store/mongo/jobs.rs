@@ -393,7 +393,8 @@ impl Store {
                     "q": {"_id": j.id},
                     "u": {"$set": {
                         "status": "open", "closedAt": Bson::Null, "closedReason": Bson::Null,
-                        "closedUnder": Bson::Null, "reopenedByRun": ctx.run_id, "reopenedAt": now,
+                        "closedUnder": Bson::Null, "windowJudgedBy": Bson::Null,
+                        "reopenedByRun": ctx.run_id, "reopenedAt": now,
                     }},
                 }));
             }
@@ -770,9 +771,12 @@ impl Store {
         if let (Some(key), Some(index)) = (record, &self.index) {
             index.record_closed(key, &to_close).await?;
         }
-        // Closings a windowed source will judge again are counted on every carrier.
-        let carriers: Vec<&str> = if judge.expiry == Expiry::Window {
-            Vec::new()
+        // A closing by a run of a source that does not look at the window is judged again by
+        // a carrier that later reads its feed by a window (it switched modes); a carrier that
+        // reads by a window already counted its misses inside its window, so the closing is
+        // marked judged for it (`windowJudgedBy`) and not counted in its facts.
+        let (carriers, windowed): (Vec<String>, Vec<String>) = if judge.expiry == Expiry::Window {
+            (Vec::new(), Vec::new())
         } else {
             let mut all: Vec<&str> = open
                 .iter()
@@ -782,8 +786,12 @@ impl Store {
                 .collect();
             all.sort_unstable();
             all.dedup();
-            all
+            let windowed = self.windowed_sources(&all).await?;
+            all.into_iter()
+                .map(str::to_owned)
+                .partition(|s| !windowed.contains(s))
         };
+        let carriers: Vec<&str> = carriers.iter().map(String::as_str).collect();
         self.note_closed_outside_window(&carriers).await?;
         let now = ts(&Utc::now());
         let r = self
@@ -796,6 +804,7 @@ impl Store {
                     "closedByRun": run_id,
                     "closedReason": ClosedReason::MissingFromFeed.as_str(),
                     "closedUnder": judge.expiry.as_str(),
+                    "windowJudgedBy": &windowed,
                 }},
             )
             .await?;
@@ -810,6 +819,31 @@ impl Store {
             still_open,
             outside,
         })
+    }
+
+    /// Which of `sources` read their feeds by a window (the default mode).
+    async fn windowed_sources(&self, sources: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if sources.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let docs: Vec<Document> = self
+            .coll(super::SOURCES)
+            .find(doc! {"_id": {"$in": sources}})
+            .projection(doc! {"expiry": 1})
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter(|d| {
+                d.get_str("expiry")
+                    .ok()
+                    .and_then(Expiry::parse)
+                    .unwrap_or_default()
+                    == Expiry::Window
+            })
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect())
     }
 
     /// The job index learns that these jobs (documents with `_id` and `sources`) closed: they
