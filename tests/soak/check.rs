@@ -342,8 +342,9 @@ fn stored_jobs(
     }
 }
 
-/// Closed only after `close_after` complete runs of every source carrying it missed it; open
-/// while the last complete run of a source carrying it saw it.
+/// Closed only after `close_after` complete runs of every source carrying it missed it (for a
+/// windowed source, only runs whose window held the job: not older than the oldest item the
+/// run read); open while the last complete run of a source carrying it saw it.
 fn expiry(
     inp: &Input<'_>,
     reads: &HashMap<String, Reads>,
@@ -395,9 +396,17 @@ fn expiry(
                 .filter(|r| r.source == s && carries(s, *id, r))
                 .map(|r| r.finish.unwrap_or(DateTime::<Utc>::MAX_UTC))
                 .max();
+            let spec = &inp.feeds.sources[s];
+            let date = crate::feeds::posted(id.1);
             let after = completed_reads(inp, reads, s)
                 .iter()
                 .filter(|(r, _)| last_touch.is_none_or(|t| r.start > t) && !reads[&r.id].overlapped)
+                .filter(|(_, ver)| {
+                    !spec.windowed
+                        || inp.feeds.versions[s][*ver]
+                            .window_start()
+                            .is_some_and(|oldest| date >= oldest)
+                })
                 .count();
             if after < inp.close_after as usize {
                 missed_everywhere = false;

@@ -44,6 +44,12 @@ impl Version {
     pub fn invalid(&self) -> usize {
         self.items.iter().filter(|i| !i.valid).count()
     }
+
+    /// The oldest posting date among the items a clean read of this version stores: the lower
+    /// edge of its window (`None` when it stores none: such a run covers nothing).
+    pub fn window_start(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.distinct_valid().iter().map(|i| posted(i.id)).min()
+    }
 }
 
 /// How a source is served for the whole scenario.
@@ -60,6 +66,24 @@ pub struct SourceSpec {
     /// Six-field cron, or `None` for a source that only runs when triggered.
     pub cron: Option<String>,
     pub window: usize,
+    /// The source's expiry mode: `window` (absence counts only for jobs not older than the
+    /// oldest item the run read) or `complete` (absence counts for every job).
+    pub windowed: bool,
+}
+
+impl SourceSpec {
+    pub fn expiry(&self) -> &'static str {
+        if self.windowed { "window" } else { "complete" }
+    }
+}
+
+/// The posting date of item `id` (every item of a publisher keeps one date; a newer item has
+/// a later one, as in a feed listing the newest postings first).
+pub fn posted(id: u32) -> chrono::DateTime<chrono::Utc> {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default();
+    base + chrono::Duration::minutes(i64::from(id) * 7)
 }
 
 pub fn publisher_name(p: usize) -> String {
@@ -246,7 +270,12 @@ pub fn render(publisher: usize, v: &Version) -> Vec<u8> {
         }
         s.push_str("<item>");
         if it.valid {
-            let _ = write!(s, "<title>{}</title>", title(publisher, it));
+            let _ = write!(
+                s,
+                "<title>{}</title><pubDate>{}</pubDate>",
+                title(publisher, it),
+                posted(it.id).to_rfc2822()
+            );
         }
         let g = guid(publisher, it);
         let _ = write!(

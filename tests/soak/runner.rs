@@ -158,8 +158,9 @@ impl Ctx<'_> {
                 "url": self.feed.url(i),
                 "publisher": publisher_name(s.publisher),
                 "cron": s.cron.clone().unwrap_or_else(|| "0 0 0 1 1 *".into()),
-                // The model closes a job after missed complete runs, whatever its age.
-                "expiry": "complete",
+                // The model knows both rules: `complete` counts every miss, `window` only
+                // those of jobs not older than the run's oldest item (`check::expiry`).
+                "expiry": s.expiry(),
             });
             let url = format!("{}/api/sources", self.front(0));
             let (status, v) = self.call(reqwest::Method::POST, &url, Some(&body)).await;

@@ -136,8 +136,12 @@ impl Scenario {
         let mut rng = StdRng::seed_from_u64(seed);
         let publishers = rng.random_range(1..=2);
         let n_sources = rng.random_range(2..=4);
+        // Drawn apart from the scenario's stream, so each seed keeps the scenario it drew
+        // before sources had an expiry mode.
+        let mut modes = StdRng::seed_from_u64(seed ^ 0x5eed_e291);
         let sources: Vec<SourceSpec> = (0..n_sources)
             .map(|i| SourceSpec {
+                windowed: modes.random_bool(0.5),
                 name: format!("Soak {i}"),
                 publisher: i % publishers,
                 validators: rng.random_bool(0.5),
@@ -224,8 +228,9 @@ impl Scenario {
         );
         for (i, s) in self.feeds.sources.iter().enumerate() {
             out.push_str(&format!(
-                "  source {i}: publisher pub{}, {}, delay {} ms, fails {}/1000, {}, window {}, version 0 has {} entries\n",
+                "  source {i}: publisher pub{}, expiry {}, {}, delay {} ms, fails {}/1000, {}, window {}, version 0 has {} entries\n",
                 s.publisher,
+                s.expiry(),
                 if s.validators { "validators" } else { "no validators" },
                 s.delay_ms,
                 s.fail_per_mille,
