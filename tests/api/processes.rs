@@ -22,16 +22,24 @@ fn settings() -> job_importer::config::Settings {
     s
 }
 
-/// Waits until the run has stored at least `batches` batches.
-async fn wait_batches(db: &mongodb::Database, run_id: &str, batches: i64) {
+/// Waits until the run has stored at least `batches` batches: their records, written as each
+/// batch is stored (the run document's `batchesDone` folds them in about once a second, by
+/// which time a fast worker may have stored the whole run).
+async fn wait_batches(db: &mongodb::Database, run_id: &str, batches: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let d = run_doc(db, run_id).await;
-        if d.get_i64("batchesDone").unwrap_or(0) >= batches {
+        if batches_recorded(db, run_id).await.len() >= batches {
+            let d = run_doc(db, run_id).await;
+            let status = d.get_str("status").unwrap_or("");
+            assert!(
+                !["completed", "partial", "failed"].contains(&status),
+                "the run ended before the test could act on it: {d}"
+            );
             return;
         }
+        let d = run_doc(db, run_id).await;
         assert!(Instant::now() < deadline, "no progress: {d}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
