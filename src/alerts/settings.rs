@@ -122,11 +122,25 @@ pub struct RuleSettings {
     pub channels: Vec<String>,
 }
 
-fn invalid(key: String, message: &str) -> ConfigError {
+pub(crate) fn invalid(key: String, message: &str) -> ConfigError {
     ConfigError::Invalid {
         key,
         message: message.to_owned(),
     }
+}
+
+/// The host of a webhook's URL: what the API and the CLI show of it (its path and query may
+/// hold a token).
+pub(crate) fn url_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Whether `url` is an http or https URL (a webhook's).
+pub(crate) fn http_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 impl ChannelKind {
@@ -144,10 +158,7 @@ impl ChannelSettings {
     /// hold a token), an email channel's SMTP server and recipients. Never a secret.
     pub fn target(&self) -> String {
         match self.kind {
-            ChannelKind::Webhook | ChannelKind::Slack => url::Url::parse(self.url.expose())
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default(),
+            ChannelKind::Webhook | ChannelKind::Slack => url_host(self.url.expose()),
             ChannelKind::Email => format!("{} -> {}", self.smtp_host, self.to.join(", ")),
         }
     }
@@ -202,9 +213,7 @@ impl AlertSettings {
             }
             match c.kind {
                 ChannelKind::Webhook | ChannelKind::Slack => {
-                    let ok = url::Url::parse(c.url.expose())
-                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-                    if !ok {
+                    if !http_url(c.url.expose()) {
                         return Err(invalid(key("url"), "an http or https URL is required"));
                     }
                     if c.kind == ChannelKind::Webhook && c.secret.expose().len() < 16 {
@@ -279,7 +288,7 @@ impl AlertSettings {
     }
 }
 
-fn id_ok(id: &str) -> bool {
+pub(crate) fn id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 100
         && id

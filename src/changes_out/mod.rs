@@ -16,6 +16,7 @@ pub mod deliver;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::settings::{http_url, id_ok, invalid, url_host};
 use crate::config::{ConfigError, Secret};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -78,10 +79,7 @@ pub struct WebhookSettings {
 impl WebhookSettings {
     /// What the API shows of the target: the host (the path and query may hold a token).
     pub fn target(&self) -> String {
-        url::Url::parse(self.url.expose())
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default()
+        url_host(self.url.expose())
     }
 
     /// Whether a change of `source_id` goes to this webhook.
@@ -176,13 +174,6 @@ pub async fn cli_report(
         .join("\n"))
 }
 
-fn invalid(key: String, message: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        message: message.to_owned(),
-    }
-}
-
 impl ChangesOutSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let k = |s: &str| format!("changes_out.{s}");
@@ -206,19 +197,13 @@ impl ChangesOutSettings {
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             let key = |f: &str| format!("changes_out.webhooks[{i}].{f}");
-            let id_ok = (1..=100).contains(&w.id.len())
-                && w.id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !id_ok {
+            if !id_ok(&w.id) {
                 return Err(invalid(key("id"), "letters, digits, `-` and `_`, 1 to 100"));
             }
             if self.webhooks[..i].iter().any(|o| o.id == w.id) {
                 return Err(invalid(key("id"), "another webhook has this id"));
             }
-            let ok = url::Url::parse(w.url.expose())
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-            if !ok {
+            if !http_url(w.url.expose()) {
                 return Err(invalid(key("url"), "an http or https URL is required"));
             }
             if w.secret.expose().len() < 16 {
