@@ -1,5 +1,5 @@
 //! `WsSession`: one actor per WebSocket connection (actix-ws). It sends `initial_data` first,
-//! then every run change, in order, through a bounded outbox; a client that stops reading
+//! then every run change, in order, through a bounded outbox (`outbox`); a client that stops reading
 //! fills the outbox and is closed with 1013 (try again later), so the dashboard reconnects and
 //! catches up with `sync`. Heartbeats find dead peers. Clients may `sync` (catch up from
 //! MongoDB) and subscribe to one run's progress or to sources.
@@ -22,7 +22,7 @@ use crate::domain::events::{ClientEvent, EventError, ServerEvent, SyncRequest};
 use crate::store::Store;
 use crate::telemetry;
 use checks::{check_sync, id_ok, invalid};
-use outbox::{Close, Outbox, SendError};
+use outbox::{Close, Full, Gone, Outbox};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -94,7 +94,7 @@ impl WsSession {
             id,
             broker,
             store,
-            outbox: Some(Outbox::open(session, OUTBOX)),
+            outbox: Some(Outbox::new(session, OUTBOX)),
             last_seen: Instant::now(),
             initial_sent: false,
             pending: Vec::new(),
@@ -113,16 +113,35 @@ impl WsSession {
     }
 
     fn push(&mut self, msg: Message, ctx: &mut Context<Self>) {
-        let Some(tx) = &self.outbox else { return };
-        match tx.try_send(msg) {
-            Ok(()) => {}
-            Err(SendError::Full) => {
+        let Some(outbox) = &mut self.outbox else {
+            return;
+        };
+        match outbox.push(msg) {
+            Ok(Some(send)) => self.run_send(send, ctx),
+            Ok(None) => {}
+            Err(Full) => {
                 tracing::warn!(session = self.id, "WebSocket client too slow; closing");
                 metrics::counter!(telemetry::WS_SLOW_CLOSED).increment(1);
                 self.end(SessionEnd::TooSlow, ctx);
             }
-            Err(SendError::Closed) => self.end(SessionEnd::TimedOut, ctx),
         }
+    }
+
+    /// Runs one send of the outbox in this actor's context; the next starts when it completes.
+    /// The actor stopping drops a send that waits, and its message stays queued for the close.
+    fn run_send(
+        &mut self,
+        send: impl std::future::Future<Output = Result<(), Gone>> + 'static,
+        ctx: &mut Context<Self>,
+    ) {
+        ctx.spawn(send.into_actor(self).map(|res, act, ctx| match res {
+            Ok(()) => {
+                if let Some(next) = act.outbox.as_mut().and_then(Outbox::sent) {
+                    act.run_send(next, ctx);
+                }
+            }
+            Err(Gone) => act.end(SessionEnd::TimedOut, ctx),
+        }));
     }
 
     fn send_event(&mut self, event: &ServerEvent, ctx: &mut Context<Self>) {
