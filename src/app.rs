@@ -389,7 +389,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             tokens: tokens.clone(),
-            store: pipeline.store.clone(),
+            store: Arc::new(pipeline.store.clone()),
             pipeline: pipeline.clone(),
             broker: broker.clone(),
             scheduler: scheduler.clone(),

@@ -26,7 +26,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The admin, read and previous tokens; replaced in place on SIGHUP.
     pub tokens: Arc<auth::Tokens>,
-    pub store: Store,
+    /// Shared, not cloned per WebSocket session (a `Store` clone copies its Redis settings).
+    pub store: Arc<Store>,
     pub pipeline: Arc<Pipeline>,
     pub broker: Addr<HistoryBroker>,
     pub scheduler: Option<Addr<SchedulerActor>>,

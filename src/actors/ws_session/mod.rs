@@ -70,7 +70,7 @@ fn close_for(end: SessionEnd) -> Close {
 pub struct WsSession {
     id: u64,
     broker: Addr<HistoryBroker>,
-    store: Store,
+    store: std::sync::Arc<Store>,
     /// The bounded outbox; `None` once the session is ending.
     outbox: Option<Outbox>,
     last_seen: Instant,
@@ -88,7 +88,7 @@ impl WsSession {
         id: u64,
         session: actix_ws::Session,
         broker: Addr<HistoryBroker>,
-        store: Store,
+        store: std::sync::Arc<Store>,
     ) -> Self {
         Self {
             id,
