@@ -419,6 +419,23 @@ impl Pipeline {
             let closed = timed!(run_id, "close_missing", closed);
             closing.add(ClosedReason::MissingFromFeed, closed);
         }
+        // Jobs this run listed that another source's run closed while it read open again.
+        let since = run
+            .started_at
+            .unwrap_or(run.import_date_time)
+            .min(run.import_date_time)
+            - chrono::Duration::seconds(60);
+        let listed = async || self.runs.seen(run_id, generation).await;
+        let relisted = timed!(
+            run_id,
+            "reopen_listed",
+            store.reopen_listed(
+                &run.source_id,
+                run_id,
+                &crate::domain::time::format(&since),
+                listed
+            )
+        );
         if expiry == Expiry::Window {
             closing.reopened = timed!(
                 run_id,
@@ -441,6 +458,7 @@ impl Pipeline {
                 closing.reopened
             )
         );
+        closing.reopened += relisted;
         closing.window = Some(window);
         Ok(Some(closing))
     }

@@ -544,6 +544,16 @@ impl JobIndex {
         self.redis.add_to_set(key, ids, CLOSED_TTL).await
     }
 
+    /// Takes back jobs noted by `record_closed` that the run did not close after all.
+    pub async fn unrecord_closed(&self, key: &str, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.redis.conn.clone();
+        let _: i64 = c.srem(key, ids).await?;
+        Ok(())
+    }
+
     /// How many jobs a run has closed, from the set `record_closed` fills.
     pub async fn closed_count(&self, key: &str) -> Result<i64, StoreError> {
         Ok(self.redis.set_size(key).await? as i64)

@@ -32,5 +32,6 @@ mod replay;
 mod retention;
 mod safety;
 mod scheduling;
+mod shared_closing;
 mod tokens;
 mod ws_upgrade;

@@ -200,7 +200,7 @@ impl Store {
 
     /// The job index learns that these jobs (documents with `_id`, `publisher`, `sources`)
     /// are open again: back in their sources' open sets.
-    async fn index_reopened(&self, docs: &[&Document]) -> Result<(), StoreError> {
+    pub(crate) async fn index_reopened(&self, docs: &[&Document]) -> Result<(), StoreError> {
         let Some(index) = &self.index else {
             return Ok(());
         };

@@ -15,6 +15,14 @@
 //! A missing fact (a source written before facts were kept) is unknown: the reader looks at
 //! the jobs once and records what it found.
 //!
+//! A closing of jobs that other sources carry too (`close_among`) leaves on each of those
+//! sources a mark `{source}|closedBy|{run}` with its time (`at`), before it closes them. The
+//! end of a complete run of such a source looks for the marks left since shortly before it
+//! started and, when it finds one, reopens the jobs its feed listed that were closed for
+//! missing from another source's feed while it read (`Store::reopen_listed`): a closing
+//! that raced a batch of this run (read before the batch wrote, or written after the batch
+//! read the job as open) never outlives a complete run that listed the job.
+//!
 //! FerretDB 1.24 can lose one of two concurrent updates of one document (README, "FerretDB"),
 //! and the source's document is also written by the scheduler and the API. So no fact here may
 //! be one whose loss hides jobs: a lost `dated` only leaves expired jobs to the periodic sweep,
@@ -150,11 +158,56 @@ impl Store {
         Ok(found.contains(&ids[0]) && !found.contains(&ids[1]))
     }
 
+    /// Marks `sources` as carrying jobs that `run_id` (of another source) is about to close.
+    pub async fn mark_shared_closing(
+        &self,
+        sources: &[&str],
+        run_id: &str,
+    ) -> Result<(), StoreError> {
+        let at = crate::domain::time::format(&chrono::Utc::now());
+        for s in sources {
+            let id = mark(s, &format!("closedBy|{run_id}"));
+            match self
+                .coll(SOURCE_MARKS)
+                .insert_one(doc! {"_id": id, "source": *s, "at": &at})
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether another source's run marked jobs of `source_id` for closing at or after
+    /// `since`; marks older than a day are dropped.
+    pub async fn shared_closing_since(
+        &self,
+        source_id: &str,
+        since: &str,
+    ) -> Result<bool, StoreError> {
+        let day_ago =
+            crate::domain::time::format(&(chrono::Utc::now() - chrono::Duration::days(1)));
+        self.coll(SOURCE_MARKS)
+            .delete_many(doc! {"source": source_id, "at": {"$lt": day_ago}})
+            .await?;
+        Ok(self
+            .coll(SOURCE_MARKS)
+            .find_one(doc! {"source": source_id, "at": {"$gte": since}})
+            .projection(doc! {"_id": 1})
+            .await?
+            .is_some())
+    }
+
     /// Forgets a removed source's marks (once its jobs are detached from it).
     pub async fn drop_source_marks(&self, source_id: &str) -> Result<(), StoreError> {
         let ids = [mark(source_id, "new"), mark(source_id, "stored")];
         self.coll(SOURCE_MARKS)
             .delete_many(doc! {"_id": {"$in": &ids[..]}})
+            .await?;
+        self.coll(SOURCE_MARKS)
+            .delete_many(doc! {"source": source_id})
             .await?;
         Ok(())
     }

@@ -768,6 +768,18 @@ impl Store {
                 outside,
             });
         }
+        // The other sources carrying these jobs learn that they are being closed (before the
+        // closing), so that a run of theirs that listed one meanwhile reopens it at its end.
+        let mut others: Vec<&str> = open
+            .iter()
+            .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))
+            .filter_map(|d| d.get_array("sources").ok())
+            .flat_map(|a| a.iter().filter_map(Bson::as_str))
+            .filter(|s| *s != source_id)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        self.mark_shared_closing(&others, run_id).await?;
         if let (Some(key), Some(index)) = (record, &self.index) {
             index.record_closed(key, &to_close).await?;
         }
@@ -794,31 +806,148 @@ impl Store {
         let carriers: Vec<&str> = carriers.iter().map(String::as_str).collect();
         self.note_closed_outside_window(&carriers).await?;
         let now = ts(&Utc::now());
-        let r = self
-            .coll(JOBS)
-            .update_many(
-                doc! {"_id": {"$in": &to_close}, "status": "open"},
-                doc! {"$set": {
-                    "status": "closed",
-                    "closedAt": now,
-                    "closedByRun": run_id,
-                    "closedReason": ClosedReason::MissingFromFeed.as_str(),
-                    "closedUnder": judge.expiry.as_str(),
-                    "windowJudgedBy": &windowed,
-                }},
-            )
-            .await?;
+        let set = doc! {"$set": {
+            "status": "closed",
+            "closedAt": now,
+            "closedByRun": run_id,
+            "closedReason": ClosedReason::MissingFromFeed.as_str(),
+            "closedUnder": judge.expiry.as_str(),
+            "windowJudgedBy": &windowed,
+        }};
+        let modified = self.close_as_read(&open, &closing, after, &set).await?;
         self.note_closed_outside_window(&carriers).await?;
+        let mut closed_ids = closing.clone();
+        let mut still_open = still_open;
+        if (modified as usize) < to_close.len() {
+            let done: HashSet<String> = self
+                .coll(JOBS)
+                .find(doc! {"_id": {"$in": &to_close}, "closedByRun": run_id})
+                .projection(doc! {"_id": 1})
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await?
+                .iter()
+                .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+                .collect();
+            let kept: Vec<String> = to_close
+                .iter()
+                .filter(|id| !done.contains(id.as_str()))
+                .cloned()
+                .collect();
+            if let (Some(key), Some(index)) = (record, &self.index) {
+                index.unrecord_closed(key, &kept).await?;
+            }
+            closed_ids.retain(|id| done.contains(*id));
+            still_open.extend(kept);
+        }
         let closed_docs: Vec<&Document> = open
             .iter()
-            .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))
+            .filter(|d| d.get_str("_id").is_ok_and(|id| closed_ids.contains(id)))
             .collect();
         self.index_closed(&closed_docs).await?;
         Ok(Closed {
-            closed: r.modified_count as i64,
+            closed: modified,
             still_open,
             outside,
         })
+    }
+
+    /// Applies `update` (a closing) to the jobs `ids` among the documents `read`, each only
+    /// while it is as read: the same carriers (`sources`), each still at `after` misses or
+    /// more. A batch of another carrier that wrote the job since (claimed it, or reset its
+    /// count after listing it) keeps it open. Returns how many it closed.
+    pub async fn close_as_read(
+        &self,
+        read: &[Document],
+        ids: &HashSet<&str>,
+        after: u32,
+        update: &Document,
+    ) -> Result<i64, StoreError> {
+        let mut modified = 0;
+        for (sources, ids) in by_carriers(read, ids) {
+            let mut filter = doc! {"_id": {"$in": &ids}, "status": "open", "sources": &sources};
+            for c in &sources {
+                filter.insert(format!("missed.{c}"), doc! {"$gte": after as i64});
+            }
+            modified += self
+                .coll(JOBS)
+                .update_many(filter, update.clone())
+                .await?
+                .modified_count as i64;
+        }
+        Ok(modified)
+    }
+
+    /// At the end of a complete run of `source_id` that listed the jobs `listed` says: the
+    /// jobs it listed that a run of another source closed for missing from its feed while
+    /// this run read (see `job_facts`) open again, marked `reopenedAtEndOf` this run (and
+    /// recorded as reopened by it). Looks only when another source's run marked this
+    /// source's jobs for closing since `since`. Returns how many this run reopened so (also
+    /// when its end is repeated).
+    pub async fn reopen_listed(
+        &self,
+        source_id: &str,
+        run_id: &str,
+        since: &str,
+        listed: impl AsyncFnOnce() -> Result<HashSet<String>, StoreError>,
+    ) -> Result<i64, StoreError> {
+        if !self.shared_closing_since(source_id, since).await? {
+            return Ok(0);
+        }
+        let closed: Vec<Document> = self
+            .coll(JOBS)
+            .find(doc! {
+                "sources": source_id,
+                "status": "closed",
+                "closedReason": ClosedReason::MissingFromFeed.as_str(),
+                "closedByRun": {"$ne": run_id},
+            })
+            .projection(doc! {"publisher": 1, "sources": 1})
+            .await?
+            .try_collect()
+            .await?;
+        if !closed.is_empty() {
+            let seen = listed().await?;
+            let back: Vec<&Document> = closed
+                .iter()
+                .filter(|d| d.get_str("_id").is_ok_and(|id| seen.contains(id)))
+                .collect();
+            let back_ids: Vec<&str> = back.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+            if !back_ids.is_empty() {
+                let now = ts(&Utc::now());
+                self.coll(JOBS)
+                    .update_many(
+                        doc! {"_id": {"$in": &back_ids}, "status": "closed"},
+                        doc! {
+                            "$set": {
+                                "status": "open", "reopenedAt": &now, "reopenedAtEndOf": run_id,
+                                "closedAt": Bson::Null, "closedReason": Bson::Null,
+                                "closedUnder": Bson::Null, "windowJudgedBy": Bson::Null,
+                                format!("missed.{source_id}"): 0_i64,
+                            },
+                            "$unset": {"closedByRun": "", "missCountedRun": ""},
+                        },
+                    )
+                    .await?;
+                self.index_reopened(&back).await?;
+            }
+        }
+        let reopened: Vec<String> = self
+            .coll(JOBS)
+            .find(doc! {"reopenedAtEndOf": run_id})
+            .projection(doc! {"_id": 1})
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        let changes: Vec<NewChange> = reopened
+            .iter()
+            .map(|id| NewChange::by_run(id, ChangeKind::Reopened, source_id, run_id))
+            .collect();
+        self.record_changes(&changes).await?;
+        Ok(reopened.len() as i64)
     }
 
     /// Which of `sources` read their feeds by a window (the default mode).
@@ -877,6 +1006,29 @@ impl Store {
             .count_documents(doc! {"closedByRun": run_id, "closedReason": ClosedReason::MissingFromFeed.as_str()})
             .await? as i64)
     }
+}
+
+/// The jobs of `open` being closed, by the sources carrying them (as stored).
+fn by_carriers<'a>(
+    open: &'a [Document],
+    closing: &HashSet<&str>,
+) -> Vec<(Vec<&'a str>, Vec<&'a str>)> {
+    let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
+    for d in open {
+        let Ok(id) = d.get_str("_id") else { continue };
+        if !closing.contains(id) {
+            continue;
+        }
+        let sources: Vec<&str> = d
+            .get_array("sources")
+            .map(|a| a.iter().filter_map(Bson::as_str).collect())
+            .unwrap_or_default();
+        match groups.iter_mut().find(|(s, _)| *s == sources) {
+            Some((_, ids)) => ids.push(id),
+            None => groups.push((sources, vec![id])),
+        }
+    }
+    groups
 }
 
 fn missed_counts(d: &Document) -> HashMap<String, i64> {
