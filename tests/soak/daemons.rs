@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use crate::scenario::{DAEMON_ROLES, Knobs};
 use crate::services::{free_port, wait_port};
 
+/// How long a daemon drains in-flight work after `SIGTERM` before it exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a daemon may take to exit after `SIGTERM`: its grace, and time to stop after it.
+pub const EXIT_LIMIT: Duration = Duration::from_secs(SHUTDOWN_GRACE.as_secs() + 20);
+
 pub const TOKEN: &str = "soak-admin-token-0123456789abcdef";
 
 /// The daemon binary: `SOAK_BIN`, else the one cargo built for this test binary.
@@ -101,6 +106,10 @@ impl Daemon {
             ("JOB_IMPORTER__PIPELINE__WORKER_CONCURRENCY", "2".into()),
             ("JOB_IMPORTER__PIPELINE__HEARTBEAT_SECS", "1".into()),
             ("JOB_IMPORTER__PIPELINE__STEP_TIMEOUT_SECS", "30".into()),
+            (
+                "JOB_IMPORTER__PIPELINE__SHUTDOWN_GRACE_SECS",
+                SHUTDOWN_GRACE.as_secs().to_string(),
+            ),
             ("JOB_IMPORTER__PIPELINE__POLL_INTERVAL_MS", "50".into()),
             ("JOB_IMPORTER__PIPELINE__RETRY_BASE_MS", "100".into()),
             ("JOB_IMPORTER__PIPELINE__MAX_FETCH_ATTEMPTS", "3".into()),

@@ -241,7 +241,7 @@ impl Ctx<'_> {
                 pause_ms,
             } => {
                 let exit = self.daemons[daemon]
-                    .stop(signal, Duration::from_secs(30))
+                    .stop(signal, crate::daemons::EXIT_LIMIT)
                     .unwrap_or_default();
                 if signal == "TERM" && !exit.contains("exit status: 0") {
                     self.violations.push(format!(
@@ -476,7 +476,7 @@ impl Ctx<'_> {
     async fn fresh_database(&mut self) -> Result<(), String> {
         self.wait_quiet(QUIET_LIMIT).await?;
         for d in &mut self.daemons {
-            d.stop("TERM", Duration::from_secs(30));
+            d.stop("TERM", crate::daemons::EXIT_LIMIT);
         }
         // A run still in progress now (a cron tick after the quiet wait) loses its database
         // with the drop: it has no outcome to judge.
