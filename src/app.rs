@@ -187,6 +187,29 @@ pub fn source_from_settings(s: &SourceSettings, default_cron: &str) -> Source {
     s.to_source(default_cron)
 }
 
+/// Runs `op` until it succeeds, waiting with backoff (and saying why in the log) for up to
+/// `wait` while MongoDB is down, restarting or not answering yet.
+async fn while_mongo_starts<T, Fut>(
+    wait: Duration,
+    mut op: impl FnMut() -> Fut,
+) -> Result<T, crate::store::StoreError>
+where
+    Fut: std::future::Future<Output = Result<T, crate::store::StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, retry_in = ?pause, "MongoDB is not ready yet; waiting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Connects to MongoDB and Redis and builds what every role shares.
 pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let m = &settings.mongodb;
@@ -198,19 +221,10 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     .await
     .context("MongoDB connection settings")?;
     // A MongoDB that is down or restarting is waited for, as Redis is.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(m.startup_wait_secs);
-    let mut pause = Duration::from_millis(200);
-    loop {
-        match store.ensure_indexes().await {
-            Ok(()) => break,
-            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, retry_in = ?pause, "MongoDB is not ready yet; waiting");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).context("MongoDB is not reachable (mongodb.uri)"),
-        }
-    }
+    let wait = Duration::from_secs(m.startup_wait_secs);
+    while_mongo_starts(wait, || store.ensure_indexes())
+        .await
+        .context("MongoDB is not reachable (mongodb.uri)")?;
     let redis = Redis::connect(&settings.redis)
         .await
         .context("Redis is not reachable (redis.url)")?;
@@ -233,8 +247,8 @@ pub async fn connect(settings: Arc<Settings>) -> anyhow::Result<Arc<Pipeline>> {
     let fetcher =
         HttpFetcher::new(&settings.fetch).map_err(|e| anyhow::anyhow!("fetch settings: {e}"))?;
     // Read before any role starts: a daemon started while the deployment is paused stays so.
-    let maintenance = store
-        .maintenance()
+    // MongoDB may have gone down again while Redis was waited for.
+    let maintenance = while_mongo_starts(wait, || store.maintenance())
         .await
         .context("reading the maintenance state from MongoDB")?;
     Ok(Arc::new(Pipeline {
