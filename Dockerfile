@@ -11,8 +11,10 @@ RUN npm run build
 FROM rust:1.95-bookworm AS daemon
 WORKDIR /src
 # Cargo reads every target of the manifest (the [[test]] and [[bench]] files too) before it
-# builds one, and src/ includes the demo feeds and the OpenAPI document.
+# builds one, and src/ includes the demo feeds and the OpenAPI document. .cargo/config.toml
+# sets the allocator's options, built into the binary.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY src ./src
 COPY mappings ./mappings
 COPY assets ./assets

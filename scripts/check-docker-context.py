@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks, without a Docker daemon, that the Dockerfile's build context holds every file the
 image build reads: what cargo needs to load the manifest and build the daemon (Cargo.toml,
-Cargo.lock, build.rs, every [lib]/[[bin]]/[[test]]/[[bench]]/[[example]] path, src/, and
+Cargo.lock, .cargo/config.toml, build.rs, every [lib]/[[bin]]/[[test]]/[[bench]]/[[example]] path, src/, and
 the files src/ pulls in with include_str!/include_bytes!), what the client build needs (the
 tracked files of client/ but its browser tests), and every other file a COPY names.
 
@@ -207,6 +207,8 @@ def cargo_needs(root):
     with open(os.path.join(root, "Cargo.toml"), "rb") as f:
         manifest = tomllib.load(f)
     needs = {"Cargo.toml": "the manifest", "Cargo.lock": "--locked builds"}
+    if os.path.exists(os.path.join(root, ".cargo/config.toml")):
+        needs[".cargo/config.toml"] = "cargo's configuration (the allocator's options)"
     pkg = manifest.get("package", {})
     build = pkg.get("build", "build.rs" if os.path.exists(os.path.join(root, "build.rs")) else None)
     if build:
