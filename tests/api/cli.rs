@@ -6,9 +6,7 @@ use crate::helpers::*;
 
 /// Only the environment configures the CLI in these tests.
 fn empty_config() -> String {
-    let p = std::env::temp_dir().join(format!("job-importer-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(&p, "").unwrap();
-    p.display().to_string()
+    empty_config_file().display().to_string()
 }
 
 #[tokio::test]

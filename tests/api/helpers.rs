@@ -316,8 +316,7 @@ impl DaemonProcess {
         } else {
             0
         };
-        let cfg = std::env::temp_dir().join(format!("job-importer-{}.toml", uuid::Uuid::new_v4()));
-        std::fs::write(&cfg, "").unwrap();
+        let cfg = empty_config_file();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_job-importer"));
         cmd.args(["serve", "--roles", roles, "--config"])
             .arg(&cfg)
@@ -475,4 +474,18 @@ pub async fn delete_keys(pattern: &str) -> usize {
             .unwrap();
     }
     keys.len()
+}
+
+/// An empty config file shared by the tests' processes (the environment configures them):
+/// one file in the temporary folder, not one per process.
+pub fn empty_config_file() -> std::path::PathBuf {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let p = std::env::temp_dir().join("job-importer-tests-empty.toml");
+        if !p.exists() {
+            std::fs::write(&p, "").unwrap();
+        }
+        p
+    })
+    .clone()
 }
