@@ -33,7 +33,6 @@
 //! deleted, never updated (`source_marks`: `{source}|new` once the source is created,
 //! `{source}|stored` before a batch writes its first job): no concurrent update can lose one.
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 
 use super::{JOBS, SOURCES, Store, is_duplicate_key};
@@ -146,15 +145,9 @@ impl Store {
     /// marked it since. False when unknown (a source created by an earlier version).
     pub async fn carries_no_jobs(&self, source_id: &str) -> Result<bool, StoreError> {
         let ids = [mark(source_id, "new"), mark(source_id, "stored")];
-        let found: Vec<String> = self
-            .coll(SOURCE_MARKS)
-            .find(doc! {"_id": {"$in": &ids[..]}})
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .iter()
-            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
-            .collect();
+        let found = self
+            .ids_where(SOURCE_MARKS, doc! {"_id": {"$in": &ids[..]}})
+            .await?;
         Ok(found.contains(&ids[0]) && !found.contains(&ids[1]))
     }
 

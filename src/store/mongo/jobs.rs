@@ -820,14 +820,12 @@ impl Store {
         let mut still_open = still_open;
         if (modified as usize) < to_close.len() {
             let done: HashSet<String> = self
-                .coll(JOBS)
-                .find(doc! {"_id": {"$in": &to_close}, "closedByRun": run_id})
-                .projection(doc! {"_id": 1})
+                .ids_where(
+                    JOBS,
+                    doc! {"_id": {"$in": &to_close}, "closedByRun": run_id},
+                )
                 .await?
-                .try_collect::<Vec<Document>>()
-                .await?
-                .iter()
-                .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+                .into_iter()
                 .collect();
             let kept: Vec<String> = to_close
                 .iter()
@@ -932,16 +930,9 @@ impl Store {
                 self.index_reopened(&back).await?;
             }
         }
-        let reopened: Vec<String> = self
-            .coll(JOBS)
-            .find(doc! {"reopenedAtEndOf": run_id})
-            .projection(doc! {"_id": 1})
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .iter()
-            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
-            .collect();
+        let reopened = self
+            .ids_where(JOBS, doc! {"reopenedAtEndOf": run_id})
+            .await?;
         let changes: Vec<NewChange> = reopened
             .iter()
             .map(|id| NewChange::by_run(id, ChangeKind::Reopened, source_id, run_id))

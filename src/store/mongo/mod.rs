@@ -132,6 +132,26 @@ impl Store {
         self.db.collection(name)
     }
 
+    /// The string `_id`s of the documents of `coll` matching `filter`.
+    pub(crate) async fn ids_where(
+        &self,
+        coll: &str,
+        filter: Document,
+    ) -> Result<Vec<String>, StoreError> {
+        use futures_util::TryStreamExt;
+        let docs: Vec<Document> = self
+            .coll(coll)
+            .find(filter)
+            .projection(doc! {"_id": 1})
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.run_command(doc! {"ping": 1}).await?;
         Ok(())
