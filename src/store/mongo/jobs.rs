@@ -768,17 +768,18 @@ impl Store {
                 outside,
             });
         }
-        // The other sources carrying these jobs learn that they are being closed (before the
-        // closing), so that a run of theirs that listed one meanwhile reopens it at its end.
-        let mut others: Vec<&str> = open
+        // Every source carrying a job being closed.
+        let mut all: Vec<&str> = open
             .iter()
             .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))
             .filter_map(|d| d.get_array("sources").ok())
             .flat_map(|a| a.iter().filter_map(Bson::as_str))
-            .filter(|s| *s != source_id)
             .collect();
-        others.sort_unstable();
-        others.dedup();
+        all.sort_unstable();
+        all.dedup();
+        // The other carriers learn that these jobs are being closed (before the closing), so
+        // that a run of theirs that listed one meanwhile reopens it at its end.
+        let others: Vec<&str> = all.iter().copied().filter(|s| *s != source_id).collect();
         self.mark_shared_closing(&others, run_id).await?;
         if let (Some(key), Some(index)) = (record, &self.index) {
             index.record_closed(key, &to_close).await?;
@@ -790,14 +791,6 @@ impl Store {
         let (carriers, windowed): (Vec<String>, Vec<String>) = if judge.expiry == Expiry::Window {
             (Vec::new(), Vec::new())
         } else {
-            let mut all: Vec<&str> = open
-                .iter()
-                .filter(|d| d.get_str("_id").is_ok_and(|id| closing.contains(id)))
-                .filter_map(|d| d.get_array("sources").ok())
-                .flat_map(|a| a.iter().filter_map(Bson::as_str))
-                .collect();
-            all.sort_unstable();
-            all.dedup();
             let windowed = self.windowed_sources(&all).await?;
             all.into_iter()
                 .map(str::to_owned)
