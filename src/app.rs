@@ -303,6 +303,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     crate::telemetry::init();
     pipeline.store.ensure_history_indexes().await?;
     pipeline.store.ensure_audit_indexes().await?;
+    pipeline.store.prepare_run_counts().await?;
     // The broker (and its Redis subscription) gets a thread of its own, so a run's change is
     // fanned out at once rather than behind import work on the shared runtime.
     let (redis, store, instance, gate) = (

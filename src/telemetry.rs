@@ -8,7 +8,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::domain::ImportRun;
 
-/// Runs by status (gauge, read from MongoDB at scrape time; label `status`).
+/// Runs by status (gauge, read from the run counters at scrape time; label `status`: `active`
+/// for queued and running runs, else the final status).
 pub const RUNS: &str = "job_importer_runs";
 /// Runs this process fetched that ended, by final status (label `status`).
 pub const RUNS_FINISHED: &str = "job_importer_runs_finished_total";

@@ -1,6 +1,5 @@
-//! The compatibility decisions (`store::mongo::compat`): the server is detected at start, each
-//! workaround's behaviour is shown on the FerretDB the tests run on, and the native paths that
-//! FerretDB can run are run here too.
+//! The compatibility decisions (`store::mongo::compat`): the server is detected at start, and
+//! each workaround's behaviour is shown on the FerretDB the tests run on.
 
 use std::time::Duration;
 
@@ -39,7 +38,6 @@ async fn the_server_is_detected_at_start_and_only_mongodb_takes_the_native_paths
     let detected = store.compat().server().cloned().unwrap();
     assert_eq!(detected, server_of(&store).await);
     let native = !is_ferretdb(&detected);
-    assert_eq!(store.compat().sums_in_app(), !native);
     assert_eq!(store.compat().one_index_per_command(), !native);
     // Started twice (every restart): the indexes exist already, and start still succeeds.
     store.ensure_indexes().await.unwrap();
@@ -74,72 +72,6 @@ async fn ferretdb_fails_a_create_of_several_indexes_that_exist_and_one_per_comma
     portable.create_indexes("probe", both()).await.unwrap();
     let names = coll.list_index_names().await.unwrap();
     assert!(names.iter().any(|n| n == "a_1") && names.iter().any(|n| n == "b_1"));
-    store.database().drop().await.ok();
-}
-
-async fn seed_runs(store: &Store) {
-    let logs = store.database().collection::<Document>("import_logs");
-    let runs: Vec<Document> = [
-        ("completed", 10, 4, 1, 0),
-        ("completed", 20, 0, 2, 1),
-        ("failed", 5, 0, 0, 5),
-        ("running", 7, 7, 0, 0),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, (st, total, new, updated, failed))| {
-        doc! {
-            "_id": format!("run{i}"), "status": *st,
-            "importDateTime": format!("2026-12-07T00:00:0{i}Z"),
-            "totalFetched": *total as i64, "newJobs": *new as i64,
-            "updatedJobs": *updated as i64, "failedJobs": *failed as i64,
-        }
-    })
-    .collect();
-    logs.insert_many(runs).await.unwrap();
-}
-
-#[tokio::test]
-async fn ferretdb_rejects_conditions_inside_group_and_the_totals_are_summed_here() {
-    let store = store().await;
-    let server = server_of(&store).await;
-    seed_runs(&store).await;
-    let native = store.totals_aggregated().await;
-    if is_ferretdb(&server) {
-        let e = native.expect_err("FerretDB now runs `$cond` in `$group`: the workaround can go");
-        assert!(e.to_string().contains("$cond"), "{e}");
-    } else {
-        let t = native.unwrap();
-        assert_eq!((t.runs, t.active_runs, t.total_fetched), (4, 1, 42));
-    }
-    let t = store.totals_in_app().await.unwrap();
-    assert_eq!(
-        (
-            t.runs,
-            t.active_runs,
-            t.total_fetched,
-            t.new_jobs,
-            t.updated_jobs,
-            t.failed_jobs
-        ),
-        (4, 1, 42, 11, 3, 6)
-    );
-    // What the store's own `totals` answers on this server.
-    let t = store.totals().await.unwrap();
-    assert_eq!((t.runs, t.active_runs, t.total_fetched), (4, 1, 42));
-    store.database().drop().await.ok();
-}
-
-#[tokio::test]
-async fn runs_are_counted_by_status_with_group_on_every_server() {
-    let store = store().await;
-    seed_runs(&store).await;
-    // `$group` by a field with `$sum: 1` is one FerretDB answers right: one path everywhere.
-    let counts = store.runs_by_status().await.unwrap();
-    assert_eq!(counts.get("completed"), Some(&2));
-    assert_eq!(counts.get("failed"), Some(&1));
-    assert_eq!(counts.get("running"), Some(&1));
-    assert_eq!(counts.len(), 3);
     store.database().drop().await.ok();
 }
 

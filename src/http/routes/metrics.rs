@@ -1,24 +1,17 @@
 //! `GET /metrics`: Prometheus text. Gauges that describe shared state (runs by status, queue
-//! depth, live workers) are read at scrape time; the rest are counted as things happen.
+//! depth, live workers) are read at scrape time, runs by status from the per-source run
+//! counters (`store::mongo::run_counts`), never from the runs; the rest are counted as things
+//! happen.
 
 use actix_web::{HttpResponse, get, web};
 
 use crate::actors::messages::GetBrokerStats;
-use crate::domain::RunStatus;
 use crate::http::AppState;
 use crate::http::auth::CanRead;
 use crate::http::error::ApiError;
 use crate::http::routes::health::live_workers;
+use crate::store::mongo::run_counts::FINAL_STATUSES;
 use crate::telemetry;
-
-const STATUSES: [RunStatus; 6] = [
-    RunStatus::Queued,
-    RunStatus::Running,
-    RunStatus::Completed,
-    RunStatus::Partial,
-    RunStatus::Failed,
-    RunStatus::NotModified,
-];
 
 async fn queue_depth(state: &AppState, queue: &str) -> Option<u64> {
     let mut c = state.pipeline.redis.conn.clone();
@@ -34,10 +27,13 @@ async fn queue_depth(state: &AppState, queue: &str) -> Option<u64> {
 }
 
 async fn refresh_gauges(state: &AppState) -> Result<(), ApiError> {
-    let counts = state.store.runs_by_status().await?;
-    for st in STATUSES {
-        let n = counts.get(st.as_str()).copied().unwrap_or(0);
-        ::metrics::gauge!(telemetry::RUNS, "status" => st.as_str()).set(n as f64);
+    let counts = state.store.run_counts(None).await?;
+    // Queued and running runs are counted together: the counters change when a run is
+    // created and when it ends, not in between.
+    ::metrics::gauge!(telemetry::RUNS, "status" => "active").set(counts.active() as f64);
+    for st in FINAL_STATUSES {
+        ::metrics::gauge!(telemetry::RUNS, "status" => st.as_str())
+            .set(counts.ended_with(st) as f64);
     }
     let redis = &state.pipeline.redis;
     let hb = state.settings.pipeline.heartbeat_secs;

@@ -11,7 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::validate;
 
 pub const MAX_HOURS: u32 = 168;
-pub const MAX_DAYS: u32 = 90;
+pub const MAX_DAYS: u32 = crate::store::mongo::run_days::MAX_STATS_DAYS;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

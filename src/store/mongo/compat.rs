@@ -8,10 +8,6 @@
 //! `tests/api/compat.rs` against the FerretDB the tests run on):
 //! - `one_index_per_command`: FerretDB 1.x fails a `createIndexes` of several indexes when
 //!   they all exist already (every restart would), so indexes are created one per command.
-//! - `sums_in_app`: FerretDB 1.x does not implement operator expressions such as `$cond`
-//!   inside `$group` (it answers `NotImplemented`), so totals that count conditionally (active
-//!   runs among all) are summed here from a bounded read instead of by an aggregation.
-//!
 //! - `ordered_insert_limit`: FerretDB 1.x runs an ordered `insert` in chunks of 100
 //!   documents and, after a failed document, goes on with the next chunk, so documents past
 //!   the failure are stored although the reply says the insert stopped; an ordered insert
@@ -23,11 +19,11 @@
 //!   instead of 16 at once; the `jobs` collection's UUID, checked on every server, still
 //!   catches a dropped, replaced or restored collection.
 //!
-//! Aggregations FerretDB does run right (`$group` by a field with `$sum: 1` or `$sum` of a
-//! field) take one path on every server.
-//!
 //! Not decided here: the run-document lock that serializes writers of one run (see
-//! `actors::pipeline::with_run_lock`) is part of the exactness protocol on every server.
+//! `actors::pipeline::with_run_lock`) is part of the exactness protocol on every server, and
+//! so is the layout of the run counters (`run_counts`, `run_days`): one document per source,
+//! changed only by that source's runs one at a time, because FerretDB 1.x can lose one of two
+//! concurrent updates of one document.
 
 use std::sync::{Arc, OnceLock};
 
@@ -108,11 +104,6 @@ impl Compat {
         !self.native()
     }
 
-    /// Sum fields here rather than with `$group` (see the module's documentation).
-    pub fn sums_in_app(&self) -> bool {
-        !self.native()
-    }
-
     /// Looking documents up by `_id` reads the whole collection (see the module's
     /// documentation): look up few, one at a time.
     pub fn id_lookups_scan(&self) -> bool {
@@ -151,17 +142,17 @@ mod tests {
 
     #[test]
     fn only_mongodb_takes_the_native_paths() {
-        assert!(Compat::default().sums_in_app());
+        assert!(Compat::default().one_index_per_command());
         let f = Compat::for_server(Server::FerretDb {
             version: "v1".into(),
         });
-        assert!(f.sums_in_app() && f.one_index_per_command());
+        assert!(f.one_index_per_command());
         assert_eq!(f.ordered_insert_limit(), Some(100));
         assert!(f.id_lookups_scan());
         let m = Compat::for_server(Server::MongoDb {
             version: "7".into(),
         });
-        assert!(!m.sums_in_app() && !m.one_index_per_command());
+        assert!(!m.one_index_per_command());
         assert_eq!(m.ordered_insert_limit(), None);
         assert!(!m.id_lookups_scan());
     }

@@ -114,7 +114,14 @@ impl Store {
     pub async fn query_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
         let coll = self.coll(IMPORT_LOGS);
         let base = q.filter.to_doc();
-        let total = coll.count_documents(base.clone()).await?;
+        let total = match self.counted_runs(&base).await? {
+            Some(n) => n,
+            None => {
+                coll.count_documents(base.clone())
+                    .max_time(QUERY_MAX_TIME)
+                    .await?
+            }
+        };
         let keys = q.sort.keys();
         let mut sort = Document::new();
         for k in keys {

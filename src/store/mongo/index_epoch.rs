@@ -37,7 +37,11 @@ impl Store {
     async fn index_epoch_doc(&self) -> Result<(String, Option<Binary>), StoreError> {
         let meta = self.coll(META);
         for _ in 0..3 {
-            if let Some(d) = meta.find_one(doc! {"_id": EPOCH_DOC}).await? {
+            if let Some(d) = meta
+                .find_one(doc! {"_id": EPOCH_DOC})
+                .max_time(super::STEP_READ_MAX_TIME)
+                .await?
+            {
                 return Ok((epoch_of(&d)?, bound_jobs(&d)));
             }
             let fresh = uuid::Uuid::new_v4().simple().to_string();
@@ -130,6 +134,7 @@ impl Store {
                     .coll(JOBS)
                     .find_one(doc! {"_id": id})
                     .projection(projection.clone())
+                    .max_time(super::STEP_READ_MAX_TIME)
                     .await?;
                 found.extend(one);
             }
@@ -138,6 +143,7 @@ impl Store {
             self.coll(JOBS)
                 .find(doc! {"_id": {"$in": &ids}})
                 .projection(projection)
+                .max_time(super::STEP_READ_MAX_TIME)
                 .await?
                 .try_collect()
                 .await?

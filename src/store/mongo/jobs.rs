@@ -140,6 +140,7 @@ impl Store {
             .coll(JOBS)
             .find(filter)
             .projection(projection)
+            .max_time(super::STEP_READ_MAX_TIME)
             .await?
             .try_collect()
             .await?;
@@ -698,6 +699,7 @@ impl Store {
                 "sources": 1, "missed": 1, "missCountedRun": 1, "publisher": 1,
                 "datePosted": 1, "firstSeenAt": 1,
             })
+            .max_time(super::STEP_READ_MAX_TIME)
             .await?
             .try_collect()
             .await?;
@@ -988,6 +990,7 @@ impl Store {
         Ok(self
             .coll(JOBS)
             .count_documents(doc! {"closedByRun": run_id, "closedReason": ClosedReason::MissingFromFeed.as_str()})
+            .max_time(super::STEP_READ_MAX_TIME)
             .await? as i64)
     }
 }

@@ -179,7 +179,10 @@ impl Store {
     ) -> Result<JobPage, StoreError> {
         let coll = self.coll(JOBS);
         let f = filter.to_doc();
-        let total = coll.count_documents(f.clone()).await?;
+        let total = coll
+            .count_documents(f.clone())
+            .max_time(QUERY_MAX_TIME)
+            .await?;
         let docs: Vec<Document> = coll
             .find(f)
             .sort(doc! {"datePosted": -1, "_id": -1})
@@ -203,6 +206,7 @@ impl Store {
         self.coll(JOBS)
             .find_one(doc! {"_id": id})
             .projection(hidden_fields(false))
+            .max_time(QUERY_MAX_TIME)
             .await?
             .map(decode)
             .transpose()

@@ -6,12 +6,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
 
-use super::history::{QUERY_MAX_TIME, RunQuery};
-use super::stats::MAX_STATS_RUNS;
-use super::{IMPORT_LOGS, Store};
+use super::Store;
+use super::history::RunQuery;
 use crate::domain::events::{
     InitialData, RunProgress, SourceStatus, SyncRequest, SyncResult, Totals,
 };
@@ -25,22 +22,15 @@ pub const SYNC_MAX_RUNS: usize = 1000;
 /// Each daemon stamps `updatedAt` with its own clock: looking this far back before `since`
 /// covers clocks that disagree by less. Clients drop what they already hold by version.
 pub const CLOCK_SKEW_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
-/// Totals are sums over every run; a burst of connections shares one computation.
+/// A burst of connections shares one read of the totals.
 const TOTALS_TTL: Duration = Duration::from_secs(2);
 /// Stored failures sent with each `run_progress`.
 pub const RECENT_FAILURES: usize = 20;
 
 static TOTALS: Mutex<Option<(String, Instant, Totals)>> = Mutex::new(None);
 
-fn int(d: &Document, k: &str) -> i64 {
-    d.get_i64(k)
-        .or_else(|_| d.get_i32(k).map(i64::from))
-        .unwrap_or(0)
-}
-
 impl Store {
-    /// Totals over the newest `MAX_STATS_RUNS` runs: by an aggregation on MongoDB, summed
-    /// here elsewhere (`compat::Compat::sums_in_app`: FerretDB 1.x has no `$cond`).
+    /// The totals, from the per-source run counters (see `run_counts`).
     pub async fn totals(&self) -> Result<Totals, StoreError> {
         let key = self.database().name().to_owned();
         if let Ok(guard) = TOTALS.lock()
@@ -50,95 +40,19 @@ impl Store {
         {
             return Ok(t.clone());
         }
-        let t = if self.compat().sums_in_app() {
-            self.totals_in_app().await?
-        } else {
-            self.totals_aggregated().await?
+        let c = self.run_counts(None).await?;
+        let t = Totals {
+            runs: c.runs,
+            active_runs: c.active(),
+            total_fetched: c.total_fetched,
+            new_jobs: c.new_jobs,
+            updated_jobs: c.updated_jobs,
+            failed_jobs: c.failed_jobs,
         };
         if let Ok(mut guard) = TOTALS.lock() {
             *guard = Some((key, Instant::now(), t.clone()));
         }
         Ok(t)
-    }
-
-    /// The portable path of `totals`: one bounded read, summed here.
-    pub async fn totals_in_app(&self) -> Result<Totals, StoreError> {
-        let docs: Vec<Document> = self
-            .coll(IMPORT_LOGS)
-            .find(doc! {})
-            .sort(doc! {"importDateTime": -1})
-            .limit(MAX_STATS_RUNS)
-            .projection(
-                doc! {"status": 1, "totalFetched": 1, "newJobs": 1, "updatedJobs": 1,
-                "failedJobs": 1},
-            )
-            .max_time(QUERY_MAX_TIME)
-            .await?
-            .try_collect()
-            .await?;
-        let mut t = Totals::default();
-        for d in &docs {
-            t.runs += 1;
-            t.active_runs += i64::from(matches!(d.get_str("status"), Ok("queued" | "running")));
-            t.total_fetched += int(d, "totalFetched");
-            t.new_jobs += int(d, "newJobs");
-            t.updated_jobs += int(d, "updatedJobs");
-            t.failed_jobs += int(d, "failedJobs");
-        }
-        Ok(t)
-    }
-
-    /// The native path of `totals`: the server sums.
-    pub async fn totals_aggregated(&self) -> Result<Totals, StoreError> {
-        let pipeline = vec![
-            doc! {"$sort": {"importDateTime": -1}},
-            doc! {"$limit": MAX_STATS_RUNS},
-            doc! {"$group": {
-                "_id": null,
-                "runs": {"$sum": 1},
-                "active": {"$sum": {"$cond": [{"$in": ["$status", ["queued", "running"]]}, 1, 0]}},
-                "totalFetched": {"$sum": "$totalFetched"},
-                "newJobs": {"$sum": "$newJobs"},
-                "updatedJobs": {"$sum": "$updatedJobs"},
-                "failedJobs": {"$sum": "$failedJobs"},
-            }},
-        ];
-        let docs: Vec<Document> = self
-            .coll(IMPORT_LOGS)
-            .aggregate(pipeline)
-            .max_time(QUERY_MAX_TIME)
-            .await?
-            .try_collect()
-            .await?;
-        let Some(d) = docs.first() else {
-            return Ok(Totals::default());
-        };
-        Ok(Totals {
-            runs: int(d, "runs"),
-            active_runs: int(d, "active"),
-            total_fetched: int(d, "totalFetched"),
-            new_jobs: int(d, "newJobs"),
-            updated_jobs: int(d, "updatedJobs"),
-            failed_jobs: int(d, "failedJobs"),
-        })
-    }
-
-    /// How many runs have each status, counted by the server (a `$group` that every server
-    /// this store knows runs right).
-    pub async fn runs_by_status(
-        &self,
-    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
-        let docs: Vec<Document> = self
-            .coll(IMPORT_LOGS)
-            .aggregate(vec![doc! {"$group": {"_id": "$status", "n": {"$sum": 1}}}])
-            .max_time(QUERY_MAX_TIME)
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), int(d, "n") as u64)))
-            .collect())
     }
 
     /// The first page, every source with its status, and the totals.

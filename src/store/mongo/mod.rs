@@ -28,6 +28,8 @@ pub mod live;
 pub mod maintenance;
 pub mod preview;
 pub mod retention;
+pub mod run_counts;
+pub mod run_days;
 pub mod runs;
 pub mod sources;
 pub mod stats;
@@ -35,6 +37,10 @@ pub mod stats;
 pub const JOBS: &str = "jobs";
 pub const IMPORT_LOGS: &str = "import_logs";
 pub const SOURCES: &str = "sources";
+/// Reads inside pipeline steps (a run's protocol fields, its batch records, the jobs a batch
+/// writes) give up after this long: long enough for a read by id on a server that scans for
+/// it (FerretDB 1.x on SQLite, at a million runs), short enough that a stuck read ends.
+pub const STEP_READ_MAX_TIME: Duration = Duration::from_secs(120);
 /// Small documents about the database itself (the job index epoch).
 pub const META: &str = "meta";
 /// One document per (source, scheduled tick) that started a run: `_id` `{source}@{seconds}`.

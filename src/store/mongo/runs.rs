@@ -8,8 +8,9 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
+use super::history::QUERY_MAX_TIME;
 use super::jobs_query::escape_regex;
-use super::{IMPORT_BATCHES, IMPORT_LOGS, Store};
+use super::{IMPORT_BATCHES, IMPORT_LOGS, STEP_READ_MAX_TIME, Store};
 use crate::domain::events::HistoryPage;
 use crate::domain::import_run::MAX_STORED_FAILURES;
 use crate::domain::time::format as ts;
@@ -209,11 +210,19 @@ fn list_projection() -> Document {
 impl Store {
     pub async fn insert_run(&self, run: &ImportRun) -> Result<(), StoreError> {
         self.coll(IMPORT_LOGS).insert_one(encode(run)?).await?;
+        if let Err(e) = self.count_run_created(&run.source_id).await {
+            tracing::warn!(run = %run.id, error = %e, "the run was not counted");
+        }
         Ok(())
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
-        match self.coll(IMPORT_LOGS).find_one(doc! {"_id": id}).await? {
+        match self
+            .coll(IMPORT_LOGS)
+            .find_one(doc! {"_id": id})
+            .max_time(STEP_READ_MAX_TIME)
+            .await?
+        {
             Some(d) => Ok(Some(decode(d)?)),
             None => Ok(None),
         }
@@ -228,6 +237,7 @@ impl Store {
                 "status": 1, "batchesTotal": 1, "generation": 1, "indexEpoch": 1,
                 "pendingValidators": 1,
             })
+            .max_time(STEP_READ_MAX_TIME)
             .await?
         else {
             return Ok(None);
@@ -258,13 +268,17 @@ impl Store {
     ) -> Result<HistoryPage, StoreError> {
         let coll = self.coll(IMPORT_LOGS);
         let f = filter.to_doc();
-        let total = coll.count_documents(f.clone()).await?;
+        let total = coll
+            .count_documents(f.clone())
+            .max_time(QUERY_MAX_TIME)
+            .await?;
         let cursor = coll
             .find(f)
             .sort(doc! {"importDateTime": -1, "_id": -1})
             .skip(page.saturating_sub(1) * limit)
             .limit(limit as i64)
             .projection(list_projection())
+            .max_time(QUERY_MAX_TIME)
             .await?;
         let docs: Vec<Document> = cursor.try_collect().await?;
         let items = docs
@@ -286,6 +300,7 @@ impl Store {
             .find_one(doc! {"sourceId": source_id, "status": {"$in": ["queued", "running"]}})
             .sort(doc! {"importDateTime": -1})
             .projection(list_projection())
+            .max_time(STEP_READ_MAX_TIME)
             .await?;
         d.map(decode).transpose()
     }
@@ -325,6 +340,13 @@ impl Store {
         let mut run: Option<ImportRun> = d.map(decode).transpose()?;
         if let Some(r) = &mut run {
             r.committed_at = Some(committed_at);
+            // Every change is conditional on the run not having ended, so the one that
+            // returns it ended is the one that ended it.
+            if r.status.is_final()
+                && let Err(e) = self.count_run_ended(r).await
+            {
+                tracing::warn!(run = %r.id, error = %e, "the end of the run was not counted");
+            }
         }
         Ok(run)
     }
@@ -399,6 +421,7 @@ impl Store {
         let docs: Vec<Document> = self
             .coll(IMPORT_BATCHES)
             .find(doc! {"runId": run_id, "generation": i64::from(generation)})
+            .max_time(STEP_READ_MAX_TIME)
             .await?
             .try_collect()
             .await?;
@@ -582,6 +605,7 @@ impl Store {
             })
             .projection(list_projection())
             .limit(100)
+            .max_time(STEP_READ_MAX_TIME)
             .await?
             .try_collect()
             .await?;

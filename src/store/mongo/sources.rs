@@ -6,6 +6,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
 
+use super::history::QUERY_MAX_TIME;
 use super::{SOURCES, Store};
 use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::source::{Source, SourceHealth};
@@ -67,6 +68,7 @@ impl Store {
             .coll(SOURCES)
             .find(doc! {})
             .sort(doc! {"name": 1})
+            .max_time(QUERY_MAX_TIME)
             .await?
             .try_collect()
             .await?;
@@ -76,6 +78,7 @@ impl Store {
     pub async fn get_source(&self, id: &str) -> Result<Option<Source>, StoreError> {
         self.coll(SOURCES)
             .find_one(doc! {"_id": id})
+            .max_time(QUERY_MAX_TIME)
             .await?
             .map(decode)
             .transpose()
@@ -84,6 +87,7 @@ impl Store {
     pub async fn find_source_by_url(&self, url: &str) -> Result<Option<Source>, StoreError> {
         self.coll(SOURCES)
             .find_one(doc! {"url": url})
+            .max_time(QUERY_MAX_TIME)
             .await?
             .map(decode)
             .transpose()

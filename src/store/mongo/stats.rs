@@ -1,21 +1,18 @@
 //! `GET /api/stats`: runs and new/updated/failed items per hour and per day, overall and per
-//! source. Buckets are summed here from one bounded read on every server (see `compat`: FerretDB
-//! 1.x has no `$cond` in `$group`); timestamps are fixed-width strings, so a bucket is a prefix.
+//! source, and totals. Nothing here reads the runs or the jobs: the series come from the
+//! per-source days (`run_days`), the totals from the per-source run counters (`run_counts`),
+//! so a read costs the same at a million runs as at ten.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use serde::Serialize;
 
 use super::history::QUERY_MAX_TIME;
-use super::{IMPORT_LOGS, JOBS, SOURCES, Store};
+use super::{SOURCES, Store};
 use crate::domain::time::format as ts;
 use crate::store::StoreError;
-
-/// Runs read per stats request at most; older ones in the window are left out (`truncated`).
-pub const MAX_STATS_RUNS: i64 = 50_000;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -30,12 +27,19 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn add(&mut self, r: &RunRow) {
-        self.runs += 1;
-        self.failed_runs += i64::from(r.status == "failed");
-        self.new_jobs += r.new_jobs;
-        self.updated_jobs += r.updated_jobs;
-        self.failed_jobs += r.failed_jobs;
+    /// Adds a stored bucket (`runs`, `failedRuns`, `newJobs`, `updatedJobs`, `failedJobs`).
+    fn add(&mut self, d: &Document) {
+        let n = |k: &str| match d.get(k) {
+            Some(Bson::Int64(n)) => *n,
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Double(n)) => *n as i64,
+            _ => 0,
+        };
+        self.runs += n("runs");
+        self.failed_runs += n("failedRuns");
+        self.new_jobs += n("newJobs");
+        self.updated_jobs += n("updatedJobs");
+        self.failed_jobs += n("failedJobs");
     }
 }
 
@@ -56,57 +60,31 @@ pub struct SourceSeries {
 }
 
 /// Top-level numbers are totals (the dashboard shows them as tiles); the series follow.
+/// Runs are counted in the series once they end, in the hour and day they were created.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub total_runs: u64,
     pub active_runs: u64,
+    /// Jobs the runs created (of the source: that its runs created).
     pub total_jobs: u64,
+    /// Jobs the runs created, less those they closed, plus those they reopened.
     pub open_jobs: u64,
     pub sources: u64,
     pub generated_at: String,
     pub hours: u32,
     pub days: u32,
+    /// Always false: the series cover the whole window (kept for clients of earlier versions).
     pub truncated: bool,
     #[serde(flatten)]
     pub overall: Series,
     pub by_source: Vec<SourceSeries>,
 }
 
-struct RunRow {
-    source_id: String,
-    source_name: String,
-    date: String,
-    status: String,
-    new_jobs: i64,
-    updated_jobs: i64,
-    failed_jobs: i64,
-}
-
-impl RunRow {
-    fn from_doc(d: &Document) -> Self {
-        let s = |k: &str| d.get_str(k).unwrap_or_default().to_owned();
-        let n = |k: &str| {
-            d.get_i64(k)
-                .or_else(|_| d.get_i32(k).map(i64::from))
-                .unwrap_or(0)
-        };
-        Self {
-            source_id: s("sourceId"),
-            source_name: s("sourceName"),
-            date: s("importDateTime"),
-            status: s("status"),
-            new_jobs: n("newJobs"),
-            updated_jobs: n("updatedJobs"),
-            failed_jobs: n("failedJobs"),
-        }
-    }
-}
-
-/// Every bucket of the window, empty ones included, oldest first.
-fn series(rows: &[&RunRow], now: DateTime<Utc>, hours: u32, days: u32) -> Series {
-    let fill = |n: u32, step: Duration, width: usize| -> Vec<Bucket> {
-        let mut map: BTreeMap<String, Bucket> = (0..n)
+/// Every bucket of the window, empty ones included, oldest first, from day documents.
+fn series(days: &[&Document], now: DateTime<Utc>, hours: u32, days_n: u32) -> Series {
+    let empty = |n: u32, step: Duration, width: usize| -> BTreeMap<String, Bucket> {
+        (0..n)
             .map(|i| {
                 let key = ts(&(now - step * i as i32))[..width].to_owned();
                 (
@@ -117,17 +95,28 @@ fn series(rows: &[&RunRow], now: DateTime<Utc>, hours: u32, days: u32) -> Series
                     },
                 )
             })
-            .collect();
-        for r in rows {
-            if let Some(b) = r.date.get(..width).and_then(|k| map.get_mut(k)) {
-                b.add(r);
+            .collect()
+    };
+    let mut hourly = empty(hours, Duration::hours(1), 13);
+    let mut daily = empty(days_n, Duration::days(1), 10);
+    for d in days {
+        let Ok(day) = d.get_str("day") else { continue };
+        if let (Some(b), Ok(total)) = (daily.get_mut(day), d.get_document("total")) {
+            b.add(total);
+        }
+        if let Ok(hs) = d.get_document("hours") {
+            for (hour, sums) in hs {
+                if let (Some(b), Bson::Document(sums)) =
+                    (hourly.get_mut(&format!("{day}T{hour}")), sums)
+                {
+                    b.add(sums);
+                }
             }
         }
-        map.into_values().collect()
-    };
+    }
     Series {
-        hourly: fill(hours, Duration::hours(1), 13),
-        daily: fill(days, Duration::days(1), 10),
+        hourly: hourly.into_values().collect(),
+        daily: daily.into_values().collect(),
     }
 }
 
@@ -141,60 +130,45 @@ impl Store {
         let now = Utc::now();
         let span = Duration::hours(i64::from(hours)).max(Duration::days(i64::from(days)));
         let since = ts(&(now - span))[..10].to_owned();
-        let mut f = doc! {"importDateTime": {"$gte": since}};
-        if let Some(s) = source {
-            f.insert("sourceId", s);
-        }
-        let docs: Vec<Document> = self
-            .coll(IMPORT_LOGS)
-            .find(f)
-            .sort(doc! {"importDateTime": -1})
-            .limit(MAX_STATS_RUNS)
-            .projection(
-                doc! {"sourceId": 1, "sourceName": 1, "importDateTime": 1, "status": 1,
-                "newJobs": 1, "updatedJobs": 1, "failedJobs": 1},
-            )
-            .max_time(QUERY_MAX_TIME)
-            .await?
-            .try_collect()
-            .await?;
-        let truncated = docs.len() as i64 == MAX_STATS_RUNS;
-        let rows: Vec<RunRow> = docs.iter().map(RunRow::from_doc).collect();
-        let all: Vec<&RunRow> = rows.iter().collect();
-        let mut per_source: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
-        for r in &rows {
-            per_source.entry(&r.source_id).or_default().push(r);
+        let docs = self.run_days(&since, source).await?;
+        let all: Vec<&Document> = docs.iter().collect();
+        let mut per_source: BTreeMap<&str, Vec<&Document>> = BTreeMap::new();
+        for d in &docs {
+            per_source
+                .entry(d.get_str("sourceId").unwrap_or_default())
+                .or_default()
+                .push(d);
         }
         let by_source = per_source
             .into_iter()
-            .map(|(id, rs)| SourceSeries {
+            .map(|(id, ds)| SourceSeries {
                 source_id: id.to_owned(),
-                source_name: rs
-                    .first()
-                    .map(|r| r.source_name.clone())
-                    .unwrap_or_default(),
-                series: series(&rs, now, hours, days),
+                // The newest day's name: a renamed source shows its current name.
+                source_name: ds
+                    .iter()
+                    .max_by_key(|d| d.get_str("day").unwrap_or_default())
+                    .and_then(|d| d.get_str("sourceName").ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+                series: series(&ds, now, hours, days),
             })
             .collect();
-        let runs_filter = source.map(|s| doc! {"sourceId": s}).unwrap_or_default();
-        let mut active = doc! {"status": {"$in": ["queued", "running"]}};
-        let mut jobs_filter = Document::new();
-        if let Some(s) = source {
-            active.insert("sourceId", s);
-            jobs_filter.insert("sources", s);
-        }
-        let mut open = jobs_filter.clone();
-        open.insert("status", "open");
+        let counts = self.run_counts(source).await?;
+        let sources = self
+            .coll(SOURCES)
+            .count_documents(doc! {})
+            .max_time(QUERY_MAX_TIME)
+            .await?;
         Ok(Stats {
-            total_runs: self.coll(IMPORT_LOGS).count_documents(runs_filter).await?,
-            active_runs: self.coll(IMPORT_LOGS).count_documents(active).await?,
-            total_jobs: self.coll(JOBS).count_documents(jobs_filter).await?,
-            open_jobs: self.coll(JOBS).count_documents(open).await?,
-            sources: self.coll(SOURCES).count_documents(doc! {}).await?,
+            total_runs: counts.runs.max(0) as u64,
+            active_runs: counts.active() as u64,
+            total_jobs: counts.new_jobs.max(0) as u64,
+            open_jobs: counts.open_jobs() as u64,
+            sources,
             generated_at: ts(&now),
             hours,
             days,
-            truncated,
+            truncated: false,
             overall: series(&all, now, hours, days),
             by_source,
         })
@@ -206,20 +180,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_fall_into_their_hour_and_day() {
+    fn days_fall_into_their_hour_and_day_buckets() {
         let now = DateTime::parse_from_rfc3339("2026-11-30T05:30:00Z")
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default();
-        let row = RunRow {
-            source_id: "s".into(),
-            source_name: "S".into(),
-            date: "2026-11-30T04:10:00.000Z".into(),
-            status: "failed".into(),
-            new_jobs: 2,
-            updated_jobs: 1,
-            failed_jobs: 3,
-        };
-        let s = series(&[&row], now, 3, 2);
+        let sums = doc! {"runs": 1_i64, "failedRuns": 1_i64, "newJobs": 2_i64,
+        "updatedJobs": 1_i64, "failedJobs": 3_i64};
+        let day = doc! {"sourceId": "s", "day": "2026-11-30", "total": sums.clone(),
+        "hours": {"04": sums}};
+        let s = series(&[&day], now, 3, 2);
         assert_eq!(s.hourly.len(), 3);
         assert_eq!(s.hourly[1].bucket, "2026-11-30T04");
         assert_eq!(s.hourly[1].new_jobs, 2);
