@@ -9,7 +9,7 @@ CARGO ?= cargo
 help:
 	@echo "make run    - install what is missing, start Redis and FerretDB, build, and run the daemon with its dashboard"
 	@echo "make test   - every check and test: fmt, clippy, Rust unit and integration tests, client lint/typecheck/tests, browser tests"
-	@echo "make bench  - benchmarks (results go to BENCHMARKS.md by hand)"
+	@echo "make bench  - benchmarks: ingestion, pipeline, job index memory, WebSocket fan-out, reads at 1,000,000 runs and jobs (results go to BENCHMARKS.md by hand)"
 	@echo "make soak   - fault-injection soak: 200 random scenarios against the release build (SEED=<n> replays one)"
 
 install:

@@ -2,10 +2,10 @@
 # `make bench`: every benchmark, in release builds, against Redis and FerretDB instances of its
 # own on free loopback ports. Prints markdown tables for BENCHMARKS.md (copy them there by hand,
 # with the date): ingestion (parse/normalize/sanitize vs feed-rs and a quick-xml floor), the
-# import pipeline (through the daemon vs insert_many), the job index's Redis memory per job, and
-# WebSocket fan-out.
+# import pipeline (through the daemon vs insert_many), the job index's Redis memory per job,
+# WebSocket fan-out, and read latency at 1,000,000 runs and jobs (BENCH_READS_N to change it).
 #
-#   scripts/bench.sh [ingest|pipeline|index|ws|all]
+#   scripts/bench.sh [ingest|pipeline|index|ws|reads|all]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
@@ -50,4 +50,9 @@ if [ "$what" = all ] || [ "$what" = ws ]; then
   echo; echo "## WebSocket fan-out"
   ulimit -n 65536 2>/dev/null || true
   TEST_MONGODB_URI="$MONGODB_URI" TEST_REDIS_URL="$REDIS_URL" cargo bench --locked --bench ws_fanout 2>&1 | grep -vE '^\s+(Compiling|Finished|Running)'
+fi
+if [ "$what" = all ] || [ "$what" = reads ]; then
+  services
+  echo; echo "## Reads at ${BENCH_READS_N:-1000000} runs and jobs"
+  BENCH_READS_N=${BENCH_READS_N:-1000000} cargo bench --locked --bench reads 2>&1 | grep -vE '^\s+(Compiling|Finished|Running)'
 fi

@@ -96,6 +96,17 @@ impl TestApp {
         }
     }
 
+    /// The store of the app's database, as the daemon opens it.
+    pub async fn store(&self) -> job_importer::store::mongo::Store {
+        job_importer::store::mongo::Store::connect(
+            &mongo_uri(),
+            self.db.name(),
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.daemon.base_url())
     }
@@ -411,7 +422,8 @@ pub async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Writes a run document as the pipeline would (for read-side tests).
+/// Writes a run document as the pipeline would (for read-side tests), then recounts the run
+/// counters as a daemon does for runs it did not write itself.
 pub async fn seed_run(app: &TestApp, run: &job_importer::domain::ImportRun) {
     let d = mongodb::bson::to_document(run).unwrap();
     app.db
@@ -419,6 +431,7 @@ pub async fn seed_run(app: &TestApp, run: &job_importer::domain::ImportRun) {
         .insert_one(d)
         .await
         .unwrap();
+    app.store().await.recount_runs().await.unwrap();
 }
 
 /// A queued run of `source` at `minutes_ago`, with its counters set by `f`.

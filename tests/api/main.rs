@@ -27,6 +27,7 @@ mod mappings;
 mod openapi;
 mod pipeline;
 mod processes;
+mod reads;
 mod recovery;
 mod replay;
 mod retention;
