@@ -8,6 +8,7 @@ use mongodb::bson::{Bson, Document, doc};
 
 use super::history::after;
 use super::{IMPORT_LOGS, JOBS, Store};
+use crate::domain::RunStatus;
 use crate::domain::time::format as ts;
 use crate::store::StoreError;
 use crate::store::job_index::{ForgottenJob, JobIndex};
@@ -32,17 +33,20 @@ fn cutoff(now: DateTime<Utc>, days: u32) -> String {
 impl Store {
     /// Deletes the finished runs that no rule keeps: older than their kind's age, and not
     /// among the newest `keep_per_source` runs of their source. Runs in progress are never
-    /// deleted. How many were deleted.
+    /// deleted. What is deleted is taken off the run counters (`run_counts`). How many were
+    /// deleted.
     pub async fn delete_old_runs(
         &self,
         r: &RunRetention,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let coll = self.coll(IMPORT_LOGS);
-        // (statuses, days) of each kind of run.
+        // (status, days) of each kind of run.
         let kinds = [
-            (["completed", "not_modified"], r.keep_days),
-            (["failed", "partial"], r.failed_keep_days),
+            (RunStatus::Completed, r.keep_days),
+            (RunStatus::NotModified, r.keep_days),
+            (RunStatus::Failed, r.failed_keep_days),
+            (RunStatus::Partial, r.failed_keep_days),
         ];
         if kinds.iter().all(|(_, days)| *days == 0) {
             return Ok(0);
@@ -71,16 +75,21 @@ impl Store {
                 ];
                 base = doc! {"$and": [base, after(&["importDateTime", "_id"], &values)]};
             }
-            for (statuses, days) in &kinds {
+            // One deletion per status: what each deleted is taken off the run counters.
+            for (status, days) in &kinds {
                 if *days == 0 {
                     continue;
                 }
                 let filter = doc! {"$and": [
                     base.clone(),
-                    {"status": {"$in": statuses.as_slice()}},
+                    {"status": status.as_str()},
                     {"importDateTime": {"$lt": cutoff(now, *days)}},
                 ]};
-                deleted += coll.delete_many(filter).await?.deleted_count;
+                let n = coll.delete_many(filter).await?.deleted_count;
+                if let Err(e) = self.count_runs_deleted(source, *status, n).await {
+                    tracing::warn!(source, error = %e, "deleted runs were not taken off the run counters");
+                }
+                deleted += n;
             }
         }
         Ok(deleted)

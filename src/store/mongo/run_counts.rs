@@ -1,18 +1,31 @@
-//! `run_counts`: one small document per source with the counts of its runs (created, ended by
-//! final status) and the sums of the ended runs' item counters. `/metrics`, the totals of
-//! `/api/stats` and the WebSocket's first screen read these few documents instead of every
-//! run.
+//! `run_counts`: a few small documents per source with the counts of its stored runs (created,
+//! ended by final status) and the sums of its ended runs' item counters. `/metrics`, the
+//! totals of `/api/stats`, the WebSocket's first screen and the `total` of a history page
+//! filtered by nothing but a source and/or a final status read these documents instead of the
+//! runs.
 //!
-//! A document is changed with `$inc` when a run of its source is created and when it ends.
-//! FerretDB 1.x applies an update as read-modify-write, so two concurrent `$inc`s on one
-//! document can lose one; a source's runs never write concurrently (one queued or running run
-//! per source, under the source's running lease, and that run's writes under its run lock),
-//! which is why the counters are kept per source and never in one global document. A run
-//! that ends is counted by the call that ended it: the end is a conditional update that only
-//! one caller wins.
+//! Each document has one kind of writer, and changes by `$inc` only. FerretDB 1.x applies an
+//! update as read-modify-write, so two concurrent updates of one document can lose one; no
+//! document here is written by two writers at once:
 //!
-//! Databases written before the counters existed, or a counter document lost, are recounted
-//! from `import_logs` once (`recount_runs`, at start when the marker in `meta` is missing).
+//! - `{source}|created` (`runs`): the insert of a run of the source, which happens under the
+//!   source's running lease (one queued or running run per source).
+//! - `{source}|ended` (`ended.{status}` and the item sums): the conditional update that ends a
+//!   run of the source; only one caller wins it, under the run's lock, and the source's next
+//!   run cannot start before the lease is freed after it. Kept apart from `created` because the
+//!   lease of a run that has just ended may be taken over while its end is being counted.
+//! - `{source}|retention` (`runs` and `ended.{status}`, negative): retention's deletion of the
+//!   source's old runs (`retention::delete_old_runs`), done by one daemon at a time (its lease),
+//!   one `delete_many` per status, so the number deleted of each status is exact.
+//!
+//! Retention takes runs off the run counts but not off the item sums: those stay sums over
+//! every run that ended since the counters began.
+//!
+//! Databases written before the counters existed are recounted from `import_logs` once
+//! (`recount_runs`, in the background at start when the marker in `meta` is missing; deleting
+//! that marker makes the next daemon that starts recount).
+
+use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
@@ -23,6 +36,14 @@ use crate::domain::{ImportRun, RunStatus};
 use crate::store::StoreError;
 
 pub const RUN_COUNTS: &str = "run_counts";
+/// The counter documents of a source, by writer (see the module's documentation).
+const CREATED: &str = "created";
+const ENDED: &str = "ended";
+const RETENTION: &str = "retention";
+
+fn counter_id(source_id: &str, writer: &str) -> String {
+    format!("{source_id}|{writer}")
+}
 /// `meta` document saying the counters cover every run (written after a recount).
 const COUNTED_MARK: &str = "runCounts";
 
@@ -98,17 +119,21 @@ impl RunCounts {
         c
     }
 
-    fn to_set(&self, source_id: &str) -> Document {
+    /// The documents a recount writes for one source: its runs, and their ends.
+    fn to_docs(&self, source_id: &str) -> [Document; 2] {
         let mut ended = Document::new();
         for (i, s) in FINAL_STATUSES.iter().enumerate() {
             ended.insert(s.as_str(), self.ended[i]);
         }
-        doc! {
-            "_id": source_id, "runs": self.runs, "ended": ended,
-            "totalFetched": self.total_fetched, "newJobs": self.new_jobs,
-            "updatedJobs": self.updated_jobs, "failedJobs": self.failed_jobs,
-            "closedJobs": self.closed_jobs, "reopenedJobs": self.reopened_jobs,
-        }
+        [
+            doc! {"_id": counter_id(source_id, CREATED), "sourceId": source_id, "runs": self.runs},
+            doc! {
+                "_id": counter_id(source_id, ENDED), "sourceId": source_id, "ended": ended,
+                "totalFetched": self.total_fetched, "newJobs": self.new_jobs,
+                "updatedJobs": self.updated_jobs, "failedJobs": self.failed_jobs,
+                "closedJobs": self.closed_jobs, "reopenedJobs": self.reopened_jobs,
+            },
+        ]
     }
 
     /// What one stored run adds: itself, and its end when it has ended.
@@ -148,7 +173,10 @@ impl Store {
     /// Counts a created run on its source.
     pub(crate) async fn count_run_created(&self, source_id: &str) -> Result<(), StoreError> {
         self.coll(RUN_COUNTS)
-            .update_one(doc! {"_id": source_id}, doc! {"$inc": {"runs": 1_i64}})
+            .update_one(
+                doc! {"_id": counter_id(source_id, CREATED)},
+                doc! {"$inc": {"runs": 1_i64}, "$set": {"sourceId": source_id}},
+            )
             .upsert(true)
             .await?;
         Ok(())
@@ -169,13 +197,40 @@ impl Store {
             "reopenedJobs": run.reopened_jobs,
         };
         self.coll(RUN_COUNTS)
-            .update_one(doc! {"_id": &run.source_id}, doc! {"$inc": inc})
+            .update_one(
+                doc! {"_id": counter_id(&run.source_id, ENDED)},
+                doc! {"$inc": inc, "$set": {"sourceId": &run.source_id}},
+            )
             .upsert(true)
             .await?;
         self.count_run_day(run).await
     }
 
-    /// The counts by source (`_id`), read from the counters.
+    /// Takes `n` runs of `status` that retention deleted off their source's run counts.
+    pub(crate) async fn count_runs_deleted(
+        &self,
+        source_id: &str,
+        status: RunStatus,
+        n: u64,
+    ) -> Result<(), StoreError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let n = -(n as i64);
+        self.coll(RUN_COUNTS)
+            .update_one(
+                doc! {"_id": counter_id(source_id, RETENTION)},
+                doc! {
+                    "$inc": {"runs": n, format!("ended.{}", status.as_str()): n},
+                    "$set": {"sourceId": source_id},
+                },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// The counts by source, read from the counters.
     pub async fn run_counts_by_source(&self) -> Result<Vec<(String, RunCounts)>, StoreError> {
         let docs: Vec<Document> = self
             .coll(RUN_COUNTS)
@@ -184,13 +239,16 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| {
-                let id = d.get_str("_id").ok()?.to_owned();
-                Some((id, RunCounts::from_doc(d)))
-            })
-            .collect())
+        let mut by: BTreeMap<String, RunCounts> = BTreeMap::new();
+        for d in &docs {
+            let Ok(source) = d.get_str("sourceId") else {
+                continue;
+            };
+            by.entry(source.to_owned())
+                .or_default()
+                .add(&RunCounts::from_doc(d));
+        }
+        Ok(by.into_iter().collect())
     }
 
     /// The counts of one source, or of every source summed.
@@ -242,10 +300,10 @@ impl Store {
             .is_some())
     }
 
-    /// Recounts every source's counters from `import_logs` (one read of every run, without a
-    /// time limit: it runs once, in the background) and marks them complete. Runs that
-    /// change meanwhile may be counted twice or not at all; the daemon recounts only before
-    /// any counter exists, or when told to.
+    /// Recounts every source's counters and days from `import_logs` (one read of every run,
+    /// without a time limit: it runs once, in the background) and marks them complete. A run
+    /// created or ended while the recount reads may be counted twice or not at all, so a
+    /// daemon recounts only a database whose counters were never marked complete.
     pub async fn recount_runs(&self) -> Result<RunCounts, StoreError> {
         let mut cursor = self
             .coll(IMPORT_LOGS)
@@ -257,7 +315,7 @@ impl Store {
             )
             .batch_size(10_000)
             .await?;
-        let mut by: std::collections::BTreeMap<String, RunCounts> = Default::default();
+        let mut by: BTreeMap<String, RunCounts> = BTreeMap::new();
         let mut days = super::run_days::DayRecount::new(chrono::Utc::now());
         while let Some(d) = cursor.try_next().await? {
             let source = d.get_str("sourceId").unwrap_or_default().to_owned();
@@ -271,9 +329,9 @@ impl Store {
         let mut total = RunCounts::default();
         let docs: Vec<Document> = by
             .iter()
-            .map(|(id, c)| {
+            .flat_map(|(id, c)| {
                 total.add(c);
-                c.to_set(id)
+                c.to_docs(id)
             })
             .collect();
         if !docs.is_empty() {
@@ -338,6 +396,10 @@ mod tests {
         assert_eq!(c.active(), 1);
         assert_eq!(c.ended_with(RunStatus::Failed), 1);
         assert_eq!((c.new_jobs, c.total_fetched), (2, 5));
-        assert_eq!(RunCounts::from_doc(&c.to_set("s")), c);
+        let mut again = RunCounts::default();
+        for d in c.to_docs("s") {
+            again.add(&RunCounts::from_doc(&d));
+        }
+        assert_eq!(again, c);
     }
 }
