@@ -145,7 +145,10 @@ impl Store {
             )
             .upsert(true)
             .await?;
-        self.prune_run_days().await
+        if let Err(e) = self.prune_run_days().await {
+            tracing::warn!(error = %e, "could not delete the run days past the longest window");
+        }
+        Ok(())
     }
 
     /// Deletes the days past `KEEP_DAYS`, at most once an hour per process.
