@@ -116,7 +116,12 @@ impl Pipeline {
             // that can't be told, a lease whose run never appears is freed by the next start
             // after `FOREIGN_LEASE_AFTER` (`take_running_lease`).
             match self.store.run_state(&run_id).await {
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => {
+                    // Stored, but `insert_run` did not get to count it.
+                    if let Err(e) = self.store.count_run_created(&source.id).await {
+                        tracing::warn!(%run_id, error = %e, "the run was not counted");
+                    }
+                }
                 Ok(None) => {
                     self.runs.release_running(&source.id, &run_id).await.ok();
                     return Err(e);
