@@ -21,9 +21,9 @@
 //!
 //! Not decided here: the run-document lock that serializes writers of one run (see
 //! `actors::pipeline::with_run_lock`) is part of the exactness protocol on every server, and
-//! so is the layout of the run counters (`run_counts`, `run_days`): one document per source,
-//! changed only by that source's runs one at a time, because FerretDB 1.x can lose one of two
-//! concurrent updates of one document.
+//! so is the layout of the run counters (`run_counts`, `run_days`): documents per source that
+//! one writer at a time changes, because FerretDB 1.x can lose one of two concurrent updates
+//! of one document.
 
 use std::sync::{Arc, OnceLock};
 
