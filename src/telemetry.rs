@@ -69,7 +69,10 @@ pub fn init() -> Option<&'static PrometheusHandle> {
 }
 
 fn describe() {
-    describe_gauge!(RUNS, "Import runs by status, as stored");
+    describe_gauge!(
+        RUNS,
+        "Import runs stored, by status (active: queued or running), from the run counters"
+    );
     describe_counter!(
         RUNS_FINISHED,
         "Runs fetched by this process that ended, by status"
