@@ -196,14 +196,19 @@ impl Store {
             "closedJobs": run.closed_jobs,
             "reopenedJobs": run.reopened_jobs,
         };
-        self.coll(RUN_COUNTS)
-            .update_one(
-                doc! {"_id": counter_id(&run.source_id, ENDED)},
-                doc! {"$inc": inc, "$set": {"sourceId": &run.source_id}},
-            )
-            .upsert(true)
-            .await?;
-        self.count_run_day(run).await
+        let counts = async {
+            self.coll(RUN_COUNTS)
+                .update_one(
+                    doc! {"_id": counter_id(&run.source_id, ENDED)},
+                    doc! {"$inc": inc, "$set": {"sourceId": &run.source_id}},
+                )
+                .upsert(true)
+                .await?;
+            Ok(())
+        };
+        // Both at once: what follows the end (the lease, the source's health) waits for them.
+        futures_util::future::try_join(counts, self.count_run_day(run)).await?;
+        Ok(())
     }
 
     /// Takes `n` runs of `status` that retention deleted off their source's run counts.
