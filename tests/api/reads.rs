@@ -21,16 +21,26 @@ async fn run_counters_and_days_equal_a_recount_after_runs_end() {
         ended.push(app.wait_final(&run).await);
     }
     let store = app.store().await;
-    // A run is counted just after the write that ended it.
+    // A run is counted just after the write that ended it, in the counters and its day at
+    // once: wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let live = loop {
+    let (live, days_live) = loop {
         let c = store.run_counts(None).await.unwrap();
-        if c.active() == 0 || std::time::Instant::now() > deadline {
-            break c;
+        let days = store.run_days("0000-00-00", None).await.unwrap();
+        let day_runs: i64 = days
+            .iter()
+            .filter_map(|d| d.get_document("total").ok())
+            .map(|t| match t.get("runs") {
+                Some(mongodb::bson::Bson::Int64(n)) => *n,
+                Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+                _ => 0,
+            })
+            .sum();
+        if (c.active() == 0 && day_runs == 3) || std::time::Instant::now() > deadline {
+            break (c, days);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    let days_live = store.run_days("0000-00-00", None).await.unwrap();
     assert_eq!(live.runs, 3);
     assert_eq!(live.active(), 0);
     let new_jobs: i64 = ended
