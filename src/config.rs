@@ -67,6 +67,9 @@ pub struct HttpSettings {
     /// Jobs read per database round trip by an export (`GET /api/jobs/export`); what an
     /// export holds in memory is about one such batch.
     pub export_batch_size: u32,
+    /// How old the job counts of `GET /api/stats` may be before a read starts a recount in
+    /// the background (a recount reads every job); 0 counts on every read.
+    pub jobs_count_max_age_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -82,6 +85,7 @@ impl Default for HttpSettings {
             rate_limit_create_source_per_minute: 20,
             trusted_proxies: Vec::new(),
             export_batch_size: 500,
+            jobs_count_max_age_secs: 60,
         }
     }
 }

@@ -120,3 +120,82 @@ async fn run_counters_and_days_equal_a_recount_after_runs_end() {
     );
     app.cleanup().await;
 }
+
+/// The job tiles of `/api/stats` come from a snapshot of the jobs, whatever path closed them
+/// (here an update behind the daemon's back, as a sweep or a link check would make): a stale
+/// snapshot is served with its time and recounted in the background.
+#[tokio::test]
+async fn job_counts_are_a_snapshot_of_the_jobs_recounted_when_stale() {
+    use futures_util::TryStreamExt;
+    use mongodb::bson::{Document, doc};
+    let app = TestApp::spawn().await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let source = app
+        .create_source("Counted", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let run = app.trigger(&source).await;
+    app.wait_final(&run).await;
+    let jobs = app.db.collection::<Document>("jobs");
+    let stored = jobs.count_documents(doc! {}).await.unwrap();
+    assert!(stored > 2);
+
+    let (s, st) = get_json(&app, "/api/stats").await;
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["totalJobs"], stored);
+    assert_eq!(st["openJobs"], stored);
+    let (_, one) = get_json(&app, &format!("/api/stats?source={source}")).await;
+    assert_eq!(one["openJobs"], stored);
+    let (_, other) = get_json(&app, "/api/stats?source=nobody").await;
+    assert_eq!(other["openJobs"], 0);
+    let first_count = st["jobsCountedAt"].as_str().unwrap().to_owned();
+
+    // Two jobs close outside any run.
+    let ids: Vec<String> = jobs
+        .find(doc! {})
+        .limit(2)
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.get_str("_id").unwrap().to_owned())
+        .collect();
+    jobs.update_many(
+        doc! {"_id": {"$in": &ids}},
+        doc! {"$set": {"status": "closed"}},
+    )
+    .await
+    .unwrap();
+
+    // Within the maximum age (60 s here) the snapshot is served as it is.
+    let (_, st) = get_json(&app, "/api/stats").await;
+    assert_eq!(st["openJobs"], stored);
+    assert_eq!(st["jobsCountedAt"], first_count.as_str());
+
+    // Stale: the read serves it and recounts in the background.
+    let store = app.store().await;
+    let served = store
+        .job_counts(chrono::Duration::milliseconds(1))
+        .await
+        .unwrap();
+    assert_eq!(served.all.open, stored);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let recounted = loop {
+        let saved = store.saved_job_counts().await.unwrap().unwrap();
+        if saved.counted_at != first_count || std::time::Instant::now() > deadline {
+            break saved;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(recounted.all.total, stored);
+    assert_eq!(recounted.all.open, stored - 2);
+    assert_eq!(recounted.of(Some(&source)).open, stored - 2);
+    let (_, st) = get_json(&app, "/api/stats").await;
+    assert_eq!(st["openJobs"], stored - 2);
+
+    // A maximum age of 0 counts on every read.
+    let now = store.job_counts(chrono::Duration::zero()).await.unwrap();
+    assert_eq!(now.all.open, stored - 2);
+    app.cleanup().await;
+}

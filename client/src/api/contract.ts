@@ -202,6 +202,7 @@ export const statsSpec: SpecOf<Stats> = {
   activeRuns: I(),
   totalJobs: I(),
   openJobs: I(),
+  jobsCountedAt: S(),
   sources: I(),
   generatedAt: S(),
   hours: I(),

@@ -309,6 +309,8 @@ export interface Stats {
   activeRuns: number;
   totalJobs: number;
   openJobs: number;
+  /** When `totalJobs` and `openJobs` were counted (a snapshot, refreshed in the background). */
+  jobsCountedAt: string;
   sources: number;
   generatedAt: string;
   hours: number;

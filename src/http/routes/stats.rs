@@ -40,6 +40,10 @@ pub async fn stats(
     let hours = in_range("hours", q.hours, 24, MAX_HOURS)?;
     let days = in_range("days", q.days, 14, MAX_DAYS)?;
     let source = validate::id("source", q.source.as_deref())?;
-    let stats = state.store.stats(hours, days, source.as_deref()).await?;
+    let max_age = chrono::Duration::seconds(state.settings.http.jobs_count_max_age_secs as i64);
+    let stats = state
+        .store
+        .stats(hours, days, source.as_deref(), max_age)
+        .await?;
     Ok(HttpResponse::Ok().json(stats))
 }

@@ -19,6 +19,7 @@ pub mod compat;
 pub mod expiry;
 pub mod history;
 pub mod index_epoch;
+pub mod job_counts;
 pub mod job_facts;
 pub mod jobs;
 pub mod jobs_export;
@@ -75,6 +76,8 @@ pub struct Store {
     pub(crate) index: Option<super::job_index::JobIndex>,
     /// Which server this is, and what that means for the store's commands.
     compat: compat::Compat,
+    /// Whether a recount of the jobs for the stats is under way (see `job_counts`).
+    recounting: job_counts::Recounting,
 }
 
 impl Store {
@@ -94,6 +97,7 @@ impl Store {
             redis: None,
             index: None,
             compat: compat::Compat::default(),
+            recounting: job_counts::Recounting::default(),
         })
     }
 

@@ -96,11 +96,6 @@ impl RunCounts {
         self.reopened_jobs += o.reopened_jobs;
     }
 
-    /// Jobs the runs created, less those they closed, plus those they reopened.
-    pub fn open_jobs(&self) -> i64 {
-        (self.new_jobs - self.closed_jobs + self.reopened_jobs).max(0)
-    }
-
     fn from_doc(d: &Document) -> Self {
         let ended = d.get_document("ended").ok();
         let mut c = Self {

@@ -66,10 +66,13 @@ pub struct SourceSeries {
 pub struct Stats {
     pub total_runs: u64,
     pub active_runs: u64,
-    /// Jobs the runs created (of the source: that its runs created).
+    /// Jobs stored (of the source: that carry it), as counted at `jobs_counted_at`.
     pub total_jobs: u64,
-    /// Jobs the runs created, less those they closed, plus those they reopened.
+    /// Of those, the open ones.
     pub open_jobs: u64,
+    /// When the job counts were made (see `job_counts`: a snapshot no older than
+    /// `http.jobs_count_max_age_secs` plus the time a recount takes).
+    pub jobs_counted_at: String,
     pub sources: u64,
     pub generated_at: String,
     pub hours: u32,
@@ -121,11 +124,13 @@ fn series(days: &[&Document], now: DateTime<Utc>, hours: u32, days_n: u32) -> Se
 }
 
 impl Store {
+    /// `jobs_max_age`: how old the job counts may be (see `job_counts`).
     pub async fn stats(
         &self,
         hours: u32,
         days: u32,
         source: Option<&str>,
+        jobs_max_age: Duration,
     ) -> Result<Stats, StoreError> {
         let now = Utc::now();
         let span = Duration::hours(i64::from(hours)).max(Duration::days(i64::from(days)));
@@ -154,6 +159,8 @@ impl Store {
             })
             .collect();
         let counts = self.run_counts(source).await?;
+        let jobs = self.job_counts(jobs_max_age).await?;
+        let tally = jobs.of(source);
         let sources = self
             .coll(SOURCES)
             .count_documents(doc! {})
@@ -162,8 +169,9 @@ impl Store {
         Ok(Stats {
             total_runs: counts.runs.max(0) as u64,
             active_runs: counts.active() as u64,
-            total_jobs: counts.new_jobs.max(0) as u64,
-            open_jobs: counts.open_jobs() as u64,
+            total_jobs: tally.total,
+            open_jobs: tally.open,
+            jobs_counted_at: jobs.counted_at,
             sources,
             generated_at: ts(&now),
             hours,
