@@ -1,7 +1,8 @@
 //! Read latency at scale: a database filled with N runs (`import_logs`) and N jobs shaped as
 //! the daemon writes them (`ImportRun` encoded by the store's encoder; jobs built by the
-//! daemon's own `new_job_document`), then the daemon started in-process against it, and the
-//! reads a dashboard and a Prometheus scraper make timed over HTTP: `/metrics`, `/api/stats`
+//! daemon's own `new_job_document`), the run feed a FerretDB daemon keeps for the newest 1,000
+//! runs (`Store::feed_run`), then a daemon with the `http` role started in-process against it,
+//! and the reads a dashboard and a Prometheus scraper make timed over HTTP: `/metrics`, `/api/stats`
 //! (default window, the longest window, one source), the first history page, the first jobs
 //! page and a job search. Prints the median and p95 of each.
 //!
@@ -21,6 +22,8 @@ use mongodb::bson::{Document, RawDocumentBuf};
 
 const SOURCES: usize = 20;
 const BATCH: usize = 10_000;
+/// Runs whose states the run feed holds (the newest).
+const FEED_RUNS: usize = 1_000;
 const WORDS: [&str; 12] = [
     "rust", "python", "golang", "react", "kotlin", "data", "platform", "security", "mobile",
     "cloud", "backend", "frontend",
@@ -35,6 +38,10 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 
 /// Run `i` of `n`, spread over the last 120 days (newest last), mostly completed.
 fn run(i: usize, n: usize, now: chrono::DateTime<Utc>) -> Document {
+    job_importer::store::encode(&run_model(i, n, now)).unwrap()
+}
+
+fn run_model(i: usize, n: usize, now: chrono::DateTime<Utc>) -> ImportRun {
     let age = chrono::Duration::seconds(((n - i) as i64 * 120 * 86_400) / n as i64);
     let at = now - age;
     let s = i % SOURCES;
@@ -65,7 +72,7 @@ fn run(i: usize, n: usize, now: chrono::DateTime<Utc>) -> Document {
     r.batches_done = 1;
     r.items_done = 50;
     r.version = 6;
-    job_importer::store::encode(&r).unwrap()
+    r
 }
 
 fn job(i: usize, now: chrono::DateTime<Utc>) -> RawDocumentBuf {
@@ -121,6 +128,33 @@ async fn fill(db: &mongodb::Database, n: usize) {
         eprintln!(
             "filled {} runs in {:.0} s",
             n - have,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    // The run feed (on a server that keeps one, see `store::mongo::run_feed`): what the daemon
+    // appends for the newest runs, each created (its first version) and then ended.
+    let feed = db.collection::<Document>("run_feed");
+    if feed.estimated_document_count().await.unwrap() == 0 {
+        let t = Instant::now();
+        let store = job_importer::store::mongo::Store::connect(
+            &std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into()),
+            db.name(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        store.ensure_indexes().await.unwrap();
+        store.ensure_run_feed().await.unwrap();
+        for i in n.saturating_sub(FEED_RUNS)..n {
+            let ended = run_model(i, n, now);
+            let mut created = ended.clone();
+            created.version = 1;
+            created.status = RunStatus::Queued;
+            store.feed_run(&created).await.unwrap();
+            store.feed_run(&ended).await.unwrap();
+        }
+        eprintln!(
+            "fed the newest {FEED_RUNS} runs in {:.0} s",
             t.elapsed().as_secs_f64()
         );
     }
@@ -194,7 +228,10 @@ async fn main() {
     s.redis.url = Secret::new(redis_url);
     s.redis.prefix = format!("bench-reads:{}", &tag[..12]);
     let t = Instant::now();
-    let daemon = tokio::task::spawn_blocking(move || app::spawn(s, Roles::ALL))
+    // A daemon that serves the API only: the passes of a scheduler's daemon (retention, the
+    // sweeps, link checks) would change the database and share the machine while it is timed.
+    let roles: Roles = "http".parse().unwrap();
+    let daemon = tokio::task::spawn_blocking(move || app::spawn(s, roles))
         .await
         .unwrap()
         .expect("the daemon starts");

@@ -302,6 +302,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
     let shutdown = CancellationToken::new();
     crate::telemetry::init();
     pipeline.store.ensure_history_indexes().await?;
+    pipeline.store.ensure_run_feed().await?;
     pipeline.store.ensure_audit_indexes().await?;
     pipeline.store.prepare_run_counts().await?;
     // The broker (and its Redis subscription) gets a thread of its own, so a run's change is

@@ -517,6 +517,9 @@ impl Pipeline {
     /// Sends a run's new state to every daemon's broker. Losing one publish is tolerable: every
     /// update carries the run's version, and clients catch up from MongoDB.
     pub async fn publish(&self, run: &ImportRun) {
+        if let Err(e) = self.store.feed_run(run).await {
+            tracing::warn!(run_id = %run.id, error = %e, "could not append a run to the run feed");
+        }
         match update_event(run) {
             Ok(json) => {
                 if let Err(e) = self

@@ -199,3 +199,107 @@ async fn job_counts_are_a_snapshot_of_the_jobs_recounted_when_stale() {
     assert_eq!(now.all.open, stored - 2);
     app.cleanup().await;
 }
+
+/// On FerretDB the first history pages come from the capped run feed: they equal what
+/// `import_logs` says (read through the native path), runs deleted by retention leave them, and
+/// a feed that cannot tell (runs stored before it existed) hands the read to `import_logs`.
+#[tokio::test]
+async fn the_run_feed_pages_equal_the_stored_runs() {
+    use job_importer::domain::RunStatus;
+    use job_importer::store::mongo::compat::Server;
+    use job_importer::store::mongo::history::{RunQuery, RunSort};
+    use job_importer::store::mongo::runs::RunFilter;
+    let app = TestApp::spawn().await;
+    let feed = serve_feed(fixture("jobicy_wpjm.xml")).await;
+    let ok = app
+        .create_source("Fed", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let broken = app
+        .create_source("Broken", &format!("{}/missing.xml", feed.uri()))
+        .await;
+    for source in [&ok, &broken, &ok, &broken, &ok] {
+        let run = app.trigger(source).await;
+        app.wait_final(&run).await;
+    }
+    let fed = app.store().await;
+    let native = app.store().await.with_server(Server::MongoDb {
+        version: "7.0".into(),
+    });
+    let page = |page: u64, limit: u64| RunQuery {
+        filter: RunFilter::default(),
+        sort: RunSort::Date,
+        page,
+        limit,
+        cursor: None,
+    };
+    let ids = |p: &job_importer::store::mongo::history::RunPage| -> Vec<(String, String, i64)> {
+        p.page
+            .items
+            .iter()
+            .map(|r| (r.id.clone(), r.status.as_str().to_owned(), r.version))
+            .collect()
+    };
+    // The feed answers, with every run's newest state.
+    let from_feed = fed
+        .newest_runs(5, 5)
+        .await
+        .unwrap()
+        .expect("the feed answers");
+    assert_eq!(from_feed.len(), 5);
+    assert!(from_feed.iter().all(|r| r.status.is_final()));
+    for (p, l) in [(1, 2), (2, 2), (3, 2), (1, 5), (1, 20)] {
+        let a = fed.query_runs(&page(p, l)).await.unwrap();
+        let b = native.query_runs(&page(p, l)).await.unwrap();
+        assert_eq!(ids(&a), ids(&b), "page {p} of {l}");
+        assert_eq!(a.page.total, 5);
+        assert_eq!(a.next_cursor, b.next_cursor);
+    }
+    // Retention deleted the broken source's failed runs: the feed leaves them out.
+    let logs = app.db.collection::<mongodb::bson::Document>("import_logs");
+    logs.delete_many(mongodb::bson::doc! {"sourceId": &broken, "status": "failed"})
+        .await
+        .unwrap();
+    fed.feed_runs_deleted(&broken, RunStatus::Failed, "9999-12-31T00:00:00.000Z", 0)
+        .await
+        .unwrap();
+    let a = fed
+        .newest_runs(3, 3)
+        .await
+        .unwrap()
+        .expect("the feed answers");
+    assert_eq!(a.len(), 3);
+    assert!(a.iter().all(|r| r.source_id == ok));
+    let b = native.query_runs(&page(1, 3)).await.unwrap();
+    assert_eq!(
+        a.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        b.page
+            .items
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>()
+    );
+    // Runs stored before the feed began: the feed cannot tell, `import_logs` answers.
+    app.db
+        .collection::<mongodb::bson::Document>("run_feed")
+        .drop()
+        .await
+        .unwrap();
+    assert!(fed.newest_runs(3, 3).await.unwrap().is_none());
+    let a = fed.query_runs(&page(1, 3)).await.unwrap();
+    assert_eq!(ids(&a), ids(&b));
+    // A daemon's start makes it again; it cannot tell the runs stored before.
+    fed.ensure_run_feed().await.unwrap();
+    assert!(fed.newest_runs(3, 3).await.unwrap().is_none());
+    // An append to a dropped feed makes a plain collection, which a start replaces.
+    app.db
+        .collection::<mongodb::bson::Document>("run_feed")
+        .drop()
+        .await
+        .unwrap();
+    let run = app.trigger(&ok).await;
+    app.wait_final(&run).await;
+    assert!(fed.newest_runs(1, 4).await.unwrap().is_none());
+    fed.ensure_run_feed().await.unwrap();
+    assert!(fed.newest_runs(1, 4).await.unwrap().is_none());
+    app.cleanup().await;
+}

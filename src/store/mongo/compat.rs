@@ -19,6 +19,14 @@
 //!   instead of 16 at once; the `jobs` collection's UUID, checked on every server, still
 //!   catches a dropped, replaced or restored collection.
 //!
+//! - `queries_scan`: FerretDB 1.x on SQLite uses no index for a query. Its `_id` index is
+//!   built on the expression `_ferretdb_sjson->"_id"` while its queries filter on
+//!   `_ferretdb_sjson->'$._id'`, and no other filter or sort is handed to SQLite at all, so a
+//!   sorted page of a large collection reads the whole collection. It does hand over the
+//!   insertion order of a capped collection (`$natural`), and stops reading when a page is
+//!   full. So the first pages of the unfiltered history are read from a capped feed of the
+//!   runs' published states (`run_feed`), which is written only on such a server.
+//!
 //! Not decided here: the run-document lock that serializes writers of one run (see
 //! `actors::pipeline::with_run_lock`) is part of the exactness protocol on every server, and
 //! so is the layout of the run counters (`run_counts`, `run_days`): documents per source that
@@ -110,6 +118,12 @@ impl Compat {
         !self.native()
     }
 
+    /// A filtered or sorted query reads the whole collection (see the module's documentation):
+    /// keep the run feed and read the newest runs from it.
+    pub fn queries_scan(&self) -> bool {
+        !self.native()
+    }
+
     /// The most documents one ordered `insert_many` may carry and still stop at its first
     /// failure (see the module's documentation); `None` when the server honours any size.
     pub fn ordered_insert_limit(&self) -> Option<usize> {
@@ -149,11 +163,13 @@ mod tests {
         assert!(f.one_index_per_command());
         assert_eq!(f.ordered_insert_limit(), Some(100));
         assert!(f.id_lookups_scan());
+        assert!(f.queries_scan());
         let m = Compat::for_server(Server::MongoDb {
             version: "7".into(),
         });
         assert!(!m.one_index_per_command());
         assert_eq!(m.ordered_insert_limit(), None);
         assert!(!m.id_lookups_scan());
+        assert!(!m.queries_scan());
     }
 }

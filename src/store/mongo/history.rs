@@ -136,20 +136,35 @@ impl Store {
             filter = doc! {"$and": [filter, after(keys, &values)]};
             skip = 0;
         }
-        let docs: Vec<Document> = coll
-            .find(filter)
-            .sort(sort)
-            .skip(skip)
-            .limit(q.limit as i64)
-            .projection(list_projection())
-            .max_time(QUERY_MAX_TIME)
-            .await?
-            .try_collect()
-            .await?;
-        let items = docs
-            .into_iter()
-            .map(decode)
-            .collect::<Result<Vec<ImportRun>, _>>()?;
+        let upto = q.page.max(1) * q.limit;
+        let from_feed = if self.compat().queries_scan()
+            && q.cursor.is_none()
+            && q.sort == RunSort::Date
+            && filter.is_empty()
+            && upto <= super::run_feed::FEED_PAGE_RUNS
+        {
+            self.newest_runs(upto as usize, total).await?
+        } else {
+            None
+        };
+        let items = match from_feed {
+            Some(runs) => runs.into_iter().skip(skip as usize).collect(),
+            None => {
+                let docs: Vec<Document> = coll
+                    .find(filter)
+                    .sort(sort)
+                    .skip(skip)
+                    .limit(q.limit as i64)
+                    .projection(list_projection())
+                    .max_time(QUERY_MAX_TIME)
+                    .await?
+                    .try_collect()
+                    .await?;
+                docs.into_iter()
+                    .map(decode)
+                    .collect::<Result<Vec<ImportRun>, _>>()?
+            }
+        };
         let next_cursor = (items.len() as u64 == q.limit)
             .then(|| items.last().map(|r| Cursor::of(r).encode()))
             .flatten();

@@ -31,6 +31,7 @@ pub mod preview;
 pub mod retention;
 pub mod run_counts;
 pub mod run_days;
+pub mod run_feed;
 pub mod runs;
 pub mod sources;
 pub mod stats;

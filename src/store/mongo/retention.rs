@@ -86,6 +86,13 @@ impl Store {
                     {"importDateTime": {"$lt": cutoff(now, *days)}},
                 ]};
                 let n = coll.delete_many(filter).await?.deleted_count;
+                if n > 0
+                    && let Err(e) = self
+                        .feed_runs_deleted(source, *status, &cutoff(now, *days), r.keep_per_source)
+                        .await
+                {
+                    tracing::warn!(source, error = %e, "deleted runs were not noted in the run feed");
+                }
                 if let Err(e) = self.count_runs_deleted(source, *status, n).await {
                     tracing::warn!(source, error = %e, "deleted runs were not taken off the run counters");
                 }
