@@ -1,6 +1,6 @@
 //! Read latency at scale: a database filled with N runs (`import_logs`) and N jobs shaped as
 //! the daemon writes them (`ImportRun` encoded by the store's encoder; jobs built by the
-//! daemon's own `new_job_document`), the run feed a FerretDB daemon keeps for the newest 1,000
+//! daemon's own `new_job_document`), the run feed a FerretDB daemon keeps for the newest 400
 //! runs (`Store::feed_run`), then a daemon with the `http` role started in-process against it,
 //! and the reads a dashboard and a Prometheus scraper make timed over HTTP: `/metrics`, `/api/stats`
 //! (default window, the longest window, one source), the first history page, the first jobs
@@ -23,7 +23,7 @@ use mongodb::bson::{Document, RawDocumentBuf};
 const SOURCES: usize = 20;
 const BATCH: usize = 10_000;
 /// Runs whose states the run feed holds (the newest).
-const FEED_RUNS: usize = 1_000;
+const FEED_RUNS: usize = 400;
 const WORDS: [&str; 12] = [
     "rust", "python", "golang", "react", "kotlin", "data", "platform", "security", "mobile",
     "cloud", "backend", "frontend",

@@ -22,10 +22,10 @@
 //! - `queries_scan`: FerretDB 1.x on SQLite uses no index for a query. Its `_id` index is
 //!   built on the expression `_ferretdb_sjson->"_id"` while its queries filter on
 //!   `_ferretdb_sjson->'$._id'`, and no other filter or sort is handed to SQLite at all, so a
-//!   sorted page of a large collection reads the whole collection. It does hand over the
-//!   insertion order of a capped collection (`$natural`), and stops reading when a page is
-//!   full. So the first pages of the unfiltered history are read from a capped feed of the
-//!   runs' published states (`run_feed`), which is written only on such a server.
+//!   sorted page of a large collection reads the whole collection. A capped collection keeps
+//!   its insertion order (`$natural`) and a bounded size, so the first pages of the unfiltered
+//!   history are read from a small capped feed of the runs' changes of status (`run_feed`),
+//!   which is written only on such a server.
 //!
 //! Not decided here: the run-document lock that serializes writers of one run (see
 //! `actors::pipeline::with_run_lock`) is part of the exactness protocol on every server, and

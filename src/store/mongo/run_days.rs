@@ -1,20 +1,26 @@
-//! `run_days`: what `/api/stats` draws its series from. One document per source and UTC day
-//! (`_id` `{source}|{YYYY-MM-DD}`) with the day's sums (`total`) and each hour's (`hours.HH`):
-//! runs, failed runs, new, updated and failed items, bucketed by the run's `importDateTime`.
-//! A run is added when it ends, with `$inc`, under the same rule as the run counters (only
-//! runs of its source write the document, one at a time; see `run_counts`). Days older than
-//! the longest window the API serves are deleted, so a stats read is one read of a
-//! collection of at most sources × 91 small documents, whatever the history holds.
+//! `run_days`: what `/api/stats` draws its series from. One document per source (`_id` = the
+//! source's id) holding the sums of its ended runs per UTC day (`days`) and per hour (`hours`,
+//! the last `KEEP_HOUR_DAYS` days): runs, failed runs, new, updated and failed items, bucketed
+//! by the run's `importDateTime`. Each map is kept as one JSON string
+//! (`{"YYYY-MM-DD": [runs, failedRuns, newJobs, updatedJobs, failedJobs], ...}`, hours keyed
+//! `YYYY-MM-DDTHH`): FerretDB parses every field of every document it reads (about 5 µs a
+//! field), and a stats read takes every source's document, so a source costs a few fields
+//! however many buckets it holds.
+//!
+//! A run is added when it ends: the document is read, the run added, buckets past the kept
+//! days dropped, and the document replaced. That read-modify-write is safe because only runs of
+//! its source write a source's document, one at a time, under the same rule as the run
+//! counters (see `run_counts`). A stats read is one read of a collection of one small
+//! document per source, whatever the history holds.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
 use super::history::QUERY_MAX_TIME;
-use super::{IMPORT_LOGS, Store};
+use super::Store;
 use crate::domain::time::format as ts;
 use crate::domain::{ImportRun, RunStatus};
 use crate::store::StoreError;
@@ -24,22 +30,29 @@ pub const RUN_DAYS: &str = "run_days";
 pub const MAX_STATS_DAYS: u32 = 90;
 /// Days kept: the longest window, and the day in progress.
 pub const KEEP_DAYS: i64 = MAX_STATS_DAYS as i64 + 1;
-/// How often a process deletes days past `KEEP_DAYS`.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Days whose hours are kept: the longest hourly window (168 hours), and the day in progress.
+pub const KEEP_HOUR_DAYS: i64 = 8;
 
-static LAST_PRUNE: Mutex<Option<Instant>> = Mutex::new(None);
+/// The sums of one bucket: runs, failed runs, new, updated and failed items.
+type Sums = [i64; 5];
+const SUM_NAMES: [&str; 5] = ["runs", "failedRuns", "newJobs", "updatedJobs", "failedJobs"];
 
-/// The five sums of one bucket, as stored.
-fn sums(status: &str, new: i64, updated: i64, failed: i64) -> Document {
-    doc! {
-        "runs": 1_i64,
-        "failedRuns": i64::from(status == RunStatus::Failed.as_str()),
-        "newJobs": new, "updatedJobs": updated, "failedJobs": failed,
-    }
+fn sums(status: &str, new: i64, updated: i64, failed: i64) -> Sums {
+    [
+        1,
+        i64::from(status == RunStatus::Failed.as_str()),
+        new,
+        updated,
+        failed,
+    ]
 }
 
-fn day_id(source: &str, day: &str) -> String {
-    format!("{source}|{day}")
+fn sums_doc(s: &Sums) -> Document {
+    SUM_NAMES
+        .iter()
+        .zip(s)
+        .map(|(k, v)| ((*k).to_owned(), Bson::Int64(*v)))
+        .collect()
 }
 
 fn int(d: &Document, k: &str) -> i64 {
@@ -51,122 +64,157 @@ fn int(d: &Document, k: &str) -> i64 {
     }
 }
 
-/// Adds `sums` into `into` (both bucket documents).
-fn add_into(into: &mut Document, sums: &Document) {
-    for (k, v) in sums {
-        let n = into.get(k).map_or(0, |_| int(into, k));
-        let add = match v {
-            Bson::Int64(x) => *x,
-            Bson::Int32(x) => i64::from(*x),
-            _ => 0,
+/// One source's buckets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Pack {
+    name: String,
+    days: BTreeMap<String, Sums>,
+    hours: BTreeMap<String, Sums>,
+}
+
+impl Pack {
+    fn from_doc(d: &Document) -> Self {
+        let map = |k: &str| -> BTreeMap<String, Sums> {
+            d.get_str(k)
+                .ok()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default()
         };
-        into.insert(k.clone(), n + add);
+        Self {
+            name: d.get_str("sourceName").unwrap_or_default().to_owned(),
+            days: map("days"),
+            hours: map("hours"),
+        }
+    }
+
+    fn to_doc(&self, source: &str) -> Document {
+        let json = |m: &BTreeMap<String, Sums>| serde_json::to_string(m).unwrap_or_default();
+        doc! {
+            "_id": source, "sourceId": source, "sourceName": &self.name,
+            "days": json(&self.days), "hours": json(&self.hours),
+        }
+    }
+
+    /// Adds a run created at `date` (a stored timestamp) with `sums`.
+    fn add(&mut self, date: &str, s: &Sums) {
+        if date.len() < 13 {
+            return;
+        }
+        for (map, key) in [
+            (&mut self.days, &date[..10]),
+            (&mut self.hours, &date[..13]),
+        ] {
+            let b = map.entry(key.to_owned()).or_default();
+            for (a, x) in b.iter_mut().zip(s) {
+                *a += x;
+            }
+        }
+    }
+
+    /// Drops the buckets past the kept days.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        let day = |n: i64| ts(&(now - chrono::Duration::days(n)))[..10].to_owned();
+        let (days, hours) = (day(KEEP_DAYS), day(KEEP_HOUR_DAYS));
+        self.days.retain(|k, _| *k >= days);
+        self.hours.retain(|k, _| k[..10] >= *hours);
+    }
+
+    /// The day documents `/api/stats` reads (`day`, `sourceId`, `sourceName`, `total` and
+    /// `hours.HH`), from `since_day` on.
+    fn day_docs(&self, source: &str, since_day: &str, out: &mut Vec<Document>) {
+        for (day, total) in self.days.range(since_day.to_owned()..) {
+            let hours: Document = self
+                .hours
+                .range(format!("{day}T")..format!("{day}U"))
+                .map(|(k, s)| (k[11..13].to_owned(), Bson::Document(sums_doc(s))))
+                .collect();
+            out.push(doc! {
+                "_id": format!("{source}|{day}"), "sourceId": source, "sourceName": &self.name,
+                "day": day, "total": sums_doc(total), "hours": hours,
+            });
+        }
     }
 }
 
-/// The day documents of a recount, built in memory from every run.
+/// The source documents of a recount, built in memory from every run.
 pub struct DayRecount {
-    since: String,
-    days: std::collections::BTreeMap<String, Document>,
+    now: DateTime<Utc>,
+    sources: BTreeMap<String, Pack>,
 }
 
 impl DayRecount {
     pub fn new(now: DateTime<Utc>) -> Self {
         Self {
-            since: ts(&(now - chrono::Duration::days(KEEP_DAYS)))[..10].to_owned(),
-            days: Default::default(),
+            now,
+            sources: Default::default(),
         }
     }
 
     /// Adds one run document (needs `sourceId`, `sourceName`, `status`, `importDateTime` and
-    /// the item counters); runs not ended or older than the kept days are left out.
+    /// the item counters); runs not ended are left out, and buckets past the kept days.
     pub fn add(&mut self, d: &Document) {
         let status = d.get_str("status").unwrap_or_default();
-        let date = d.get_str("importDateTime").unwrap_or_default();
-        if !RunStatus::parse(status).is_some_and(RunStatus::is_final)
-            || date.len() < 13
-            || date[..10] < *self.since
-        {
+        if !RunStatus::parse(status).is_some_and(RunStatus::is_final) {
             return;
         }
         let source = d.get_str("sourceId").unwrap_or_default();
-        let s = sums(
-            status,
-            int(d, "newJobs"),
-            int(d, "updatedJobs"),
-            int(d, "failedJobs"),
+        let pack = self.sources.entry(source.to_owned()).or_default();
+        if pack.name.is_empty() {
+            d.get_str("sourceName")
+                .unwrap_or_default()
+                .clone_into(&mut pack.name);
+        }
+        pack.add(
+            d.get_str("importDateTime").unwrap_or_default(),
+            &sums(
+                status,
+                int(d, "newJobs"),
+                int(d, "updatedJobs"),
+                int(d, "failedJobs"),
+            ),
         );
-        let entry = self
-            .days
-            .entry(day_id(source, &date[..10]))
-            .or_insert_with(|| {
-                doc! {
-                    "sourceId": source, "sourceName": d.get_str("sourceName").unwrap_or_default(),
-                    "day": &date[..10], "total": {}, "hours": {},
-                }
-            });
-        if let Ok(t) = entry.get_document_mut("total") {
-            add_into(t, &s);
-        }
-        if let Ok(h) = entry.get_document_mut("hours") {
-            let hour = &date[11..13];
-            if h.get_document(hour).is_err() {
-                h.insert(hour, Document::new());
-            }
-            if let Ok(b) = h.get_document_mut(hour) {
-                add_into(b, &s);
-            }
-        }
+    }
+
+    fn finish(mut self) -> Vec<Document> {
+        self.sources
+            .iter_mut()
+            .map(|(source, pack)| {
+                pack.prune(self.now);
+                pack.to_doc(source)
+            })
+            .collect()
     }
 }
 
 impl Store {
-    /// Adds an ended run to its source's day.
+    /// Adds an ended run to its source's document.
     pub(crate) async fn count_run_day(&self, run: &ImportRun) -> Result<(), StoreError> {
-        let date = ts(&run.import_date_time);
-        let s = sums(
-            run.status.as_str(),
-            run.new_jobs,
-            run.updated_jobs,
-            run.failed_jobs,
+        let coll = self.coll(RUN_DAYS);
+        let mut pack = coll
+            .find_one(doc! {"_id": &run.source_id})
+            .max_time(QUERY_MAX_TIME)
+            .await?
+            .map(|d| Pack::from_doc(&d))
+            .unwrap_or_default();
+        run.source_name.clone_into(&mut pack.name);
+        pack.add(
+            &ts(&run.import_date_time),
+            &sums(
+                run.status.as_str(),
+                run.new_jobs,
+                run.updated_jobs,
+                run.failed_jobs,
+            ),
         );
-        let mut inc = Document::new();
-        for (k, v) in &s {
-            inc.insert(format!("total.{k}"), v.clone());
-            inc.insert(format!("hours.{}.{k}", &date[11..13]), v.clone());
-        }
-        self.coll(RUN_DAYS)
-            .update_one(
-                doc! {"_id": day_id(&run.source_id, &date[..10])},
-                doc! {
-                    "$inc": inc,
-                    "$set": {"sourceId": &run.source_id, "sourceName": &run.source_name, "day": &date[..10]},
-                },
-            )
+        pack.prune(Utc::now());
+        coll.replace_one(doc! {"_id": &run.source_id}, pack.to_doc(&run.source_id))
             .upsert(true)
             .await?;
-        if let Err(e) = self.prune_run_days().await {
-            tracing::warn!(error = %e, "could not delete the run days past the longest window");
-        }
         Ok(())
     }
 
-    /// Deletes the days past `KEEP_DAYS`, at most once an hour per process.
-    async fn prune_run_days(&self) -> Result<(), StoreError> {
-        if let Ok(mut last) = LAST_PRUNE.lock() {
-            if last.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
-                return Ok(());
-            }
-            *last = Some(Instant::now());
-        }
-        let cutoff = ts(&(Utc::now() - chrono::Duration::days(KEEP_DAYS)))[..10].to_owned();
-        self.coll(RUN_DAYS)
-            .delete_many(doc! {"day": {"$lt": cutoff}})
-            .await?;
-        Ok(())
-    }
-
-    /// Every kept day (of one source, or all), read whole: the collection stays small.
+    /// The day documents from `since_day` on (of one source, or all), from one read of every
+    /// source's document (the collection stays small).
     pub async fn run_days(
         &self,
         since_day: &str,
@@ -179,49 +227,26 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        Ok(docs
-            .into_iter()
-            .filter(|d| d.get_str("day").is_ok_and(|day| day >= since_day))
-            .filter(|d| source.is_none_or(|s| d.get_str("sourceId") == Ok(s)))
-            .collect())
+        let mut out = Vec::new();
+        for d in &docs {
+            let Ok(id) = d.get_str("sourceId") else {
+                continue;
+            };
+            if source.is_none_or(|s| s == id) {
+                Pack::from_doc(d).day_docs(id, since_day, &mut out);
+            }
+        }
+        Ok(out)
     }
 
-    /// Replaces every day document with a recount's.
+    /// Replaces every source document with a recount's.
     pub(crate) async fn replace_run_days(&self, days: DayRecount) -> Result<(), StoreError> {
         self.coll(RUN_DAYS).delete_many(doc! {}).await?;
-        let docs: Vec<Document> = days
-            .days
-            .into_iter()
-            .map(|(id, mut d)| {
-                d.insert("_id", id);
-                d
-            })
-            .collect();
+        let docs = days.finish();
         if !docs.is_empty() {
             self.coll(RUN_DAYS).insert_many(docs).await?;
         }
         Ok(())
-    }
-
-    /// The runs of the kept days, for tests comparing the days with a recount.
-    pub async fn recount_run_days(&self) -> Result<Vec<Document>, StoreError> {
-        let mut days = DayRecount::new(Utc::now());
-        let mut cursor = self
-            .coll(IMPORT_LOGS)
-            .find(doc! {})
-            .max_time(QUERY_MAX_TIME)
-            .await?;
-        while let Some(d) = cursor.try_next().await? {
-            days.add(&d);
-        }
-        Ok(days
-            .days
-            .into_iter()
-            .map(|(id, mut d)| {
-                d.insert("_id", id);
-                d
-            })
-            .collect())
     }
 }
 
@@ -234,22 +259,52 @@ mod tests {
         let now = Utc::now();
         let date = ts(&now);
         let mut r = DayRecount::new(now);
-        let run = |status: &str| {
-            doc! {"sourceId": "s", "sourceName": "S", "status": status, "importDateTime": &date,
+        let run = |status: &str, date: &str| {
+            doc! {"sourceId": "s", "sourceName": "S", "status": status, "importDateTime": date,
             "newJobs": 2_i64, "updatedJobs": 1_i32, "failedJobs": 0_i64}
         };
-        r.add(&run("completed"));
-        r.add(&run("failed"));
-        r.add(&run("running"));
-        let d = &r.days[&day_id("s", &date[..10])];
-        let total = d.get_document("total").unwrap_or(&Document::new()).clone();
-        assert_eq!(int(&total, "runs"), 2);
-        assert_eq!(int(&total, "failedRuns"), 1);
-        assert_eq!(int(&total, "newJobs"), 4);
-        let hour = d
+        r.add(&run("completed", &date));
+        r.add(&run("failed", &date));
+        r.add(&run("running", &date));
+        // Past the kept hours, within the kept days; then past the kept days.
+        let old = ts(&(now - chrono::Duration::days(20)));
+        r.add(&run("completed", &old));
+        r.add(&run("completed", &ts(&(now - chrono::Duration::days(200)))));
+        let docs = r.finish();
+        assert_eq!(docs.len(), 1);
+        let mut days = Vec::new();
+        Pack::from_doc(&docs[0]).day_docs("s", "0000-00-00", &mut days);
+        assert_eq!(days.len(), 2);
+        let today = days
+            .iter()
+            .find(|d| d.get_str("day") == Ok(&date[..10]))
+            .unwrap();
+        let total = today.get_document("total").unwrap();
+        assert_eq!(int(total, "runs"), 2);
+        assert_eq!(int(total, "failedRuns"), 1);
+        assert_eq!(int(total, "newJobs"), 4);
+        let hour = today
             .get_document("hours")
             .and_then(|h| h.get_document(&date[11..13]))
             .map(|h| int(h, "updatedJobs"));
         assert_eq!(hour, Ok(2));
+        let past = days
+            .iter()
+            .find(|d| d.get_str("day") == Ok(&old[..10]))
+            .unwrap();
+        assert_eq!(int(past.get_document("total").unwrap(), "runs"), 1);
+        assert!(past.get_document("hours").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_pack_round_trips_through_its_document() {
+        let mut p = Pack {
+            name: "S".into(),
+            ..Default::default()
+        };
+        p.add("2026-12-07T10:00:00.000Z", &[1, 0, 3, 2, 1]);
+        p.add("2026-12-07T10:30:00.000Z", &[1, 1, 0, 0, 4]);
+        assert_eq!(p.days["2026-12-07"], [2, 1, 3, 2, 5]);
+        assert_eq!(Pack::from_doc(&p.to_doc("s")), p);
     }
 }

@@ -2,14 +2,16 @@
 //! from which the first pages of the unfiltered history are read on servers that would scan
 //! `import_logs` for them (see `compat::Compat::queries_scan`: FerretDB 1.x on SQLite uses no
 //! index for a query, so the newest 20 of a million runs cost a read of every run). A capped
-//! collection is read newest first in its insertion order (`$natural: -1`) without sorting, and
-//! the read stops as soon as it has what it needs. On MongoDB nothing is written here: the
-//! history reads `import_logs` through its index.
+//! collection keeps its insertion order (`$natural`) and its size: FerretDB still reads all of
+//! it for an ordered read, so its cap (1,000 entries) is what a page costs. On MongoDB nothing
+//! is written here: the history reads `import_logs` through its index.
 //!
 //! Entries (`_id` assigned by the server):
 //! - `{run: <the run without batches or failures>, first: <whether this is its first version>}`,
-//!   appended by `feed_run` each time a run's new state is published (`Pipeline::publish`:
-//!   its creation, start, each batch, its end);
+//!   appended by `feed_run` when a run's published state (`Pipeline::publish`) changes its
+//!   status: its creation, its start or resume (before a batch), its end. The progress of a
+//!   running run (its batches) is not appended: on these pages a running run shows its counts
+//!   as of its start; the WebSocket's updates and the run's own page carry the progress;
 //! - `{deleted: {sourceId, status, before, keep}}`, appended by retention after it deleted a
 //!   source's runs of `status` created before `before` and not among its newest `keep`.
 //!
@@ -18,7 +20,7 @@
 //! deletions met on the way (a deletion is always newer than the entries of the runs it
 //! deleted). The runs found are sorted as the history sorts (`importDateTime`, then `_id`,
 //! descending) and cut to `n`. The feed is used only when it can answer: when it holds `n`
-//! first versions within `SCAN_MAX` entries, or every stored run (a new database). Otherwise
+//! first versions, or every stored run (a new database). Otherwise
 //! (a database that had runs before the feed existed, a feed trimmed by its cap) the history
 //! reads `import_logs`.
 //!
@@ -41,13 +43,12 @@ use crate::domain::{ImportRun, RunStatus};
 use crate::store::{StoreError, decode, encode};
 
 pub const RUN_FEED: &str = "run_feed";
-/// The feed's cap: 64 MiB, 100,000 entries (a run with 100 batches leaves about 102).
-const FEED_BYTES: u64 = 64 * 1024 * 1024;
-const FEED_ENTRIES: u64 = 100_000;
-/// Entries read at most by one page; past that the history reads `import_logs`.
-pub const SCAN_MAX: usize = 20_000;
+/// The feed's cap: 1,000 entries (about 330 runs), 4 MiB. FerretDB reads the whole feed for
+/// any ordered read of it (about 0.15 ms an entry), so the cap is what a page costs.
+const FEED_BYTES: u64 = 4 * 1024 * 1024;
+const FEED_ENTRIES: u64 = 1_000;
 /// Pages served from the feed: the first ones, up to this many runs.
-pub const FEED_PAGE_RUNS: u64 = 500;
+pub const FEED_PAGE_RUNS: u64 = 200;
 
 const NAMESPACE_EXISTS: i32 = 48;
 /// FerretDB's answer to a `$natural` sort of a collection that is not capped.
@@ -113,9 +114,12 @@ impl Store {
         }
     }
 
-    /// Appends a run's published state (see the module's documentation).
+    /// Appends a run's published state when it is a change of status: its creation, a start
+    /// (or resume) before any batch, its end (see the module's documentation).
     pub async fn feed_run(&self, run: &ImportRun) -> Result<(), StoreError> {
-        if !self.compat().queries_scan() {
+        if !self.compat().queries_scan()
+            || !(run.version == 1 || run.batches_done == 0 || run.status.is_final())
+        {
             return Ok(());
         }
         let mut d = encode(run)?;
@@ -174,7 +178,7 @@ impl Store {
         };
         let mut newest: HashMap<String, ImportRun> = HashMap::new();
         let mut deletions: Vec<Deleted> = Vec::new();
-        let (mut firsts, mut scanned) = (0_usize, 0_usize);
+        let mut firsts = 0_usize;
         while firsts < n {
             let Some(entry) = cursor.try_next().await? else {
                 // The whole feed was read: it answers only if it saw every stored run.
@@ -183,10 +187,6 @@ impl Store {
                 }
                 break;
             };
-            scanned += 1;
-            if scanned > SCAN_MAX {
-                return Ok(None);
-            }
             if let Ok(d) = entry.get_document("deleted") {
                 let s = |k: &str| d.get_str(k).unwrap_or_default().to_owned();
                 deletions.push(Deleted {
