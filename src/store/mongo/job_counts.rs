@@ -5,8 +5,8 @@
 //! A job closes and reopens through many paths (a run's end, the expiry sweep, link checks, a
 //! source's removal, a later run that lists it again), so counters kept beside each of them
 //! would drift the day one path forgets; a count of the jobs themselves cannot. The price is
-//! age: a read serves the snapshot and, when it is older than `http.jobs_count_max_age_secs`,
-//! starts one recount in the background (one per process at a time); the response says when
+//! age: a read serves the snapshot and, when it finished longer than
+//! `http.jobs_count_max_age_secs` ago, starts one recount in the background (one per process at a time); the response says when
 //! its numbers were counted (`jobsCountedAt`). With a maximum age of 0 every read counts.
 //!
 //! A job that several sources carry counts once overall and once for each of its sources, as
@@ -40,7 +40,11 @@ pub struct Tally {
 pub struct JobCounts {
     pub all: Tally,
     pub by_source: BTreeMap<String, Tally>,
+    /// When the count began (what it describes is the jobs as of then or later).
     pub counted_at: String,
+    /// When it ended: the age that decides a recount runs from here, so a recount that takes
+    /// longer than the maximum age does not start the next one at once.
+    pub finished_at: String,
 }
 
 impl JobCounts {
@@ -76,7 +80,10 @@ impl JobCounts {
         for (s, t) in &self.by_source {
             by.insert(s.replace('.', "\u{ff0e}"), tally(t));
         }
-        doc! {"_id": SNAPSHOT, "countedAt": &self.counted_at, "all": tally(&self.all), "bySource": by}
+        doc! {
+            "_id": SNAPSHOT, "countedAt": &self.counted_at, "finishedAt": &self.finished_at,
+            "all": tally(&self.all), "bySource": by,
+        }
     }
 
     fn from_doc(d: &Document) -> Self {
@@ -104,6 +111,7 @@ impl JobCounts {
             all: tally(d.get_document("all").ok()),
             by_source,
             counted_at: d.get_str("countedAt").unwrap_or_default().to_owned(),
+            finished_at: d.get_str("finishedAt").unwrap_or_default().to_owned(),
         }
     }
 }
@@ -129,6 +137,7 @@ impl Store {
         while let Some(d) = cursor.try_next().await? {
             counts.add(&d);
         }
+        counts.finished_at = ts(&Utc::now());
         self.coll(META)
             .replace_one(doc! {"_id": SNAPSHOT}, counts.to_doc())
             .upsert(true)
@@ -155,7 +164,7 @@ impl Store {
         let Some(saved) = self.saved_job_counts().await? else {
             return self.recount_jobs().await;
         };
-        let at = DateTime::parse_from_rfc3339(&saved.counted_at)
+        let at = DateTime::parse_from_rfc3339(&saved.finished_at)
             .ok()
             .map(|t| t.with_timezone(&Utc));
         if at.is_none_or(|at| Utc::now() - at > max_age) {
@@ -200,6 +209,7 @@ mod tests {
     fn the_snapshot_round_trips_with_dotted_source_ids() {
         let mut c = JobCounts {
             counted_at: "2026-12-07T20:00:00.000Z".into(),
+            finished_at: "2026-12-07T20:00:01.000Z".into(),
             ..Default::default()
         };
         c.add(&doc! {"sources": ["jobs.example", "b"], "status": "open"});

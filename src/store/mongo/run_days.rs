@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
-use super::history::QUERY_MAX_TIME;
 use super::Store;
+use super::history::QUERY_MAX_TIME;
 use crate::domain::time::format as ts;
 use crate::domain::{ImportRun, RunStatus};
 use crate::store::StoreError;
