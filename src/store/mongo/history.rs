@@ -215,8 +215,19 @@ impl Store {
         docs.into_iter().map(decode).collect()
     }
 
-    /// Source ids with a run queued or running.
+    /// Source ids with a run queued or running. On a server whose queries scan (FerretDB, see
+    /// `compat`), from the run counters once they cover every run: a source with more runs
+    /// created than ended.
     pub async fn active_source_ids(&self) -> Result<Vec<String>, StoreError> {
+        if self.compat().queries_scan() && self.run_counts_ready().await? {
+            return Ok(self
+                .run_counts_by_source()
+                .await?
+                .into_iter()
+                .filter(|(_, c)| c.active() > 0)
+                .map(|(id, _)| id)
+                .collect());
+        }
         let docs: Vec<Document> = self
             .coll(IMPORT_LOGS)
             .find(doc! {"status": {"$in": ["queued", "running"]}})
