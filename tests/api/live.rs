@@ -469,3 +469,46 @@ async fn slow_sessions_closed(app: &TestApp) -> f64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+/// The first screen marks a source running while its run is in progress (on FerretDB from the
+/// run counters), and not once it ended.
+#[tokio::test]
+async fn the_first_screen_marks_a_source_running_while_its_run_is_in_progress() {
+    let app = TestApp::spawn().await;
+    // A feed server that accepts and never answers: the run stays in its fetch.
+    let hold = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = hold.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = hold.accept().await {
+            conns.push(c);
+        }
+    });
+    let source = app
+        .create_source("Held", &format!("http://{addr}/feed.xml"))
+        .await;
+    let run_id = app.trigger(&source).await;
+    let running = |init: &Value| {
+        init["data"]["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["_id"] == source.as_str())
+            .unwrap()["running"]
+            .clone()
+    };
+    let mut ws = connect_ws(&app).await;
+    let init = next_named(&mut ws, "initial_data", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(running(&init), true, "{init}");
+    drop(ws);
+    held.abort();
+    app.wait_final(&run_id).await;
+    let mut ws = connect_ws(&app).await;
+    let init = next_named(&mut ws, "initial_data", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(running(&init), false, "{init}");
+    app.cleanup().await;
+}
