@@ -69,6 +69,7 @@ codes! {
     ITEM_DUPLICATE = "item.duplicate": "The same external id appears more than once in one feed; only the first counts.";
     DB_UNAVAILABLE = "db.unavailable": "MongoDB could not be reached.";
     DB_WRITE_ERROR = "db.write_error": "MongoDB rejected a write.";
+    DB_QUERY_TIMEOUT = "db.query_timeout": "A read took longer than its time limit (10 s for API reads); narrow it with filters (README, \"Reads at scale\").";
     QUEUE_UNAVAILABLE = "queue.unavailable": "Redis could not be reached to queue work.";
     QUEUE_LOST = "queue.lost": "The run's queued work disappeared (Redis lost it, or every worker died); the sweeper ended the run.";
     RUN_ALREADY_RUNNING = "run.already_running": "A run of this source is already in progress.";

@@ -61,6 +61,14 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, m),
+            e if e.is_time_limit() => {
+                tracing::warn!(error = %e, "a read reached its time limit");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::DB_QUERY_TIMEOUT,
+                    "the read took longer than its time limit; narrow it with filters",
+                )
+            }
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "storage unavailable");
                 ApiError::new(

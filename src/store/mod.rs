@@ -57,9 +57,21 @@ impl StoreError {
     }
 
     /// The failure code shown on an import log.
+    /// A read that the server ended at its time limit (`maxTimeMS`).
+    pub fn is_time_limit(&self) -> bool {
+        match self {
+            StoreError::Mongo(e) => matches!(
+                &*e.kind,
+                mongodb::error::ErrorKind::Command(c) if c.code == MAX_TIME_MS_EXPIRED
+            ),
+            _ => false,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         use crate::domain::codes;
         match self {
+            _ if self.is_time_limit() => codes::DB_QUERY_TIMEOUT,
             StoreError::Mongo(_) if self.is_transient() => codes::DB_UNAVAILABLE,
             StoreError::TimedOut(_) => codes::DB_UNAVAILABLE,
             StoreError::Mongo(_) | StoreError::Decode(_) => codes::DB_WRITE_ERROR,
@@ -68,6 +80,9 @@ impl StoreError {
         }
     }
 }
+
+/// MongoDB's error code for a command that ran past its `maxTimeMS`.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
 
 pub fn decode<T: serde::de::DeserializeOwned>(
     doc: mongodb::bson::Document,

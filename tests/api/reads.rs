@@ -303,3 +303,31 @@ async fn the_run_feed_pages_equal_the_stored_runs() {
     assert!(fed.newest_runs(1, 4).await.unwrap().is_none());
     app.cleanup().await;
 }
+
+/// A read the server ends at its time limit is told apart from other failures: the API answers
+/// 503 `db.query_timeout` rather than an internal error.
+#[tokio::test]
+async fn a_read_past_its_time_limit_is_named_as_such() {
+    use job_importer::store::StoreError;
+    use mongodb::bson::{Document, doc};
+    let app = TestApp::spawn().await;
+    let coll = app.db.collection::<Document>("scratch");
+    let docs: Vec<Document> = (0..30_000)
+        .map(|i| doc! {"i": i, "text": "a row of the scratch collection"})
+        .collect();
+    coll.insert_many(docs).await.unwrap();
+    let err = coll
+        .find(doc! {"text": {"$regex": "never"}})
+        .sort(doc! {"i": -1})
+        .max_time(std::time::Duration::from_millis(1))
+        .await
+        .map(|_| ())
+        .expect_err("the read ends at its time limit");
+    let err = StoreError::from(err);
+    assert!(err.is_time_limit(), "{err}");
+    assert_eq!(err.code(), "db.query_timeout");
+    let api = job_importer::http::error::ApiError::from(err);
+    assert_eq!(api.status.as_u16(), 503);
+    assert_eq!(api.code, "db.query_timeout");
+    app.cleanup().await;
+}
