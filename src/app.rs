@@ -301,10 +301,16 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Daemon> {
 
     let shutdown = CancellationToken::new();
     crate::telemetry::init();
-    pipeline.store.ensure_history_indexes().await?;
-    pipeline.store.ensure_run_feed().await?;
-    pipeline.store.ensure_audit_indexes().await?;
-    pipeline.store.prepare_run_counts().await?;
+    let wait = Duration::from_secs(settings.mongodb.startup_wait_secs);
+    let store = &pipeline.store;
+    while_mongo_starts(wait, || async {
+        store.ensure_history_indexes().await?;
+        store.ensure_run_feed().await?;
+        store.ensure_audit_indexes().await?;
+        store.prepare_run_counts().await
+    })
+    .await
+    .context("preparing the history's indexes, run feed and counters in MongoDB")?;
     // The broker (and its Redis subscription) gets a thread of its own, so a run's change is
     // fanned out at once rather than behind import work on the shared runtime.
     let (redis, store, instance, gate) = (

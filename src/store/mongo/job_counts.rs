@@ -138,10 +138,16 @@ impl Store {
             counts.add(&d);
         }
         counts.finished_at = ts(&Utc::now());
-        self.coll(META)
-            .replace_one(doc! {"_id": SNAPSHOT}, counts.to_doc())
-            .upsert(true)
-            .await?;
+        let meta = self.coll(META);
+        let save = || {
+            meta.replace_one(doc! {"_id": SNAPSHOT}, counts.to_doc())
+                .upsert(true)
+        };
+        match save().await {
+            // Two first snapshots at once: the other one was inserted; replace it.
+            Err(e) if super::is_duplicate_key(&e) => save().await.map(|_| ())?,
+            r => r.map(|_| ())?,
+        }
         Ok(counts)
     }
 

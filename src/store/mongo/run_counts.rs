@@ -343,14 +343,20 @@ impl Store {
 
     /// Marks the counters as covering every run (a fresh database, or after a recount).
     pub async fn mark_run_counts_ready(&self) -> Result<(), StoreError> {
-        self.coll(META)
+        match self
+            .coll(META)
             .update_one(
                 doc! {"_id": COUNTED_MARK},
                 doc! {"$set": {"at": crate::domain::time::format(&chrono::Utc::now())}},
             )
             .upsert(true)
-            .await?;
-        Ok(())
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Daemons starting together on a new database: another one inserted the mark.
+            Err(e) if super::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// At start: a database with no runs yet has complete counters; one with runs but no
