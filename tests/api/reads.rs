@@ -331,3 +331,38 @@ async fn a_read_past_its_time_limit_is_named_as_such() {
     assert_eq!(api.code, "db.query_timeout");
     app.cleanup().await;
 }
+
+/// Daemons that start together on a new database all start: the first inserts of the start-up
+/// marks (the run counters' `runCounts`, the run feed) may race, and the loser goes on.
+#[tokio::test]
+async fn daemons_starting_together_on_a_new_database_all_start() {
+    let settings = test_settings();
+    let spawn = |s: job_importer::config::Settings| {
+        tokio::task::spawn_blocking(move || {
+            job_importer::app::spawn(s, job_importer::app::Roles::ALL)
+        })
+    };
+    let started: Vec<_> =
+        futures_util::future::join_all((0..4).map(|_| spawn(settings.clone()))).await;
+    let mut daemons = Vec::new();
+    for d in started {
+        daemons.push(d.unwrap().expect("every daemon starts"));
+    }
+    let store = job_importer::store::mongo::Store::connect(
+        &mongo_uri(),
+        &settings.mongodb.database,
+        std::time::Duration::from_secs(3),
+    )
+    .await
+    .unwrap();
+    assert!(store.run_counts_ready().await.unwrap());
+    for d in daemons {
+        d.stop();
+    }
+    let client = mongodb::Client::with_uri_str(mongo_uri()).await.unwrap();
+    client
+        .database(&settings.mongodb.database)
+        .drop()
+        .await
+        .ok();
+}
