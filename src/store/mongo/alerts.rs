@@ -22,7 +22,7 @@ use futures_util::TryStreamExt;
 use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 
-use super::Store;
+use super::{Store, as_i64};
 use crate::domain::alert::{AlertEvent, AlertMessage, Transition};
 use crate::domain::time::format as ts;
 use crate::store::StoreError;
@@ -74,15 +74,6 @@ pub struct IncidentState {
 
 fn key_of(source_id: &str, event: AlertEvent) -> String {
     format!("{source_id}:{}", event.as_str())
-}
-
-fn as_i64(b: Option<&Bson>) -> i64 {
-    match b {
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Int32(n)) => i64::from(*n),
-        Some(Bson::Double(n)) => *n as i64,
-        _ => 0,
-    }
 }
 
 fn message_of(d: &Document) -> Option<AlertMessage> {

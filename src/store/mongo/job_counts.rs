@@ -87,11 +87,7 @@ impl JobCounts {
     }
 
     fn from_doc(d: &Document) -> Self {
-        let n = |d: &Document, k: &str| match d.get(k) {
-            Some(Bson::Int64(n)) => (*n).max(0) as u64,
-            Some(Bson::Int32(n)) => (*n).max(0) as u64,
-            _ => 0,
-        };
+        let n = |d: &Document, k: &str| super::int_field(Some(d), k).max(0) as u64;
         let tally = |d: Option<&Document>| {
             d.map(|d| Tally {
                 total: n(d, "total"),

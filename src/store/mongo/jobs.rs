@@ -534,12 +534,7 @@ impl Store {
                 "update of jobs failed: {errors:?}"
             )));
         }
-        Ok(match reply.get("n") {
-            Some(Bson::Int32(n)) => i64::from(*n),
-            Some(Bson::Int64(n)) => *n,
-            Some(Bson::Double(n)) => *n as i64,
-            _ => 0,
-        })
+        Ok(super::as_i64(reply.get("n")))
     }
 
     /// Inserts the new jobs; returns the positions (in the batch) that lost an insert race.

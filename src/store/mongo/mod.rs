@@ -54,6 +54,22 @@ pub const AUDIT_LOG: &str = "audit_log";
 /// One document: whether the deployment is paused for maintenance (see `maintenance`).
 pub const MAINTENANCE: &str = "maintenance";
 
+/// A stored count, whichever number type the server kept it as (0 when absent).
+pub(crate) fn as_i64(b: Option<&mongodb::bson::Bson>) -> i64 {
+    use mongodb::bson::Bson;
+    match b {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Double(n)) => *n as i64,
+        _ => 0,
+    }
+}
+
+/// Field `k` of `d` as a stored count (see `as_i64`).
+pub(crate) fn int_field(d: Option<&Document>, k: &str) -> i64 {
+    as_i64(d.and_then(|d| d.get(k)))
+}
+
 /// Whether a write failed on a unique key (`E11000`).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};

@@ -31,7 +31,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
 use super::history::QUERY_MAX_TIME;
-use super::{IMPORT_LOGS, META, Store};
+use super::{IMPORT_LOGS, META, Store, int_field as int};
 use crate::domain::{ImportRun, RunStatus};
 use crate::store::StoreError;
 
@@ -152,15 +152,6 @@ impl RunCounts {
             c.reopened_jobs = int(Some(d), "reopenedJobs");
         }
         c
-    }
-}
-
-fn int(d: Option<&Document>, k: &str) -> i64 {
-    match d.and_then(|d| d.get(k)) {
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Int32(n)) => i64::from(*n),
-        Some(Bson::Double(n)) => *n as i64,
-        _ => 0,
     }
 }
 

@@ -56,12 +56,7 @@ fn sums_doc(s: &Sums) -> Document {
 }
 
 fn int(d: &Document, k: &str) -> i64 {
-    match d.get(k) {
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Int32(n)) => i64::from(*n),
-        Some(Bson::Double(n)) => *n as i64,
-        _ => 0,
-    }
+    super::int_field(Some(d), k)
 }
 
 /// One source's buckets.

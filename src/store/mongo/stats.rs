@@ -29,12 +29,7 @@ pub struct Bucket {
 impl Bucket {
     /// Adds a stored bucket (`runs`, `failedRuns`, `newJobs`, `updatedJobs`, `failedJobs`).
     fn add(&mut self, d: &Document) {
-        let n = |k: &str| match d.get(k) {
-            Some(Bson::Int64(n)) => *n,
-            Some(Bson::Int32(n)) => i64::from(*n),
-            Some(Bson::Double(n)) => *n as i64,
-            _ => 0,
-        };
+        let n = |k: &str| super::int_field(Some(d), k);
         self.runs += n("runs");
         self.failed_runs += n("failedRuns");
         self.new_jobs += n("newJobs");
