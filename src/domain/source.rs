@@ -58,7 +58,8 @@ impl SourceHealth {
     }
 }
 
-/// The `sources` document.
+/// A source: its definition (the `sources` document) with the state the daemon keeps about it
+/// (`health`, validators, `lastWindow`), which is stored apart (`store::mongo::source_state`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Source {

@@ -152,7 +152,7 @@ async fn a_backfill_walks_every_page_as_one_exact_run_retries_a_failing_page_and
     assert!(jobs.iter().all(|j| j.get_str("status").unwrap() == "open"));
     let source = app
         .db
-        .collection::<Document>("sources")
+        .collection::<Document>("source_state")
         .find_one(doc! {"_id": &id})
         .await
         .unwrap()

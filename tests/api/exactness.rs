@@ -79,13 +79,11 @@ async fn wait_run(app: &TestApp, run_id: &str, what: &str, check: impl Fn(&Docum
     }
 }
 
+/// A source as the API shows it, with its state (health, validators).
 async fn source_doc(app: &TestApp, id: &str) -> Document {
-    app.db
-        .collection::<Document>("sources")
-        .find_one(doc! {"_id": id})
-        .await
-        .unwrap()
-        .unwrap()
+    let r = app.get(&format!("/api/sources/{id}")).await;
+    assert_eq!(r.status(), 200);
+    mongodb::bson::to_document(&r.json::<serde_json::Value>().await.unwrap()).unwrap()
 }
 
 async fn redis_conn() -> redis::aio::MultiplexedConnection {

@@ -222,7 +222,7 @@ async fn open_jobs_equal_the_board_over_many_runs_of_a_sliding_window() {
 async fn forget_job_facts(app: &TestApp, source: &str) {
     let r = app
         .db
-        .collection::<Document>("sources")
+        .collection::<Document>("source_facts")
         .update_one(doc! {"_id": source}, doc! {"$unset": {"jobFacts": ""}})
         .await
         .unwrap();
@@ -258,7 +258,7 @@ async fn jobs_marks(app: &TestApp) -> Vec<String> {
 
 async fn job_facts(app: &TestApp, source: &str) -> Document {
     app.db
-        .collection::<Document>("sources")
+        .collection::<Document>("source_facts")
         .find_one(doc! {"_id": source})
         .await
         .unwrap()

@@ -34,5 +34,6 @@ mod retention;
 mod safety;
 mod scheduling;
 mod shared_closing;
+mod source_writers;
 mod tokens;
 mod ws_upgrade;

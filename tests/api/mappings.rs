@@ -116,11 +116,31 @@ async fn a_source_with_its_own_mapping_imports_and_a_new_mapping_updates_its_job
 
     // Validators the last fetch left, then a new title rule: the validators go, and the
     // next run updates every job whose normalized content changed.
-    app.db
+    let reading = app
+        .db
         .collection::<Document>("sources")
-        .update_one(doc! {"_id": &id}, doc! {"$set": {"etag": "\"v1\""}})
+        .find_one(doc! {"_id": &id})
+        .await
+        .unwrap()
+        .unwrap()
+        .get_str("readingKey")
+        .unwrap()
+        .to_owned();
+    app.db
+        .collection::<Document>("source_state")
+        .update_one(
+            doc! {"_id": &id},
+            doc! {"$set": {"etag": "\"v1\"", "validatorsFor": {"url": &url, "readingKey": reading}}},
+        )
         .await
         .unwrap();
+    let shown: Value = app
+        .get(&format!("/api/sources/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["etag"], "\"v1\"", "{shown}");
     let mut mapping = remotive_mapping();
     mapping["fields"]["title"] =
         json!({"path": "title", "transforms": [{"template": "{value} ({company})"}]});
@@ -132,17 +152,13 @@ async fn a_source_with_its_own_mapping_imports_and_a_new_mapping_updates_its_job
     .await;
     assert_eq!(status, 200, "{edited}");
     assert_eq!(edited["etag"], Value::Null);
-    let stored = app
-        .db
-        .collection::<Document>("sources")
-        .find_one(doc! {"_id": &id})
+    let stored: Value = app
+        .get(&format!("/api/sources/{id}"))
         .await
-        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert!(
-        stored.get_str("etag").is_err(),
-        "validators reset: {stored:?}"
-    );
+    assert_eq!(stored["etag"], Value::Null, "validators reset: {stored}");
     let second = app.wait_final(&app.trigger(&id).await).await;
     assert_eq!(
         (

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
-use super::{JOBS, SOURCES, Store};
+use super::{JOBS, Store};
 use crate::domain::expiry::counts_as_missed;
 use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::time::format as ts;
@@ -328,13 +328,8 @@ impl Store {
         source_id: &str,
         window: &FeedWindow,
     ) -> Result<(), StoreError> {
-        self.coll(SOURCES)
-            .update_one(
-                doc! {"_id": source_id},
-                doc! {"$set": {"lastWindow": encode(window)?}},
-            )
-            .await?;
-        Ok(())
+        self.set_source_state(source_id, doc! {"lastWindow": encode(window)?})
+            .await
     }
 }
 

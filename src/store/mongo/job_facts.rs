@@ -1,5 +1,5 @@
-//! What a run's end needs to know about the jobs its source carries, kept on the source's
-//! document (`jobFacts`), so that an end reads the jobs only when something can be found:
+//! What a run's end needs to know about the jobs its source carries, kept in `source_facts`
+//! (`jobFacts`), so that an end reads the jobs only when something can be found:
 //!
 //! - `dated`: some job of the source states an expiry date (`validThrough`). Set by the worker
 //!   that writes such a job, before it writes it; never cleared. Without it a run's end closes
@@ -23,8 +23,10 @@
 //! that raced a batch of this run (read before the batch wrote, or written after the batch
 //! read the job as open) never outlives a complete run that listed the job.
 //!
-//! FerretDB 1.24 can lose one of two concurrent updates of one document (README, "FerretDB"),
-//! and the source's document is also written by the scheduler and the API. So no fact here may
+//! The facts are kept in `source_facts` (one document per source, `_id` the source's id), apart
+//! from the source's definition and from its run's state (`source_state`). They have several
+//! writers at once (batches of the source's run, ends of other sources' runs), and FerretDB
+//! 1.24 can lose one of two concurrent updates of one document (README, "FerretDB"). So no fact here may
 //! be one whose loss hides jobs: a lost `dated` only leaves expired jobs to the periodic sweep,
 //! and a lost count of closings outside a window leaves those jobs closed until the next
 //! closing of the source under another rule. The fact "no job carries this source yet", whose
@@ -35,7 +37,7 @@
 
 use mongodb::bson::{Document, doc};
 
-use super::{JOBS, SOURCES, Store, is_duplicate_key};
+use super::{JOBS, Store, is_duplicate_key};
 
 /// Marks a source's jobs leave (see above): `_id` is `{source}|new` or `{source}|stored`.
 pub const SOURCE_MARKS: &str = "source_marks";
@@ -100,7 +102,7 @@ impl Store {
     /// The facts kept on a source (all unknown when it has none, or no longer exists).
     pub async fn job_facts(&self, source_id: &str) -> Result<JobFacts, StoreError> {
         let d = self
-            .coll(SOURCES)
+            .source_facts()
             .find_one(doc! {"_id": source_id})
             .projection(doc! {"jobFacts": 1})
             .await?;
@@ -110,7 +112,7 @@ impl Store {
     /// Notes that a batch of the source is about to write a job with an expiry date. Writes
     /// nothing once noted.
     pub async fn note_dated_jobs(&self, source_id: &str) -> Result<(), StoreError> {
-        self.coll(SOURCES)
+        self.source_facts()
             .update_one(
                 doc! {"_id": source_id, "jobFacts.dated": {"$ne": true}},
                 doc! {"$set": {"jobFacts.dated": true}},
@@ -217,7 +219,7 @@ impl Store {
             .projection(doc! {"_id": 1})
             .await?
             .is_some();
-        self.coll(SOURCES)
+        self.source_facts()
             .update_one(
                 doc! {"_id": source_id, "jobFacts.dated": {"$exists": false}},
                 doc! {"$set": {"jobFacts.dated": found}},
@@ -232,7 +234,7 @@ impl Store {
         if sources.is_empty() {
             return Ok(());
         }
-        self.coll(SOURCES)
+        self.source_facts()
             .update_many(
                 doc! {"_id": {"$in": sources}},
                 doc! {"$inc": {"jobFacts.closedOutsideWindow": 1_i64}},
@@ -251,7 +253,7 @@ impl Store {
         run_id: &str,
         reopened: i64,
     ) -> Result<(), StoreError> {
-        self.coll(SOURCES)
+        self.source_facts()
             .update_one(
                 doc! {"_id": source_id, "$or": [
                     {"jobFacts.windowJudged.upTo": {"$exists": false}},

@@ -33,6 +33,7 @@ pub mod run_counts;
 pub mod run_days;
 pub mod run_feed;
 pub mod runs;
+pub mod source_state;
 pub mod sources;
 pub mod stats;
 
@@ -238,6 +239,13 @@ impl Store {
         .await?;
         self.ensure_change_indexes().await?;
         self.ensure_alert_indexes().await?;
+        let moved = self.move_source_state().await?;
+        if moved > 0 {
+            tracing::info!(
+                sources = moved,
+                "moved the sources' state out of their definitions"
+            );
+        }
         Ok(())
     }
 

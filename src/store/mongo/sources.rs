@@ -1,5 +1,6 @@
 //! The `sources` collection: what to import, seeded from `config.toml` and editable through the
-//! API, with each source's conditional-GET validators and health.
+//! API. Each source is read with its state (health, validators, window, next run), which is
+//! kept apart from it by `source_state`.
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -7,12 +8,13 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
 
 use super::history::QUERY_MAX_TIME;
+use super::source_state::definition;
 use super::{SOURCES, Store};
 use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::source::{Source, SourceHealth};
 use crate::domain::time::format as ts;
 use crate::domain::{ImportRun, RunStatus};
-use crate::store::{StoreError, decode, encode};
+use crate::store::{StoreError, encode};
 
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     match &*e.kind {
@@ -22,39 +24,29 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
 }
 
 impl Store {
-    /// Writes a source from the config file: the fields the file names win, health is kept.
+    /// Writes a source from the config file: the fields the file names win; its state (see
+    /// `source_state`) is kept.
     pub async fn upsert_source(&self, s: &Source) -> Result<(), StoreError> {
-        let mut set = encode(s)?;
+        let mut set = definition(s)?;
         set.remove("_id");
-        set.remove("health");
-        set.remove("lastWindow");
-        set.remove("etag");
-        set.remove("lastModified");
-        set.insert("readingKey", s.reading_key());
-        self.forget_validators_if_reread(s).await?;
         let r = self
             .coll(SOURCES)
-            .update_one(
-                doc! {"_id": &s.id},
-                doc! {"$set": set, "$setOnInsert": {
-                    "health": encode(&SourceHealth::default())?,
-                    "jobFacts": super::job_facts::new_source_facts(),
-                }},
-            )
+            .update_one(doc! {"_id": &s.id}, doc! {"$set": set})
             .upsert(true)
             .await?;
         if r.upserted_id.is_some() {
+            self.create_source_state(&s.id).await?;
             self.mark_new_source(&s.id).await?;
         }
         Ok(())
     }
 
     pub async fn insert_source(&self, s: &Source) -> Result<(), StoreError> {
-        let mut d = encode(s)?;
-        d.insert("readingKey", s.reading_key());
-        d.insert("jobFacts", super::job_facts::new_source_facts());
-        match self.coll(SOURCES).insert_one(d).await {
-            Ok(_) => self.mark_new_source(&s.id).await,
+        match self.coll(SOURCES).insert_one(definition(s)?).await {
+            Ok(_) => {
+                self.create_source_state(&s.id).await?;
+                self.mark_new_source(&s.id).await
+            }
             Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(format!(
                 "a source with id `{}` exists",
                 s.id
@@ -72,61 +64,47 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        docs.into_iter().map(decode).collect()
+        self.all_with_state(docs).await
     }
 
     pub async fn get_source(&self, id: &str) -> Result<Option<Source>, StoreError> {
-        self.coll(SOURCES)
+        match self
+            .coll(SOURCES)
             .find_one(doc! {"_id": id})
             .max_time(QUERY_MAX_TIME)
             .await?
-            .map(decode)
-            .transpose()
+        {
+            Some(d) => Ok(Some(self.with_state(d).await?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn find_source_by_url(&self, url: &str) -> Result<Option<Source>, StoreError> {
-        self.coll(SOURCES)
+        match self
+            .coll(SOURCES)
             .find_one(doc! {"url": url})
             .max_time(QUERY_MAX_TIME)
             .await?
-            .map(decode)
-            .transpose()
+        {
+            Some(d) => Ok(Some(self.with_state(d).await?)),
+            None => Ok(None),
+        }
     }
 
-    /// Replaces the editable fields of a source; `None` when it does not exist.
+    /// Replaces the editable fields of a source; `None` when it does not exist. A new URL,
+    /// format, mapping or publisher drops the validators (`source_state`).
     pub async fn update_source(&self, s: &Source) -> Result<Option<Source>, StoreError> {
-        let mut set = encode(s)?;
+        let mut set = definition(s)?;
         set.remove("_id");
-        set.remove("health");
-        set.remove("lastWindow");
-        // The validators are the stored ones' business (see `save_validators`); a new URL
-        // drops them.
-        set.remove("etag");
-        set.remove("lastModified");
-        set.insert("readingKey", s.reading_key());
-        self.forget_validators_if_reread(s).await?;
         let d = self
             .coll(SOURCES)
             .find_one_and_update(doc! {"_id": &s.id}, doc! {"$set": set})
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
-        d.map(decode).transpose()
-    }
-
-    /// Validators belong to the URL they were answered for and to the way its body is read
-    /// (`Source::reading_key`): a source whose URL, format, mapping or publisher changes
-    /// fetches unconditionally once.
-    async fn forget_validators_if_reread(&self, s: &Source) -> Result<(), StoreError> {
-        self.coll(SOURCES)
-            .update_one(
-                doc! {"_id": &s.id, "$or": [
-                    {"url": {"$ne": &s.url}},
-                    {"readingKey": {"$ne": s.reading_key()}},
-                ]},
-                doc! {"$set": {"etag": Bson::Null, "lastModified": Bson::Null}},
-            )
-            .await?;
-        Ok(())
+        match d {
+            Some(d) => Ok(Some(self.with_state(d).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Deletes a source and detaches it from its jobs (`jobs.sources`, its missed counts, the
@@ -137,6 +115,7 @@ impl Store {
         if !self.delete_source(id).await? {
             return Ok(false);
         }
+        self.drop_source_state(id).await?;
         let jobs = self.coll(super::JOBS);
         if close_jobs {
             let now = ts(&Utc::now());
@@ -198,45 +177,24 @@ impl Store {
             > 0)
     }
 
-    /// Saves the validators of a body that a completed run stored, unless the source changed
-    /// since that body was read: a new URL, format, mapping or publisher starts unconditional,
-    /// and a run that read the old way must not put its validators back.
+    /// Saves the validators of a body that a completed run stored, with the URL and reading
+    /// key it was read under: they are the source's only while those are its own (a run that
+    /// read the feed before an edit cannot put them back; see `source_state`).
     pub async fn save_validators(
         &self,
         id: &str,
         v: &crate::store::mongo::runs::Validators,
     ) -> Result<(), StoreError> {
         let opt = |v: &Option<String>| v.clone().map(Bson::String).unwrap_or(Bson::Null);
-        let mut filter = doc! {"_id": id, "url": &v.url};
+        let mut bound = doc! {"url": &v.url};
         if let Some(reading) = &v.reading {
-            // A source written before reading keys existed has none until it is next saved.
-            filter.insert(
-                "$or",
-                vec![
-                    doc! {"readingKey": reading},
-                    doc! {"readingKey": {"$exists": false}},
-                ],
-            );
+            bound.insert("readingKey", reading);
         }
-        self.coll(SOURCES)
-            .update_one(
-                filter,
-                doc! {"$set": {"etag": opt(&v.etag), "lastModified": opt(&v.last_modified)}},
-            )
-            .await?;
-        Ok(())
-    }
-
-    pub async fn set_next_run(
-        &self,
-        id: &str,
-        next: Option<chrono::DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let v = next.map(|t| Bson::String(ts(&t))).unwrap_or(Bson::Null);
-        self.coll(SOURCES)
-            .update_one(doc! {"_id": id}, doc! {"$set": {"health.nextRunAt": v}})
-            .await?;
-        Ok(())
+        self.set_source_state(
+            id,
+            doc! {"etag": opt(&v.etag), "lastModified": opt(&v.last_modified), "validatorsFor": bound},
+        )
+        .await
     }
 
     /// Folds a finished run into its source's health: a success resets the failure streak
@@ -247,11 +205,11 @@ impl Store {
             run.status,
             RunStatus::Completed | RunStatus::NotModified | RunStatus::Partial
         );
-        let previous = self
-            .get_source(&run.source_id)
-            .await?
-            .map(|s| s.health.consecutive_failures);
-        let streak = if ok { 0 } else { previous.unwrap_or(0) + 1 };
+        let streak = if ok {
+            0
+        } else {
+            self.failure_streak(&run.source_id).await? + 1
+        };
         let backoff_until = SourceHealth::backoff(streak).map(|d| Bson::String(ts(&(now + d))));
         let mut set = doc! {
             "health.lastRunAt": ts(&now),
@@ -264,10 +222,7 @@ impl Store {
         if ok {
             set.insert("health.lastSuccessAt", ts(&now));
         }
-        self.coll(SOURCES)
-            .update_one(doc! {"_id": &run.source_id}, doc! {"$set": set})
-            .await?;
-        Ok(())
+        self.set_source_state(&run.source_id, set).await
     }
 
     /// Claims the scheduled tick `slot` of a source for the caller; false when a daemon already
