@@ -294,13 +294,17 @@ async fn main() {
         first.push(t1);
         again.push(t2);
         drop(d);
-        eprintln!(
-            "run {run_no}: import {t1:.2}s, re-import {t2:.2}s, peak RSS {:.0} MB; stages of the \
-             first import: {}",
-            rss[run_no],
-            run1.get_document("durations")
+        let stages = |r: &Document| {
+            r.get_document("durations")
                 .map(|d| d.to_string())
                 .unwrap_or_default()
+        };
+        eprintln!(
+            "run {run_no}: import {t1:.2}s, re-import {t2:.2}s, peak RSS {:.0} MB; stages of the \
+             first import: {}; of the re-import: {}",
+            rss[run_no],
+            stages(&run1),
+            stages(&run2),
         );
 
         // Baseline: insert_many of the documents the daemon wrote, batches of 1,000. They are

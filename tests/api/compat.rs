@@ -152,5 +152,15 @@ async fn ferretdb_reads_the_whole_collection_for_a_lookup_by_id() {
             assert!(!text.contains("COLLSCAN"), "{text}");
         }
     }
+    // What the job index's check reads instead there: the first documents, unfiltered, whose
+    // limit FerretDB hands to SQLite (so the rest is not read).
+    if is_ferretdb(&server) {
+        let plan = store
+            .database()
+            .run_command(doc! {"explain": {"find": "probe", "filter": {}, "limit": 16}})
+            .await
+            .unwrap();
+        assert_eq!(plan.get_bool("limitPushdown").ok(), Some(true), "{plan}");
+    }
     store.database().drop().await.ok();
 }

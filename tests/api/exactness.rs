@@ -335,6 +335,45 @@ async fn the_job_index_is_never_trusted_over_mongodb() {
     app.db.drop().await.ok();
 }
 
+/// A backup restored into the same collection (same UUID) with older content: the index's
+/// check at the start of the next read finds jobs that differ from their entries (a sample of
+/// the source's jobs on MongoDB, the first jobs stored on FerretDB) and starts a new index, so
+/// the run updates the jobs MongoDB holds instead of trusting the index's "unchanged".
+#[tokio::test]
+async fn a_backup_restored_in_place_is_not_covered_by_the_index() {
+    let app = TestApp::spawn_with(test_settings()).await;
+    let feed = serve_feed(rss_feed(&items(0..40, "a"))).await;
+    let source = app
+        .create_source("Restored", &format!("{}/feed.xml", feed.uri()))
+        .await;
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(counts(&run), [40, 40, 0, 0, 0], "{run}");
+    let backup = app.jobs().await;
+    set_feed(&feed, rss_feed(&items(0..40, "b"))).await;
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(run.get_i64("updatedJobs").unwrap(), 40, "{run}");
+
+    // The backup taken after the first run goes back into the same collection.
+    let jobs = app.db.collection::<Document>("jobs");
+    jobs.delete_many(doc! {}).await.unwrap();
+    jobs.insert_many(backup).await.unwrap();
+    let run = app.wait_final(&app.trigger(&source).await).await;
+    assert_eq!(run.get_str("status").unwrap(), "completed", "{run}");
+    assert_eq!(
+        (
+            run.get_i64("updatedJobs").unwrap(),
+            run.get_i64("unchangedJobs").unwrap()
+        ),
+        (40, 0),
+        "the restored jobs are brought up to the feed: {run}"
+    );
+    for j in app.jobs().await {
+        let text = j.get_str("descriptionText").unwrap();
+        assert!(text.ends_with(" b"), "a job kept the backup's content: {j}");
+    }
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn batches_queued_for_a_dropped_database_write_nothing_into_the_next_one() {
     let s = batched(test_settings());

@@ -64,7 +64,13 @@ pub async fn fetch_run(p: &Pipeline, task: FetchFeedTask) -> Result<(), StoreErr
     };
     // The job index this read classifies against; a sample of it is checked against MongoDB
     // first (see `Store::check_index`).
+    let checking = Instant::now();
     let epoch = p.store.check_index(&source.id).await?;
+    tracing::debug!(
+        run_id = %task.run_id,
+        ms = checking.elapsed().as_millis() as u64,
+        "job index checked"
+    );
     let started = Instant::now();
     // Only the first read of a run is conditional: a later one (a retry, a redelivered fetch,
     // a resume) must read the body, since what an earlier read queued may never be stored.
@@ -114,6 +120,11 @@ async fn fetch_failed(
         let base = Duration::from_millis(p.settings.pipeline.retry_base_ms);
         let delay = backoff(base, next, e.retry_after);
         let retry_at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        // The source stays taken while the run waits, however long `Retry-After` says; taken
+        // for the wait before the wait is shown.
+        p.runs
+            .renew_running(source_id, &task.run_id, delay + RUNNING_LEASE_MARGIN)
+            .await?;
         let noting = p
             .store
             .note_retry(&task.run_id, &failure, task.attempt, retry_at);
@@ -130,10 +141,6 @@ async fn fetch_failed(
         {
             tracing::warn!(run_id = %task.run_id, error = %e, "could not note the backoff for alerts");
         }
-        // The source stays taken while the run waits, however long `Retry-After` says.
-        p.runs
-            .renew_running(source_id, &task.run_id, delay + RUNNING_LEASE_MARGIN)
-            .await?;
         if p.queue_fetch(retry, Some(delay)).await.is_ok() {
             return Ok(());
         }

@@ -21,10 +21,17 @@ use crate::store::job_index::{Entry, JobIndex, tag};
 
 const EPOCH_DOC: &str = "jobIndex";
 
-/// Jobs of a source compared with MongoDB at the start of each read, where looking jobs up by
-/// id is cheap (`Compat::id_lookups_scan`), and where each lookup reads the whole collection.
+/// Jobs compared with MongoDB at the start of each read: a source's open jobs, looked up by
+/// id, or where each lookup reads the whole collection (`Compat::id_lookups_scan`), the first
+/// jobs stored.
 const SAMPLE: usize = 16;
-const SAMPLE_WHERE_LOOKUPS_SCAN: usize = 2;
+/// How long a difference is given to go away before the index is dropped.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a stored job has the content its index entry says.
+fn same_content(e: &Entry, d: &Document) -> bool {
+    d.get_str("contentHash").ok().map(tag) == Some(e.content_hash)
+}
 
 impl Store {
     /// The database's job index epoch, created on first use (by whichever daemon inserts it
@@ -114,61 +121,91 @@ impl Store {
             _ => {}
         }
         let index = JobIndex::new(redis.clone(), &epoch);
-        let scans = self.compat().id_lookups_scan();
-        let sample = if scans {
-            SAMPLE_WHERE_LOOKUPS_SCAN
-        } else {
-            SAMPLE
-        };
-        let ids = index.sample_source(source_id, sample).await?;
+        let ids = index.sample_source(source_id, SAMPLE).await?;
         if ids.is_empty() {
             self.start_new_source_set(&index, source_id).await?;
             return Ok(Some(epoch));
         }
-        let indexed = index.get(&ids).await?;
-        let projection = doc! {"contentHash": 1, "status": 1};
-        let found: Vec<Document> = if scans {
-            let mut found = Vec::new();
-            for id in &ids {
-                let one = self
-                    .coll(JOBS)
-                    .find_one(doc! {"_id": id})
-                    .projection(projection.clone())
-                    .max_time(super::STEP_READ_MAX_TIME)
-                    .await?;
-                found.extend(one);
+        // A job being written at this moment can differ from its entry for an instant (MongoDB
+        // is written first): a difference is looked at again before the index is dropped.
+        for attempt in 0..2 {
+            if attempt > 0 {
+                tokio::time::sleep(RECHECK_AFTER).await;
             }
-            found
-        } else {
-            self.coll(JOBS)
-                .find(doc! {"_id": {"$in": &ids}})
-                .projection(projection)
-                .max_time(super::STEP_READ_MAX_TIME)
-                .await?
-                .try_collect()
-                .await?
-        };
+            let agrees = if self.compat().id_lookups_scan() {
+                self.first_jobs_agree(&index).await?
+            } else {
+                self.sampled_jobs_agree(&index, &ids).await?
+            };
+            if agrees {
+                return Ok(Some(epoch));
+            }
+        }
+        tracing::warn!(source = %source_id, "indexed jobs differ from MongoDB (emptied, replaced or restored)");
+        Ok(Some(self.renew_index_epoch(&epoch).await?))
+    }
+
+    /// Whether the jobs `ids` (a sample of a source's open jobs in the index) are stored,
+    /// open, with the content the index says.
+    async fn sampled_jobs_agree(
+        &self,
+        index: &JobIndex,
+        ids: &[String],
+    ) -> Result<bool, StoreError> {
+        let indexed = index.get(ids).await?;
+        let found: Vec<Document> = self
+            .coll(JOBS)
+            .find(doc! {"_id": {"$in": ids}})
+            .projection(doc! {"contentHash": 1, "status": 1})
+            .max_time(super::STEP_READ_MAX_TIME)
+            .await?
+            .try_collect()
+            .await?;
         let stored: HashMap<String, Document> = found
             .into_iter()
             .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
             .collect();
-        let agrees = |id: &String| {
+        Ok(ids.iter().all(|id| {
             let Some(d) = stored.get(id) else {
                 return false;
             };
             let open = d.get_str("status").ok() != Some("closed");
-            let hash = d.get_str("contentHash").ok().map(tag);
             // A job the source set lists without an entry is judged by MongoDB alone.
-            let same = indexed
-                .get(id)
-                .is_none_or(|e: &Entry| Some(e.content_hash) == hash);
-            open && same
-        };
-        if ids.iter().all(agrees) {
-            return Ok(Some(epoch));
+            open && indexed.get(id).is_none_or(|e| same_content(e, d))
+        }))
+    }
+
+    /// Where a lookup by id reads the whole collection (`Compat::id_lookups_scan`): the first
+    /// jobs MongoDB stores, read without a filter (which such a server answers without reading
+    /// the rest), must agree with their entries in the index: the same content, and open where
+    /// the index says open. None at all, while the index lists open jobs, is an emptied
+    /// collection.
+    async fn first_jobs_agree(&self, index: &JobIndex) -> Result<bool, StoreError> {
+        let first: Vec<Document> = self
+            .coll(JOBS)
+            .find(doc! {})
+            .projection(doc! {"contentHash": 1, "status": 1})
+            .limit(SAMPLE as i64)
+            .max_time(super::STEP_READ_MAX_TIME)
+            .await?
+            .try_collect()
+            .await?;
+        if first.is_empty() {
+            return Ok(false);
         }
-        tracing::warn!(source = %source_id, "indexed jobs differ from MongoDB (emptied, replaced or restored)");
-        Ok(Some(self.renew_index_epoch(&epoch).await?))
+        let ids: Vec<String> = first
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        let indexed = index.get(&ids).await?;
+        Ok(first.iter().all(|d| {
+            let Some(e) = d.get_str("_id").ok().and_then(|id| indexed.get(id)) else {
+                // A job the index has not met yet says nothing.
+                return true;
+            };
+            let open = d.get_str("status").ok() != Some("closed");
+            same_content(e, d) && (e.closed || open)
+        }))
     }
 
     /// A source that no job carries yet (`job_facts`, `Store::carries_no_jobs`) starts its set

@@ -117,6 +117,7 @@ impl Store {
         }
         self.drop_source_state(id).await?;
         let jobs = self.coll(super::JOBS);
+        let mut closed = Vec::new();
         if close_jobs {
             let now = ts(&Utc::now());
             jobs.update_many(
@@ -124,7 +125,7 @@ impl Store {
                 doc! {"$set": {"status": "closed", "closedAt": &now, "closedReason": "source_removed"}},
             )
             .await?;
-            self.record_removal_closings(id, &now).await?;
+            closed = self.record_removal_closings(id, &now).await?;
         }
         jobs.update_many(
             doc! {"sources": id},
@@ -134,22 +135,31 @@ impl Store {
             },
         )
         .await?;
-        if let Some(redis) = self.index_redis() {
+        if self.index_redis().is_some() {
             let epoch = self.index_epoch().await?;
-            crate::store::job_index::JobIndex::new(redis.clone(), &epoch)
-                .drop_source(id)
+            let indexed = self.at_epoch(Some(&epoch));
+            indexed
+                .index_closed(&closed.iter().collect::<Vec<_>>())
                 .await?;
+            if let Some(index) = &indexed.index {
+                index.drop_source(id).await?;
+            }
         }
         self.drop_source_marks(id).await?;
         Ok(true)
     }
 
-    /// The jobs that removing source `id` closed at `now`, in the changes feed.
-    async fn record_removal_closings(&self, id: &str, now: &str) -> Result<(), StoreError> {
+    /// The jobs that removing source `id` closed at `now`, in the changes feed; returns them
+    /// (`_id`, `sources`).
+    async fn record_removal_closings(
+        &self,
+        id: &str,
+        now: &str,
+    ) -> Result<Vec<Document>, StoreError> {
         let closed: Vec<Document> = self
             .coll(super::JOBS)
             .find(doc! {"sources": id, "closedAt": now, "closedReason": "source_removed"})
-            .projection(doc! {"_id": 1})
+            .projection(doc! {"_id": 1, "sources": 1})
             .await?
             .try_collect()
             .await?;
@@ -165,7 +175,8 @@ impl Store {
                 reason: Some("source_removed".into()),
             })
             .collect();
-        self.record_changes(&changes).await
+        self.record_changes(&changes).await?;
+        Ok(closed)
     }
 
     pub async fn delete_source(&self, id: &str) -> Result<bool, StoreError> {
