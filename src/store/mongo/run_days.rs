@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 
 use super::Store;
 use super::history::QUERY_MAX_TIME;
@@ -33,9 +33,26 @@ pub const KEEP_DAYS: i64 = MAX_STATS_DAYS as i64 + 1;
 /// Days whose hours are kept: the longest hourly window (168 hours), and the day in progress.
 pub const KEEP_HOUR_DAYS: i64 = 8;
 
-/// The sums of one bucket: runs, failed runs, new, updated and failed items.
-type Sums = [i64; 5];
-const SUM_NAMES: [&str; 5] = ["runs", "failedRuns", "newJobs", "updatedJobs", "failedJobs"];
+/// The sums of one bucket: runs, failed runs, new, updated and failed items (`RUNS`, ...).
+pub type Sums = [i64; 5];
+pub const RUNS: usize = 0;
+pub const FAILED_RUNS: usize = 1;
+pub const NEW_JOBS: usize = 2;
+pub const UPDATED_JOBS: usize = 3;
+pub const FAILED_JOBS: usize = 4;
+
+/// One source's sums of one UTC day, as `/api/stats` reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Day {
+    pub source_id: String,
+    /// The source's name as of its last run counted.
+    pub source_name: String,
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub total: Sums,
+    /// The day's hours that hold runs (`HH`), when the day's hours are still kept.
+    pub hours: BTreeMap<String, Sums>,
+}
 
 fn sums(status: &str, new: i64, updated: i64, failed: i64) -> Sums {
     [
@@ -45,14 +62,6 @@ fn sums(status: &str, new: i64, updated: i64, failed: i64) -> Sums {
         updated,
         failed,
     ]
-}
-
-fn sums_doc(s: &Sums) -> Document {
-    SUM_NAMES
-        .iter()
-        .zip(s)
-        .map(|(k, v)| ((*k).to_owned(), Bson::Int64(*v)))
-        .collect()
 }
 
 fn int(d: &Document, k: &str) -> i64 {
@@ -114,18 +123,19 @@ impl Pack {
         self.hours.retain(|k, _| k[..10] >= *hours);
     }
 
-    /// The day documents `/api/stats` reads (`day`, `sourceId`, `sourceName`, `total` and
-    /// `hours.HH`), from `since_day` on.
-    fn day_docs(&self, source: &str, since_day: &str, out: &mut Vec<Document>) {
+    /// The days `/api/stats` reads, from `since_day` on.
+    fn days_since(&self, source: &str, since_day: &str, out: &mut Vec<Day>) {
         for (day, total) in self.days.range(since_day.to_owned()..) {
-            let hours: Document = self
-                .hours
-                .range(format!("{day}T")..format!("{day}U"))
-                .map(|(k, s)| (k[11..13].to_owned(), Bson::Document(sums_doc(s))))
-                .collect();
-            out.push(doc! {
-                "_id": format!("{source}|{day}"), "sourceId": source, "sourceName": &self.name,
-                "day": day, "total": sums_doc(total), "hours": hours,
+            out.push(Day {
+                source_id: source.to_owned(),
+                source_name: self.name.clone(),
+                day: day.clone(),
+                total: *total,
+                hours: self
+                    .hours
+                    .range(format!("{day}T")..format!("{day}U"))
+                    .map(|(k, s)| (k[11..13].to_owned(), *s))
+                    .collect(),
             });
         }
     }
@@ -208,13 +218,13 @@ impl Store {
         Ok(())
     }
 
-    /// The day documents from `since_day` on (of one source, or all), from one read of every
-    /// source's document (the collection stays small).
+    /// The days from `since_day` on (of one source, or all), from one read of every source's
+    /// document (the collection stays small).
     pub async fn run_days(
         &self,
         since_day: &str,
         source: Option<&str>,
-    ) -> Result<Vec<Document>, StoreError> {
+    ) -> Result<Vec<Day>, StoreError> {
         let docs: Vec<Document> = self
             .coll(RUN_DAYS)
             .find(doc! {})
@@ -228,7 +238,7 @@ impl Store {
                 continue;
             };
             if source.is_none_or(|s| s == id) {
-                Pack::from_doc(d).day_docs(id, since_day, &mut out);
+                Pack::from_doc(d).days_since(id, since_day, &mut out);
             }
         }
         Ok(out)
@@ -268,27 +278,17 @@ mod tests {
         let docs = r.finish();
         assert_eq!(docs.len(), 1);
         let mut days = Vec::new();
-        Pack::from_doc(&docs[0]).day_docs("s", "0000-00-00", &mut days);
+        Pack::from_doc(&docs[0]).days_since("s", "0000-00-00", &mut days);
         assert_eq!(days.len(), 2);
-        let today = days
-            .iter()
-            .find(|d| d.get_str("day") == Ok(&date[..10]))
-            .unwrap();
-        let total = today.get_document("total").unwrap();
-        assert_eq!(int(total, "runs"), 2);
-        assert_eq!(int(total, "failedRuns"), 1);
-        assert_eq!(int(total, "newJobs"), 4);
-        let hour = today
-            .get_document("hours")
-            .and_then(|h| h.get_document(&date[11..13]))
-            .map(|h| int(h, "updatedJobs"));
-        assert_eq!(hour, Ok(2));
-        let past = days
-            .iter()
-            .find(|d| d.get_str("day") == Ok(&old[..10]))
-            .unwrap();
-        assert_eq!(int(past.get_document("total").unwrap(), "runs"), 1);
-        assert!(past.get_document("hours").unwrap().is_empty());
+        let today = days.iter().find(|d| d.day == date[..10]).unwrap();
+        assert_eq!(today.source_name, "S");
+        assert_eq!(today.total[RUNS], 2);
+        assert_eq!(today.total[FAILED_RUNS], 1);
+        assert_eq!(today.total[NEW_JOBS], 4);
+        assert_eq!(today.hours[&date[11..13]][UPDATED_JOBS], 2);
+        let past = days.iter().find(|d| d.day == old[..10]).unwrap();
+        assert_eq!(past.total[RUNS], 1);
+        assert!(past.hours.is_empty(), "past the kept hours");
     }
 
     #[test]

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::doc;
 use serde::Serialize;
 
 use super::history::QUERY_MAX_TIME;
+use super::run_days::{Day, FAILED_JOBS, FAILED_RUNS, NEW_JOBS, RUNS, Sums, UPDATED_JOBS};
 use super::{SOURCES, Store};
 use crate::domain::time::format as ts;
 use crate::store::StoreError;
@@ -27,14 +28,12 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// Adds a stored bucket (`runs`, `failedRuns`, `newJobs`, `updatedJobs`, `failedJobs`).
-    fn add(&mut self, d: &Document) {
-        let n = |k: &str| super::int_field(Some(d), k);
-        self.runs += n("runs");
-        self.failed_runs += n("failedRuns");
-        self.new_jobs += n("newJobs");
-        self.updated_jobs += n("updatedJobs");
-        self.failed_jobs += n("failedJobs");
+    fn add(&mut self, s: &Sums) {
+        self.runs += s[RUNS];
+        self.failed_runs += s[FAILED_RUNS];
+        self.new_jobs += s[NEW_JOBS];
+        self.updated_jobs += s[UPDATED_JOBS];
+        self.failed_jobs += s[FAILED_JOBS];
     }
 }
 
@@ -79,8 +78,8 @@ pub struct Stats {
     pub by_source: Vec<SourceSeries>,
 }
 
-/// Every bucket of the window, empty ones included, oldest first, from day documents.
-fn series(days: &[&Document], now: DateTime<Utc>, hours: u32, days_n: u32) -> Series {
+/// Every bucket of the window, empty ones included, oldest first.
+fn series(days: &[&Day], now: DateTime<Utc>, hours: u32, days_n: u32) -> Series {
     let empty = |n: u32, step: Duration, width: usize| -> BTreeMap<String, Bucket> {
         (0..n)
             .map(|i| {
@@ -98,17 +97,12 @@ fn series(days: &[&Document], now: DateTime<Utc>, hours: u32, days_n: u32) -> Se
     let mut hourly = empty(hours, Duration::hours(1), 13);
     let mut daily = empty(days_n, Duration::days(1), 10);
     for d in days {
-        let Ok(day) = d.get_str("day") else { continue };
-        if let (Some(b), Ok(total)) = (daily.get_mut(day), d.get_document("total")) {
-            b.add(total);
+        if let Some(b) = daily.get_mut(&d.day) {
+            b.add(&d.total);
         }
-        if let Ok(hs) = d.get_document("hours") {
-            for (hour, sums) in hs {
-                if let (Some(b), Bson::Document(sums)) =
-                    (hourly.get_mut(&format!("{day}T{hour}")), sums)
-                {
-                    b.add(sums);
-                }
+        for (hour, sums) in &d.hours {
+            if let Some(b) = hourly.get_mut(&format!("{}T{hour}", d.day)) {
+                b.add(sums);
             }
         }
     }
@@ -131,13 +125,10 @@ impl Store {
         let span = Duration::hours(i64::from(hours)).max(Duration::days(i64::from(days)));
         let since = ts(&(now - span))[..10].to_owned();
         let docs = self.run_days(&since, source).await?;
-        let all: Vec<&Document> = docs.iter().collect();
-        let mut per_source: BTreeMap<&str, Vec<&Document>> = BTreeMap::new();
+        let all: Vec<&Day> = docs.iter().collect();
+        let mut per_source: BTreeMap<&str, Vec<&Day>> = BTreeMap::new();
         for d in &docs {
-            per_source
-                .entry(d.get_str("sourceId").unwrap_or_default())
-                .or_default()
-                .push(d);
+            per_source.entry(&d.source_id).or_default().push(d);
         }
         let by_source = per_source
             .into_iter()
@@ -146,10 +137,9 @@ impl Store {
                 // The newest day's name: a renamed source shows its current name.
                 source_name: ds
                     .iter()
-                    .max_by_key(|d| d.get_str("day").unwrap_or_default())
-                    .and_then(|d| d.get_str("sourceName").ok())
-                    .unwrap_or_default()
-                    .to_owned(),
+                    .max_by_key(|d| &d.day)
+                    .map(|d| d.source_name.clone())
+                    .unwrap_or_default(),
                 series: series(&ds, now, hours, days),
             })
             .collect();
@@ -187,10 +177,14 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-30T05:30:00Z")
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default();
-        let sums = doc! {"runs": 1_i64, "failedRuns": 1_i64, "newJobs": 2_i64,
-        "updatedJobs": 1_i64, "failedJobs": 3_i64};
-        let day = doc! {"sourceId": "s", "day": "2026-11-30", "total": sums.clone(),
-        "hours": {"04": sums}};
+        let sums: Sums = [1, 1, 2, 1, 3];
+        let day = Day {
+            source_id: "s".into(),
+            source_name: "S".into(),
+            day: "2026-11-30".into(),
+            total: sums,
+            hours: [("04".to_owned(), sums)].into(),
+        };
         let s = series(&[&day], now, 3, 2);
         assert_eq!(s.hourly.len(), 3);
         assert_eq!(s.hourly[1].bucket, "2026-11-30T04");
