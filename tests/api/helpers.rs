@@ -29,6 +29,21 @@ pub fn mongo_uri() -> String {
     std::env::var("TEST_MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into())
 }
 
+/// A store on a database of its own (`{prefix}_{random}`), with the daemon's indexes, for
+/// tests that play steps on the store directly.
+pub async fn scratch_store(prefix: &str) -> job_importer::store::Store {
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let s = job_importer::store::Store::connect(
+        &mongo_uri(),
+        &name,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    s.ensure_indexes().await.unwrap();
+    s
+}
+
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }

@@ -8,7 +8,9 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, fixture, redis_url, serve_feed, set_feed, test_settings};
+use crate::helpers::{
+    TOKEN, TestApp, fixture, get_json, redis_url, serve_feed, set_feed, test_settings,
+};
 
 /// A mapping of the Remotive API as an operator would write it by hand.
 fn remotive_mapping() -> Value {
@@ -134,12 +136,7 @@ async fn a_source_with_its_own_mapping_imports_and_a_new_mapping_updates_its_job
         )
         .await
         .unwrap();
-    let shown: Value = app
-        .get(&format!("/api/sources/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, shown) = get_json(&app, &format!("/api/sources/{id}")).await;
     assert_eq!(shown["etag"], "\"v1\"", "{shown}");
     let mut mapping = remotive_mapping();
     mapping["fields"]["title"] =
@@ -152,12 +149,7 @@ async fn a_source_with_its_own_mapping_imports_and_a_new_mapping_updates_its_job
     .await;
     assert_eq!(status, 200, "{edited}");
     assert_eq!(edited["etag"], Value::Null);
-    let stored: Value = app
-        .get(&format!("/api/sources/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, stored) = get_json(&app, &format!("/api/sources/{id}")).await;
     assert_eq!(stored["etag"], Value::Null, "validators reset: {stored}");
     let second = app.wait_final(&app.trigger(&id).await).await;
     assert_eq!(

@@ -4,7 +4,6 @@
 //! The interleavings are played step by step on the store.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use job_importer::domain::expiry::FeedWindow;
 use job_importer::domain::{ClosedReason, Expiry};
@@ -12,15 +11,10 @@ use job_importer::store::Store;
 use job_importer::store::mongo::expiry::Judge;
 use mongodb::bson::{Document, doc};
 
-use crate::helpers::mongo_uri;
+use crate::helpers::scratch_store;
 
 async fn store() -> Store {
-    let name = format!("shared_{}", uuid::Uuid::new_v4().simple());
-    let s = Store::connect(&mongo_uri(), &name, Duration::from_secs(10))
-        .await
-        .unwrap();
-    s.ensure_indexes().await.unwrap();
-    s
+    scratch_store("shared").await
 }
 
 /// Job `x` of publisher p, carried by `a` and `b`; `a`'s last complete run missed it once.

@@ -11,15 +11,24 @@ use job_importer::domain::{ImportRun, RunStatus, Source, Trigger};
 use job_importer::store::Store;
 use mongodb::bson::{Document, doc};
 
-use crate::helpers::mongo_uri;
+use crate::helpers::scratch_store;
 
 async fn store() -> Store {
-    let name = format!("writers_{}", uuid::Uuid::new_v4().simple());
-    let s = Store::connect(&mongo_uri(), &name, Duration::from_secs(10))
+    scratch_store("writers").await
+}
+
+/// The source's document in `sources` holds none of what runs and the scheduler write.
+async fn assert_definition_only(s: &Store, id: &str) {
+    let d = s
+        .database()
+        .collection::<Document>("sources")
+        .find_one(doc! {"_id": id})
         .await
+        .unwrap()
         .unwrap();
-    s.ensure_indexes().await.unwrap();
-    s
+    for f in ["health", "etag", "lastModified", "lastWindow", "jobFacts"] {
+        assert!(d.get(f).is_none(), "{f} on the definition: {d}");
+    }
 }
 
 #[tokio::test]
@@ -92,16 +101,7 @@ async fn edits_run_ends_and_the_scheduler_never_undo_each_other() {
     assert_eq!(last.name, format!("edit {ROUNDS}"));
     assert_eq!(last.health.last_run_id, Some(format!("run-{ROUNDS}")));
     // The definition carries none of it.
-    let d = s
-        .database()
-        .collection::<Document>("sources")
-        .find_one(doc! {"_id": "w"})
-        .await
-        .unwrap()
-        .unwrap();
-    for f in ["health", "etag", "lastModified", "lastWindow", "jobFacts"] {
-        assert!(d.get(f).is_none(), "{f} on the definition: {d}");
-    }
+    assert_definition_only(&s, "w").await;
     s.database().drop().await.unwrap();
 }
 
@@ -133,14 +133,7 @@ async fn the_state_an_earlier_version_kept_on_a_source_is_moved_at_start() {
         assert!(read.last_modified.is_some());
         assert_eq!(read.last_window.map(|w| w.items), Some(40));
         assert_eq!(s.job_facts("old").await.unwrap().dated, Some(true));
-        let def = sources
-            .find_one(doc! {"_id": "old"})
-            .await
-            .unwrap()
-            .unwrap();
-        for f in ["health", "etag", "lastModified", "lastWindow", "jobFacts"] {
-            assert!(def.get(f).is_none(), "{f} left on the definition: {def}");
-        }
+        assert_definition_only(&s, "old").await;
     }
     // The moved validators belong to the URL they were answered for.
     let mut moved = s.get_source("old").await.unwrap().unwrap();

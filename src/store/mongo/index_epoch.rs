@@ -33,6 +33,10 @@ fn same_content(e: &Entry, d: &Document) -> bool {
     d.get_str("contentHash").ok().map(tag) == Some(e.content_hash)
 }
 
+fn is_open(d: &Document) -> bool {
+    d.get_str("status").ok() != Some("closed")
+}
+
 impl Store {
     /// The database's job index epoch, created on first use (by whichever daemon inserts it
     /// first; the others read it).
@@ -169,9 +173,8 @@ impl Store {
             let Some(d) = stored.get(id) else {
                 return false;
             };
-            let open = d.get_str("status").ok() != Some("closed");
             // A job the source set lists without an entry is judged by MongoDB alone.
-            open && indexed.get(id).is_none_or(|e| same_content(e, d))
+            is_open(d) && indexed.get(id).is_none_or(|e| same_content(e, d))
         }))
     }
 
@@ -203,8 +206,7 @@ impl Store {
                 // A job the index has not met yet says nothing.
                 return true;
             };
-            let open = d.get_str("status").ok() != Some("closed");
-            same_content(e, d) && (e.closed || open)
+            same_content(e, d) && (e.closed || is_open(d))
         }))
     }
 

@@ -93,7 +93,7 @@ fn apply(s: &mut Source, state: Option<&Document>, schedule: Option<&Document>) 
 }
 
 impl Store {
-    pub(crate) fn source_state(&self) -> Collection<Document> {
+    fn source_state(&self) -> Collection<Document> {
         self.coll(SOURCE_STATE)
     }
 
@@ -132,8 +132,12 @@ impl Store {
         Ok(())
     }
 
-    /// A source read from `sources`, with its state.
-    pub(crate) async fn with_state(&self, d: Document) -> Result<Source, StoreError> {
+    /// A source read from `sources` (if any), with its state.
+    pub(crate) async fn with_state(
+        &self,
+        d: Option<Document>,
+    ) -> Result<Option<Source>, StoreError> {
+        let Some(d) = d else { return Ok(None) };
         let mut s: Source = decode(d)?;
         let state = self
             .source_state()
@@ -146,7 +150,7 @@ impl Store {
             .max_time(QUERY_MAX_TIME)
             .await?;
         apply(&mut s, state.as_ref(), schedule.as_ref());
-        Ok(s)
+        Ok(Some(s))
     }
 
     /// Sources read from `sources`, each with its state.
@@ -227,6 +231,10 @@ impl Store {
             .await?
             .try_collect()
             .await?;
+        let unset: Document = STATE_FIELDS
+            .iter()
+            .map(|f| (f.to_string(), Bson::from("")))
+            .collect();
         let mut moved = 0;
         for d in old {
             let Ok(id) = d.get_str("_id") else { continue };
@@ -264,12 +272,8 @@ impl Store {
                 Err(e) if super::is_duplicate_key(&e) => {}
                 Err(e) => return Err(e.into()),
             }
-            let unset: Document = STATE_FIELDS
-                .iter()
-                .map(|f| (f.to_string(), Bson::from("")))
-                .collect();
             self.coll(super::SOURCES)
-                .update_one(doc! {"_id": id}, doc! {"$unset": unset})
+                .update_one(doc! {"_id": id}, doc! {"$unset": unset.clone()})
                 .await?;
         }
         Ok(moved)

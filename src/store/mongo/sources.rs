@@ -5,23 +5,15 @@
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::error::ErrorKind;
 
 use super::history::QUERY_MAX_TIME;
 use super::source_state::definition;
-use super::{SOURCES, Store};
+use super::{SOURCES, Store, is_duplicate_key};
 use crate::domain::job_change::{ChangeKind, NewChange};
 use crate::domain::source::{Source, SourceHealth};
 use crate::domain::time::format as ts;
 use crate::domain::{ImportRun, RunStatus};
 use crate::store::{StoreError, encode};
-
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
-    match &*e.kind {
-        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => w.code == 11000,
-        _ => false,
-    }
-}
 
 impl Store {
     /// Writes a source from the config file: the fields the file names win; its state (see
@@ -68,27 +60,21 @@ impl Store {
     }
 
     pub async fn get_source(&self, id: &str) -> Result<Option<Source>, StoreError> {
-        match self
+        let d = self
             .coll(SOURCES)
             .find_one(doc! {"_id": id})
             .max_time(QUERY_MAX_TIME)
-            .await?
-        {
-            Some(d) => Ok(Some(self.with_state(d).await?)),
-            None => Ok(None),
-        }
+            .await?;
+        self.with_state(d).await
     }
 
     pub async fn find_source_by_url(&self, url: &str) -> Result<Option<Source>, StoreError> {
-        match self
+        let d = self
             .coll(SOURCES)
             .find_one(doc! {"url": url})
             .max_time(QUERY_MAX_TIME)
-            .await?
-        {
-            Some(d) => Ok(Some(self.with_state(d).await?)),
-            None => Ok(None),
-        }
+            .await?;
+        self.with_state(d).await
     }
 
     /// Replaces the editable fields of a source; `None` when it does not exist. A new URL,
@@ -101,10 +87,7 @@ impl Store {
             .find_one_and_update(doc! {"_id": &s.id}, doc! {"$set": set})
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
-        match d {
-            Some(d) => Ok(Some(self.with_state(d).await?)),
-            None => Ok(None),
-        }
+        self.with_state(d).await
     }
 
     /// Deletes a source and detaches it from its jobs (`jobs.sources`, its missed counts, the
@@ -248,7 +231,7 @@ impl Store {
         let claim = doc! {"_id": id(slot), "sourceId": source_id, "at": ts(&Utc::now())};
         let claimed = match self.coll(super::TICKS).insert_one(claim).await {
             Ok(_) => true,
-            Err(e) if super::is_duplicate_key(&e) => false,
+            Err(e) if is_duplicate_key(&e) => false,
             Err(e) => return Err(e.into()),
         };
         if claimed {
